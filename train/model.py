@@ -1,0 +1,350 @@
+"""MJCA-BiGRU (paper Section II-B) and the two ablation networks of Section III-D2.
+
+Read top to bottom, this file follows the paper's pipeline:
+joint embedding (eqs. 1-2) -> multi-joint cross-attention (eqs. 3-8) ->
+joint integration (eq. 9) -> stacked BiGRU (eqs. 10-12) -> one time step
+(eq. 13) -> prediction head (eq. 14).
+
+Shapes: B batch, W window (time steps, the paper's S), Nj = 3 joints,
+F = 3 features per joint (angle rad, velocity rad/s, acceleration rad/s^2),
+M muscles. The input ``x`` is (B, W, 9) raw SI features in
+``edge.derivatives.INPUT_FEATURES`` order (joint-major); the normalisation
+``(x - mean) / std`` is a registered buffer inside the module, so every
+exported form (torch.export, ONNX, TensorRT) takes raw features.
+
+The output is a linear head: activations are not clamped or squashed, the
+bound loss (eq. 22) keeps them in [0.01, 1] (docs/INTERFACES.md).
+
+Choices where the paper is ambiguous (each repeated next to its code):
+- Eqs. (5)-(6) write W^K, W^V as Dl x Dl, but C_j (eq. 3) is (Nj-1)*Dl wide.
+  We project from (Nj-1)*Dl to Dl: the only shape that makes eq. (5) a valid
+  product without discarding a joint.
+- Eq. (7): Q_j, K_j, V_j are all (B, S, Dl), so Q K^T is S x S: each time step
+  of joint j attends over the window's time steps of the *other* joints'
+  concatenated features. We keep that literal reading. The alternative
+  (joint j's query attends over the other joints as separate tokens at the same
+  time step) contradicts eq. (3), which fuses the other joints into ONE
+  feature vector per time step: with a single key per time step a same-step
+  softmax is identically 1 and the "attention" degenerates to a linear map.
+  The attention is unmasked inside the window: like the BiGRU, it sees the
+  whole window, which holds only samples already received at run time.
+- "Projected back to R^{B x S x Dl}" (before eq. 8): one output projection
+  W^O_j (Dl x Dl) per joint, then the residual of eq. (8).
+- The prediction FCN (Section III-C2, "output layers 256, 128, 64, 10"):
+  Linear(2Dg -> 256) GELU, Linear(256 -> 128) GELU, Linear(128 -> 64) GELU,
+  Linear(64 -> M). The paper does not name the FCN's nonlinearity; GELU
+  matches the rest of the network.
+- BiGRU-only ablation ("directly feeds concatenated joint features into the
+  BiGRU"): the normalised 9 raw features go straight into the BiGRU; no
+  embedding, no integration layer.
+- CNN-BiGRU ablation ("replaces the MJCA module with three convolutional
+  layers"): the normalised 9 raw features -> three Conv1d over time
+  (64, 128, 128 channels, kernel 3, stride 1, padding 1), each GELU + dropout
+  0.05 -> BiGRU. No joint embedding or integration layer either, so the
+  ablation isolates what the per-joint embedding + attention add.
+- Lookahead N (issue 6 item 3, paper N = 0): eq. (13) takes the BiGRU output
+  at step W-1-N instead of the last one, giving the backward GRU N samples of
+  future context; the runtime then answers N model samples late.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+from torch import nn
+
+from edge.derivatives import FEATURES_PER_JOINT, INPUT_FEATURES, N_JOINTS
+
+ARCHITECTURES = ("mjca_bigru", "bigru", "cnn_bigru")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Every hyperparameter of the network (Section III-C2 defaults)."""
+
+    n_muscles: int = 10
+    architecture: str = "mjca_bigru"
+    window: int = 20
+    lookahead: int = 0
+    joint_dim: int = 64
+    """D_l: per-joint embedding width (eq. 2)."""
+    heads: int = 2
+    """N_h: attention heads (eq. 7), d_k = D_l / N_h."""
+    integrated_dim: int = 128
+    """D_i: width after joint integration (eq. 9)."""
+    gru_hidden: int = 128
+    """D_g: hidden size per direction (eqs. 10-11)."""
+    gru_layers: int = 2
+    gru_dropout: float = 0.1
+    head_dims: tuple[int, ...] = (256, 128, 64)
+    cnn_channels: tuple[int, ...] = (64, 128, 128)
+    cnn_kernel: int = 3
+    cnn_dropout: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}"
+            )
+        if self.n_muscles < 1:
+            raise ValueError(f"n_muscles must be at least 1, got {self.n_muscles}")
+        if self.window < 1:
+            raise ValueError(f"window must be at least 1 sample, got {self.window}")
+        if not 0 <= self.lookahead < self.window:
+            raise ValueError(
+                f"lookahead must be in [0, window-1] = [0, {self.window - 1}], got {self.lookahead}"
+            )
+        if self.joint_dim % self.heads:
+            raise ValueError(
+                f"joint_dim ({self.joint_dim}) must be divisible by heads ({self.heads})"
+            )
+        if self.cnn_kernel % 2 != 1:
+            raise ValueError(
+                f"cnn_kernel must be odd to keep the window length, got {self.cnn_kernel}"
+            )
+        object.__setattr__(self, "head_dims", tuple(int(d) for d in self.head_dims))
+        object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
+
+    @property
+    def output_step(self) -> int:
+        """Index in the window of the time step the head reads (eq. 13 with lookahead)."""
+        return self.window - 1 - self.lookahead
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["head_dims"] = list(self.head_dims)
+        data["cnn_channels"] = list(self.cnn_channels)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+class InputNormalization(nn.Module):
+    """(x - mean) / std with the training set's statistics as buffers."""
+
+    def __init__(self, mean: np.ndarray | torch.Tensor, std: np.ndarray | torch.Tensor) -> None:
+        super().__init__()
+        mean_t = torch.as_tensor(np.asarray(mean, dtype=np.float32)).reshape(-1)
+        std_t = torch.as_tensor(np.asarray(std, dtype=np.float32)).reshape(-1)
+        n_features = len(INPUT_FEATURES)
+        if mean_t.numel() != n_features or std_t.numel() != n_features:
+            raise ValueError(
+                f"input_mean and input_std need {n_features} entries ({', '.join(INPUT_FEATURES)}), "
+                f"got {mean_t.numel()} and {std_t.numel()}"
+            )
+        if not torch.all(torch.isfinite(mean_t)) or not torch.all(std_t > 0):
+            raise ValueError("input_mean must be finite and input_std strictly positive")
+        self.register_buffer("mean", mean_t)
+        self.register_buffer("std", std_t)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class JointEmbedding(nn.Module):
+    """Eqs. (1)-(2): H_j = GELU(Linear(X_j)), one Linear per joint.
+
+    (B, W, Nj*F) -> (B, W, Nj, Dl).
+    """
+
+    def __init__(self, joint_dim: int) -> None:
+        super().__init__()
+        self.per_joint = nn.ModuleList(
+            nn.Linear(FEATURES_PER_JOINT, joint_dim) for _ in range(N_JOINTS)
+        )
+        self.activation = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        joints = []
+        for j, linear in enumerate(self.per_joint):
+            x_j = x[:, :, j * FEATURES_PER_JOINT : (j + 1) * FEATURES_PER_JOINT]  # eq. (1)
+            joints.append(self.activation(linear(x_j)))  # eq. (2)
+        return torch.stack(joints, dim=2)
+
+
+class MultiJointCrossAttention(nn.Module):
+    """Eqs. (3)-(8): each joint's queries attend to the other joints' features.
+
+    (B, W, Nj, Dl) -> (B, W, Nj, Dl).
+    Paper ambiguity 1: W^K, W^V are written Dl x Dl but C_j is (Nj-1)*Dl wide;
+    we project (Nj-1)*Dl -> Dl, the only shape that makes eq. (5) valid without
+    dropping a joint.
+    Paper ambiguity 2: attention runs over the window's time steps (Q K^T is
+    W x W, the literal shape of eq. 7), because eq. (3) fuses the other joints
+    into one vector per time step; a same-step softmax over a single key would
+    be identically 1.
+    """
+
+    def __init__(self, joint_dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.head_dim = joint_dim // heads
+        others_dim = (N_JOINTS - 1) * joint_dim
+        self.query = nn.ModuleList(
+            nn.Linear(joint_dim, joint_dim, bias=False) for _ in range(N_JOINTS)
+        )
+        self.key = nn.ModuleList(
+            nn.Linear(others_dim, joint_dim, bias=False) for _ in range(N_JOINTS)
+        )
+        self.value = nn.ModuleList(
+            nn.Linear(others_dim, joint_dim, bias=False) for _ in range(N_JOINTS)
+        )
+        self.output = nn.ModuleList(nn.Linear(joint_dim, joint_dim) for _ in range(N_JOINTS))
+
+    def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
+        b, w, _ = t.shape
+        return t.reshape(b, w, self.heads, self.head_dim).transpose(1, 2)  # (B, Nh, W, dk)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b, w, _, d = h.shape
+        updated = []
+        for j in range(N_JOINTS):
+            h_j = h[:, :, j, :]
+            others = [h[:, :, k, :] for k in range(N_JOINTS) if k != j]
+            c_j = torch.cat(others, dim=-1)  # eq. (3): (B, W, (Nj-1)*Dl)
+            q = self._split_heads(self.query[j](h_j))  # eq. (4)
+            k = self._split_heads(self.key[j](c_j))  # eq. (5)
+            v = self._split_heads(self.value[j](c_j))  # eq. (6)
+            scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
+            attended = torch.softmax(scores, dim=-1) @ v  # eq. (7): (B, Nh, W, dk)
+            a_j = self.output[j](attended.transpose(1, 2).reshape(b, w, d))
+            updated.append(a_j + h_j)  # eq. (8)
+        return torch.stack(updated, dim=2)
+
+
+class JointIntegration(nn.Module):
+    """Eq. (9): GELU(Linear(Concat_j H'_j)); (B, W, Nj, Dl) -> (B, W, Di)."""
+
+    def __init__(self, joint_dim: int, integrated_dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(N_JOINTS * joint_dim, integrated_dim)
+        self.activation = nn.GELU()
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b, w = h.shape[:2]
+        return self.activation(self.linear(h.reshape(b, w, -1)))
+
+
+class ConvolutionalFrontEnd(nn.Module):
+    """Section III-D2 ablation: three Conv1d over time, each GELU + dropout.
+
+    (B, W, 9) -> (B, W, channels[-1]); padding keeps the window length.
+    """
+
+    def __init__(self, channels: tuple[int, ...], kernel: int, dropout: float) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = len(INPUT_FEATURES)
+        for out in channels:
+            layers += [
+                nn.Conv1d(width, out, kernel, stride=1, padding=kernel // 2),
+                nn.GELU(),
+                nn.Dropout(dropout),
+            ]
+            width = out
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x.transpose(1, 2)).transpose(1, 2)
+
+
+class BiGRU(nn.Module):
+    """Eqs. (10)-(12): stacked bidirectional GRU; (B, W, D_in) -> (B, W, 2*Dg)."""
+
+    def __init__(self, input_dim: int, hidden: int, layers: int, dropout: float) -> None:
+        super().__init__()
+        self.gru = nn.GRU(
+            input_dim,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        out, _ = self.gru(h)  # eq. (12): forward and backward outputs concatenated
+        return out
+
+
+class PredictionHead(nn.Module):
+    """Eq. (14): FCN 2Dg -> head_dims... -> M, GELU between layers, linear output."""
+
+    def __init__(self, input_dim: int, head_dims: tuple[int, ...], n_muscles: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = input_dim
+        for out in head_dims:
+            layers += [nn.Linear(width, out), nn.GELU()]
+            width = out
+        layers.append(nn.Linear(width, n_muscles))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.layers(h)
+
+
+class MuscleActivationNet(nn.Module):
+    """The whole network: raw features (B, W, 9) -> activations (B, M)."""
+
+    def __init__(self, config: ModelConfig, input_mean: np.ndarray, input_std: np.ndarray) -> None:
+        super().__init__()
+        self.config = config
+        self.normalize = InputNormalization(input_mean, input_std)
+        if config.architecture == "mjca_bigru":
+            self.front = nn.Sequential(
+                JointEmbedding(config.joint_dim),
+                MultiJointCrossAttention(config.joint_dim, config.heads),
+                JointIntegration(config.joint_dim, config.integrated_dim),
+            )
+            gru_input = config.integrated_dim
+        elif config.architecture == "cnn_bigru":
+            self.front = ConvolutionalFrontEnd(
+                config.cnn_channels, config.cnn_kernel, config.cnn_dropout
+            )
+            gru_input = config.cnn_channels[-1]
+        else:  # "bigru": the concatenated joint features go straight into the BiGRU
+            self.front = nn.Identity()
+            gru_input = len(INPUT_FEATURES)
+        self.bigru = BiGRU(gru_input, config.gru_hidden, config.gru_layers, config.gru_dropout)
+        self.head = PredictionHead(2 * config.gru_hidden, config.head_dims, config.n_muscles)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.front(self.normalize(x))
+        h_gru = self.bigru(h)  # (B, W, 2*Dg)
+        h_final = h_gru[:, self.config.output_step, :]  # eq. (13), shifted by the lookahead
+        return self.head(h_final)
+
+
+def build_model(
+    config: ModelConfig, input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None
+) -> MuscleActivationNet:
+    """The network for ``config``; normalisation defaults to identity (mean 0, std 1)."""
+    n_features = len(INPUT_FEATURES)
+    mean = np.zeros(n_features) if input_mean is None else input_mean
+    std = np.ones(n_features) if input_std is None else input_std
+    return MuscleActivationNet(config, mean, std)
+
+
+__all__ = [
+    "ARCHITECTURES",
+    "BiGRU",
+    "ConvolutionalFrontEnd",
+    "InputNormalization",
+    "JointEmbedding",
+    "JointIntegration",
+    "ModelConfig",
+    "MultiJointCrossAttention",
+    "MuscleActivationNet",
+    "PredictionHead",
+    "build_model",
+]
