@@ -1,0 +1,408 @@
+"""Encode and decode protocol frames (PROTOCOL.md), built from the table in `protocol.py`.
+
+A frame on the wire is COBS(header + payload + CRC-32) followed by one 0x00.
+`encode(message)` returns exactly that; `StreamDecoder.feed(chunk)` takes bytes
+in any chunking and returns the messages completed so far, resynchronising after
+garbage and counting what it dropped in `StreamDecoder.errors`.
+
+Struct objects are compiled once per (message type, array lengths) and cached,
+so a frame costs a few microseconds each way.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from firmware_bridge import protocol as P
+
+Names = tuple[str, ...]
+
+
+class ProtocolError(ValueError):
+    """A message that cannot be put on the wire (a count or name beyond the protocol's limits)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    seq: int
+    timestamp_us: int
+    role: int
+    sample_rate_hz: float
+    joint_names: Names = ()
+    muscle_names: Names = ()
+    encoding: int = P.ENCODING_RADIANS
+    heartbeat_period_ms: int = P.DEFAULT_HEARTBEAT_PERIOD_MS
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    seq: int
+    timestamp_us: int
+    role: int
+    heartbeat_period_ms: int = P.DEFAULT_HEARTBEAT_PERIOD_MS
+    status: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JointSample:
+    """Angles (float32 rad, OpenSim conventions) or raw counts, one per channel."""
+
+    seq: int
+    timestamp_us: int
+    values: tuple[float, ...] | tuple[int, ...]
+    valid_mask: int
+    encoding: int = P.ENCODING_RADIANS
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """Activations (0..1) and forces (N) in bundle muscle order, torques (N·m) hip/knee/ankle."""
+
+    seq: int
+    timestamp_us: int
+    sample_seq: int
+    sample_timestamp_us: int
+    activations: tuple[float, ...]
+    forces: tuple[float, ...]
+    torques: tuple[float, ...]
+    status: int = 0
+    skipped: int = 0
+    latency_us: int = 0
+
+
+Message = Hello | Heartbeat | JointSample | Estimate
+MESSAGE_CLASSES = {"Hello": Hello, "Heartbeat": Heartbeat, "JointSample": JointSample,
+                   "Estimate": Estimate}
+
+ERROR_KINDS = ("cobs", "short", "crc", "magic", "version", "length", "unknown_type",
+               "payload", "oversize")
+
+_HEADER_FORMAT = "<" + "".join(P.WIRE_TYPES[f.wire_type][0] for f in P.HEADER)
+_HEADER = struct.Struct(_HEADER_FORMAT)
+_CRC = struct.Struct("<I")
+_NAME_LIMITS = {"n_channels": P.MAX_CHANNELS, "n_joints": P.MAX_CHANNELS,
+                "n_muscles": P.MAX_MUSCLES}
+
+
+def _char(f: P.Field, encoding: int) -> str:
+    if f.wire_type == "v32":
+        return "f" if encoding == P.ENCODING_RADIANS else "i"
+    return P.WIRE_TYPES[f.wire_type][0]
+
+
+class _MessageCodec:
+    """Encoder and decoder of one message type, its structs compiled from the table."""
+
+    def __init__(self, layout: P.MessageLayout) -> None:
+        self.layout = layout
+        self.cls = MESSAGE_CLASSES[layout.name]
+        self.fixed = layout.fixed_fields
+        self.arrays = layout.array_fields
+        self.has_strings = any(f.wire_type == "str" for f in self.arrays)
+        self.fixed_struct = struct.Struct(
+            "<" + "".join(P.WIRE_TYPES[f.wire_type][0] for f in self.fixed))
+        self.count_of = {f.counts: f.name for f in self.fixed if f.role == "count"}
+        # Arrays whose length is another array's count field share that array's length.
+        self.length_source = {}
+        for a in self.arrays:
+            if isinstance(a.length, str):
+                counted = next(f.counts for f in self.fixed if f.name == a.length)
+                self.length_source[a.name] = counted
+        self.fixed_index = {f.name: i for i, f in enumerate(self.fixed)}
+        self._frame_structs: dict[tuple, struct.Struct] = {}
+        self._array_structs: dict[tuple, struct.Struct] = {}
+
+    def _lengths(self, fixed_values: Sequence) -> tuple[int, ...]:
+        return tuple(a.length if isinstance(a.length, int)
+                     else fixed_values[self.fixed_index[a.length]] for a in self.arrays)
+
+    def _encoding(self, fixed_values: Sequence) -> int:
+        index = self.fixed_index.get("encoding")
+        return P.ENCODING_RADIANS if index is None else fixed_values[index]
+
+    # -- encode ---------------------------------------------------------------------------
+    def _fixed_values(self, msg: Message) -> list:
+        out = []
+        for f in self.fixed:
+            if f.role == "count":
+                out.append(len(getattr(msg, f.counts)))
+            elif f.role == "reserved":
+                out.append(0)
+            else:
+                out.append(getattr(msg, f.name))
+        return out
+
+    def _check_lengths(self, msg: Message, fixed_values: list) -> tuple[int, ...]:
+        lengths = self._lengths(fixed_values)
+        for a, n in zip(self.arrays, lengths):
+            actual = len(getattr(msg, a.name))
+            if actual != n:
+                raise ProtocolError(
+                    f"{self.layout.name}.{a.name} has {actual} items, expected {n} "
+                    f"(same as {self.length_source.get(a.name, 'the protocol')})")
+            if isinstance(a.length, str) and n > _NAME_LIMITS[a.length]:
+                raise ProtocolError(
+                    f"{self.layout.name}.{a.name} has {n} items; the protocol allows at most "
+                    f"{_NAME_LIMITS[a.length]}")
+        return lengths
+
+    def encode_body(self, msg: Message) -> bytes:
+        """Header + payload + CRC, before COBS."""
+        fixed_values = self._fixed_values(msg)
+        lengths = self._check_lengths(msg, fixed_values)
+        if self.has_strings:
+            payload = self.fixed_struct.pack(*fixed_values) + b"".join(
+                _encode_names(getattr(msg, a.name), self.layout.name, a.name)
+                for a in self.arrays)
+            body = _HEADER.pack(P.MAGIC, P.VERSION_MAJOR, P.VERSION_MINOR, self.layout.type_id,
+                                0, len(payload), msg.seq, msg.timestamp_us) + payload
+        else:
+            encoding = self._encoding(fixed_values)
+            key = (lengths, encoding)
+            frame_struct = self._frame_structs.get(key)
+            if frame_struct is None:
+                frame_struct = self._compile_frame(lengths, encoding)
+            args = [P.MAGIC, P.VERSION_MAJOR, P.VERSION_MINOR, self.layout.type_id, 0,
+                    frame_struct.size - P.HEADER_SIZE, msg.seq, msg.timestamp_us]
+            args += fixed_values
+            for a in self.arrays:
+                args += getattr(msg, a.name)
+            try:
+                body = frame_struct.pack(*args)
+            except struct.error as exc:
+                raise ProtocolError(f"{self.layout.name}: a value does not fit its wire type "
+                                    f"({exc})") from None
+        return body + _CRC.pack(zlib.crc32(body))
+
+    def _compile_frame(self, lengths: tuple[int, ...], encoding: int) -> struct.Struct:
+        fmt = _HEADER_FORMAT + self.fixed_struct.format[1:] + "".join(
+            f"{n}{_char(a, encoding)}" for a, n in zip(self.arrays, lengths))
+        compiled = struct.Struct(fmt)
+        self._frame_structs[(lengths, encoding)] = compiled
+        return compiled
+
+    # -- decode ---------------------------------------------------------------------------
+    def decode_payload(self, frame: bytes, end: int, seq: int, timestamp_us: int,
+                       newer_minor: bool) -> Message | None:
+        """Build the message from frame[HEADER_SIZE:end]; None when the payload is malformed."""
+        start = P.HEADER_SIZE
+        if end - start < self.fixed_struct.size:
+            return None
+        fixed_values = self.fixed_struct.unpack_from(frame, start)
+        offset = start + self.fixed_struct.size
+        lengths = self._lengths(fixed_values)
+        for a, n in zip(self.arrays, lengths):
+            if isinstance(a.length, str) and n > _NAME_LIMITS[a.length]:
+                return None
+        kwargs = {"seq": seq, "timestamp_us": timestamp_us}
+        for f, v in zip(self.fixed, fixed_values):
+            if f.role == "value":
+                kwargs[f.name] = v
+        if self.has_strings:
+            for a, n in zip(self.arrays, lengths):
+                names, offset = _decode_names(frame, offset, end, n)
+                if names is None:
+                    return None
+                kwargs[a.name] = names
+        else:
+            encoding = self._encoding(fixed_values)
+            key = (lengths, encoding)
+            array_struct = self._array_structs.get(key)
+            if array_struct is None:
+                array_struct = struct.Struct("<" + "".join(
+                    f"{n}{_char(a, encoding)}" for a, n in zip(self.arrays, lengths)))
+                self._array_structs[key] = array_struct
+            if offset + array_struct.size > end:
+                return None
+            flat = array_struct.unpack_from(frame, offset)
+            offset += array_struct.size
+            i = 0
+            for a, n in zip(self.arrays, lengths):
+                kwargs[a.name] = flat[i:i + n]
+                i += n
+        # A newer minor version may append fields, which this receiver ignores.
+        if offset != end and not newer_minor:
+            return None
+        return self.cls(**kwargs)
+
+
+def _encode_names(names: Sequence[str], message: str, field_name: str) -> bytes:
+    out = bytearray()
+    for name in names:
+        raw = name.encode("utf-8")
+        if len(raw) > P.MAX_NAME_BYTES:
+            raise ProtocolError(f"{message}.{field_name}: name {name!r} is {len(raw)} UTF-8 "
+                                f"bytes; the protocol allows at most {P.MAX_NAME_BYTES}")
+        out.append(len(raw))
+        out += raw
+    return bytes(out)
+
+
+def _decode_names(frame: bytes, offset: int, end: int, n: int) -> tuple[Names | None, int]:
+    names = []
+    for _ in range(n):
+        if offset >= end:
+            return None, offset
+        size = frame[offset]
+        if size > P.MAX_NAME_BYTES or offset + 1 + size > end:
+            return None, offset
+        try:
+            names.append(frame[offset + 1:offset + 1 + size].decode("utf-8"))
+        except UnicodeDecodeError:
+            return None, offset
+        offset += 1 + size
+    return tuple(names), offset
+
+
+_CODECS_BY_CLASS = {MESSAGE_CLASSES[m.name]: _MessageCodec(m) for m in P.MESSAGES}
+_CODECS_BY_TYPE = {c.layout.type_id: c for c in _CODECS_BY_CLASS.values()}
+
+
+_CODE_BYTE = [bytes((k,)) for k in range(256)]
+
+
+def cobs_encode(data: bytes) -> bytes:
+    """Consistent Overhead Byte Stuffing: the result holds no 0x00 byte."""
+    blocks = data.split(b"\x00")
+    if len(data) < 254:
+        return b"".join([_CODE_BYTE[len(b) + 1] + b for b in blocks])
+    out = []
+    for block in blocks:
+        while len(block) >= 254:
+            out.append(_CODE_BYTE[255] + block[:254])
+            block = block[254:]
+        out.append(_CODE_BYTE[len(block) + 1] + block)
+    return b"".join(out)
+
+
+def cobs_decode(data: bytes) -> bytes | None:
+    """Inverse of `cobs_encode`; None when `data` is not a valid COBS encoding."""
+    if b"\x00" in data:
+        return None
+    # Fast path while no block is a full 254-byte one: every code byte becomes the zero
+    # that precedes its block, and the first code byte is dropped.
+    out = bytearray(data)
+    n = len(data)
+    i = 0
+    while i < n:
+        code = data[i]
+        if code == 255:
+            return _cobs_decode_long(data)
+        out[i] = 0
+        i += code
+    if i != n:
+        return None
+    return bytes(out[1:])
+
+
+def _cobs_decode_long(data: bytes) -> bytes | None:
+    blocks = []
+    carry = b""  # the content of 255-code blocks, which imply no zero after them
+    i = 0
+    n = len(data)
+    code = 0
+    while i < n:
+        code = data[i]
+        j = i + code
+        if j > n:
+            return None
+        if code == 255:
+            carry += data[i + 1:j]
+        elif carry:
+            blocks.append(carry + data[i + 1:j])
+            carry = b""
+        else:
+            blocks.append(data[i + 1:j])
+        i = j
+    if code == 255:
+        blocks.append(carry)
+    return b"\x00".join(blocks)
+
+
+def encode(message: Message) -> bytes:
+    """One framed frame: COBS(header + payload + CRC) and the 0x00 delimiter."""
+    codec = _CODECS_BY_CLASS.get(type(message))
+    if codec is None:
+        raise ProtocolError(f"cannot encode {type(message).__name__}: not a protocol message")
+    return cobs_encode(codec.encode_body(message)) + b"\x00"
+
+
+def decode_frame(frame: bytes) -> tuple[Message | None, str | None]:
+    """Decode one un-stuffed frame (header + payload + CRC): (message, None) or (None, kind)."""
+    if len(frame) < P.HEADER_SIZE + P.CRC_SIZE:
+        return None, "short"
+    if zlib.crc32(memoryview(frame)[:-P.CRC_SIZE]) != _CRC.unpack_from(frame, len(frame) - 4)[0]:
+        return None, "crc"
+    magic, major, minor, msg_type, _, payload_length, seq, timestamp_us = \
+        _HEADER.unpack_from(frame)
+    if magic != P.MAGIC:
+        return None, "magic"
+    if major != P.VERSION_MAJOR:
+        return None, "version"
+    end = len(frame) - P.CRC_SIZE
+    if payload_length != end - P.HEADER_SIZE:
+        return None, "length"
+    codec = _CODECS_BY_TYPE.get(msg_type)
+    if codec is None:
+        return None, "unknown_type"
+    message = codec.decode_payload(frame, end, seq, timestamp_us, minor > P.VERSION_MINOR)
+    if message is None:
+        return None, "payload"
+    return message, None
+
+
+@dataclass
+class StreamDecoder:
+    """Incremental decoder: feed it bytes as they arrive, get whole messages back.
+
+    Frames end at 0x00. A candidate that fails (COBS, CRC, ...) is scanned for a
+    later frame start (a COBS code byte followed by the magic "MJ"), so a frame
+    that follows garbage without a delimiter in between is still recovered.
+    `errors` counts dropped candidates by kind (see ERROR_KINDS); `frames` counts
+    the messages returned.
+    """
+
+    max_frame_bytes: int = P.MAX_ENCODED_FRAME_SIZE
+    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
+    frames: int = 0
+    _pending: bytes = b""
+
+    def feed(self, data: bytes) -> list[Message]:
+        buffer = self._pending + data if self._pending else bytes(data)
+        parts = buffer.split(b"\x00")
+        pending = parts.pop()
+        if len(pending) > self.max_frame_bytes:
+            # No delimiter for longer than any frame: keep only what could still be one.
+            self.errors["oversize"] += 1
+            pending = pending[-self.max_frame_bytes:]
+        self._pending = pending
+        out: list[Message] = []
+        for part in parts:
+            if part:
+                self._decode_candidate(part, out)
+        return out
+
+    def _decode_candidate(self, candidate: bytes, out: list[Message]) -> None:
+        frame = cobs_decode(candidate)
+        if frame is None:
+            message, kind = None, "cobs"
+        else:
+            message, kind = decode_frame(frame)
+        if message is not None:
+            self.frames += 1
+            out.append(message)
+            return
+        self.errors[kind] += 1
+        start = candidate.find(b"MJ", 2)
+        while start != -1:
+            frame = cobs_decode(candidate[start - 1:])
+            if frame is not None:
+                message, _ = decode_frame(frame)
+                if message is not None:
+                    self.frames += 1
+                    out.append(message)
+                    return
+            start = candidate.find(b"MJ", start + 1)
