@@ -1,0 +1,137 @@
+"""The estimate log: a writer thread behind a bounded queue, so the loop never waits on disk.
+
+The loop hands each estimate over as one float64 row (``EstimateLog.submit``, a
+non-blocking put); the writer thread formats and writes it. Nothing is lost unless
+the queue is full, and every row lost that way is counted (``overflowed``) and
+reported in the run summary. Formats: OpenSim storage (``.sto``, readable by
+OpenSim 4 and train/'s reader) or CSV (any other suffix).
+
+Columns: ``time`` (s, device clock, the predicted instant), ``sample_time``
+(s, device clock of the sample answered), ``seq``, ``status``, ``skipped``,
+``latency_us``, then ``<muscle>_activation``, ``<muscle>_force`` (N) per muscle, and
+``<coordinate>_moment`` (N·m) per joint.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+FIXED_COLUMNS = ("time", "sample_time", "seq", "status", "skipped", "latency_us")
+_ROWS_FIELD_DIGITS = 12
+_FLUSH_PERIOD_S = 0.5
+
+
+class LogError(OSError):
+    """The estimate log cannot be written; the message names the file and the reason."""
+
+
+def log_columns(muscles: tuple[str, ...], coordinates: tuple[str, ...]) -> tuple[str, ...]:
+    """Column names of an estimate log, in row order."""
+    return (
+        FIXED_COLUMNS
+        + tuple(f"{m}_activation" for m in muscles)
+        + tuple(f"{m}_force" for m in muscles)
+        + tuple(f"{c}_moment" for c in coordinates)
+    )
+
+
+class EstimateLog:
+    """Writes estimate rows to ``path`` from its own thread; use as a context manager."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        muscles: tuple[str, ...],
+        coordinates: tuple[str, ...],
+        queue_size: int = 65536,
+    ) -> None:
+        self.path = Path(path)
+        self.columns = log_columns(tuple(muscles), tuple(coordinates))
+        self.n_muscles = len(muscles)
+        self.is_sto = self.path.suffix.lower() == ".sto"
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=queue_size)
+        self.rows_written = 0
+        self.overflowed = 0
+        self.error: str | None = None
+        self._rows_field_offset = 0
+        try:
+            self._file = open(self.path, "w", encoding="ascii", newline="\n")  # noqa: SIM115
+        except OSError as exc:
+            raise LogError(f"cannot write the estimate log {self.path}: {exc.strerror}") from exc
+        self._write_header()
+        self._row_format = ("\t" if self.is_sto else ",").join(
+            ["%.6f", "%.6f", "%d", "%d", "%d", "%d"] + ["%.9g"] * (len(self.columns) - 6)
+        ) + "\n"
+        self._thread = threading.Thread(target=self._run, name="estimate-log", daemon=True)
+        self._thread.start()
+
+    def _write_header(self) -> None:
+        if self.is_sto:
+            self._file.write(f"{self.path.stem}\nversion=1\n")
+            self._rows_field_offset = self._file.tell() + len("nRows=")
+            self._file.write(f"nRows={0:0{_ROWS_FIELD_DIGITS}d}\n")
+            self._file.write(f"nColumns={len(self.columns)}\ninDegrees=no\nendheader\n")
+            self._file.write("\t".join(self.columns) + "\n")
+        else:
+            self._file.write(",".join(self.columns) + "\n")
+
+    def new_row(self) -> np.ndarray:
+        """A fresh row to fill and submit (rows are handed over, never reused)."""
+        return np.empty(len(self.columns))
+
+    def submit(self, row: np.ndarray) -> bool:
+        """Queue one row without waiting; False (and counted) when the queue is full."""
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:
+            self.overflowed += 1
+            return False
+        return True
+
+    def _run(self) -> None:
+        last_flush = time.monotonic()
+        while True:
+            try:
+                row = self._queue.get(timeout=_FLUSH_PERIOD_S)
+            except queue.Empty:
+                row = np.empty(0)
+            if row is None:
+                break
+            if row.size and self.error is None:
+                try:
+                    self._file.write(self._row_format % tuple(row.tolist()))
+                    self.rows_written += 1
+                except OSError as exc:
+                    self.error = f"writing {self.path} failed: {exc.strerror}"
+            now = time.monotonic()
+            if now - last_flush >= _FLUSH_PERIOD_S and self.error is None:
+                try:
+                    self._file.flush()
+                except OSError as exc:
+                    self.error = f"writing {self.path} failed: {exc.strerror}"
+                last_flush = now
+
+    def close(self) -> None:
+        """Write every queued row, fix the .sto row count, close the file."""
+        if self._file.closed:
+            return
+        self._queue.put(None)
+        self._thread.join()
+        try:
+            if self.is_sto:
+                self._file.seek(self._rows_field_offset)
+                self._file.write(f"{self.rows_written:0{_ROWS_FIELD_DIGITS}d}")
+            self._file.close()
+        except OSError as exc:
+            self.error = f"closing {self.path} failed: {exc.strerror}"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
