@@ -1,0 +1,163 @@
+"""``calib-subject``: describe a person's leg (subject.json) or zero the sensors (sensors.json)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from calib.osim_import import PAPER_MUSCLES, format_report, import_osim
+from calib.scaling import (
+    FORCE_MASS_EXPONENT,
+    apply_strength,
+    generic_subject,
+    scale_subject,
+    select_muscles,
+)
+from calib.sensors import SensorError, load_sensors
+from calib.subject import SubjectError
+from calib.zeroing import DEFAULT_MAX_STD_DEG, read_capture, zero_sensors
+
+EPILOG = f"""\
+modes (choose one):
+  --height H --mass M   generic gait2392 scaled to the person: lengths x height ratio,
+                        masses x mass ratio, inertias x mass*height^2 ratio, fibre/tendon
+                        lengths and muscle paths x leg-length ratio, max isometric forces x
+                        mass ratio^{FORCE_MASS_EXPONENT:.3f} (geometric similarity, Jaric 2002).
+  --osim MODEL.osim     read a scaled OpenSim model (needs the opensim extra): segments, hip
+                        centre, muscle parameters; muscle lengths fitted as polynomials of the
+                        joint angles; prints the fit-error table against OpenSim.
+  --zero CAPTURE.csv    zero the sensors from a quiet standing capture and write sensors.json;
+                        a capture that moves more than --max-std-deg is refused.
+
+muscles: default the paper's ten ({", ".join(PAPER_MUSCLES)});
+  --muscles all: every right-leg muscle crossing hip, knee or ankle flexion (43 in gait2392).
+
+examples:
+  calib-subject --height 1.75 --mass 68 -o subject.json
+  calib-subject --height 1.75 --mass 68 --muscles all --strength vas_lat_r=0.6 -o subject.json
+  calib-subject --osim subject01_scaled.osim --muscles all -o subject.json
+  calib-subject --zero standing.csv --sensors-in sensors.json -o sensors.json
+"""
+
+
+def _strength(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        scale = float(value)
+    except ValueError:
+        scale = math.nan
+    if not sep or not name.strip() or not math.isfinite(scale) or scale < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=SCALE with SCALE a number >= 0 (e.g. vas_lat_r=0.6), got {text!r}"
+        )
+    return name.strip(), scale
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="calib-subject",
+        description="Build a person's subject.json (leg segments and muscles) or sensors.json.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--osim", type=Path, metavar="MODEL", help="scaled OpenSim model (.osim)")
+    mode.add_argument("--zero", type=Path, metavar="CAPTURE", help="standing capture (.csv)")
+    p.add_argument("--height", type=float, metavar="H", help="standing height (m)")
+    p.add_argument("--mass", type=float, metavar="M", help="body mass (kg)")
+    p.add_argument(
+        "--muscles",
+        metavar="SET",
+        help="'all' or a comma-separated list of model muscle names (default: the paper's ten)",
+    )
+    p.add_argument(
+        "--strength",
+        type=_strength,
+        action="append",
+        default=[],
+        metavar="NAME=SCALE",
+        help="per-muscle strength scale (1 = as modelled); repeatable",
+    )
+    p.add_argument(
+        "--sensors-in",
+        type=Path,
+        metavar="SENSORS",
+        help="with --zero: sensors.json giving channel names, joints, signs and scales",
+    )
+    p.add_argument(
+        "--max-std-deg",
+        type=float,
+        default=DEFAULT_MAX_STD_DEG,
+        help=f"with --zero: largest allowed std of a joint angle (deg, default {DEFAULT_MAX_STD_DEG})",
+    )
+    p.add_argument("-o", "--output", type=Path, required=True, help="file to write (.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    if args.zero is not None:
+        template = load_sensors(args.sensors_in) if args.sensors_in else None
+        sensors = zero_sensors(read_capture(args.zero), template, args.max_std_deg)
+        sensors.save(args.output)
+        print(
+            f"wrote {args.output}: "
+            + ", ".join(
+                f"{c.name}->{c.joint} zero {c.zero_offset:.6g}" for c in sensors.channels if c.joint
+            )
+        )
+        return
+    if args.sensors_in is not None:
+        parser.error("--sensors-in goes with --zero")
+    if args.osim is not None:
+        if args.mass is not None:
+            parser.error("--mass goes with --height (scaling); --osim reads the model's mass")
+        generic = generic_subject()
+        generic_leg = sum(math.hypot(*generic.segments[s].distal_joint) for s in ("thigh", "shank"))
+        result = import_osim(
+            args.osim,
+            muscles=args.muscles,
+            height=args.height,
+            generic_leg_length=generic_leg,
+            generic_height=generic.body.height,
+            progress=not args.quiet,
+        )
+        subject = result.subject
+        print(format_report(result.reports))
+        if args.height is None:
+            print(
+                f"height {subject.body.height:.3f} m estimated from the leg length "
+                "(generic gait2392 proportions); pass --height H to set it"
+            )
+    else:
+        if args.height is None or args.mass is None:
+            parser.error("give --height H --mass M, or --osim MODEL, or --zero CAPTURE")
+        generic = select_muscles(generic_subject(), args.muscles, PAPER_MUSCLES)
+        subject = scale_subject(generic, args.height, args.mass)
+    if args.strength:
+        subject = apply_strength(subject, dict(args.strength))
+    subject.save(args.output)
+    print(
+        f"wrote {args.output}: height {subject.body.height:.3f} m, mass {subject.body.mass:.2f} kg, "
+        f"{len(subject.muscles)} muscles"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        _run(args, parser)
+    except (SubjectError, SensorError) as exc:
+        print(f"calib-subject: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"calib-subject: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

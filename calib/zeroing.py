@@ -1,0 +1,117 @@
+"""Zero the sensors from a quiet standing capture.
+
+A capture is a CSV file with a header row: one column per raw channel, plus
+optionally a time column (``time``, ``t`` or ``timestamp``, ignored). Standing
+quietly is OpenSim's default pose, every coordinate 0 rad, so each channel's
+zero offset becomes its mean raw reading. A capture in which a measured joint
+moves (standard deviation above ``max_std_deg``, in degrees after sign and
+scale) is refused: zeroing on a moving leg would bias every later angle.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+
+from calib.sensors import Channel, SensorError, SensorMap
+
+TIME_COLUMNS = ("time", "t", "timestamp")
+DEFAULT_MAX_STD_DEG = 0.5
+MIN_SAMPLES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Capture:
+    """Raw samples (N, C) of the channels named in ``channels``."""
+
+    channels: tuple[str, ...]
+    raw: np.ndarray
+
+
+def read_capture(path: str | Path) -> Capture:
+    """Read a capture CSV; raises ``SensorError`` saying what is wrong with it."""
+    path = Path(path)
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.reader(f))
+    except OSError as exc:
+        raise SensorError(f"cannot read capture {path}: {exc.strerror}") from exc
+    rows = [r for r in rows if r and any(cell.strip() for cell in r)]
+    if not rows:
+        raise SensorError(f"capture {path} is empty: expected a header row of channel names")
+    header = [h.strip() for h in rows[0]]
+    keep = [i for i, h in enumerate(header) if h.lower() not in TIME_COLUMNS]
+    if not keep:
+        raise SensorError(f"capture {path} has no channel columns (header {header})")
+    values = np.empty((len(rows) - 1, len(keep)))
+    for n, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise SensorError(
+                f"capture {path} line {n}: {len(row)} values, header has {len(header)}"
+            )
+        for k, i in enumerate(keep):
+            try:
+                values[n - 2, k] = float(row[i])
+            except ValueError:
+                raise SensorError(
+                    f"capture {path} line {n}, column '{header[i]}': {row[i]!r} is not a number"
+                ) from None
+    if not np.all(np.isfinite(values)):
+        raise SensorError(f"capture {path} contains NaN or infinite values")
+    return Capture(tuple(header[i] for i in keep), values)
+
+
+def zero_sensors(
+    capture: Capture, template: SensorMap | None = None, max_std_deg: float = DEFAULT_MAX_STD_DEG
+) -> SensorMap:
+    """A sensor map whose zero offsets are the capture's means.
+
+    ``template`` supplies the channels (names, joints, signs, scales); its
+    channel names must all be capture columns. Without one, the capture must
+    have exactly three channel columns, taken as hip, knee, ankle in OpenSim
+    radians (sign +1, scale 1).
+    """
+    if not math.isfinite(max_std_deg) or max_std_deg <= 0:
+        raise SensorError(
+            f"the motion threshold must be a positive number of degrees, got {max_std_deg}"
+        )
+    if len(capture.raw) < MIN_SAMPLES:
+        raise SensorError(
+            f"the capture has {len(capture.raw)} samples; at least {MIN_SAMPLES} are needed"
+        )
+    if template is None:
+        if len(capture.channels) != 3:
+            raise SensorError(
+                f"the capture has {len(capture.channels)} channel columns {list(capture.channels)}; "
+                "without --sensors-in exactly 3 (hip, knee, ankle, in rad) are expected"
+            )
+        template = SensorMap(
+            tuple(Channel(n, j) for n, j in zip(capture.channels, ("hip", "knee", "ankle")))
+        )
+    missing = [c.name for c in template.channels if c.name not in capture.channels]
+    if missing:
+        raise SensorError(
+            f"the capture has no column for channel(s) {missing}; its columns are "
+            f"{list(capture.channels)}"
+        )
+    channels = []
+    moving = []
+    for c in template.channels:
+        raw = capture.raw[:, capture.channels.index(c.name)]
+        if c.joint is not None:
+            angle_deg = np.degrees(c.sign * c.scale * raw)
+            std, span = float(np.std(angle_deg)), float(np.ptp(angle_deg))
+            if std > max_std_deg:
+                moving.append(f"{c.name} ({c.joint}) std {std:.2f} deg, range {span:.2f} deg")
+        channels.append(dataclasses.replace(c, zero_offset=float(np.mean(raw))))
+    if moving:
+        raise SensorError(
+            "the capture moves, stand still and capture again: "
+            + "; ".join(moving)
+            + f" (allowed std {max_std_deg:g} deg)"
+        )
+    return SensorMap(tuple(channels))
