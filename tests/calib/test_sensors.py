@@ -1,0 +1,144 @@
+"""sensors.json and zeroing from a standing capture."""
+
+import json
+
+import numpy as np
+import pytest
+
+from calib import SensorError, SensorMap, load_sensors
+from calib.sensors import Channel
+from calib.zeroing import read_capture, zero_sensors
+
+
+def _write_capture(path, columns, samples, time=True):
+    header = (["time"] if time else []) + list(columns)
+    lines = [",".join(header)]
+    for i, row in enumerate(samples):
+        lines.append(
+            ",".join(([f"{i * 0.01:.2f}"] if time else []) + [repr(float(v)) for v in row])
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_identity_passes_radians_through():
+    q = np.array([[0.1, -0.5, 0.2], [0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(SensorMap.identity().to_radians(q), q)
+    four = SensorMap.identity(4)
+    np.testing.assert_array_equal(
+        four.to_radians(np.array([0.1, -0.5, 0.2, 99.0])), [0.1, -0.5, 0.2]
+    )
+    with pytest.raises(SensorError, match=r"shape \(\.\.\., 4\)"):
+        four.to_radians(q)
+
+
+def test_sign_scale_offset_and_channel_order(tmp_path):
+    counts_per_rad = 4096 / (2 * np.pi)
+    sensors = SensorMap(
+        (
+            Channel("enc_knee", "knee", sign=-1.0, zero_offset=1000.0, scale=1 / counts_per_rad),
+            Channel("spare", None),
+            Channel("enc_hip", "hip", zero_offset=2048.0, scale=1 / counts_per_rad),
+            Channel("enc_ankle", "ankle", sign=-1.0, zero_offset=10.0, scale=1 / counts_per_rad),
+        )
+    )
+    raw = np.array([1000.0 + counts_per_rad * 0.5, 7.0, 2048.0 + counts_per_rad * 0.25, 10.0])
+    np.testing.assert_allclose(sensors.to_radians(raw), [0.25, -0.5, 0.0], atol=1e-12)
+    path = tmp_path / "sensors.json"
+    sensors.save(path)
+    assert load_sensors(path) == sensors
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(schema_version=2), "schema_version"),
+        (lambda d: d["channels"][0].update(joint="elbow"), "channels[0].joint"),
+        (lambda d: d["channels"][1].update(sign=0.5), "channels[1].sign"),
+        (lambda d: d["channels"][2].update(scale=0.0), "channels[2].scale"),
+        (lambda d: d["channels"][2].update(zero_offset="x"), "channels[2].zero_offset"),
+        (lambda d: d["channels"][2].update(joint="hip"), "exactly one channel"),
+        (lambda d: d["channels"][1].update(name="ch0"), "channels[1].name"),
+    ],
+)
+def test_bad_sensors_file_is_refused(tmp_path, edit, message):
+    data = SensorMap.identity().to_dict()
+    edit(data)
+    path = tmp_path / "sensors.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(SensorError) as info:
+        load_sensors(path)
+    assert message in str(info.value)
+
+
+def test_still_capture_sets_zero_offsets(tmp_path):
+    rng = np.random.default_rng(0)
+    standing = np.array([0.05, -0.08, 0.03])
+    samples = standing + rng.normal(0.0, 0.001, (300, 3))
+    capture = read_capture(_write_capture(tmp_path / "still.csv", ["h", "k", "a"], samples))
+    sensors = zero_sensors(capture)
+    assert [c.joint for c in sensors.channels] == ["hip", "knee", "ankle"]
+    np.testing.assert_allclose([c.zero_offset for c in sensors.channels], samples.mean(axis=0))
+    np.testing.assert_allclose(sensors.to_radians(standing), 0.0, atol=5e-4)
+
+
+def test_template_keeps_sign_and_scale_in_counts(tmp_path):
+    template = SensorMap(
+        (
+            Channel("a0", "ankle", sign=-1.0, scale=0.001),
+            Channel("a1", "knee", scale=0.001),
+            Channel("a2", "hip", scale=0.001),
+        )
+    )
+    rng = np.random.default_rng(1)
+    samples = np.array([500.0, -300.0, 120.0]) + rng.normal(0.0, 2.0, (100, 3))
+    capture = read_capture(
+        _write_capture(tmp_path / "c.csv", ["a2", "a1", "a0"], samples[:, ::-1], time=False)
+    )
+    sensors = zero_sensors(capture, template)
+    assert [(c.name, c.joint, c.sign, c.scale) for c in sensors.channels] == [
+        (c.name, c.joint, c.sign, c.scale) for c in template.channels
+    ]
+    np.testing.assert_allclose([c.zero_offset for c in sensors.channels], samples.mean(axis=0))
+
+
+def test_moving_capture_is_refused_saying_by_how_much(tmp_path):
+    t = np.arange(200) * 0.01
+    samples = np.stack(
+        [0.02 + 0.2 * np.sin(2 * np.pi * t), np.full_like(t, -0.1), np.zeros_like(t)], axis=1
+    )
+    capture = read_capture(_write_capture(tmp_path / "walk.csv", ["hip", "knee", "ankle"], samples))
+    with pytest.raises(SensorError) as info:
+        zero_sensors(capture)
+    message = str(info.value)
+    assert "hip" in message and "knee" not in message
+    expected_std = np.degrees(np.std(samples[:, 0]))
+    assert f"std {expected_std:.2f} deg" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("time\n0\n", "no channel columns"),
+        ("h,k,a\n1,2\n", "line 2"),
+        ("h,k,a\n1,x,3\n", "'k'"),
+        ("h,k,a\n1,nan,3\n", "NaN"),
+    ],
+)
+def test_bad_captures_are_refused(tmp_path, text, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(SensorError, match=message):
+        read_capture(path)
+
+
+def test_capture_shape_mismatch(tmp_path):
+    samples = np.zeros((20, 2))
+    capture = read_capture(_write_capture(tmp_path / "two.csv", ["h", "k"], samples))
+    with pytest.raises(SensorError, match="exactly 3"):
+        zero_sensors(capture)
+    with pytest.raises(SensorError, match="at least"):
+        zero_sensors(
+            read_capture(_write_capture(tmp_path / "short.csv", ["h", "k", "a"], np.zeros((3, 3))))
+        )
