@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch.func import hessian, jacrev, jvp
 
+from calib import default_subject
 from train.dynamics import (
     GRAVITY,
     BaseMotion,
@@ -25,12 +26,7 @@ from train.dynamics import (
 
 @pytest.fixture(scope="module")
 def chain() -> LegChain:
-    return LegChain(
-        mass=[9.30, 3.71, 1.45],
-        inertia=[0.133, 0.0504, 0.0048],
-        com=[(0.0, -0.170), (0.0, -0.187), (0.076, -0.032)],
-        distal=[(-0.005, -0.396), (0.0, -0.430), (0.179, -0.042)],
-    )
+    return LegChain.from_subject(default_subject())
 
 
 def _poses(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
