@@ -5,9 +5,11 @@ answered with a window that *ends at that sample's device timestamp*. The last
 ``history_length(window)`` points of a uniform grid at the bundle's rate, ending
 there, are linearly interpolated from the ring's samples (``resample_uniform``,
 from device timestamps, so jitter and dropped samples change nothing), and the
-causal velocity and acceleration come from ``network_inputs`` — the same two
-functions training uses (edge/derivatives.py), so runtime and training inputs are
-equal bit for bit.
+causal velocity and acceleration come from the causal FIR of ``network_inputs``
+— what training uses (edge/derivatives.py). The runtime evaluates both in one
+Numba kernel (``_window_features``: numpy's interpolation formula, the same FIR
+weights), about 1 µs instead of ~30 µs for the numpy calls; a test holds it equal
+to ``resample_uniform`` + ``network_inputs`` to 1e-12.
 
 Lookahead: a bundle trained with lookahead N predicts grid row ``window - 1 - N``,
 i.e. the instant N / rate seconds before the newest sample. The Hill model uses
@@ -16,12 +18,64 @@ the angle and causal velocity of that same row.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from edge.derivatives import DERIVATIVE_TAPS, history_length, network_inputs, resample_uniform
+from edge.derivatives import (
+    DERIVATIVE_TAPS,
+    causal_derivative_weights,
+    history_length,
+    network_inputs,
+    resample_uniform,
+)
 from edge.ring_buffer import SampleRing
+
+JOINTS = ("hip", "knee", "ankle")
+
+
+class SampleMapper:
+    """Raw device channels -> OpenSim joint angles (rad), checked, without allocation.
+
+    The same arithmetic as ``calib.sensors.SensorMap.to_radians``
+    (``sign * scale * (raw - zero_offset)`` in float64), so runtime angles equal
+    offline ones bit for bit. A sample is *invalid* when a channel a joint uses is
+    marked invalid or is not finite, *out of range* when an angle lies outside the
+    subject's joint range widened by ``margin_rad``.
+    """
+
+    def __init__(
+        self,
+        sensors,
+        joint_ranges: tuple[tuple[float, float], ...],
+        margin_rad: float,
+    ) -> None:
+        by_joint = {c.joint: (i, c) for i, c in enumerate(sensors.channels) if c.joint}
+        self.n_channels = len(sensors.channels)
+        self.channel = tuple(by_joint[j][0] for j in JOINTS)
+        self.gain = tuple(by_joint[j][1].sign * by_joint[j][1].scale for j in JOINTS)
+        self.offset = tuple(by_joint[j][1].zero_offset for j in JOINTS)
+        self.mask = sum(1 << i for i in self.channel)
+        self.lo = tuple(lo - margin_rad for lo, _ in joint_ranges)
+        self.hi = tuple(hi + margin_rad for _, hi in joint_ranges)
+        self.angles = np.zeros(3)
+
+    def map(self, values, valid_mask: int) -> tuple[bool, bool]:
+        """Fill ``self.angles`` from one sample's channel values; returns (valid, in_range)."""
+        if len(values) != self.n_channels or valid_mask & self.mask != self.mask:
+            return False, True
+        in_range = True
+        for j in range(3):
+            raw = values[self.channel[j]]
+            angle = self.gain[j] * (float(raw) - self.offset[j])
+            if not math.isfinite(angle):
+                return False, True
+            if not self.lo[j] <= angle <= self.hi[j]:
+                in_range = False
+            self.angles[j] = angle
+        return True, in_range
 
 
 @dataclass(frozen=True)
@@ -75,6 +129,17 @@ class WindowBuilder:
         self.spec = spec
         self.input = np.zeros((1, spec.window, 9), dtype=np.float32)
         self.features = np.zeros((spec.window, 9))
+        self._grid = np.zeros((spec.grid_points, 3))
+        w_vel, w_acc = causal_derivative_weights(spec.rate_hz, spec.taps)
+        self._w_vel = np.ascontiguousarray(w_vel)
+        self._w_acc = np.ascontiguousarray(w_acc)
+
+    def warmup(self) -> None:
+        """Compile (or load from Numba's cache) the window kernel before the loop starts."""
+        ring = SampleRing(4)
+        for i in range(4):
+            ring.push(i, i * self.spec.history_s, np.zeros(3))
+        self.build(ring)
 
     def ready(self, ring: SampleRing) -> bool:
         """True when the ring's samples cover a full window ending at the newest one."""
@@ -85,15 +150,10 @@ class WindowBuilder:
 
         The caller checks ``ready(ring)`` first.
         """
-        spec = self.spec
-        t = ring.times()
-        t_end = t[-1]
-        first = int(np.searchsorted(t, t_end - spec.history_s, side="right")) - 1
-        q_grid = resample_uniform(
-            t[first:], ring.angles()[first:], t_end, spec.rate_hz, spec.grid_points
+        _window_features(
+            ring.times(), ring.angles(), self.spec.rate_hz, self._w_vel, self._w_acc,
+            self._grid, self.features, self.input[0],
         )
-        self.features = network_inputs(q_grid, spec.rate_hz, spec.taps)
-        self.input[0] = self.features
         return self.input
 
     @property
@@ -105,6 +165,51 @@ class WindowBuilder:
     def answered_velocities(self) -> np.ndarray:
         """Causal angular velocities (3,) rad/s at the predicted instant."""
         return self.features[self.spec.answered_row, 1::3]
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_features(t, q, rate_hz, w_vel, w_acc, grid, features, out32):  # pragma: no cover
+    """Resample (t, q) onto ``grid`` (ending at t[-1]) and fill the causal features.
+
+    Interpolation as numpy.interp computes it (slope * (x - x_j) + y_j, exact hits
+    return y_j); features as edge.derivatives.network_inputs (joint-major q, qd, qdd).
+    """
+    n = grid.shape[0]
+    taps = w_vel.shape[0]
+    k = t.shape[0]
+    t_end = t[k - 1]
+    j = k - 1
+    for i in range(n - 1, -1, -1):
+        x = t_end - (n - 1 - i) / rate_hz
+        while j > 0 and t[j] > x:
+            j -= 1
+        for c in range(3):
+            if x >= t[k - 1]:
+                grid[i, c] = q[k - 1, c]
+            elif x < t[0]:
+                grid[i, c] = q[0, c]
+            elif t[j] == x:
+                grid[i, c] = q[j, c]
+            else:
+                slope = (q[j + 1, c] - q[j, c]) / (t[j + 1] - t[j])
+                value = slope * (x - t[j]) + q[j, c]
+                if math.isnan(value):
+                    value = slope * (x - t[j + 1]) + q[j + 1, c]
+                grid[i, c] = value
+    rows = features.shape[0]
+    for r in range(rows):
+        for c in range(3):
+            vel = 0.0
+            acc = 0.0
+            for s in range(taps):
+                vel += grid[r + s, c] * w_vel[s]
+                acc += grid[r + s, c] * w_acc[s]
+            features[r, 3 * c] = grid[r + taps - 1, c]
+            features[r, 3 * c + 1] = vel
+            features[r, 3 * c + 2] = acc
+            out32[r, 3 * c] = features[r, 3 * c]
+            out32[r, 3 * c + 1] = vel
+            out32[r, 3 * c + 2] = acc
 
 
 def offline_window(

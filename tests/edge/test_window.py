@@ -59,7 +59,8 @@ def test_every_window_equals_offline_inputs(device_hz, drop_every, lookahead):
         full = network_inputs(resample_uniform(t[: i + 1], q[: i + 1], t[i], 100.0, 24), 100.0)
         row = full[19 - lookahead]
         np.testing.assert_array_equal(builder.answered_angles, row[0::3])
-        np.testing.assert_array_equal(builder.answered_velocities, row[1::3])
+        np.testing.assert_allclose(builder.answered_velocities, row[1::3], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(builder.features, full, rtol=1e-12, atol=1e-9)
         built += 1
     assert built > 0.5 * len(t) - spec.history_s * device_hz
 

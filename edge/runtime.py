@@ -1,0 +1,506 @@
+"""The real-time loop: joint-angle frames in, muscle estimates out, one per sample.
+
+Per sample (``EstimatePipeline``): sensor mapping and checks → ring buffer →
+window at the bundle's rate from the device timestamps (edge/window.py) →
+inference → Hill forces and joint torques (edge.hill, Numba) → estimate values.
+Around it (``Runtime``): the link (reopened when it disappears), the stream
+decoder, the skip policy, the Estimate frame, the log thread, the status thread.
+
+Policies, stated once:
+- *Skip*: every read hands the loop all frames that arrived meanwhile. Every
+  sample enters the ring (it is history for later windows) but only the newest
+  is answered; the older ones are counted as skipped and the next Estimate
+  carries the count. So ``samples_in == estimates_out + skipped`` always.
+- *Lookahead*: a bundle with lookahead N predicts the instant N model steps
+  (N / rate s) before the newest sample. The Estimate frame names the sample
+  that triggered it (its seq and device timestamp, so the device can match
+  answers to samples); the estimated instant is that timestamp minus N / rate,
+  which edge-run prints at startup and the log's ``time`` column holds.
+- *Bad input*: a sample with an invalid or non-finite channel (INPUT_INVALID) or
+  an angle outside the subject's joint range plus a margin (INPUT_OUT_OF_RANGE)
+  is answered with zero activations, forces and torques (an assistive device
+  then applies no assistance). The ring holds the last valid angles in its place,
+  and windows that still contain a held or missing sample (sequence gap) carry
+  INPUT_GAP. Nothing non-finite is ever sent.
+- *History restarts* (MODEL_NOT_READY, zero values until a full window is back)
+  after a reconnect, a time gap longer than a window, or a device clock that
+  jumped backwards.
+- *Backend failure*: the next backend of the fallback chain is loaded and warmed
+  up, the failure is printed once, and every later estimate carries
+  BACKEND_DEGRADED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from serial import SerialException, SerialTimeoutException
+
+from edge.realtime import SwitchInterval
+from edge.ring_buffer import SampleRing
+from edge.sinks import EstimateLog
+from edge.status import LatencyRecorder, RunCounters, StatusReporter, run_summary
+from edge.window import SampleMapper, WindowBuilder, WindowSpec
+from firmware_bridge import protocol as P
+from firmware_bridge.codec import Estimate, Heartbeat, Hello, JointSample, StreamDecoder, encode
+from firmware_bridge.timestamps import TimestampUnwrapper
+
+FLAG_BITS = {f.name: 1 << f.bit for f in P.ESTIMATE_STATUS_FLAGS}
+MODEL_NOT_READY = FLAG_BITS["MODEL_NOT_READY"]
+STALE = FLAG_BITS["STALE"]
+INPUT_OUT_OF_RANGE = FLAG_BITS["INPUT_OUT_OF_RANGE"]
+INPUT_GAP = FLAG_BITS["INPUT_GAP"]
+INPUT_INVALID = FLAG_BITS["INPUT_INVALID"]
+BACKEND_DEGRADED = FLAG_BITS["BACKEND_DEGRADED"]
+ZEROED = MODEL_NOT_READY | INPUT_INVALID | INPUT_OUT_OF_RANGE
+"""Flags under which the estimate's values are zero."""
+
+FALLBACK_ORDER = ("tensorrt", "onnxruntime", "torch")
+DEVICE_RESET_S = 1.0
+"""A device clock that runs backwards by more than this is a restarted device."""
+MAX_WIRE_SKIPPED = 0xFFFF
+LINK_ERRORS = (SerialException, OSError)
+"""What pyserial raises for a port that is absent or vanished."""
+
+
+def flag_names(status: int) -> list[str]:
+    return [name for name, bit in FLAG_BITS.items() if status & bit]
+
+
+class EstimatePipeline:
+    """Everything between a decoded sample and the estimate's values; no I/O.
+
+    ``accept(sample)`` maps, checks and stores one sample and returns its status
+    bits; ``estimate(status)`` computes the values for the newest accepted sample
+    into ``activations``, ``forces``, ``torques`` and returns the final status.
+    """
+
+    def __init__(
+        self,
+        bundle: Any,
+        backend: Any,
+        hill: Any,
+        sensors: Any,
+        range_margin_rad: float = 0.1,
+        max_device_rate_hz: float = 5000.0,
+        fallback: Any = None,
+        log: TextIO | None = None,
+    ) -> None:
+        manifest = bundle.manifest
+        self.spec = WindowSpec(manifest.window, manifest.sample_rate_hz, manifest.lookahead)
+        self.backend = backend
+        self.hill = hill
+        self.fallback = fallback
+        self.log = log if log is not None else sys.stderr
+        ranges = tuple(tuple(bundle.subject.joints[j].range) for j in ("hip", "knee", "ankle"))
+        self.mapper = SampleMapper(sensors, ranges, range_margin_rad)
+        self.ring = SampleRing(math.ceil(self.spec.history_s * max_device_rate_hz) + 8)
+        self.window = WindowBuilder(self.spec)
+        self.window.warmup()
+        self.unwrapper = TimestampUnwrapper()
+        m = manifest.n_muscles
+        self.activations = np.zeros(m)
+        self.forces = np.zeros(m)
+        self.torques = np.zeros(3)
+        self.held = np.zeros(3)
+        self.has_held = False
+        self.last_seq: int | None = None
+        self.suspect_until_s = -math.inf
+        self.degraded = False
+        self.sample_time_s = 0.0
+        self.errors: dict[str, int] = {}
+
+    def restart_history(self) -> None:
+        """Forget the ring and the device clock (reconnect, device restart)."""
+        self.ring.clear()
+        self.unwrapper = TimestampUnwrapper()
+        self.last_seq = None
+        self.suspect_until_s = -math.inf
+
+    def _count(self, kind: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def accept(self, sample: JointSample) -> int:
+        """Store one sample in the ring; returns the status bits that belong to it."""
+        status = 0
+        t = self.unwrapper.unwrap(sample.timestamp_us) * 1e-6
+        if len(self.ring):
+            dt = t - self.ring.newest_time
+            if dt <= 0.0:
+                self._count("timestamp")
+                if dt > -DEVICE_RESET_S:
+                    self.sample_time_s = self.ring.newest_time
+                    return INPUT_INVALID
+                self.ring.clear()
+            elif dt > self.spec.history_s:
+                self.ring.clear()
+        if (
+            self.last_seq is not None
+            and len(self.ring)
+            and (sample.seq - self.last_seq) % (1 << 32) != 1
+        ):
+            self.suspect_until_s = t
+        self.last_seq = sample.seq
+        self.sample_time_s = t
+        valid, in_range = self.mapper.map(sample.values, sample.valid_mask)
+        if valid and in_range:
+            self.held[:] = self.mapper.angles
+            self.has_held = True
+        else:
+            status |= INPUT_INVALID if not valid else INPUT_OUT_OF_RANGE
+            self.suspect_until_s = t
+            if not self.has_held:
+                return status | MODEL_NOT_READY
+        self.ring.push(sample.seq, t, self.held)
+        return status
+
+    def estimate(self, status: int) -> int:
+        """Values for the newest accepted sample; returns the final status bits."""
+        if self.degraded:
+            status |= BACKEND_DEGRADED
+        if not self.window.ready(self.ring):
+            status |= MODEL_NOT_READY
+        if status & ZEROED:
+            self.activations[:] = 0.0
+            self.forces[:] = 0.0
+            self.torques[:] = 0.0
+            return status
+        x = self.window.build(self.ring)
+        if self.ring.newest_time - self.spec.history_s <= self.suspect_until_s:
+            status |= INPUT_GAP
+        a = self._infer(x)
+        np.clip(a, 0.0, 1.0, out=self.activations)
+        force, _, torque = self.hill.evaluate(
+            self.activations, self.window.answered_angles, self.window.answered_velocities
+        )
+        self.forces[:] = force
+        self.torques[:] = torque
+        if not (np.isfinite(self.forces).all() and np.isfinite(self.torques).all()):
+            self._count("nonfinite_output")
+            self.activations[:] = 0.0
+            self.forces[:] = 0.0
+            self.torques[:] = 0.0
+            status |= INPUT_INVALID
+        return status
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        while True:
+            try:
+                a = np.asarray(self.backend.infer(x), dtype=np.float64)
+                if np.isfinite(a).all():
+                    return a
+                raise FloatingPointError("the network returned non-finite activations")
+            except Exception as exc:  # any backend failure: fall back, never stop
+                if self.fallback is None:
+                    raise
+                failed = self.backend.name
+                self._count("backend")
+                self.backend = self.fallback(failed)
+                self.degraded = True
+                print(
+                    f"backend {failed} failed ({type(exc).__name__}: {exc}); "
+                    f"falling back to {self.backend.name}",
+                    file=self.log,
+                    flush=True,
+                )
+
+    @property
+    def estimated_time_s(self) -> float:
+        """Device time (s) of the instant the last estimate describes."""
+        return self.sample_time_s - self.spec.delay_s
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How edge-run talks to the device and how long it runs.
+
+    ``port``/``out_port``: device paths or pyserial URLs (estimates go to
+    ``out_port`` when given, else back on ``port``); ``baud`` in bit/s;
+    ``duration_s`` None runs until stopped; ``read_timeout_s`` bounds how long the
+    loop waits for input before it checks for stop requests;
+    ``stale_after_us`` marks an answer STALE when it left later than this after
+    its sample arrived; ``output_backoff_s``: after the device stopped reading
+    (a write timed out) estimates are not written for this long (counted).
+    """
+
+    port: str
+    baud: int = 1_000_000
+    out_port: str | None = None
+    log_path: Path | None = None
+    duration_s: float | None = None
+    json_status: bool = False
+    read_timeout_s: float = 0.05
+    write_timeout_s: float = 0.002
+    reopen_period_s: float = 0.2
+    heartbeat_period_s: float = P.DEFAULT_HEARTBEAT_PERIOD_MS / 1000.0
+    stale_after_us: int = P.DEFAULT_MAX_ESTIMATE_AGE_MS * 1000
+    output_backoff_s: float = 0.1
+    log_queue_size: int = 65536
+    status_period_s: float = 1.0
+
+
+class Runtime:
+    """Runs the loop on a link until ``stop()``, the duration, or a signal.
+
+    ``open_link(url, baud, timeout)`` is injected (firmware_bridge.link.open_link
+    in production) so the loop owns no knowledge of how links are opened.
+    """
+
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        pipeline: EstimatePipeline,
+        open_link: Any,
+        muscles: tuple[str, ...],
+        coordinates: tuple[str, ...],
+        log: TextIO | None = None,
+    ) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self.open_link = open_link
+        self.muscles = muscles
+        self.coordinates = coordinates
+        self.log = log if log is not None else sys.stderr
+        self.counters = RunCounters()
+        self.latency = LatencyRecorder()
+        self._stop = threading.Event()
+        self._link: Any = None
+        self._out: Any = None
+        self._decoder = StreamDecoder()
+        self._decoder_errors: dict[str, int] = {}
+        self._estimate_seq = 0
+        self._heartbeat_seq = 0
+        self._pending_skipped = 0
+        self._next_heartbeat = 0.0
+        self._output_blocked_until = 0.0
+        self._status_bits = MODEL_NOT_READY
+        self._n_muscles = len(muscles)
+        self.estimate_log: EstimateLog | None = None
+        self.started = time.monotonic()
+
+    def stop(self) -> None:
+        """Ask the loop to finish (safe from signal handlers and other threads)."""
+        self._stop.set()
+
+    # ---- links -------------------------------------------------------------------
+
+    def _say(self, message: str) -> None:
+        print(message, file=self.log, flush=True)
+
+    def _connect(self) -> bool:
+        """Open the link(s); False (and retried later) while the port is absent."""
+        c = self.config
+        try:
+            self._link = self.open_link(c.port, c.baud, c.read_timeout_s)
+            self._out = self._link
+            if c.out_port:
+                self._out = self.open_link(c.out_port, c.baud, c.read_timeout_s)
+            for link in {id(self._link): self._link, id(self._out): self._out}.values():
+                link.write_timeout = c.write_timeout_s
+        except LINK_ERRORS:  # the port is absent (yet)
+            self._close_links()
+            return False
+        self.pipeline.restart_history()
+        self._decoder = StreamDecoder()
+        self._send(self._hello())
+        return True
+
+    def _close_links(self) -> None:
+        for link in (self._link, self._out):
+            if link is not None:
+                with contextlib.suppress(*LINK_ERRORS):  # a vanished device is gone either way
+                    link.close()
+        self._link = self._out = None
+
+    def _disconnected(self, reason: str) -> None:
+        for kind, n in self._decoder.errors.items():
+            self._decoder_errors[kind] = self._decoder_errors.get(kind, 0) + n
+        self.counters.errors["disconnect"] += 1
+        self._say(f"link lost ({reason}); reopening {self.config.port} when it returns")
+        self._close_links()
+
+    def _reconnect(self) -> None:
+        while not self._should_stop():
+            if self._connect():
+                self.counters.reconnects += 1
+                self._say(f"link reopened: {self.config.port}")
+                return
+            self._stop.wait(self.config.reopen_period_s)
+
+    def _hello(self) -> Hello:
+        spec = self.pipeline.spec
+        return Hello(
+            seq=0,
+            timestamp_us=self._host_us(),
+            role=P.ROLE_HOST,
+            sample_rate_hz=spec.rate_hz,
+            joint_names=self.coordinates,
+            muscle_names=self.muscles,
+            heartbeat_period_ms=round(self.config.heartbeat_period_s * 1000),
+        )
+
+    def _host_us(self) -> int:
+        return time.perf_counter_ns() // 1000 % (1 << 32)
+
+    def _send(self, message: Any) -> bool:
+        """Write one frame to the output link without ever waiting long."""
+        if self._out is None or time.monotonic() < self._output_blocked_until:
+            self.counters.errors["output_dropped"] += 1
+            return False
+        try:
+            self._out.write(encode(message))
+        except SerialTimeoutException:  # the device stopped reading
+            self.counters.errors["output_timeout"] += 1
+            self._output_blocked_until = time.monotonic() + self.config.output_backoff_s
+            return False
+        return True
+
+    # ---- the loop ----------------------------------------------------------------
+
+    def _should_stop(self) -> bool:
+        d = self.config.duration_s
+        return self._stop.is_set() or (d is not None and time.monotonic() - self.started >= d)
+
+    def run(self) -> dict:
+        """Run until stopped; returns the run summary."""
+        c = self.config
+        if c.log_path is not None:
+            self.estimate_log = EstimateLog(
+                c.log_path, self.muscles, self.coordinates, c.log_queue_size
+            )
+        reporter = StatusReporter(
+            self.counters, self.latency, json_lines=c.json_status, period_s=c.status_period_s
+        )
+        self.started = time.monotonic()
+        try:
+            if not self._connect():
+                self._say(f"waiting for {c.port} to appear")
+                self._reconnect()
+            reporter.start()
+            with SwitchInterval():
+                self._loop()
+        finally:
+            reporter.stop()
+            self._close_links()
+            if self.estimate_log is not None:
+                self.estimate_log.close()
+        return self.summary()
+
+    def summary(self) -> dict:
+        c = self.counters
+        if self.estimate_log is not None:
+            c.log_overflow = self.estimate_log.overflowed
+            if self.estimate_log.error:
+                c.errors["log"] += 1
+        errors = dict(self._decoder_errors)
+        for kind, n in self._decoder.errors.items():
+            errors[kind] = errors.get(kind, 0) + n
+        for kind, n in self.pipeline.errors.items():
+            errors[kind] = errors.get(kind, 0) + n
+        for kind, n in c.errors.items():
+            errors[kind] = errors.get(kind, 0) + n
+        merged = RunCounters(
+            c.samples_in, c.estimates_out, c.skipped, c.log_overflow, c.reconnects,
+        )
+        merged.errors.update({k: v for k, v in errors.items() if v})
+        merged.flags.update(c.flags)
+        return run_summary(merged, self.latency, time.monotonic() - self.started)
+
+    def _loop(self) -> None:
+        while not self._should_stop():
+            if self._link is None:
+                self._reconnect()
+                continue
+            try:
+                waiting = self._link.in_waiting
+                data = self._link.read(waiting if waiting else 1)
+                if data and not waiting:
+                    rest = self._link.in_waiting
+                    if rest:
+                        data += self._link.read(rest)
+            except LINK_ERRORS as exc:  # the device went away
+                self._disconnected(str(exc))
+                continue
+            received_ns = time.perf_counter_ns()
+            if data:
+                samples = [m for m in self._decoder.feed(data) if type(m) is JointSample]
+                if samples:
+                    try:
+                        self._answer(samples, received_ns)
+                    except LINK_ERRORS as exc:  # a write that failed for good: link lost
+                        self._disconnected(str(exc))
+                        continue
+            now = time.monotonic()
+            if now >= self._next_heartbeat and self._link is not None:
+                self._next_heartbeat = now + self.config.heartbeat_period_s
+                self._heartbeat_seq += 1
+                try:
+                    self._send(
+                        Heartbeat(
+                            self._heartbeat_seq, self._host_us(), P.ROLE_HOST,
+                            round(self.config.heartbeat_period_s * 1000),
+                            self._status_bits & 0xFFFF,
+                        )
+                    )
+                except LINK_ERRORS as exc:  # the device went away while we wrote
+                    self._disconnected(str(exc))
+
+    def _answer(self, samples: list[JointSample], received_ns: int) -> None:
+        pipeline = self.pipeline
+        counters = self.counters
+        n = len(samples)
+        counters.samples_in += n
+        for older in samples[:-1]:
+            pipeline.accept(older)
+        if n > 1:
+            counters.skipped += n - 1
+            self._pending_skipped += n - 1
+        newest = samples[-1]
+        status = pipeline.estimate(pipeline.accept(newest))
+        latency_us = (time.perf_counter_ns() - received_ns) // 1000
+        if latency_us > self.config.stale_after_us:
+            status |= STALE
+        skipped = self._pending_skipped
+        self._pending_skipped = 0
+        self._estimate_seq += 1
+        frame = Estimate(
+            seq=self._estimate_seq,
+            timestamp_us=self._host_us(),
+            sample_seq=newest.seq,
+            sample_timestamp_us=newest.timestamp_us,
+            activations=tuple(pipeline.activations.tolist()),
+            forces=tuple(pipeline.forces.tolist()),
+            torques=tuple(pipeline.torques.tolist()),
+            status=status,
+            skipped=min(skipped, MAX_WIRE_SKIPPED),
+            latency_us=min(latency_us, 0xFFFFFFFF),
+        )
+        self._send(frame)
+        latency_us = (time.perf_counter_ns() - received_ns) // 1000
+        counters.estimates_out += 1
+        self.latency.record(latency_us)
+        self._status_bits = status
+        if status:
+            for name in flag_names(status):
+                counters.flags[name] += 1
+        if self.estimate_log is not None:
+            row = self.estimate_log.new_row()
+            m = self._n_muscles
+            row[0] = pipeline.estimated_time_s
+            row[1] = pipeline.sample_time_s
+            row[2] = newest.seq
+            row[3] = status
+            row[4] = skipped
+            row[5] = latency_us
+            row[6 : 6 + m] = pipeline.activations
+            row[6 + m : 6 + 2 * m] = pipeline.forces
+            row[6 + 2 * m :] = pipeline.torques
+            self.estimate_log.submit(row)
