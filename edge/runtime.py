@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import threading
 import time
@@ -69,6 +70,17 @@ DEVICE_RESET_S = 1.0
 MAX_WIRE_SKIPPED = 0xFFFF
 LINK_ERRORS = (SerialException, OSError)
 """What pyserial raises for a port that is absent or vanished."""
+
+
+def _nonblocking_fd(link: Any) -> int | None:
+    """The link's file descriptor when it is a non-blocking POSIX port, else None."""
+    try:
+        fd = link.fileno()
+    except (AttributeError, OSError, ValueError, SerialException):
+        return None
+    if not isinstance(fd, int) or os.get_blocking(fd):
+        return None
+    return fd
 
 
 def flag_names(status: int) -> list[str]:
@@ -274,6 +286,7 @@ class Runtime:
         self._stop = threading.Event()
         self._link: Any = None
         self._out: Any = None
+        self._out_fd: int | None = None
         self._decoder = StreamDecoder()
         self._decoder_errors: dict[str, int] = {}
         self._estimate_seq = 0
@@ -303,8 +316,8 @@ class Runtime:
             self._out = self._link
             if c.out_port:
                 self._out = self.open_link(c.out_port, c.baud, c.read_timeout_s)
-            for link in {id(self._link): self._link, id(self._out): self._out}.values():
-                link.write_timeout = c.write_timeout_s
+            self._out.write_timeout = c.write_timeout_s
+            self._out_fd = _nonblocking_fd(self._out)
         except LINK_ERRORS:  # the port is absent (yet)
             self._close_links()
             return False
@@ -319,6 +332,7 @@ class Runtime:
                 with contextlib.suppress(*LINK_ERRORS):  # a vanished device is gone either way
                     link.close()
         self._link = self._out = None
+        self._out_fd = None
 
     def _disconnected(self, reason: str) -> None:
         for kind, n in self._decoder.errors.items():
@@ -351,15 +365,33 @@ class Runtime:
         return time.perf_counter_ns() // 1000 % (1 << 32)
 
     def _send(self, message: Any) -> bool:
-        """Write one frame to the output link without ever waiting long."""
+        """Write one frame to the output link; never waits for a device that stops reading.
+
+        A POSIX port is written with one non-blocking ``os.write``: a full output
+        buffer drops the frame (counted ``output_dropped``), a partial write leaves a
+        cut frame the device's decoder skips (counted ``output_partial``). Links
+        without a file descriptor (pyserial URLs) are written through pyserial with
+        its write timeout.
+        """
         if self._out is None or time.monotonic() < self._output_blocked_until:
             self.counters.errors["output_dropped"] += 1
             return False
+        frame = encode(message)
+        if self._out_fd is None:
+            try:
+                self._out.write(frame)
+            except SerialTimeoutException:  # the device stopped reading
+                self.counters.errors["output_timeout"] += 1
+                self._output_blocked_until = time.monotonic() + self.config.output_backoff_s
+                return False
+            return True
         try:
-            self._out.write(encode(message))
-        except SerialTimeoutException:  # the device stopped reading
-            self.counters.errors["output_timeout"] += 1
-            self._output_blocked_until = time.monotonic() + self.config.output_backoff_s
+            written = os.write(self._out_fd, frame)
+        except BlockingIOError:
+            self.counters.errors["output_dropped"] += 1
+            return False
+        if written < len(frame):
+            self.counters.errors["output_partial"] += 1
             return False
         return True
 
