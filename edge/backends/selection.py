@@ -1,0 +1,74 @@
+"""Choosing the inference backend for a bundle.
+
+``auto`` means TensorRT where CUDA and torch-tensorrt are present, else the
+fastest measured CPU path, else the ExportedProgram in PyTorch. The CPU order
+follows scripts/bench_backends.py at batch 1, one thread, on this project's
+2-core development CPU (mjca_bigru, window 20): ONNX Runtime median ~0.45 ms,
+ExportedProgram in PyTorch ~1.8 ms (eager PyTorch ~1.9 ms). A backend that
+cannot be created (library missing, engine failing its parity check) is passed
+over, and ``SelectedBackend.notes`` says why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge.backends.base import Backend, BackendError
+from edge.bundle import Bundle
+
+CPU_PREFERENCE = ("onnxruntime", "torch")
+"""CPU backends, fastest measured first."""
+BACKEND_NAMES = ("auto", "tensorrt", *CPU_PREFERENCE)
+
+
+def create_backend(
+    bundle: Bundle, name: str, threads: int = 1, cache_dir: Path | None = None
+) -> Backend:
+    """Build one named backend; raises ``BackendError`` saying why it cannot run here."""
+    if name == "onnxruntime":
+        from edge.backends.onnx_runtime import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(bundle, threads=threads)
+    if name == "torch":
+        from edge.backends.torch_program import TorchProgramBackend
+
+        return TorchProgramBackend(bundle, threads=threads)
+    if name == "tensorrt":
+        from edge.backends.tensorrt_backend import TensorRTBackend
+        from edge.tensorrt_cache import tensorrt_available
+
+        usable, reason = tensorrt_available()
+        if not usable:
+            raise BackendError(f"the tensorrt backend cannot run here: {reason}")
+        return TensorRTBackend(bundle, cache_dir=cache_dir)
+    raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKEND_NAMES)}")
+
+
+def select_backend(
+    bundle: Bundle,
+    name: str = "auto",
+    threads: int = 1,
+    cache_dir: Path | None = None,
+    notes: list[str] | None = None,
+) -> Backend:
+    """The backend ``name`` for ``bundle``, or with "auto" the best that works here.
+
+    notes: if given, receives one line per backend that "auto" passed over and why.
+    """
+    if name != "auto":
+        return create_backend(bundle, name, threads, cache_dir)
+    from edge.tensorrt_cache import tensorrt_available
+
+    usable, reason = tensorrt_available()
+    candidates = (("tensorrt",) if usable else ()) + CPU_PREFERENCE
+    if not usable and notes is not None:
+        notes.append(f"tensorrt skipped: {reason}")
+    failures = []
+    for candidate in candidates:
+        try:
+            return create_backend(bundle, candidate, threads, cache_dir)
+        except BackendError as exc:
+            failures.append(f"{candidate}: {exc}")
+            if notes is not None:
+                notes.append(f"{candidate} skipped: {exc}")
+    raise BackendError("no inference backend works here: " + "; ".join(failures))

@@ -1,0 +1,35 @@
+"""The bundle's ExportedProgram run by PyTorch on the CPU: the portable fallback.
+
+It needs nothing but torch, which the package always has. ``threads`` sets
+torch's intra-op thread count for the whole process (torch has no per-module
+setting).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge.backends.base import BundleBackend
+from edge.bundle import Bundle
+
+
+class TorchProgramBackend(BundleBackend):
+    name = "torch"
+
+    def __init__(self, bundle: Bundle, threads: int = 1) -> None:
+        import torch
+
+        super().__init__(bundle)
+        torch.set_num_threads(max(int(threads), 1))
+        self._torch = torch
+        self.module = bundle.load_program().module()
+        self._x = torch.zeros(self.input_shape, dtype=torch.float32)
+
+    def infer(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        self._check_input(x)
+        self._x.numpy()[...] = x
+        with self._torch.inference_mode():
+            y = self.module(self._x)
+        result = self._output(out)
+        result[:] = y.numpy()[0]
+        return result
