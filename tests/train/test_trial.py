@@ -246,3 +246,19 @@ def test_noncausal_derivatives_of_known_signals():
     np.testing.assert_allclose(qdd, -(w**2) * np.sin(w * t), atol=1.5e-2 * w**2)
     with pytest.raises(TrialError, match="at least 11 samples"):
         noncausal_derivatives(np.zeros((5, 3)), rate)
+
+
+def test_a_calib_subject_places_the_hip(real_legs):
+    from calib import default_subject
+
+    subject = default_subject()
+    trial = load_trial(*real_files(), subject)
+    stand_in = real_legs[0]
+    np.testing.assert_array_equal(trial.contact, stand_in.contact)
+    np.testing.assert_array_equal(trial.force, stand_in.force)
+    # only the hip centre differs: the COP shifts by the two hips' difference, rotated by the tilt
+    origin = np.zeros((trial.n_samples, 2))
+    shift = (hip_centre_in_ground(trial.pelvis_tilt, origin, SUBJECT.hip_centre)
+             - hip_centre_in_ground(trial.pelvis_tilt, origin, subject.hip_centre))
+    np.testing.assert_allclose(trial.cop[trial.contact] - stand_in.cop[trial.contact],
+                               shift[trial.contact], atol=1e-12)
