@@ -1,0 +1,154 @@
+"""Planar static optimisation: synthetic frames with known solutions, and train-so on real data."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+from calib.subject import load_subject
+from train.opensim_io import read_storage
+from train.static_optimization import (
+    StaticOptimizationConfig,
+    StaticOptimizationError,
+    main,
+    residual_columns,
+    solve_frame,
+)
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
+CONFIG = StaticOptimizationConfig()
+
+
+def one_joint(torques_per_activation):
+    """B (3, M) for muscles acting on the hip only."""
+    b = np.zeros((3, len(torques_per_activation)))
+    b[0] = torques_per_activation
+    return b
+
+
+def test_two_identical_muscles_share_the_torque_equally():
+    b = one_joint([50.0, 50.0])  # N m at full activation
+    a, residual = solve_frame(b, np.zeros(3), np.array([30.0, 0.0, 0.0]), CONFIG)
+    np.testing.assert_allclose(a, [0.3, 0.3], atol=1e-3)
+    assert np.all(np.abs(residual) < 0.05)
+
+
+def test_stronger_muscle_takes_more_in_proportion_to_its_strength():
+    # minimise a1^2 + a2^2 subject to 40 a1 + 80 a2 = 40: a = (0.2, 0.4)
+    a, _ = solve_frame(one_joint([40.0, 80.0]), np.zeros(3), np.array([40.0, 0, 0]), CONFIG)
+    np.testing.assert_allclose(a, [0.2, 0.4], atol=1e-3)
+
+
+def test_antagonist_rests_on_the_lower_bound_and_its_torque_is_counted():
+    b = one_joint([100.0, -100.0])  # agonist and antagonist
+    a, residual = solve_frame(b, np.zeros(3), np.array([20.0, 0.0, 0.0]), CONFIG)
+    assert a[1] == pytest.approx(0.01, abs=1e-9)
+    # the agonist also overcomes the resting antagonist: 100 a0 - 1 = 20
+    assert a[0] == pytest.approx(0.21, abs=1e-3)
+    assert abs(residual[0]) < 0.05
+
+
+def test_infeasible_torque_saturates_and_reports_the_residual():
+    b = one_joint([50.0, 50.0])
+    a, residual = solve_frame(b, np.zeros(3), np.array([160.0, 0.0, 0.0]), CONFIG)
+    np.testing.assert_allclose(a, [1.0, 1.0])
+    assert residual[0] == pytest.approx(60.0, abs=1e-6)
+    np.testing.assert_allclose(residual[1:], 0.0, atol=1e-9)
+
+
+def test_a_joint_no_muscle_crosses_is_left_entirely_as_residual():
+    b = one_joint([50.0, 50.0])
+    a, residual = solve_frame(b, np.zeros(3), np.array([10.0, 0.0, -25.0]), CONFIG)
+    assert residual[2] == pytest.approx(-25.0, abs=1e-9)
+    np.testing.assert_allclose(a, [0.1, 0.1], atol=1e-3)
+
+
+def test_passive_offset_is_subtracted_before_the_muscles_share():
+    b = one_joint([50.0, 50.0])
+    a, _ = solve_frame(b, np.array([10.0, 0.0, 0.0]), np.array([40.0, 0.0, 0.0]), CONFIG)
+    np.testing.assert_allclose(a, [0.3, 0.3], atol=1e-3)
+
+
+def test_matches_an_equality_constrained_qp_on_a_random_feasible_frame():
+    rng = np.random.default_rng(3)
+    b = rng.normal(0.0, 40.0, size=(3, 12))
+    a_true = rng.uniform(0.1, 0.6, size=12)
+    tau = b @ a_true  # feasible by construction
+    a, residual = solve_frame(b, np.zeros(3), tau, CONFIG)
+    reference = minimize(
+        lambda x: x @ x,
+        x0=np.full(12, 0.5),
+        jac=lambda x: 2 * x,
+        bounds=[(0.01, 1.0)] * 12,
+        constraints={"type": "eq", "fun": lambda x: b @ x - tau, "jac": lambda x: b},
+        method="SLSQP",
+        options={"ftol": 1e-12, "maxiter": 500},
+    )
+    assert reference.success
+    np.testing.assert_allclose(a, reference.x, atol=2e-3)
+    assert np.all(np.abs(residual) < 0.05)
+    assert a @ a <= a_true @ a_true + 1e-9
+
+
+def test_bad_config_is_refused():
+    with pytest.raises(StaticOptimizationError, match="bounds"):
+        StaticOptimizationConfig(min_activation=0.5, max_activation=0.2)
+    with pytest.raises(StaticOptimizationError, match="reserve"):
+        StaticOptimizationConfig(reserve_torque_nm=0.0)
+
+
+@pytest.fixture(scope="module")
+def ten_muscle_subject(tmp_path_factory):
+    if not DATA.is_dir():
+        pytest.skip(f"{DATA} is absent: the real-data checks need ../shared/data")
+    from calib import default_subject
+
+    path = tmp_path_factory.mktemp("subject") / "subject.json"
+    default_subject().save(path)
+    return path
+
+
+def test_train_so_cli_writes_four_storages_on_real_data(ten_muscle_subject, tmp_path, capsys):
+    prefix = tmp_path / "so"
+    rc = main(
+        [
+            "--ik", str(DATA / "subject01_walk1_ik.mot"),
+            "--grf", str(DATA / "subject01_walk1_grf.mot"),
+            "--loads", str(DATA / "subject01_walk1_grf.xml"),
+            "--subject", str(ten_muscle_subject),
+            "-o", str(prefix),
+            "--start", "1.0", "--end", "1.2", "--quiet",
+        ]
+    )  # fmt: skip
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "ms per frame" in out
+    muscles = load_subject(ten_muscle_subject).muscle_names
+    activation = read_storage(f"{prefix}_activation.sto")
+    assert activation.columns == muscles
+    assert activation.time.size == 21  # 1.00..1.20 s at 100 Hz
+    assert np.all((activation.data >= 0.01 - 1e-9) & (activation.data <= 1.0 + 1e-9))
+    force = read_storage(f"{prefix}_force.sto")
+    active = read_storage(f"{prefix}_active_force.sto")
+    assert np.all(force.data >= active.data - 1e-6)  # total = active + passive >= active
+    residual = read_storage(f"{prefix}_residual.sto")
+    assert residual.columns == residual_columns("r")
+    # single stance (1.0-1.2 s): the ankle plantarflexors are loaded
+    gastrocnemii = [muscles.index(m) for m in muscles if "gas" in m]
+    assert activation.data[:, gastrocnemii].max() > 0.05
+
+
+def test_train_so_cli_turns_bad_input_into_one_line(tmp_path, capsys):
+    rc = main(
+        [
+            "--ik", str(tmp_path / "missing.mot"),
+            "--grf", str(tmp_path / "missing_grf.mot"),
+            "--loads", str(tmp_path / "missing.xml"),
+            "--subject", str(tmp_path / "missing.json"),
+            "-o", str(tmp_path / "out"),
+        ]
+    )  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("train-so: error:")

@@ -1,0 +1,428 @@
+"""Planar static optimisation: the conventional method the network replaces (Section II-C).
+
+Per frame t, the muscles' activations a (M,) that minimise the effort of eq. (21)
+while producing the torques the motion requires:
+
+    minimise  sum_n a_n^2
+    subject to  R_t^T F_t(a) = tau_req,t     (eq. 17, the 3 sagittal joints)
+                0.01 <= a_n <= 1             (the bounds of eq. 22)
+
+with tau_req = M(q) qdd + C(q, qd) qd + G(q) - J_v^T F_grf (eqs. 16, 24, 32:
+``train.dynamics.inverse_dynamics`` minus ``train.dynamics.grf_torques``).
+
+Muscle force is affine in activation. With a rigid tendon the fibre length and
+velocity follow from the kinematics alone (eqs. 19-20), so at a frame's fixed
+kinematics F(a) = A * a + P (eq. 18): A = F_o f_a f_v cos(phi) the active force at
+full activation, P = F_o f_p cos(phi) the passive force (``train.hill``). Each
+frame is therefore a small convex quadratic programme in a.
+
+Solver (and why). The equality constraint cannot always be met: a planar set of
+ten muscles leaves part of a real ankle or hip torque unbalanced. Like OpenSim's
+"reserve" actuators, each joint gets a residual torque rho_j that the muscles'
+torque is allowed to miss, at a high cost:
+
+    minimise  sum_n a_n^2 + sum_j (rho_j / reserve)^2,   rho = tau_req - R^T (A a + P)
+
+Eliminating rho leaves a bounded linear least-squares problem in a alone,
+|| [I; B / reserve] a - [0; (tau_req - R^T P) / reserve] ||^2 over the box, with
+B = R^T diag(A), solved exactly (to round-off) by the bounded-variable
+least-squares active-set method (scipy.optimize.lsq_linear, method "bvls").
+With ``reserve`` = 1 N m (the optimal torque of OpenSim's weak residual actuators)
+a frame the muscles can balance keeps a residual of the order of 0.01 N m (the
+effort's marginal cost per N m times reserve^2); where they cannot, the muscles
+saturate at their bounds and the residual is the torque they leave unbalanced,
+reported per joint in N m instead of failing.
+
+Kinematics: the trial's joint angles are low-pass filtered at 6 Hz by default
+(``train.trial.TrialConfig.kinematics_cutoff_hz``), as OpenSim's static
+optimisation of the reference trial filters its IK coordinates
+(setup ``lowpass_cutoff_frequency_for_coordinates`` = 6), then differentiated
+with the trial's best non-causal estimator (``train.trial.noncausal_derivatives``).
+
+The chain in the world. The ground-reaction force and its centre of pressure
+are measured in the world frame, and gravity points down the world's y axis, so
+the chain's absolute segment angles must include the pelvis's tilt
+(``pelvis_tilt`` + hip flexion + ...): the pelvis is tilted ~5 degrees in this
+trial's IK, which moves the foot ~8 cm against the COP when ignored and wrecks
+the ankle torque. The tilt is therefore always used for the GRF torques and
+gravity. ``base_motion`` (default True) adds the base's motion as well: the
+tilt's rate and acceleration and the hip centre's linear acceleration as an
+inertial load (``train.dynamics.BaseMotion``), which the real pelvis has and
+OpenSim's whole-body inverse dynamics includes; False keeps the pelvis still
+at its measured tilt.
+
+Passive force. OpenSim's static optimisation uses active force only, and with
+good reason: with a rigid tendon, gait2392's tendon slack lengths stretch some
+fibres far beyond optimal length (rect_fem_r to 1.9 l_o, tfl_r to 2.0 l_o in
+this trial), where the passive curve gives kilonewtons (rect_fem_r ~7 kN), a
+knee torque of 200+ N m no activation pattern can balance. ``include_passive``
+therefore defaults to False (the muscles balance the torques with active force
+A * a alone, as OpenSim's static optimisation does). Whatever it is, the
+reported "force" is the muscle-tendon force of eq. (18), A * a + P, and
+"active_force" the active part A * a, which is what OpenSim's static
+optimisation reports and what its force file should be compared with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import lsq_linear
+from tqdm import tqdm
+
+from calib.subject import Subject, SubjectError, load_subject
+from train.dynamics import BaseMotion, grf_torques, inverse_dynamics
+from train.hill import muscle_forces
+from train.opensim_io import ExternalLoadsError, StorageError, write_storage
+from train.trial import LegTrial, TrialConfig, TrialError, load_trial, noncausal_derivatives
+
+JOINT_COLUMNS = ("hip_flexion", "knee_angle", "ankle_angle")
+
+
+class StaticOptimizationError(ValueError):
+    """A static optimisation that cannot be set up; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class StaticOptimizationConfig:
+    """Settings of the planar static optimisation.
+
+    ``min_activation``/``max_activation``: the bounds of eq. (22).
+    ``reserve_torque_nm``: a joint's residual torque costs (rho / reserve)^2, in N m.
+    ``include_passive``: whether passive fibre force helps balance the torques
+    (False, as OpenSim's static optimisation; see the module docstring).
+    ``base_motion``: the pelvis's tilt rate and acceleration and the hip centre's
+    acceleration enter the inverse dynamics (``train.dynamics.BaseMotion``); False
+    keeps the pelvis still at its measured tilt. The tilt itself is always used.
+    """
+
+    min_activation: float = 0.01
+    max_activation: float = 1.0
+    reserve_torque_nm: float = 1.0
+    include_passive: bool = False
+    base_motion: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_activation < self.max_activation:
+            raise StaticOptimizationError(
+                f"activation bounds must satisfy 0 <= min < max, got "
+                f"[{self.min_activation}, {self.max_activation}]"
+            )
+        if not self.reserve_torque_nm > 0:
+            raise StaticOptimizationError(
+                f"reserve torque must be > 0 N m, got {self.reserve_torque_nm}"
+            )
+
+
+@dataclass(frozen=True)
+class FrameProblems:
+    """Everything the optimisation needs per frame, for N frames and M muscles.
+
+    ``torque_per_activation`` (N, 3, M) N m: B = R^T diag(A), the joint torques of
+    each muscle at full activation; ``passive_torque`` (N, 3) N m: R^T P;
+    ``required_torque`` (N, 3) N m: tau_req; ``active_force_max`` (N, M) N: A;
+    ``passive_force`` (N, M) N: P.
+    """
+
+    torque_per_activation: np.ndarray
+    passive_torque: np.ndarray
+    required_torque: np.ndarray
+    active_force_max: np.ndarray
+    passive_force: np.ndarray
+
+
+@dataclass(frozen=True)
+class StaticOptimizationResult:
+    """Per frame: ``time`` (N,) s, ``activation`` (N, M), ``force`` (N, M) N (eq. 18),
+    ``active_force`` (N, M) N, ``residual`` (N, 3) N m (tau_req minus the muscles'
+    torque), ``required_torque`` (N, 3) N m, and the solver's wall time in s."""
+
+    time: np.ndarray
+    activation: np.ndarray
+    force: np.ndarray
+    active_force: np.ndarray
+    residual: np.ndarray
+    required_torque: np.ndarray
+    solve_seconds: float
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.time.shape[0])
+
+
+def solve_frame(
+    torque_per_activation: np.ndarray,
+    offset_torque: np.ndarray,
+    required_torque: np.ndarray,
+    config: StaticOptimizationConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One frame: activations (M,) and residual torque (3,) N m.
+
+    Muscle torque = ``torque_per_activation`` (3, M) @ a + ``offset_torque`` (3,);
+    minimises sum a^2 + sum (residual / reserve)^2 over the activation bounds.
+    """
+    b = np.asarray(torque_per_activation, dtype=np.float64)
+    n_muscles = b.shape[1]
+    weight = 1.0 / config.reserve_torque_nm
+    target = np.asarray(required_torque, dtype=np.float64) - offset_torque
+    design = np.vstack([np.eye(n_muscles), b * weight])
+    rhs = np.concatenate([np.zeros(n_muscles), target * weight])
+    solution = lsq_linear(
+        design, rhs, bounds=(config.min_activation, config.max_activation), method="bvls"
+    )
+    activation = np.clip(solution.x, config.min_activation, config.max_activation)
+    return activation, target - b @ activation
+
+
+def muscle_force_factors(
+    subject: Subject, q: np.ndarray, qd: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(A, P), each (N, M) in N: F = A * a + P at each frame (eq. 18, rigid tendon).
+
+    A = F_o f_a f_v cos(phi) is the active force at full activation, P = F_o f_p cos(phi)
+    the passive force; q (N, 3) rad, qd (N, 3) rad/s fix the fibre length and
+    velocity (eqs. 19-20) through the subject's muscle-tendon lengths and moment arms.
+    """
+    q = np.asarray(q, dtype=np.float64)
+    qd = np.asarray(qd, dtype=np.float64)
+    l_mt = subject.muscle_tendon_length(q)  # (N, M)
+    v_mt = -np.einsum("nmj,nj->nm", subject.moment_arms(q), qd)  # dl/dt = (dl/dq) qd, r = -dl/dq
+    forces = muscle_forces(subject.muscle_arrays(), np.ones_like(l_mt), l_mt, v_mt)
+    return np.asarray(forces.active), np.asarray(forces.passive)
+
+
+def frame_problems(
+    subject: Subject,
+    q: np.ndarray,
+    qd: np.ndarray,
+    required_torque: np.ndarray,
+    include_passive: bool = False,
+) -> FrameProblems:
+    """Muscle torque as an affine function of activation at each frame (eq. 17).
+
+    q (N, 3) rad, qd (N, 3) rad/s, required_torque (N, 3) N m.
+    """
+    moment_arms = subject.moment_arms(np.asarray(q, dtype=np.float64))  # (N, M, 3)
+    active, passive = muscle_force_factors(subject, q, qd)
+    balancing = passive if include_passive else np.zeros_like(passive)
+    return FrameProblems(
+        torque_per_activation=np.einsum("nmj,nm->njm", moment_arms, active),
+        passive_torque=np.einsum("nmj,nm->nj", moment_arms, balancing),
+        required_torque=np.asarray(required_torque, dtype=np.float64),
+        active_force_max=active,
+        passive_force=passive,
+    )
+
+
+def required_torques(
+    subject: Subject, trial: LegTrial, qd: np.ndarray, qdd: np.ndarray, base_motion: bool = True
+) -> np.ndarray:
+    """tau_req (N, 3) N m = inverse dynamics - GRF torques (eqs. 16, 24, 32).
+
+    The chain hangs from the pelvis at its measured tilt; ``base_motion`` adds the
+    tilt's rate and acceleration and the hip centre's acceleration.
+    """
+    tilt = trial.pelvis_tilt
+    if base_motion:
+        tilt_rate, tilt_acceleration = noncausal_derivatives(tilt, trial.rate_hz)
+        hip_acceleration = trial.hip_acceleration
+    else:
+        tilt_rate = tilt_acceleration = np.zeros_like(tilt)
+        hip_acceleration = np.zeros_like(trial.hip_acceleration)
+    base = BaseMotion(tilt, tilt_rate, tilt_acceleration, hip_acceleration)
+    tau_id = np.asarray(inverse_dynamics(subject, trial.q, qd, qdd, base=base))
+    tau_grf = np.asarray(grf_torques(subject, trial.q, trial.force, trial.cop, base_tilt=tilt))
+    return tau_id - tau_grf
+
+
+def static_optimization(
+    subject: Subject,
+    trial: LegTrial,
+    config: StaticOptimizationConfig | None = None,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    progress: bool = False,
+) -> StaticOptimizationResult:
+    """Static optimisation of every trial frame in [start_s, end_s]."""
+    config = config or StaticOptimizationConfig()
+    qd, qdd = noncausal_derivatives(trial.q, trial.rate_hz)
+    tau_req = required_torques(subject, trial, qd, qdd, config.base_motion)
+    lo = -np.inf if start_s is None else start_s - 1e-9
+    hi = np.inf if end_s is None else end_s + 1e-9
+    frames = np.flatnonzero((trial.time >= lo) & (trial.time <= hi))
+    if frames.size == 0:
+        raise StaticOptimizationError(
+            f"no frame of the trial ({trial.time[0]:.3f}-{trial.time[-1]:.3f} s) lies in "
+            f"the requested span {start_s}-{end_s} s"
+        )
+    problems = frame_problems(
+        subject, trial.q[frames], qd[frames], tau_req[frames], config.include_passive
+    )
+    activation = np.empty((frames.size, len(subject.muscles)))
+    residual = np.empty((frames.size, 3))
+    started = time.perf_counter()
+    for k in tqdm(
+        range(frames.size), desc="static optimisation", unit="frame", disable=not progress
+    ):
+        activation[k], residual[k] = solve_frame(
+            problems.torque_per_activation[k],
+            problems.passive_torque[k],
+            problems.required_torque[k],
+            config,
+        )
+    solve_seconds = time.perf_counter() - started
+    active_force = problems.active_force_max * activation
+    return StaticOptimizationResult(
+        time=trial.time[frames].copy(),
+        activation=activation,
+        force=active_force + problems.passive_force,
+        active_force=active_force,
+        residual=residual,
+        required_torque=problems.required_torque,
+        solve_seconds=solve_seconds,
+    )
+
+
+def residual_columns(side: str) -> tuple[str, ...]:
+    """Column names of the residual torques, after the leg's OpenSim coordinates."""
+    return tuple(f"{name}_{side}_residual" for name in JOINT_COLUMNS)
+
+
+def write_results(
+    prefix: str | Path, result: StaticOptimizationResult, muscles: tuple[str, ...], side: str
+) -> list[Path]:
+    """PREFIX_activation.sto, _force.sto, _active_force.sto and _residual.sto."""
+    prefix = str(prefix)
+    outputs = [
+        ("activation", muscles, result.activation, "muscle activation (0-1)"),
+        ("force", muscles, result.force, "muscle-tendon force (N), eq. (18)"),
+        ("active_force", muscles, result.active_force, "active muscle force (N)"),
+        ("residual", residual_columns(side), result.residual, "unbalanced joint torque (N m)"),
+    ]
+    written = []
+    for suffix, columns, data, what in outputs:
+        written.append(
+            write_storage(
+                f"{prefix}_{suffix}.sto",
+                result.time,
+                columns,
+                data,
+                name=f"StaticOptimization_{suffix}",
+                description=f"Planar static optimisation (train-so): {what}.",
+            )
+        )
+    return written
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train-so",
+        description=(
+            "Planar static optimisation of one leg: per frame, the activations that "
+            "minimise the sum of squared activations while the muscles produce the "
+            "sagittal hip, knee and ankle torques of inverse dynamics minus the "
+            "ground-reaction torques, 0.01 <= a <= 1. Torque the muscles cannot "
+            "produce is reported as a residual (N m) per joint. Writes "
+            "PREFIX_activation.sto, PREFIX_force.sto (eq. 18), PREFIX_active_force.sto "
+            "and PREFIX_residual.sto, and prints the time per frame."
+        ),
+    )
+    parser.add_argument("--ik", required=True, help="inverse-kinematics coordinates (.mot/.sto)")
+    parser.add_argument("--grf", required=True, help="ground reaction forces (.mot)")
+    parser.add_argument("--loads", required=True, help="OpenSim ExternalLoads (.xml)")
+    parser.add_argument("--subject", required=True, help="subject.json (calib-subject)")
+    parser.add_argument("-o", "--output", required=True, metavar="PREFIX", help="output prefix")
+    parser.add_argument(
+        "--rate", type=float, default=100.0, metavar="HZ", help="frame rate (default 100 Hz)"
+    )
+    parser.add_argument("--start", type=float, metavar="S", help="first time (s)")
+    parser.add_argument("--end", type=float, metavar="S", help="last time (s)")
+    parser.add_argument("--side", choices=("r", "l"), default="r", help="leg (default r)")
+    parser.add_argument(
+        "--lowpass",
+        type=float,
+        default=6.0,
+        metavar="HZ",
+        help="low-pass cut-off of the joint angles, as OpenSim's SO (default 6 Hz; 0 = off)",
+    )
+    parser.add_argument(
+        "--passive",
+        action="store_true",
+        help="let passive fibre force help balance the torques (off by default, as in "
+        "OpenSim's static optimisation: a rigid tendon overstretches some fibres)",
+    )
+    parser.add_argument(
+        "--no-base-motion",
+        action="store_true",
+        help="ignore the pelvis's tilt rate/acceleration and the hip centre's acceleration "
+        "(the measured tilt is still used)",
+    )
+    parser.add_argument(
+        "--reserve",
+        type=float,
+        default=1.0,
+        metavar="NM",
+        help="residual torque cost scale: cost (residual / NM)^2 (default 1 N m)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = StaticOptimizationConfig(
+            include_passive=args.passive,
+            base_motion=not args.no_base_motion,
+            reserve_torque_nm=args.reserve,
+        )
+        trial_config = TrialConfig(kinematics_cutoff_hz=args.lowpass if args.lowpass > 0 else None)
+        subject = load_subject(args.subject)
+        trial = load_trial(
+            args.ik, args.grf, args.loads, subject, args.rate, args.side, config=trial_config
+        )
+        started = time.perf_counter()
+        result = static_optimization(
+            subject, trial, config, args.start, args.end, progress=not args.quiet
+        )
+        total = time.perf_counter() - started
+        written = write_results(args.output, result, subject.muscle_names, args.side)
+    except (
+        StaticOptimizationError,
+        SubjectError,
+        StorageError,
+        ExternalLoadsError,
+        TrialError,
+        OSError,
+    ) as exc:
+        print(f"train-so: error: {exc}", file=sys.stderr)
+        return 2
+    _report(result, total, written, args.side)
+    return 0
+
+
+def _report(
+    result: StaticOptimizationResult, total_s: float, written: list[Path], side: str
+) -> None:
+    n = result.n_frames
+    print(
+        f"{n} frames {result.time[0]:.3f}-{result.time[-1]:.3f} s: "
+        f"{1e3 * total_s / n:.2f} ms per frame in all "
+        f"({1e3 * result.solve_seconds / n:.2f} ms solving), {total_s:.2f} s"
+    )
+    for name, column in zip(residual_columns(side), result.residual.T):
+        print(
+            f"  residual {name}: RMS {np.sqrt(np.mean(column**2)):.2f} N m, "
+            f"max |.| {np.max(np.abs(column)):.2f} N m"
+        )
+    for path in written:
+        print(f"  wrote {path}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
