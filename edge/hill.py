@@ -1,0 +1,223 @@
+"""Hill-type muscle forces and joint torques for one sample, Numba-jitted.
+
+The runtime's copy of ``train.hill`` (edge never imports train): the same
+Thelen 2003 curves with the constants gait2392 sets, pennation at constant
+fibre thickness, a rigid tendon, and tau = R^T F with R = -dl_mt/dq from the
+subject's path polynomials (eqs. 17-20). A test holds the two equal to 1e-6.
+
+Differences from the training side, on purpose: activations are clipped to
+[0, 1] before the force is computed (a network's raw output may stray outside;
+the device must never act on a negative or supra-maximal activation), and
+everything runs in float64 on preallocated buffers, so a call allocates
+nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+# Thelen 2003 shape constants as every gait2392 muscle sets them (see train/hill.py).
+ACTIVE_SHAPE = 0.5  # KshapeActive
+PASSIVE_SHAPE = 4.0  # KshapePassive
+PASSIVE_STRAIN = 0.6  # FmaxMuscleStrain
+AF = 0.3  # Af
+FLEN = 1.8  # Flen
+EXTRAPOLATION_THRESHOLD = 0.95  # fv_linear_extrap_threshold
+MAX_PENNATION = math.acos(0.1)  # rad, MuscleFixedWidthPennationModel's cap
+
+# Columns of HillModel's per-muscle parameter table.
+_FMAX, _LOPT, _LSLACK, _HEIGHT, _FLOOR, _VSCALE = range(6)
+
+
+def _eccentric_knee() -> tuple[float, float]:
+    """(v0, df/dv): where the lengthening branch of f_v turns linear, and its slope."""
+    k = 2.0 + 2.0 / AF
+    f0 = EXTRAPOLATION_THRESHOLD * FLEN
+    b = k * (FLEN - f0) / (FLEN - 1.0)
+    dv_df = 1.0 / b + (f0 - 1.0) * k / ((FLEN - 1.0) * b * b)
+    return (f0 - 1.0) / b, 1.0 / dv_df
+
+
+_KNEE_VELOCITY, _KNEE_SLOPE = _eccentric_knee()
+_PASSIVE_DENOMINATOR = math.expm1(PASSIVE_SHAPE)
+
+
+@njit(cache=True, fastmath=False)
+def _force_velocity(v: float) -> float:
+    """f_v of the normalised fibre velocity (lengthening positive), OpenSim's Thelen 2003 at a = 1."""
+    if v <= 0.0:
+        if v <= -1.0:
+            return 0.0
+        return (1.0 + v) / (1.0 - v / AF)
+    clamped = min(v, _KNEE_VELOCITY)
+    k = clamped * (2.0 + 2.0 / AF)
+    f = (k * FLEN + FLEN - 1.0) / (k + FLEN - 1.0)
+    if v > _KNEE_VELOCITY:
+        f += _KNEE_SLOPE * (v - _KNEE_VELOCITY)
+    return f
+
+
+@njit(cache=True, fastmath=False)
+def hill_kernel(
+    a: np.ndarray,
+    q: np.ndarray,
+    qd: np.ndarray,
+    exponents: np.ndarray,
+    row_start: np.ndarray,
+    term: np.ndarray,
+    coefficient: np.ndarray,
+    params: np.ndarray,
+    powers: np.ndarray,
+    basis: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """One sample: writes force (M), active force (M) and torque (3) into ``out`` (2M + 3).
+
+    ``a`` (M,) activations (clipped to [0, 1]); ``q`` (3,) rad; ``qd`` (3,) rad/s.
+    Paths: ``exponents`` (P, 3) monomials and, per muscle m, the nonzero
+    coefficients ``coefficient[row_start[m]:row_start[m+1]]`` of terms ``term[...]``.
+    ``params`` (M, 6): F_max N, l_o m, l_ts m, fibre thickness m, floor of the
+    fibre's projection m, v_max * l_o m/s. ``powers`` (3, K+1) and ``basis`` (P, 4)
+    are work buffers.
+    """
+    n_muscles = params.shape[0]
+    degree = powers.shape[1] - 1
+    for j in range(3):
+        powers[j, 0] = 1.0
+        for k in range(1, degree + 1):
+            powers[j, k] = powers[j, k - 1] * q[j]
+    for p in range(exponents.shape[0]):
+        e0 = exponents[p, 0]
+        e1 = exponents[p, 1]
+        e2 = exponents[p, 2]
+        f0 = powers[0, e0]
+        f1 = powers[1, e1]
+        f2 = powers[2, e2]
+        basis[p, 0] = f0 * f1 * f2
+        basis[p, 1] = e0 * powers[0, e0 - 1] * f1 * f2 if e0 > 0 else 0.0
+        basis[p, 2] = e1 * f0 * powers[1, e1 - 1] * f2 if e1 > 0 else 0.0
+        basis[p, 3] = e2 * f0 * f1 * powers[2, e2 - 1] if e2 > 0 else 0.0
+    out[2 * n_muscles] = 0.0
+    out[2 * n_muscles + 1] = 0.0
+    out[2 * n_muscles + 2] = 0.0
+    for m in range(n_muscles):
+        length = 0.0
+        g0 = 0.0
+        g1 = 0.0
+        g2 = 0.0
+        for i in range(row_start[m], row_start[m + 1]):
+            p = term[i]
+            c = coefficient[i]
+            length += c * basis[p, 0]
+            g0 += c * basis[p, 1]
+            g1 += c * basis[p, 2]
+            g2 += c * basis[p, 3]
+        v_mt = g0 * qd[0] + g1 * qd[1] + g2 * qd[2]  # = -R qd
+        height = params[m, _HEIGHT]
+        along = max(length - params[m, _LSLACK], params[m, _FLOOR])  # eq. (20), rigid tendon
+        fiber = math.sqrt(height * height + along * along)  # eq. (19), constant thickness
+        cos_pennation = along / fiber
+        l_norm = fiber / params[m, _LOPT]
+        v_norm = v_mt * cos_pennation / params[m, _VSCALE]
+        activation = min(max(a[m], 0.0), 1.0)
+        f_active = math.exp(-((l_norm - 1.0) ** 2) / ACTIVE_SHAPE)
+        strain = l_norm - 1.0
+        f_passive = 0.0
+        if strain > 0.0:
+            f_passive = math.expm1(PASSIVE_SHAPE * strain / PASSIVE_STRAIN) / _PASSIVE_DENOMINATOR
+        along_tendon = params[m, _FMAX] * cos_pennation
+        active = along_tendon * activation * _force_velocity(v_norm) * f_active  # eq. (18)
+        total = active + along_tendon * f_passive
+        out[m] = total
+        out[n_muscles + m] = active
+        out[2 * n_muscles] -= g0 * total  # eq. (17): tau = R^T F, R = -dl/dq
+        out[2 * n_muscles + 1] -= g1 * total
+        out[2 * n_muscles + 2] -= g2 * total
+
+
+class HillModel:
+    """A subject's muscles, ready for the real-time loop.
+
+    ``evaluate(a, q, qd)`` returns ``(force, active_force, torque)``: muscle-tendon
+    forces (M,) N, their active part (M,) N and the joint torques (3,) N m about
+    hip_flexion, knee_angle, ankle_angle. They are views of buffers owned by the
+    model and are overwritten by the next call: copy them to keep them. Inputs
+    (any float dtype, arrays or sequences) are copied into float64 buffers, so
+    one compiled kernel serves every caller; call ``warmup()`` before the loop
+    so the JIT compilation (or the load from Numba's cache) happens there.
+    """
+
+    def __init__(self, subject: Any) -> None:
+        arrays = subject.muscle_arrays()
+        self.muscle_names = tuple(subject.muscle_names)
+        self.n_muscles = len(self.muscle_names)
+        l_o = arrays.optimal_fiber_length
+        phi_o = arrays.pennation_at_optimal
+        height = l_o * np.sin(phi_o)
+        pennated = phi_o > 1e-12
+        shortest = np.where(pennated, height / math.sin(MAX_PENNATION), 0.01 * l_o)
+        floor = np.where(pennated, shortest * math.cos(MAX_PENNATION), shortest)
+        self._params = np.ascontiguousarray(
+            np.stack(
+                [
+                    arrays.max_isometric_force,
+                    l_o,
+                    arrays.tendon_slack_length,
+                    height,
+                    floor,
+                    arrays.max_contraction_velocity * l_o,
+                ],
+                axis=1,
+            ),
+            dtype=np.float64,
+        )
+        self._exponents = np.ascontiguousarray(arrays.path_exponents, dtype=np.int64)
+        nonzero = arrays.path_coefficients != 0.0
+        self._row_start = np.concatenate([[0], np.cumsum(nonzero.sum(axis=1))]).astype(np.int64)
+        self._term = np.ascontiguousarray(np.nonzero(nonzero)[1], dtype=np.int64)
+        self._coefficient = np.ascontiguousarray(arrays.path_coefficients[nonzero], np.float64)
+        degree = int(self._exponents.max()) if self._exponents.size else 0
+        self._powers = np.zeros((3, degree + 1))
+        self._basis = np.zeros((self._exponents.shape[0], 4))
+        self._out = np.zeros(2 * self.n_muscles + 3)
+        self._a = np.zeros(self.n_muscles)
+        self._q = np.zeros(3)
+        self._qd = np.zeros(3)
+        m = self.n_muscles
+        self.force = self._out[:m]
+        self.active_force = self._out[m : 2 * m]
+        self.torque = self._out[2 * m :]
+
+    def evaluate(self, a: np.ndarray, q: np.ndarray, qd: np.ndarray):
+        """Forces (M,), active forces (M,) N and torques (3,) N m for activations a (M,),
+        q (3,) rad and qd (3,) rad/s; activations are clipped to [0, 1]."""
+        try:
+            self._a[:] = a
+            self._q[:] = q
+            self._qd[:] = qd
+        except ValueError as exc:
+            raise ValueError(
+                f"expected activations ({self.n_muscles},), q (3,) rad and qd (3,) rad/s: {exc}"
+            ) from exc
+        hill_kernel(
+            self._a,
+            self._q,
+            self._qd,
+            self._exponents,
+            self._row_start,
+            self._term,
+            self._coefficient,
+            self._params,
+            self._powers,
+            self._basis,
+            self._out,
+        )
+        return self.force, self.active_force, self.torque
+
+    def warmup(self) -> None:
+        """Compile the kernel (or load it from Numba's cache) before the real-time loop."""
+        self.evaluate(np.full(self.n_muscles, 0.1), np.zeros(3), np.zeros(3))
