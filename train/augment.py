@@ -91,9 +91,9 @@ class AugmentConfig:
 
 def augment_trials(
     trials: list[LegTrial],
-    subject,
     n_variants: int,
     seed: int,
+    subject,
     config: AugmentConfig | None = None,
 ) -> list[LegTrial]:
     """``n_variants`` new trials per given trial (the given ones are not repeated).

@@ -32,22 +32,22 @@ def right_cycle(trial):
 
 
 def test_same_seed_same_variants_other_seed_others(legs):
-    first = augment_trials(legs, SUBJECT, n_variants=2, seed=7)
-    again = augment_trials(legs, SUBJECT, n_variants=2, seed=7)
-    other = augment_trials(legs, SUBJECT, n_variants=2, seed=8)
+    first = augment_trials(legs, n_variants=2, seed=7, subject=SUBJECT)
+    again = augment_trials(legs, n_variants=2, seed=7, subject=SUBJECT)
+    other = augment_trials(legs, n_variants=2, seed=8, subject=SUBJECT)
     assert len(first) == 4 and [v.side for v in first] == ["r", "r", "l", "l"]
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a.q, b.q)
         np.testing.assert_array_equal(a.force, b.force)
         assert a.variant == b.variant
     assert not np.array_equal(first[0].q[:50], other[0].q[:50])
-    assert augment_trials(legs, SUBJECT, n_variants=0, seed=7) == []
+    assert augment_trials(legs, n_variants=0, seed=7, subject=SUBJECT) == []
 
 
 def test_unit_speed_reproduces_the_recorded_cycle(legs):
     right = legs[0]
     a, b = right_cycle(right)
-    (variant,) = augment_trials([right, legs[1]], SUBJECT, 1, seed=0,
+    (variant,) = augment_trials([right, legs[1]], 1, seed=0, subject=SUBJECT,
                                 config=AugmentConfig(speed_range=(1.0, 1.0), **PURE))[:1]
     assert variant.n_samples == b - a + 1
     np.testing.assert_allclose(variant.force[:-1], right.force[a:b], atol=1e-9)
@@ -64,7 +64,7 @@ def test_unit_speed_reproduces_the_recorded_cycle(legs):
 def test_time_warp_scales_velocity_acceleration_and_dynamic_force(legs, speed):
     right, left = legs
     a, b = right_cycle(right)
-    variant = augment_trials([right, left], SUBJECT, 1, seed=0,
+    variant = augment_trials([right, left], 1, seed=0, subject=SUBJECT,
                              config=AugmentConfig(speed_range=(speed, speed), **PURE))[0]
     duration = (b - a) / right.rate_hz
     assert variant.duration_s == pytest.approx(duration / speed, abs=1.0 / right.rate_hz)
@@ -109,7 +109,7 @@ def test_weight_shares_add_up_to_body_weight(legs):
 
 def test_spliced_cycles_join_without_jumps(legs):
     config = AugmentConfig(cycles_per_variant=3)
-    for variant, leg in zip(augment_trials(legs, SUBJECT, 1, seed=3, config=config), legs):
+    for variant, leg in zip(augment_trials(legs, 1, seed=3, subject=SUBJECT, config=config), legs):
         strikes, offs = gait_events(variant)
         # starts at a heel strike; three cycles: two more strikes, three toe-offs
         assert variant.contact[0] and len(strikes) == 2 and len(offs) == 3
@@ -126,7 +126,7 @@ def test_amplitude_scales_excursion_and_the_foot_carries_the_cop(legs):
     a, b = right_cycle(right)
     config = AugmentConfig(speed_range=(1.0, 1.0), amplitude_range=(1.1, 1.1), offset_rad=0.0,
                            cycles_per_variant=1, cycle_speed_jitter=0.0, cycle_amplitude_jitter=0.0)
-    variant = augment_trials([right, left], SUBJECT, 1, seed=0, config=config)[0]
+    variant = augment_trials([right, left], 1, seed=0, subject=SUBJECT, config=config)[0]
     # 10 % more excursion about the mean (the drift removal changes it by far less)
     np.testing.assert_allclose(np.ptp(variant.q, axis=0), 1.1 * np.ptp(right.q[a:b + 1], axis=0), rtol=0.02)
     stance = variant.contact[:-1] & right.contact[a:b]
@@ -140,7 +140,7 @@ def test_amplitude_scales_excursion_and_the_foot_carries_the_cop(legs):
 
 def test_default_variants_stay_plausible(legs):
     limits = np.array([SUBJECT.joints[j].range for j in ("hip", "knee", "ankle")])
-    for variant in augment_trials(legs, SUBJECT, 4, seed=11):
+    for variant in augment_trials(legs, 4, seed=11, subject=SUBJECT):
         assert np.all(variant.q >= limits[:, 0]) and np.all(variant.q <= limits[:, 1])
         assert np.all(variant.force[:, 1] >= 0)
         assert np.all(variant.force[~variant.contact] == 0) and np.all(variant.cop[~variant.contact] == 0)
@@ -152,7 +152,7 @@ def test_default_variants_stay_plausible(legs):
 
 def test_a_trial_without_a_whole_cycle_is_warped_whole(legs):
     piece = legs[0].segment(0, 100)
-    (variant,) = augment_trials([piece], SUBJECT, 1, seed=0,
+    (variant,) = augment_trials([piece], 1, seed=0, subject=SUBJECT,
                                 config=AugmentConfig(speed_range=(1.25, 1.25)))
     assert variant.n_samples == pytest.approx(100 / 1.25, abs=1)
     assert "whole trial" in variant.variant
@@ -166,4 +166,4 @@ def test_bad_settings_are_refused():
     with pytest.raises(TrialError, match="cycles_per_variant"):
         AugmentConfig(cycles_per_variant=0)
     with pytest.raises(TrialError, match="n_variants"):
-        augment_trials([], SUBJECT, -1, seed=0)
+        augment_trials([], -1, seed=0, subject=SUBJECT)
