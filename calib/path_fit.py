@@ -56,7 +56,12 @@ class FitSettings:
 
 @dataclass(frozen=True)
 class FitError:
-    """RMS and max error (m) of a path against samples: length and moment arm (all joints)."""
+    """RMS and max error (m) of a path against samples.
+
+    Moment-arm RMS is over the joints the muscle crosses (the zeros of the
+    others would dilute it); the max is over all three joints, so a neglected
+    dependence on an uncrossed joint still shows.
+    """
 
     length_rms: float
     length_max: float
@@ -168,10 +173,11 @@ def path_error(path: PathPolynomial, samples: PathSamples) -> FitError:
     length, arms = evaluate_path(path, samples.q)
     dl = np.abs(length - samples.length)
     dr = np.abs(arms - samples.moment_arm)
+    crossed = [JOINT_NAMES.index(j) for j in path.crosses]
     return FitError(
         length_rms=float(np.sqrt(np.mean(dl**2))),
         length_max=float(dl.max()),
-        moment_arm_rms=float(np.sqrt(np.mean(dr**2))),
+        moment_arm_rms=float(np.sqrt(np.mean(dr[:, crossed] ** 2))),
         moment_arm_max=float(dr.max()),
     )
 
