@@ -77,12 +77,12 @@ Message = Hello | Heartbeat | JointSample | Estimate
 MESSAGE_CLASSES = {"Hello": Hello, "Heartbeat": Heartbeat, "JointSample": JointSample,
                    "Estimate": Estimate}
 
-ERROR_KINDS = ("cobs", "short", "crc", "magic", "version", "length", "unknown_type",
-               "payload", "oversize")
+ERROR_KINDS = tuple(kind for kind, _ in P.ERROR_KINDS)
 
 _HEADER_FORMAT = "<" + "".join(P.WIRE_TYPES[f.wire_type][0] for f in P.HEADER)
 _HEADER = struct.Struct(_HEADER_FORMAT)
 _CRC = struct.Struct("<I")
+_ENCODINGS = (P.ENCODING_RADIANS, P.ENCODING_COUNTS)
 _NAME_LIMITS = {"n_channels": P.MAX_CHANNELS, "n_joints": P.MAX_CHANNELS,
                 "n_muscles": P.MAX_MUSCLES}
 
@@ -123,6 +123,9 @@ class _MessageCodec:
         index = self.fixed_index.get("encoding")
         return P.ENCODING_RADIANS if index is None else fixed_values[index]
 
+    def _encoding_valid(self, fixed_values: Sequence) -> bool:
+        return self._encoding(fixed_values) in _ENCODINGS
+
     # -- encode ---------------------------------------------------------------------------
     def _fixed_values(self, msg: Message) -> list:
         out = []
@@ -153,6 +156,9 @@ class _MessageCodec:
         """Header + payload + CRC, before COBS."""
         fixed_values = self._fixed_values(msg)
         lengths = self._check_lengths(msg, fixed_values)
+        if not self._encoding_valid(fixed_values):
+            raise ProtocolError(f"{self.layout.name}.encoding must be {P.ENCODING_RADIANS} "
+                                f"(radians) or {P.ENCODING_COUNTS} (counts)")
         if self.has_strings:
             payload = self.fixed_struct.pack(*fixed_values) + b"".join(
                 _encode_names(getattr(msg, a.name), self.layout.name, a.name)
@@ -197,6 +203,8 @@ class _MessageCodec:
         for a, n in zip(self.arrays, lengths):
             if isinstance(a.length, str) and n > _NAME_LIMITS[a.length]:
                 return None
+        if not self._encoding_valid(fixed_values):
+            return None
         kwargs = {"seq": seq, "timestamp_us": timestamp_us}
         for f, v in zip(self.fixed, fixed_values):
             if f.role == "value":
@@ -232,7 +240,13 @@ class _MessageCodec:
 def _encode_names(names: Sequence[str], message: str, field_name: str) -> bytes:
     out = bytearray()
     for name in names:
-        raw = name.encode("utf-8")
+        try:
+            raw = name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ProtocolError(f"{message}.{field_name}: name {name!r} is not valid "
+                                "Unicode text") from None
+        if b"\x00" in raw:
+            raise ProtocolError(f"{message}.{field_name}: name {name!r} contains a NUL character")
         if len(raw) > P.MAX_NAME_BYTES:
             raise ProtocolError(f"{message}.{field_name}: name {name!r} is {len(raw)} UTF-8 "
                                 f"bytes; the protocol allows at most {P.MAX_NAME_BYTES}")
@@ -249,8 +263,11 @@ def _decode_names(frame: bytes, offset: int, end: int, n: int) -> tuple[Names | 
         size = frame[offset]
         if size > P.MAX_NAME_BYTES or offset + 1 + size > end:
             return None, offset
+        raw = frame[offset + 1:offset + 1 + size]
+        if b"\x00" in raw:
+            return None, offset
         try:
-            names.append(frame[offset + 1:offset + 1 + size].decode("utf-8"))
+            names.append(raw.decode("utf-8"))
         except UnicodeDecodeError:
             return None, offset
         offset += 1 + size

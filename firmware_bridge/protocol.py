@@ -72,9 +72,12 @@ class Field:
 
 @dataclass(frozen=True)
 class Flag:
+    """One status bit. `unusable`: the firmware must not apply an Estimate that carries it."""
+
     name: str
     bit: int
     doc: str
+    unusable: bool
 
 
 @dataclass(frozen=True)
@@ -112,12 +115,27 @@ HEADER = (
 HEADER_SIZE = sum(WIRE_TYPES[f.wire_type][1] for f in HEADER)
 
 ESTIMATE_STATUS_FLAGS = (
-    Flag("MODEL_NOT_READY", 0, "no network loaded or not warmed up yet; values are zero"),
-    Flag("STALE", 1, "the answered sample is older than the host's staleness limit"),
-    Flag("INPUT_OUT_OF_RANGE", 2, "an angle lies outside the subject's joint range"),
-    Flag("INPUT_GAP", 3, "samples were missing (sequence gap) inside the input window"),
-    Flag("INPUT_INVALID", 4, "a channel was NaN, infinite or marked invalid"),
-    Flag("BACKEND_DEGRADED", 5, "the host fell back to a slower inference backend"),
+    Flag("MODEL_NOT_READY", 0, "no network loaded or not warmed up yet; values are zero", True),
+    Flag("STALE", 1, "the answered sample is older than the host's staleness limit", True),
+    Flag("INPUT_OUT_OF_RANGE", 2, "an angle lies outside the subject's joint range", False),
+    Flag("INPUT_GAP", 3, "samples were missing (sequence gap) inside the input window", False),
+    Flag("INPUT_INVALID", 4, "a channel was NaN, infinite or marked invalid", True),
+    Flag("BACKEND_DEGRADED", 5, "the host fell back to a slower inference backend", False),
+)
+STATUS_UNUSABLE_MASK = sum(1 << f.bit for f in ESTIMATE_STATUS_FLAGS if f.unusable)
+STATUS = {f.name: 1 << f.bit for f in ESTIMATE_STATUS_FLAGS}
+
+# Why a stream decoder dropped a candidate frame, in the order checks run.
+ERROR_KINDS = (
+    ("cobs", "not a valid COBS encoding"),
+    ("short", "shorter than a header and a CRC"),
+    ("crc", "CRC-32 mismatch"),
+    ("magic", "CRC good but the first two bytes are not 'MJ'"),
+    ("version", "another protocol major version"),
+    ("length", "payload_length disagrees with the frame's size"),
+    ("unknown_type", "a message type this receiver does not know (skipped)"),
+    ("payload", "payload malformed: counts beyond limits, bad UTF-8, wrong size"),
+    ("oversize", "more than the largest frame's bytes without a delimiter"),
 )
 
 HELLO = MessageLayout(
@@ -178,7 +196,7 @@ ESTIMATE = MessageLayout(
     (
         Field("sample_seq", "u32", "", "seq of the JointSample answered"),
         Field("sample_timestamp_us", "u32", "µs", "timestamp_us of the JointSample answered"),
-        Field("status", "u16", "", "status bits (table below)"),
+        Field("status", "u16", "", "status bits: the Estimate status table"),
         Field("skipped", "u16", "", "samples received but not answered since the last Estimate"),
         Field("latency_us", "u32", "µs", "host time from the sample's arrival to this send"),
         Field("n_muscles", "u8", "", "number of muscles", role="count", counts="activations"),

@@ -11,7 +11,7 @@ u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)
 u32 = st.integers(0, 0xFFFFFFFF)
 f32 = st.floats(width=32, allow_nan=True, allow_infinity=True)
-name = st.text(min_size=0, max_size=P.MAX_NAME_BYTES // 4)
+name = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=P.MAX_NAME_BYTES // 4)
 
 hellos = st.builds(
     Hello, seq=u32, timestamp_us=u32, role=st.sampled_from([P.ROLE_DEVICE, P.ROLE_HOST]),
