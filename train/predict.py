@@ -1,0 +1,349 @@
+"""Estimate activations and forces of a whole recording with a trained network (``train-predict``).
+
+A trained network is either a training run (``train.run.load_run``: the eager
+model) or a bundle (``edge.bundle.load_bundle``: its exported program, batch 1).
+
+Inputs exactly as the runtime builds them: the joint angles on the model's
+uniform grid, the causal velocity and acceleration of ``edge.derivatives``
+(``network_inputs``), windows of ``window`` feature rows. A window ending at grid
+sample j answers sample j - lookahead; there is one output row per grid sample
+where a full window exists, time-stamped with the sample it answers.
+
+Joint angles from an IK file, by default processed as training processes its
+trials (``train.trial.TrialConfig``: a cubic spline to the file's own uniform
+grid, a 6 Hz zero-phase 2nd-order Butterworth low-pass, a cubic spline to the
+model's grid), so the network sees what it was trained on; with
+``lowpass_hz=None`` the raw angles are linearly interpolated onto the model's
+grid, as the runtime resamples a device's stream (``edge.derivatives.resample_uniform``).
+With GRF and ExternalLoads files the trial is loaded exactly as training loads it
+(``train.trial.load_trial``), over the span both files cover.
+
+Forces (eq. 18) at each answered sample use the Hill model with a rigid tendon
+(``train.hill``), the angles and the best non-causal velocity there
+(``train.trial.noncausal_derivatives``), and activations clipped to [0, 1] (the
+network's head is linear; the runtime clips the same way). ``active_force`` is
+the active part alone, comparable with OpenSim's static optimisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.interpolate import CubicSpline
+
+from calib.subject import Subject
+from edge.bundle import MANIFEST_FILE, BundleError, load_bundle
+from edge.derivatives import DERIVATIVE_TAPS, history_length, network_inputs, resample_uniform
+from train.opensim_io import ExternalLoadsError, StorageError, read_storage, write_storage
+from train.run import RunError, load_run
+from train.static_optimization import muscle_force_factors
+from train.trial import TrialConfig, TrialError, load_trial, lowpass, noncausal_derivatives
+
+JOINT_COORDINATES = ("hip_flexion", "knee_angle", "ankle_angle")
+
+
+class PredictionError(ValueError):
+    """A prediction that cannot be made; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A trained network and what it expects.
+
+    ``infer`` maps float32 windows (B, window, 9) of raw SI features to
+    activations (B, M); ``batch_size`` is the largest B it takes (1 for an
+    exported program).
+    """
+
+    subject: Subject
+    window: int
+    rate_hz: float
+    lookahead: int
+    infer: Callable[[np.ndarray], np.ndarray]
+    batch_size: int
+    source: str
+
+    @property
+    def muscles(self) -> tuple[str, ...]:
+        return self.subject.muscle_names
+
+    @property
+    def history(self) -> int:
+        """Grid samples one window needs."""
+        return history_length(self.window, DERIVATIVE_TAPS)
+
+
+def predictor_from_model(
+    model: torch.nn.Module,
+    subject: Subject,
+    window: int,
+    rate_hz: float,
+    lookahead: int,
+    source: str = "model",
+    batch_size: int = 256,
+) -> Predictor:
+    """A predictor from an eager network ``forward(x (B, W, 9)) -> (B, M)``."""
+    model = model.eval()
+
+    def infer(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).double().numpy()
+
+    return Predictor(subject, window, rate_hz, lookahead, infer, batch_size, source)
+
+
+def predictor_from_bundle(path: str | Path) -> Predictor:
+    """A predictor running a bundle's exported program (``model.pt2``) on the CPU."""
+    bundle = load_bundle(path)
+    module = bundle.load_program().module()
+    manifest = bundle.manifest
+
+    def infer(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.from_numpy(x)).double().numpy()
+
+    return Predictor(
+        bundle.subject,
+        manifest.window,
+        manifest.sample_rate_hz,
+        manifest.lookahead,
+        infer,
+        1,
+        f"bundle {bundle.directory}",
+    )
+
+
+def predictor_from_run(path: str | Path) -> Predictor:
+    """A predictor from a training run directory (``train.run.load_run``)."""
+    run = load_run(path)
+    return predictor_from_model(
+        run.model,
+        run.subject,
+        run.window,
+        run.sample_rate_hz,
+        run.lookahead,
+        source=f"run {run.directory}",
+    )
+
+
+def load_predictor(path: str | Path) -> Predictor:
+    """A bundle (a directory with manifest.json) or a training run."""
+    path = Path(path)
+    if not path.is_dir():
+        raise PredictionError(f"{path} is neither a training run nor a bundle directory")
+    if (path / MANIFEST_FILE).is_file():
+        return predictor_from_bundle(path)
+    return predictor_from_run(path)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Per answered sample: ``time`` (N,) s, ``q`` (N, 3) rad, ``activation`` (N, M)
+    as the network gives it, ``force`` (N, M) N (eq. 18), ``active_force`` (N, M) N."""
+
+    time: np.ndarray
+    q: np.ndarray
+    activation: np.ndarray
+    force: np.ndarray
+    active_force: np.ndarray
+
+
+def ik_on_grid(
+    ik_path: str | Path,
+    rate_hz: float,
+    side: str = "r",
+    lowpass_hz: float | None = TrialConfig().kinematics_cutoff_hz,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(time (N,) s, q (N, 3) rad) of a leg's IK angles on a uniform grid at ``rate_hz``."""
+    storage = read_storage(ik_path)
+    q = storage.angles_radians([f"{c}_{side}" for c in JOINT_COORDINATES])
+    n = int(np.floor((storage.time[-1] - storage.time[0]) * rate_hz + 1e-6)) + 1
+    grid = storage.time[0] + np.arange(n) / rate_hz
+    if lowpass_hz is None:
+        return grid, resample_uniform(storage.time, q, grid[-1], rate_hz, n)
+    rate_file = storage.rate_hz
+    native = (
+        storage.time[0]
+        + np.arange(round((storage.time[-1] - storage.time[0]) * rate_file) + 1) / rate_file
+    )
+    q_native = lowpass(
+        CubicSpline(storage.time, q, axis=0)(native),
+        rate_file,
+        lowpass_hz,
+        TrialConfig().filter_order,
+    )
+    return grid, CubicSpline(native, q_native, axis=0)(grid)
+
+
+def predict(predictor: Predictor, time_s: np.ndarray, q: np.ndarray) -> Prediction:
+    """Activations and forces for every grid sample with a full window before it.
+
+    ``time_s`` (N,) s and ``q`` (N, 3) rad on a uniform grid at the predictor's rate.
+    """
+    q = np.asarray(q, dtype=np.float64)
+    if q.ndim != 2 or q.shape[1] != 3 or q.shape[0] != len(time_s):
+        raise PredictionError(
+            f"expected angles (N, 3) matching {len(time_s)} times, got shape {q.shape}"
+        )
+    if q.shape[0] < predictor.history:
+        raise PredictionError(
+            f"{q.shape[0]} samples at {predictor.rate_hz:g} Hz are fewer than one window needs "
+            f"({predictor.history}: {predictor.window} rows + {DERIVATIVE_TAPS - 1} for the "
+            "causal derivatives)"
+        )
+    features = network_inputs(q, predictor.rate_hz).astype(np.float32)  # row r: sample r+taps-1
+    windows = np.lib.stride_tricks.sliding_window_view(features, predictor.window, axis=0)
+    windows = np.ascontiguousarray(
+        windows.transpose(0, 2, 1)
+    )  # (K, W, 9), window k ends at row k+W-1
+    activation = np.concatenate(
+        [
+            predictor.infer(windows[k : k + predictor.batch_size])
+            for k in range(0, windows.shape[0], predictor.batch_size)
+        ]
+    )
+    if activation.shape != (windows.shape[0], len(predictor.muscles)):
+        raise PredictionError(
+            f"the network answered shape {activation.shape}, expected "
+            f"({windows.shape[0]}, {len(predictor.muscles)}) for the subject's muscles"
+        )
+    answered = np.arange(windows.shape[0]) + predictor.history - 1 - predictor.lookahead
+    qd, _ = noncausal_derivatives(q, predictor.rate_hz)
+    active_max, passive = muscle_force_factors(predictor.subject, q[answered], qd[answered])
+    active_force = active_max * np.clip(activation, 0.0, 1.0)
+    return Prediction(
+        time=np.asarray(time_s, dtype=np.float64)[answered],
+        q=q[answered],
+        activation=activation,
+        force=active_force + passive,
+        active_force=active_force,
+    )
+
+
+def write_prediction(
+    prefix: str | Path, prediction: Prediction, muscles: tuple[str, ...]
+) -> list[Path]:
+    """PREFIX_activation.sto, PREFIX_force.sto (eq. 18), PREFIX_active_force.sto."""
+    outputs = [
+        ("activation", prediction.activation, "muscle activation as the network estimates it"),
+        ("force", prediction.force, "muscle-tendon force (N), eq. (18)"),
+        ("active_force", prediction.active_force, "active muscle force (N)"),
+    ]
+    return [
+        write_storage(
+            f"{prefix}_{suffix}.sto",
+            prediction.time,
+            muscles,
+            data,
+            name=f"Prediction_{suffix}",
+            description=f"train-predict: {what}.",
+        )
+        for suffix, data, what in outputs
+    ]
+
+
+def predict_files(
+    predictor: Predictor,
+    ik_path: str | Path,
+    grf_path: str | Path | None = None,
+    loads_path: str | Path | None = None,
+    side: str = "r",
+    lowpass_hz: float | None = TrialConfig().kinematics_cutoff_hz,
+) -> Prediction:
+    """Predict from an IK file, or from IK + GRF + loads loaded as a training trial."""
+    if (grf_path is None) != (loads_path is None):
+        raise PredictionError("give both --grf and --loads, or neither")
+    if loads_path is not None:
+        trial = load_trial(
+            ik_path,
+            grf_path,
+            loads_path,
+            predictor.subject,
+            predictor.rate_hz,
+            side,
+            config=TrialConfig(kinematics_cutoff_hz=lowpass_hz),
+        )
+        return predict(predictor, trial.time, trial.q)
+    time_s, q = ik_on_grid(ik_path, predictor.rate_hz, side, lowpass_hz)
+    return predict(predictor, time_s, q)
+
+
+PREDICTION_ERRORS = (
+    PredictionError,
+    RunError,
+    BundleError,
+    StorageError,
+    ExternalLoadsError,
+    TrialError,
+    OSError,
+)
+
+
+def add_kinematics_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ik", required=True, help="inverse-kinematics coordinates (.mot/.sto)")
+    parser.add_argument("--side", choices=("r", "l"), default="r", help="leg (default r)")
+    parser.add_argument(
+        "--lowpass",
+        type=float,
+        default=TrialConfig().kinematics_cutoff_hz,
+        metavar="HZ",
+        help="zero-phase low-pass of the joint angles as training applies it "
+        "(default %(default)s Hz; 0 = raw angles, as a device would stream them)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train-predict",
+        description=(
+            "Estimate muscle activations and forces of a recording with a trained network. "
+            "RUN is a training run (train-fit --out) or a bundle (train-export). Writes "
+            "PREFIX_activation.sto, PREFIX_force.sto (muscle-tendon force, eq. 18) and "
+            "PREFIX_active_force.sto (active part, comparable with OpenSim's static "
+            "optimisation), one row per sample with a full window before it."
+        ),
+    )
+    parser.add_argument("run", metavar="RUN", help="training run or bundle directory")
+    add_kinematics_arguments(parser)
+    parser.add_argument(
+        "--grf", help="ground reaction forces (.mot): load the trial as training does"
+    )
+    parser.add_argument("--loads", help="OpenSim ExternalLoads (.xml), with --grf")
+    parser.add_argument("-o", "--output", required=True, metavar="PREFIX", help="output prefix")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        predictor = load_predictor(args.run)
+        prediction = predict_files(
+            predictor,
+            args.ik,
+            args.grf,
+            args.loads,
+            args.side,
+            args.lowpass if args.lowpass and args.lowpass > 0 else None,
+        )
+        written = write_prediction(args.output, prediction, predictor.muscles)
+    except PREDICTION_ERRORS as exc:
+        print(f"train-predict: error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{predictor.source}: {prediction.time.size} samples "
+        f"{prediction.time[0]:.3f}-{prediction.time[-1]:.3f} s at {predictor.rate_hz:g} Hz "
+        f"(window {predictor.window}, lookahead {predictor.lookahead})"
+    )
+    for path in written:
+        print(f"  wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
