@@ -22,9 +22,7 @@ it because OpenSim evaluated them with the full knee.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,19 +103,6 @@ def _opensim():
     return opensim
 
 
-@contextlib.contextmanager
-def _quiet_stdout_fd():
-    """OpenSim logs model-loading chatter from C++; keep the user's terminal for the table."""
-    saved = os.dup(1)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 1)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 class OsimModel:
     """An OpenSim model at its default pose, with length and moment-arm evaluation."""
 
@@ -126,13 +111,15 @@ class OsimModel:
         path = Path(path)
         if not path.is_file():
             raise SubjectError(f"OpenSim model not found: {path}")
+        # Loading chatter (format updates, missing meshes) would bury the fit table, so
+        # OpenSim's log level is left at "error" (restoring it logs a line of its own).
         osim.Logger.setLevelString("error")
-        with _quiet_stdout_fd():
-            try:
-                self.model = osim.Model(str(path))
-                self.state = self.model.initSystem()
-            except RuntimeError as exc:
-                raise SubjectError(f"OpenSim cannot load {path}: {exc}") from exc
+        try:
+            self.model = osim.Model(str(path))
+            self.state = self.model.initSystem()
+        except RuntimeError as exc:
+            detail = " ".join(str(exc).split())[:240]
+            raise SubjectError(f"OpenSim cannot load {path} as a model: {detail}") from exc
         self.path = path
         coords = self.model.getCoordinateSet()
         for name in COORDINATES.values():
@@ -362,11 +349,12 @@ def import_osim(
 ) -> ImportResult:
     """Read a model and fit its muscle paths; see the module docstring.
 
+    ``muscles``: None for the paper's ten, "all", or a comma-separated list.
     ``height`` (m) is the person's standing height; OpenSim models do not store
     one, so without it the height is estimated as ``generic_height`` times the
-    ratio of this model's thigh+shank length to ``generic_leg_length``, and
-    failing those as the leg length divided by the gait2392 ratio
-    (``calib.scaling.GENERIC_HEIGHT_M`` / its leg length), which callers pass.
+    ratio of this model's thigh+shank length to ``generic_leg_length`` (the
+    generic gait2392 proportions). ``validation_poses`` random poses in the
+    walking ranges, none used in the fit, give the reported errors.
     """
     model = OsimModel(path)
     names = resolve_muscles(model, muscles)
