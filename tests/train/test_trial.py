@@ -262,3 +262,49 @@ def test_a_calib_subject_places_the_hip(real_legs):
              - hip_centre_in_ground(trial.pelvis_tilt, origin, subject.hip_centre))
     np.testing.assert_allclose(trial.cop[trial.contact] - stand_in.cop[trial.contact],
                                shift[trial.contact], atol=1e-12)
+
+
+def test_hip_centre_matches_opensim_on_the_real_trial():
+    osim = pytest.importorskip("opensim", reason="the opensim package (optional extra) is not installed")
+    from train.opensim_io import read_storage
+
+    model_path = DATA / "subject01_simbody_adjusted.osim"
+    if not model_path.exists():
+        pytest.skip(f"development data {model_path} is absent")
+    ik = read_storage(real_files()[0])
+    model = osim.Model(str(model_path))
+    state = model.initSystem()
+    coordinates = model.getCoordinateSet()
+    lateral = 0.0855522  # subject01's hip_r z in the pelvis frame
+    planar_error, projected_error = 0.0, 0.0
+    for row in range(0, 121, 6):
+        for i in range(coordinates.getSize()):
+            coordinate = coordinates.get(i)
+            value = ik.column(coordinate.getName())[row]
+            rotational = coordinate.getMotionType() == 1
+            coordinate.setValue(state, np.deg2rad(value) if rotational else value, False)
+        model.realizePosition(state)
+        angle = {n: ik.column_radians(n)[row:row + 1] for n in ("pelvis_tilt", "pelvis_list", "pelvis_rotation")}
+        origin = ik.columns_of(["pelvis_tx", "pelvis_ty"])[row:row + 1]
+        for side, z in (("r", lateral), ("l", -lateral)):
+            where = model.getJointSet().get(f"hip_{side}").getParentFrame().getPositionInGround(state)
+            truth = np.array([where.get(0), where.get(1)])
+            planar = hip_centre_in_ground(angle["pelvis_tilt"], origin, SUBJECT.hip_centre)[0]
+            projected = hip_centre_in_ground(angle["pelvis_tilt"], origin, SUBJECT.hip_centre,
+                                             angle["pelvis_list"], angle["pelvis_rotation"], z)[0]
+            planar_error = max(planar_error, np.abs(planar - truth).max())
+            projected_error = max(projected_error, np.abs(projected - truth).max())
+    assert projected_error < 1e-9
+    assert 1e-3 < planar_error < 0.01
+
+
+def test_lateral_offset_option_changes_only_the_hip(real_legs):
+    config = TrialConfig(hip_lateral_offset_m=0.0855522)
+    right = load_trial(*real_files(), SUBJECT, config=config)
+    left = load_trial(*real_files(), SUBJECT, config=config, side="l")
+    for leg, planar in zip((right, left), real_legs):
+        np.testing.assert_array_equal(leg.force, planar.force)
+        shift = np.abs(leg.cop[leg.contact] - planar.cop[leg.contact]).max()
+        assert 1e-3 < shift < 0.01
+    with pytest.raises(TrialError, match="hip_lateral_offset_m"):
+        TrialConfig(hip_lateral_offset_m=-0.1)
