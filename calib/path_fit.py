@@ -22,6 +22,7 @@ from math import comb
 
 import numpy as np
 
+from calib.polynomial import monomial_gradients, monomials
 from calib.subject import JOINT_NAMES, PathPolynomial
 
 LENGTH_TARGET_M = 1e-3
@@ -89,19 +90,9 @@ def total_degree_exponents(crosses: tuple[str, ...], degree: int) -> np.ndarray:
 
 
 def _design(x: np.ndarray, exps: np.ndarray, half: np.ndarray, weight: float) -> np.ndarray:
-    """Rows for lengths then d/dq_j for j = 0..2, in scaled variables x = (q - mid) / half."""
-    max_deg = int(exps.max(initial=0))
-    pw = np.ones((max_deg + 1,) + x.shape)
-    for k in range(1, max_deg + 1):
-        pw[k] = pw[k - 1] * x
-    value = pw[exps[:, 0], :, 0] * pw[exps[:, 1], :, 1] * pw[exps[:, 2], :, 2]
-    blocks = [value.T]
-    for j in range(3):
-        lowered = exps.copy()
-        lowered[:, j] = np.maximum(exps[:, j] - 1, 0)
-        d = pw[lowered[:, 0], :, 0] * pw[lowered[:, 1], :, 1] * pw[lowered[:, 2], :, 2]
-        # dl/dq_j = dl/dx_j / half_j; the residual is on r = -dl/dq.
-        blocks.append(-weight * (d * exps[:, j][:, None]).T / half[j])
+    """Rows for lengths then r = -dl/dq_j for j = 0..2, in scaled variables x = (q - mid) / half."""
+    gradients = monomial_gradients(x, exps) / half  # dl/dq_j = dl/dx_j / half_j
+    blocks = [monomials(x, exps)] + [-weight * gradients[..., j] for j in range(3)]
     return np.concatenate(blocks, axis=0)
 
 
@@ -154,18 +145,7 @@ def evaluate_path(path: PathPolynomial, q: np.ndarray) -> tuple[np.ndarray, np.n
     """Length (N,) m and moment arms (N, 3) m of one path polynomial at q (N, 3) rad."""
     exps = np.array(path.exponents, dtype=np.int64)
     coef = np.array(path.coefficients)
-    max_deg = int(exps.max(initial=0))
-    pw = np.ones((max_deg + 1,) + q.shape)
-    for k in range(1, max_deg + 1):
-        pw[k] = pw[k - 1] * q
-    length = (pw[exps[:, 0], :, 0] * pw[exps[:, 1], :, 1] * pw[exps[:, 2], :, 2]).T @ coef
-    arms = []
-    for j in range(3):
-        lowered = exps.copy()
-        lowered[:, j] = np.maximum(exps[:, j] - 1, 0)
-        d = pw[lowered[:, 0], :, 0] * pw[lowered[:, 1], :, 1] * pw[lowered[:, 2], :, 2]
-        arms.append(-((d * exps[:, j][:, None]).T @ coef))
-    return length, np.stack(arms, axis=-1)
+    return monomials(q, exps) @ coef, -np.einsum("npj,p->nj", monomial_gradients(q, exps), coef)
 
 
 def path_error(path: PathPolynomial, samples: PathSamples) -> FitError:

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from calib.polynomial import monomial_gradients, monomials
+
 SCHEMA_VERSION = 1
 JOINT_NAMES = ("hip", "knee", "ankle")
 SEGMENT_NAMES = ("thigh", "shank", "foot")
@@ -177,23 +179,13 @@ class Subject:
 
     def muscle_tendon_length(self, q: Any) -> np.ndarray:
         """Muscle-tendon lengths (..., M) in m at joint angles q (..., 3) in rad."""
-        q = _as_pose(q)
-        powers = _powers(q, int(self._arrays.path_exponents.max(initial=0)))
-        basis = _monomials(powers, self._arrays.path_exponents)
+        basis = monomials(_as_pose(q), self._arrays.path_exponents)
         return basis @ self._arrays.path_coefficients.T
 
     def moment_arms(self, q: Any) -> np.ndarray:
         """Moment arms (..., M, 3) in m at q (..., 3) rad: r = -dl_mt/dq, exactly."""
-        q = _as_pose(q)
-        exps = self._arrays.path_exponents
-        powers = _powers(q, int(exps.max(initial=0)))
-        columns = []
-        for j in range(3):
-            lowered = exps.copy()
-            lowered[:, j] = np.maximum(exps[:, j] - 1, 0)
-            d_basis = _monomials(powers, lowered) * exps[:, j]
-            columns.append(-(d_basis @ self._arrays.path_coefficients.T))
-        return np.stack(columns, axis=-1)
+        gradients = monomial_gradients(_as_pose(q), self._arrays.path_exponents)
+        return -np.einsum("...pj,mp->...mj", gradients, self._arrays.path_coefficients)
 
     def to_dict(self) -> dict[str, Any]:
         return _subject_to_dict(self)
@@ -259,25 +251,6 @@ def _as_pose(q: Any) -> np.ndarray:
             f"in rad, got shape {q.shape}"
         )
     return q
-
-
-def _powers(q: np.ndarray, max_degree: int) -> np.ndarray:
-    """q ** k for k = 0..max_degree, shape (max_degree + 1, ..., 3)."""
-    out = np.empty((max_degree + 1,) + q.shape)
-    out[0] = 1.0
-    for k in range(1, max_degree + 1):
-        out[k] = out[k - 1] * q
-    return out
-
-
-def _monomials(powers: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """prod_j q_j ** e[p, j] for every term p, shape (..., P)."""
-    terms = (
-        powers[exponents[:, 0], ..., 0]
-        * powers[exponents[:, 1], ..., 1]
-        * powers[exponents[:, 2], ..., 2]
-    )
-    return np.moveaxis(terms, 0, -1)
 
 
 def _build_arrays(muscles: tuple[Muscle, ...]) -> MuscleArrays:
