@@ -176,11 +176,11 @@ class EstimatePipeline:
 
     def estimate(self, status: int) -> int:
         """Values for the newest accepted sample; returns the final status bits."""
-        if self.degraded:
-            status |= BACKEND_DEGRADED
         if not self.window.ready(self.ring):
             status |= MODEL_NOT_READY
         if status & ZEROED:
+            if self.degraded:
+                status |= BACKEND_DEGRADED
             self.activations[:] = 0.0
             self.forces[:] = 0.0
             self.torques[:] = 0.0
@@ -189,6 +189,8 @@ class EstimatePipeline:
         if self.ring.newest_time - self.spec.history_s <= self.suspect_until_s:
             status |= INPUT_GAP
         a = self._infer(x)
+        if self.degraded:
+            status |= BACKEND_DEGRADED
         np.clip(a, 0.0, 1.0, out=self.activations)
         force, _, torque = self.hill.evaluate(
             self.activations, self.window.answered_angles, self.window.answered_velocities
