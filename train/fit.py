@@ -1,0 +1,701 @@
+"""``train-fit``: train PI-MJCA-BiGRU (label-free) or its supervised baseline on OpenSim trials.
+
+One loop a reader can follow: trials -> windows (train.windows) -> split ->
+model (train.model) -> per epoch: batches, forward, losses by name
+(train.losses), backward, Adam step, cosine schedule, log, checkpoint ->
+RUN directory (train.run).
+
+Defaults are the paper's (Section III-C2): Adam, learning rate 5e-4, weight
+decay 0.01, cosine annealing down to 10 % of the initial rate, batch 8,
+500 epochs, 80/20 split, loss weights w_d = 3, w_p = 1000, w_b = 500.
+
+Choices the paper leaves open:
+- Weight decay is decoupled (AdamW). Coupled L2 decay inside Adam would weigh
+  0.01 * |w|^2 against a loss whose scale differs by six orders of magnitude
+  between the physics-informed loss ((N m)^2) and the supervised MSE; decoupled
+  decay shrinks the weights by the same 0.01 * lr per step in both modes.
+- The 80/20 split is by time, per trial: the last 20 % of each trial's
+  windows are held out. Windows of stride 2 and length 20 overlap by 90 %,
+  so a random split would put a near-copy of every test window in training.
+- The schedule steps once per epoch (cosine over ``epochs``).
+- Under ``torchrun --nproc_per_node=K`` (DDP, gloo backend, CPU) each process
+  takes ``batch_size`` windows per step from a ``DistributedSampler`` shard,
+  so the effective batch is K * batch_size; rank 0 alone writes the RUN.
+- Data beyond one trial: both legs of every trial, plus ``--augment K``
+  label-free variants per leg from ``train.augment`` (time-warped speeds and
+  amplitude variation), used in physics-informed mode only (they have no labels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data.distributed import DistributedSampler
+from tqdm import tqdm
+
+from calib.subject import Subject, SubjectError, load_subject
+from train import losses
+from train.metrics import nrmse, r_squared
+from train.model import ARCHITECTURES, ModelConfig, build_model
+from train.opensim_io import ExternalLoadsError, StorageError, read_storage
+from train.run import (
+    CHECKPOINT_FILE,
+    LOSSES_PLOT_FILE,
+    RunError,
+    save_run,
+)
+from train.trial import LegTrial, TrialError, load_both_legs
+from train.windows import (
+    WindowConfig,
+    WindowError,
+    WindowSet,
+    build_windows,
+    labels_for_windows,
+)
+
+MODES = ("pi", "supervised")
+
+
+class FitError(ValueError):
+    """Training that cannot start; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How the network is trained (Section III-C2 defaults)."""
+
+    mode: str = "pi"
+    epochs: int = 500
+    batch_size: int = 8
+    learning_rate: float = 5e-4
+    weight_decay: float = 0.01
+    final_learning_rate_fraction: float = 0.1
+    validation_fraction: float = 0.2
+    seed: int = 0
+    rate_hz: float = 100.0
+    stride: int = 2
+    base_motion: bool = True
+    augment: int = 0
+    weight_dynamics: float = 3.0
+    weight_effort: float = 1000.0
+    weight_bounds: float = 500.0
+    checkpoint_every: int = 25
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise FitError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise FitError(
+                f"epochs and batch size must be >= 1, got {self.epochs}, {self.batch_size}"
+            )
+        if not self.learning_rate > 0 or self.weight_decay < 0:
+            raise FitError("learning rate must be > 0 and weight decay >= 0")
+        if not 0 < self.final_learning_rate_fraction <= 1:
+            raise FitError("final_learning_rate_fraction must be in (0, 1]")
+        if not 0 <= self.validation_fraction < 1:
+            raise FitError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if not self.rate_hz > 0:
+            raise FitError(f"--rate must be a positive number of Hz, got {self.rate_hz}")
+        if self.augment < 0 or self.checkpoint_every < 1:
+            raise FitError("augment must be >= 0 and checkpoint_every >= 1")
+
+    @property
+    def loss_weights(self) -> losses.LossWeights:
+        return losses.LossWeights(self.weight_dynamics, self.weight_effort, self.weight_bounds)
+
+
+@dataclass(frozen=True)
+class TrialFiles:
+    """One recorded trial: IK, GRF and ExternalLoads files, and optional labels (SO activations)."""
+
+    ik: Path
+    grf: Path | None
+    loads: Path
+    labels: Path | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """What ``fit`` returns: the RUN directory, its metrics and the wall time in s."""
+
+    directory: Path
+    metrics: dict[str, Any]
+    seconds: float
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+def load_trials(files: list[TrialFiles], subject: Subject, rate_hz: float) -> list[list[LegTrial]]:
+    """Both legs of every trial, at ``rate_hz``; one list (right, left) per trial."""
+    return [load_both_legs(f.ik, f.grf, f.loads, subject, rate_hz) for f in files]
+
+
+def augmented(legs: list[LegTrial], variants: int, seed: int) -> list[LegTrial]:
+    """``variants`` label-free variants of each leg (train.augment), after the recorded legs."""
+    if variants == 0:
+        return []
+    from train.augment import augment_trials
+
+    return augment_trials(legs, variants, seed=seed)
+
+
+def split_by_time(windows: WindowSet, validation_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) window indices: the last fraction of each trial's windows validates."""
+    train_index, validation_index = [], []
+    for trial in np.unique(windows.trial):
+        index = np.flatnonzero(windows.trial == trial)
+        index = index[np.argsort(windows.time[index], kind="stable")]
+        n_validation = round(validation_fraction * index.size)
+        train_index.append(index[: index.size - n_validation])
+        validation_index.append(index[index.size - n_validation :])
+    return np.concatenate(train_index), np.concatenate(validation_index)
+
+
+def as_tensors(windows: WindowSet) -> dict[str, torch.Tensor]:
+    names = ["inputs", "required_torque", "moment_arms", "force_gain", "force_passive"]
+    tensors = {name: torch.as_tensor(getattr(windows, name), dtype=torch.float32) for name in names}
+    if windows.labels is not None:
+        tensors["labels"] = torch.as_tensor(windows.labels, dtype=torch.float32)
+    return tensors
+
+
+# --- losses by name -----------------------------------------------------------------------
+
+
+def batch_losses(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], config: TrainingConfig
+) -> dict[str, torch.Tensor]:
+    """Forward one batch; ``total`` is what is minimised, the rest is logged."""
+    activation = model(batch["inputs"])
+    parts = losses.physics_informed_loss(
+        activation,
+        batch["force_gain"],
+        batch["force_passive"],
+        batch["moment_arms"],
+        batch["required_torque"],
+        config.loss_weights,
+    )
+    if config.mode == "supervised":
+        parts["physics"] = parts["total"]
+        parts["total"] = losses.supervised_loss(activation, batch["labels"])
+    elif "labels" in batch:
+        parts["supervised"] = losses.supervised_loss(activation, batch["labels"])
+    return parts
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module, tensors: dict[str, torch.Tensor], config: TrainingConfig
+) -> tuple[dict[str, float], np.ndarray]:
+    """Mean loss components over a whole set (eval mode) and the predicted activations."""
+    was_training = model.training
+    model.eval()
+    parts = batch_losses(model, tensors, config)
+    activation = model(tensors["inputs"]).numpy()
+    model.train(was_training)
+    return {k: float(v) for k, v in parts.items()}, activation
+
+
+def activation_scores(labels: np.ndarray, activation: np.ndarray, names) -> dict[str, Any]:
+    r2 = r_squared(labels, activation)
+    error = nrmse(labels, activation)
+    return {
+        "r2": {n: float(v) for n, v in zip(names, r2)},
+        "nrmse": {n: float(v) for n, v in zip(names, error)},
+        "mean_r2": float(np.nanmean(r2)),
+        "mean_nrmse": float(np.nanmean(error)),
+    }
+
+
+# --- distributed --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed() -> Distributed:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1), gloo on the CPU."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Distributed()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+    return Distributed(rank=dist.get_rank(), world_size=dist.get_world_size())
+
+
+def reduce_mean(values: dict[str, float], world: Distributed) -> dict[str, float]:
+    if world.world_size == 1:
+        return values
+    keys = sorted(values)
+    tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    dist.all_reduce(tensor)
+    return {k: float(v) / world.world_size for k, v in zip(keys, tensor)}
+
+
+# --- the loop -----------------------------------------------------------------------------
+
+
+def fit(
+    subject: Subject,
+    trials: list[LegTrial],
+    out: str | Path,
+    model_config: ModelConfig,
+    config: TrainingConfig = TrainingConfig(),
+    label_storages: list | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    extra_trials: list[LegTrial] | None = None,
+    threads: int = 1,
+) -> FitResult:
+    """Train on ``trials`` (+ label-free ``extra_trials``) and write the RUN to ``out``.
+
+    ``label_storages``: per trial, an OpenSim storage of reference activations
+    (columns named like the subject's muscles), or None. Supervised mode needs
+    them; physics-informed mode uses them only for metrics.
+    """
+    world = init_distributed()
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    out = Path(out)
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    if model_config.n_muscles != len(subject.muscles):
+        raise FitError(
+            f"model config has {model_config.n_muscles} muscles, the subject {len(subject.muscles)}"
+        )
+    window_config = WindowConfig(
+        window=model_config.window,
+        stride=config.stride,
+        lookahead=model_config.lookahead,
+        base_motion=config.base_motion,
+    )
+    windows = build_windows(trials, subject, window_config)
+    if label_storages is not None:
+        names = subject.muscle_names
+        windows = windows.with_labels(labels_for_windows(windows, trials, names, label_storages))
+    elif config.mode == "supervised":
+        raise FitError("supervised training needs --labels (reference activations, .sto)")
+    train_index, validation_index = split_by_time(windows, config.validation_fraction)
+    train_set, validation_set = windows.subset(train_index), windows.subset(validation_index)
+    if extra_trials:
+        if config.mode == "supervised":
+            raise FitError("augmented trials carry no labels: use --augment only with --mode pi")
+        train_set = _concatenate(train_set, build_windows(extra_trials, subject, window_config))
+    if len(train_set) < config.batch_size:
+        raise FitError(
+            f"only {len(train_set)} training windows for a batch of {config.batch_size}: "
+            "give longer or more trials, or a smaller batch"
+        )
+    mean, std = train_set.input_statistics()
+    model = build_model(model_config, mean, std)
+    train_tensors = as_tensors(train_set)
+    validation_tensors = as_tensors(validation_set) if len(validation_set) else None
+
+    optimizer = make_optimizer(model, config)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer,
+        T_max=config.epochs,
+        eta_min=config.learning_rate * config.final_learning_rate_fraction,
+    )
+    history: list[dict[str, float]] = []
+    first_epoch = 0
+    checkpoint_path = out / CHECKPOINT_FILE
+    if resume:
+        first_epoch, history = _load_checkpoint(checkpoint_path, model, optimizer, schedule, config)
+    trained = DistributedDataParallel(model) if world.world_size > 1 else model
+    sampler = DistributedSampler(
+        range(len(train_set)),
+        num_replicas=world.world_size,
+        rank=world.rank,
+        shuffle=True,
+        seed=config.seed,
+    )
+    steps = math.ceil(len(sampler) / config.batch_size)
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        print(
+            f"train-fit: {config.mode} {model_config.architecture}, {len(train_set)} training / "
+            f"{len(validation_set)} validation windows at {windows.rate_hz:g} Hz, "
+            f"{len(subject.muscles)} muscles, {config.epochs} epochs x {steps} steps"
+            + (f", {world.world_size} processes" if world.world_size > 1 else ""),
+            flush=True,
+        )
+    bar = tqdm(
+        range(first_epoch, config.epochs),
+        initial=first_epoch,
+        total=config.epochs,
+        desc="train-fit",
+        unit="epoch",
+        disable=not (progress and world.is_main),
+        dynamic_ncols=True,
+    )
+    trained.train()
+    for epoch in bar:
+        sampler.set_epoch(epoch)
+        order = torch.tensor(list(sampler), dtype=torch.int64)
+        sums: dict[str, float] = {}
+        for step in range(steps):
+            index = order[step * config.batch_size : (step + 1) * config.batch_size]
+            batch = {name: tensor[index] for name, tensor in train_tensors.items()}
+            parts = batch_losses(trained, batch, config)
+            optimizer.zero_grad(set_to_none=True)
+            parts["total"].backward()
+            optimizer.step()
+            for name, value in parts.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
+        schedule.step()
+        record = reduce_mean({f"train_{k}": v / steps for k, v in sums.items()}, world)
+        if validation_tensors is not None:
+            validation, _ = evaluate(model, validation_tensors, config)
+            record.update({f"validation_{k}": v for k, v in validation.items()})
+        record["epoch"] = epoch + 1
+        record["learning_rate"] = schedule.get_last_lr()[0]
+        history.append(record)
+        bar.set_postfix(_postfix(record, config.mode), refresh=False)
+        if world.is_main and (
+            (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs
+        ):
+            _save_checkpoint(
+                checkpoint_path, model, optimizer, schedule, epoch + 1, history, config
+            )
+    bar.close()
+
+    seconds = time.perf_counter() - started
+    metrics = _final_metrics(model, train_tensors, validation_tensors, windows, config, subject)
+    metrics.update(
+        {
+            "training_seconds": seconds,
+            "epochs": config.epochs,
+            "processes": world.world_size,
+            "windows": {"train": len(train_set), "validation": len(validation_set)},
+            "trials": list(windows.trial_names),
+        }
+    )
+    if world.is_main:
+        save_run(
+            out,
+            model,
+            subject,
+            windows.rate_hz,
+            training={**asdict(config), "window": asdict(window_config)},
+            metrics=metrics,
+        )
+        (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
+        plot_losses(history, out / LOSSES_PLOT_FILE)
+        print(f"train-fit: {seconds:.1f} s training; run written to {out}", flush=True)
+    if world.world_size > 1:
+        dist.barrier()
+    return FitResult(directory=out, metrics=metrics, seconds=seconds)
+
+
+def make_optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    """AdamW (decoupled weight decay, see the module doc); the fused kernel where torch has it.
+
+    The fused CPU kernel (torch >= 2.4) halves the step time of this small network.
+    """
+    options = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
+    try:
+        return torch.optim.AdamW(model.parameters(), fused=True, **options)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(model.parameters(), **options)
+
+
+def _concatenate(a: WindowSet, b: WindowSet) -> WindowSet:
+    offset = len(a.trial_names)
+    arrays = {}
+    for name in ("inputs", "q", "qd", "qdd", "required_torque", "moment_arms"):
+        arrays[name] = np.concatenate([getattr(a, name), getattr(b, name)])
+    for name in ("force_gain", "force_passive", "contact", "time"):
+        arrays[name] = np.concatenate([getattr(a, name), getattr(b, name)])
+    arrays["trial"] = np.concatenate([a.trial, b.trial + offset])
+    return WindowSet(
+        **arrays,
+        trial_names=a.trial_names + b.trial_names,
+        rate_hz=a.rate_hz,
+        labels=None,
+    )
+
+
+def _postfix(record: dict[str, float], mode: str) -> dict[str, str]:
+    keys = ["total", "dynamics", "effort", "bounds"] + (["physics"] if mode == "supervised" else [])
+    shown = {k[:3] if k != "total" else "loss": f"{record[f'train_{k}']:.3g}" for k in keys}
+    if "validation_total" in record:
+        shown["val"] = f"{record['validation_total']:.3g}"
+    return shown
+
+
+def _final_metrics(
+    model, train_tensors, validation_tensors, windows: WindowSet, config: TrainingConfig, subject
+) -> dict[str, Any]:
+    metrics: dict[str, Any] = {}
+    for name, tensors in (("train", train_tensors), ("validation", validation_tensors)):
+        if tensors is None:
+            continue
+        parts, activation = evaluate(model, tensors, config)
+        forces = losses.muscle_forces(
+            torch.as_tensor(activation), tensors["force_gain"], tensors["force_passive"]
+        )
+        torque = losses.muscle_torques(forces, tensors["moment_arms"])
+        rmse = losses.torque_rmse_nm(torque, tensors["required_torque"]).tolist()
+        metrics[name] = {
+            "losses": parts,
+            "torque_rmse_nm": dict(zip(("hip", "knee", "ankle"), rmse)),
+            "activation_range": [float(activation.min()), float(activation.max())],
+        }
+        if "labels" in tensors:
+            metrics[name]["activation"] = activation_scores(
+                tensors["labels"].numpy(), activation, subject.muscle_names
+            )
+    return metrics
+
+
+def _save_checkpoint(path, model, optimizer, schedule, epoch, history, config) -> None:
+    state = {
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict(),
+        "history": json.dumps(history),
+        "training": json.dumps(asdict(config)),
+        "torch_rng": torch.get_rng_state(),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _load_checkpoint(path, model, optimizer, schedule, config) -> tuple[int, list]:
+    if not path.is_file():
+        raise FitError(f"--resume: no checkpoint at {path}; start without --resume")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    saved = json.loads(state["training"])
+    changed = {
+        k
+        for k in ("mode", "learning_rate", "seed", "rate_hz", "batch_size")
+        if saved.get(k) != getattr(config, k)
+    }
+    if changed:
+        raise FitError(
+            f"--resume: the checkpoint was trained with different {', '.join(sorted(changed))}; "
+            "resume with the same settings or start a new --out"
+        )
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["epoch"]), json.loads(state["history"])
+
+
+def plot_losses(history: list[dict[str, float]], path: Path) -> None:
+    """Loss components (train solid, validation dashed) per epoch, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    names = [k[len("train_") :] for k in history[0] if k.startswith("train_")]
+    figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0), squeeze=False)
+    epochs = [r["epoch"] for r in history]
+    for axis, name in zip(axes[0], names):
+        axis.plot(epochs, [r[f"train_{name}"] for r in history], label="train")
+        if f"validation_{name}" in history[0]:
+            axis.plot(epochs, [r[f"validation_{name}"] for r in history], "--", label="validation")
+        axis.set_title(name)
+        axis.set_xlabel("epoch")
+        if all(r[f"train_{name}"] > 0 for r in history):
+            axis.set_yscale("log")
+    axes[0][0].legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train-fit",
+        description=(
+            "Train PI-MJCA-BiGRU on OpenSim trials: label-free with the physics-informed loss "
+            "(--mode pi, default) or on reference activations (--mode supervised --labels). "
+            "Both legs of every trial are used. Repeat --ik/--grf/--loads (and --labels) once "
+            "per trial, in the same order."
+        ),
+        epilog=(
+            "Example: train-fit --ik walk_ik.mot --grf walk_grf.mot --loads walk_grf.xml "
+            "--subject subject.json --out runs/walk --epochs 500"
+        ),
+    )
+    parser.add_argument("--ik", action="append", required=True, type=Path, help="IK .mot (angles)")
+    parser.add_argument(
+        "--grf", action="append", type=Path, help="GRF .mot (default: the one the loads file names)"
+    )
+    parser.add_argument(
+        "--loads", action="append", required=True, type=Path, help="ExternalLoads .xml"
+    )
+    parser.add_argument("--subject", required=True, type=Path, help="subject.json (calib-subject)")
+    parser.add_argument("--out", required=True, type=Path, help="RUN directory to write")
+    parser.add_argument("--mode", choices=MODES, help="pi (label-free, default) or supervised")
+    parser.add_argument(
+        "--labels",
+        action="append",
+        type=Path,
+        help="reference activations .sto per trial (supervised targets; in pi mode: metrics only)",
+    )
+    parser.add_argument("--epochs", type=int, help="epochs (default 500)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--rate", type=float, help="model sample rate in Hz (default 100)")
+    parser.add_argument(
+        "--lookahead", type=int, help="predict N samples before the window's end (default 0)"
+    )
+    parser.add_argument(
+        "--architecture", choices=ARCHITECTURES, help="network (default mjca_bigru)"
+    )
+    parser.add_argument(
+        "--augment", type=int, help="label-free augmented variants per leg (default 0)"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help='JSON {"model": {...ModelConfig}, "training": {...TrainingConfig}}; flags override it',
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads per process (default 1: this small network's steps are too short "
+        "to share, and a second thread spins when the CPU is busy)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def configs_from_args(args, n_muscles: int) -> tuple[ModelConfig, TrainingConfig]:
+    model_data: dict[str, Any] = {}
+    training_data: dict[str, Any] = {}
+    if args.config is not None:
+        try:
+            data = json.loads(args.config.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise FitError(f"--config {args.config}: {exc}") from exc
+        unknown = sorted(set(data) - {"model", "training"})
+        if unknown:
+            raise FitError(
+                f"--config {args.config}: unknown sections {unknown}; use model, training"
+            )
+        model_data = dict(data.get("model", {}))
+        training_data = dict(data.get("training", {}))
+        known = {f.name for f in fields(TrainingConfig)}
+        if set(training_data) - known:
+            raise FitError(
+                f"--config {args.config}: unknown training keys {sorted(set(training_data) - known)}"
+            )
+    model_data["n_muscles"] = n_muscles
+    for flag, key in (("lookahead", "lookahead"), ("architecture", "architecture")):
+        if getattr(args, flag) is not None:
+            model_data[key] = getattr(args, flag)
+    for flag, key in (
+        ("mode", "mode"),
+        ("epochs", "epochs"),
+        ("seed", "seed"),
+        ("rate", "rate_hz"),
+        ("augment", "augment"),
+    ):
+        if getattr(args, flag) is not None:
+            training_data[key] = getattr(args, flag)
+    try:
+        return ModelConfig.from_dict(model_data), TrainingConfig(**training_data)
+    except (TypeError, ValueError) as exc:
+        raise FitError(str(exc)) from exc
+
+
+def trial_files(args) -> list[TrialFiles]:
+    n = len(args.ik)
+    for name in ("grf", "loads", "labels"):
+        given = getattr(args, name)
+        if given is not None and len(given) != n:
+            raise FitError(f"give --{name} once per --ik ({n}), got {len(given)}")
+    return [
+        TrialFiles(
+            ik=args.ik[i],
+            grf=args.grf[i] if args.grf else None,
+            loads=args.loads[i],
+            labels=args.labels[i] if args.labels else None,
+        )
+        for i in range(n)
+    ]
+
+
+def run_cli(args) -> FitResult:
+    subject = load_subject(args.subject)
+    model_config, config = configs_from_args(args, len(subject.muscles))
+    files = trial_files(args)
+    per_trial = load_trials(files, subject, config.rate_hz)
+    legs = [leg for pair in per_trial for leg in pair]
+    storages = None
+    if args.labels:
+        storages = [read_storage(f.labels) for f in files for _ in range(2)]
+    extra = augmented(legs, config.augment, config.seed)
+    return fit(
+        subject,
+        legs,
+        args.out,
+        model_config,
+        config,
+        label_storages=storages,
+        resume=args.resume,
+        progress=not args.no_progress,
+        extra_trials=extra,
+        threads=args.threads,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        run_cli(args)
+    except (
+        FitError,
+        RunError,
+        SubjectError,
+        TrialError,
+        WindowError,
+        StorageError,
+        ExternalLoadsError,
+        FileNotFoundError,
+    ) as exc:
+        print(f"train-fit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("train-fit: interrupted; continue with --resume", file=sys.stderr)
+        return 130
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

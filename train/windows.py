@@ -1,0 +1,303 @@
+"""Training windows: the network's causal inputs and the physics loss's per-sample targets.
+
+From each ``train.trial.LegTrial`` (uniform samples at ``rate_hz``):
+
+- inputs: ``edge.derivatives.network_inputs`` of the trial's angles, i.e. the
+  runtime's exact causal velocity/acceleration estimator; a window is
+  ``window`` consecutive feature rows (20 by default, stride 2 between windows,
+  Section III-C1);
+- the predicted sample of a window is its end minus ``lookahead`` (train.model);
+- at that sample, everything the loss needs that does not depend on the
+  network's output, from the best *non-causal* q', q'' (``train.trial``):
+
+  * ``required_torque`` tau_req (3,) N m = M q'' + C q' + G - tau_grf
+    (eq. 16 with tau_e = tau_grf, eq. 24), the torque the muscles must supply;
+  * ``moment_arms`` R (M, 3) m of the subject's muscle paths (eq. 17);
+  * ``force_gain`` A and ``force_passive`` P (M,) N with F = A * a + P
+    (eq. 18; the tendon is rigid, so fibre length and velocity follow from the
+    joint angles alone and the force is affine in activation); A * a is the
+    active part, what OpenSim's static optimisation reports as force.
+
+  Precomputing these makes one training step a few batched products, which is
+  what keeps label-free training fast on a CPU.
+
+Base motion (``WindowConfig.base_motion``, on by default): the inverse dynamics
+uses the pelvis tilt (and its rate and acceleration) as the chain's base
+orientation and the hip centre's linear acceleration as a base acceleration,
+and the GRF lever arms are taken with the tilted chain. Why: the reference
+(OpenSim's static optimisation) balances the moments of a free-floating
+body, whose thigh orientation in space is pelvis tilt + hip flexion; with a
+fixed upright hip, a walking pelvis tilted 5-10 degrees misplaces gravity and
+the GRF's lever arms, and in running the hip's vertical acceleration changes
+the swing leg's torques by tens of percent. Trials without pelvis data (the
+built-in normative gait) carry zero tilt and acceleration, which is the
+fixed-hip model exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from edge.derivatives import DERIVATIVE_TAPS, network_inputs
+from train.dynamics import BaseMotion, LegChain, grf_torques, inverse_dynamics
+from train.hill import muscle_forces as hill_muscle_forces
+from train.trial import LegTrial, noncausal_derivatives
+
+
+class WindowError(ValueError):
+    """Trials that cannot make training windows; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """How trials are cut into windows (Section III-C1 defaults)."""
+
+    window: int = 20
+    stride: int = 2
+    lookahead: int = 0
+    base_motion: bool = True
+
+    def __post_init__(self) -> None:
+        if self.window < 1 or self.stride < 1:
+            raise WindowError(f"window and stride must be >= 1, got {self.window}, {self.stride}")
+        if not 0 <= self.lookahead < self.window:
+            raise WindowError(
+                f"lookahead must be in [0, {self.window - 1}] samples, got {self.lookahead}"
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class WindowSet:
+    """K windows and the per-sample physics of each window's predicted sample.
+
+    inputs (K, W, 9) float32 raw SI features; q, qd, qdd (K, 3) rad, rad/s, rad/s^2
+    (non-causal); required_torque (K, 3) N m; moment_arms (K, M, 3) m;
+    force_gain A, force_passive P (K, M) N (force A * a + P, active part A * a); contact (K,) bool;
+    time (K,) s of the predicted sample; trial (K,) index into ``trial_names``;
+    labels (K, M) reference activations or None.
+    """
+
+    inputs: np.ndarray
+    q: np.ndarray
+    qd: np.ndarray
+    qdd: np.ndarray
+    required_torque: np.ndarray
+    moment_arms: np.ndarray
+    force_gain: np.ndarray
+    force_passive: np.ndarray
+    contact: np.ndarray
+    time: np.ndarray
+    trial: np.ndarray
+    trial_names: tuple[str, ...]
+    rate_hz: float
+    labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    def subset(self, index: np.ndarray) -> WindowSet:
+        """The windows at ``index`` (an integer array)."""
+        index = np.asarray(index, dtype=np.int64)
+        fields = {name: getattr(self, name) for name in _PER_WINDOW}
+        return WindowSet(
+            **{name: None if value is None else value[index] for name, value in fields.items()},
+            trial_names=self.trial_names,
+            rate_hz=self.rate_hz,
+        )
+
+    def input_statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation (9,) of the input features (SI), std floored at 1e-6."""
+        rows = self.inputs.reshape(-1, self.inputs.shape[-1]).astype(np.float64)
+        return rows.mean(axis=0), np.maximum(rows.std(axis=0), 1e-6)
+
+    def with_labels(self, labels: np.ndarray) -> WindowSet:
+        labels = np.asarray(labels, dtype=np.float32)
+        if labels.shape != self.force_gain.shape:
+            raise WindowError(
+                f"labels have shape {labels.shape}, expected (windows, muscles) = {self.force_gain.shape}"
+            )
+        fields = {name: getattr(self, name) for name in _PER_WINDOW if name != "labels"}
+        return WindowSet(
+            **fields, trial_names=self.trial_names, rate_hz=self.rate_hz, labels=labels
+        )
+
+
+_PER_WINDOW = (
+    "inputs",
+    "q",
+    "qd",
+    "qdd",
+    "required_torque",
+    "moment_arms",
+    "force_gain",
+    "force_passive",
+    "contact",
+    "time",
+    "trial",
+    "labels",
+)
+
+
+@dataclass(frozen=True)
+class SamplePhysics:
+    """Per-sample loss quantities of a whole trial (N samples); see ``WindowSet``."""
+
+    qd: np.ndarray
+    qdd: np.ndarray
+    required_torque: np.ndarray
+    moment_arms: np.ndarray
+    force_gain: np.ndarray
+    force_passive: np.ndarray
+
+
+def hill_factors(subject, q: np.ndarray, qd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(A, P) (..., M) N such that F = A * a + P (eq. 18) and the active part is A * a.
+
+    ``train.hill.muscle_forces`` at a = 1: with a rigid tendon the fibre state
+    depends on q and q' only, so its active part is A and its passive part P.
+    The muscle-tendon velocity is dl/dt = -R^T q' (R = -dl/dq).
+    """
+    l_mt = torch.as_tensor(subject.muscle_tendon_length(q), dtype=torch.float64)
+    v_mt = -np.einsum("...mj,...j->...m", subject.moment_arms(q), qd)
+    with torch.no_grad():
+        forces = hill_muscle_forces(
+            subject.muscle_arrays(), torch.ones_like(l_mt), l_mt, torch.as_tensor(v_mt)
+        )
+    return forces.active.numpy(), forces.passive.numpy()
+
+
+def sample_physics(trial: LegTrial, subject, chain: LegChain, base_motion: bool) -> SamplePhysics:
+    """Everything the loss needs at every sample of ``trial`` (non-causal derivatives)."""
+    q = np.asarray(trial.q, dtype=np.float64)
+    qd, qdd = noncausal_derivatives(q, trial.rate_hz)
+    base = None
+    tilt = None
+    if base_motion:
+        tilt = np.asarray(trial.pelvis_tilt, dtype=np.float64)
+        tilt_rate, tilt_acceleration = noncausal_derivatives(tilt[:, None], trial.rate_hz)
+        base = BaseMotion(
+            tilt=tilt,
+            tilt_rate=tilt_rate[:, 0],
+            tilt_acceleration=tilt_acceleration[:, 0],
+            hip_acceleration=np.asarray(trial.hip_acceleration, dtype=np.float64),
+        )
+    tau_inverse = inverse_dynamics(chain, q, qd, qdd, base=base)
+    tau_grf = grf_torques(chain, q, trial.force, trial.cop, base_tilt=tilt)
+    gain, passive = hill_factors(subject, q, qd)
+    return SamplePhysics(
+        qd=qd,
+        qdd=qdd,
+        required_torque=tau_inverse - tau_grf,  # eqs. (16), (24)
+        moment_arms=subject.moment_arms(q),
+        force_gain=gain,
+        force_passive=passive,
+    )
+
+
+def window_ends(n_samples: int, config: WindowConfig) -> np.ndarray:
+    """Sample index of the last sample of every window of a trial of ``n_samples``.
+
+    The first window's oldest feature row needs ``DERIVATIVE_TAPS - 1`` samples of history.
+    """
+    first = config.window + DERIVATIVE_TAPS - 2
+    if n_samples <= first:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(first, n_samples, config.stride, dtype=np.int64)
+
+
+def trial_name(trial: LegTrial, index: int) -> str:
+    source = trial.source[0] if trial.source else f"trial{index}"
+    return f"{source}:{trial.side}:{trial.variant}"
+
+
+def build_windows(
+    trials: list[LegTrial], subject, config: WindowConfig = WindowConfig()
+) -> WindowSet:
+    """All windows of ``trials`` with their predicted samples' physics (see the module docstring)."""
+    if not trials:
+        raise WindowError("no trials to cut into windows")
+    rates = {float(t.rate_hz) for t in trials}
+    if len(rates) != 1:
+        raise WindowError(f"trials must share one sample rate, got {sorted(rates)} Hz")
+    rate_hz = rates.pop()
+    chain = LegChain.from_subject(subject)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in _PER_WINDOW if name != "labels"}
+    names = []
+    for index, trial in enumerate(trials):
+        ends = window_ends(trial.n_samples, config)
+        if ends.size == 0:
+            raise WindowError(
+                f"trial {trial_name(trial, index)} has {trial.n_samples} samples at {rate_hz:g} Hz; "
+                f"a window needs {config.window + DERIVATIVE_TAPS - 1}"
+            )
+        features = network_inputs(trial.q, rate_hz)  # row r belongs to sample r + taps - 1
+        rows = ends - (DERIVATIVE_TAPS - 1)
+        offsets = np.arange(-config.window + 1, 1)
+        inputs = features[rows[:, None] + offsets[None, :]]  # (K, W, 9)
+        predicted = ends - config.lookahead
+        physics = sample_physics(trial, subject, chain, config.base_motion)
+        parts["inputs"].append(inputs.astype(np.float32))
+        parts["q"].append(trial.q[predicted])
+        parts["qd"].append(physics.qd[predicted])
+        parts["qdd"].append(physics.qdd[predicted])
+        parts["required_torque"].append(physics.required_torque[predicted])
+        parts["moment_arms"].append(physics.moment_arms[predicted])
+        parts["force_gain"].append(physics.force_gain[predicted])
+        parts["force_passive"].append(physics.force_passive[predicted])
+        parts["contact"].append(np.asarray(trial.contact, dtype=bool)[predicted])
+        parts["time"].append(trial.time[predicted])
+        parts["trial"].append(np.full(predicted.size, index, dtype=np.int64))
+        names.append(trial_name(trial, index))
+    arrays = {name: np.concatenate(values) for name, values in parts.items()}
+    for name in _PER_WINDOW:
+        if name in ("inputs", "contact", "trial", "labels"):
+            continue
+        arrays[name] = arrays[name].astype(np.float32)
+    return WindowSet(**arrays, trial_names=tuple(names), rate_hz=rate_hz)
+
+
+def labels_for_windows(
+    windows: WindowSet, trials: list[LegTrial], muscle_names: tuple[str, ...], storages: list
+) -> np.ndarray:
+    """Reference activations (K, M) at each window's predicted sample, from OpenSim .sto files.
+
+    ``storages``: one ``train.opensim_io.Storage`` per trial (the same object
+    may serve both legs of a recording). Columns are the subject's muscle
+    names; for a left-leg trial a name ending in ``_r`` is read as its ``_l``
+    twin. Linear interpolation in time; samples outside a file's time span
+    raise, naming the span.
+    """
+    if len(storages) != len(trials):
+        raise WindowError(f"need one labels file per trial ({len(trials)}), got {len(storages)}")
+    labels = np.empty((len(windows), len(muscle_names)), dtype=np.float32)
+    for index, (trial, storage) in enumerate(zip(trials, storages)):
+        mask = windows.trial == index
+        names = [_side_name(name, trial.side) for name in muscle_names]
+        missing = [name for name in names if not storage.has_column(name)]
+        if missing:
+            raise WindowError(
+                f"labels file {storage.path} has no column for {', '.join(missing)} "
+                f"(needed for the {'left' if trial.side == 'l' else 'right'} leg)"
+            )
+        times = windows.time[mask].astype(np.float64)
+        span = (storage.time[0] - 1e-6, storage.time[-1] + 1e-6)
+        if times.size and (times.min() < span[0] or times.max() > span[1]):
+            raise WindowError(
+                f"labels file {storage.path} covers {storage.time[0]:.3f}-{storage.time[-1]:.3f} s "
+                f"but the windows need {times.min():.3f}-{times.max():.3f} s; "
+                "trim the trial or give labels over its whole span"
+            )
+        values = storage.columns_of(names)
+        labels[mask] = np.column_stack(
+            [np.interp(times, storage.time, values[:, m]) for m in range(len(names))]
+        )
+    return labels
+
+
+def _side_name(name: str, side: str) -> str:
+    if side == "l" and name.endswith("_r"):
+        return name[:-2] + "_l"
+    return name
