@@ -348,9 +348,17 @@ def _fail(where: str, expected: str, got: Any) -> SubjectError:
     return SubjectError(f"field '{where}': expected {expected}, got {shown}")
 
 
-def _obj(data: Any, where: str) -> Mapping[str, Any]:
+def _obj(data: Any, where: str, allowed: tuple[str, ...] | None = None) -> Mapping[str, Any]:
+    """``data`` as an object; with ``allowed``, an unknown key (a typo, say) is an error."""
     if not isinstance(data, Mapping):
         raise _fail(where, "an object", data)
+    if allowed is not None:
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            prefix = "" if where == "<subject>" else where + "."
+            raise SubjectError(
+                f"field '{prefix}{unknown[0]}' is not a subject field; expected one of {list(allowed)}"
+            )
     return data
 
 
@@ -392,7 +400,11 @@ def _string(data: Mapping[str, Any], key: str, where: str) -> str:
 
 
 def _validate(data: Any) -> None:
-    data = _obj(data, "<subject>")
+    data = _obj(
+        data,
+        "<subject>",
+        ("schema_version", "source", "body", "hip_centre", "segments", "joints", "muscles"),
+    )
     version = _get(data, "schema_version", "")
     if isinstance(version, bool) or version != SCHEMA_VERSION:
         raise _fail(
@@ -404,7 +416,7 @@ def _validate(data: Any) -> None:
     if "source" in data and not isinstance(data["source"], str):
         raise _fail("source", "a string", data["source"])
 
-    body = _obj(_get(data, "body", ""), "body")
+    body = _obj(_get(data, "body", ""), "body", ("mass", "height", "side"))
     _positive(body, "mass", "body.", "kg")
     _positive(body, "height", "body.", "m")
     side = body.get("side", "right")
@@ -415,7 +427,11 @@ def _validate(data: Any) -> None:
 
     segments = _obj(_get(data, "segments", ""), "segments")
     for name in SEGMENT_NAMES:
-        seg = _obj(_get(segments, name, "segments."), f"segments.{name}")
+        seg = _obj(
+            _get(segments, name, "segments."),
+            f"segments.{name}",
+            ("mass", "inertia", "com", "distal_joint"),
+        )
         where = f"segments.{name}."
         _positive(seg, "mass", where, "kg")
         _positive(seg, "inertia", where, "kg*m^2")
@@ -427,7 +443,7 @@ def _validate(data: Any) -> None:
 
     joints = _obj(_get(data, "joints", ""), "joints")
     for name in JOINT_NAMES:
-        joint = _obj(_get(joints, name, "joints."), f"joints.{name}")
+        joint = _obj(_get(joints, name, "joints."), f"joints.{name}", ("coordinate", "range"))
         where = f"joints.{name}."
         _string(joint, "coordinate", where)
         lo, hi = _finite_pair(_get(joint, "range", where), where + "range", "rad")
@@ -442,7 +458,19 @@ def _validate(data: Any) -> None:
         raise _fail("muscles", "a non-empty list of muscles", muscles)
     seen: set[str] = set()
     for i, m in enumerate(muscles):
-        _validate_muscle(_obj(m, f"muscles[{i}]"), i, seen)
+        _validate_muscle(_obj(m, f"muscles[{i}]", MUSCLE_FIELDS), i, seen)
+
+
+MUSCLE_FIELDS = (
+    "name",
+    "max_isometric_force",
+    "optimal_fiber_length",
+    "tendon_slack_length",
+    "pennation_at_optimal",
+    "max_contraction_velocity",
+    "strength_scale",
+    "path",
+)
 
 
 def _validate_muscle(m: Mapping[str, Any], i: int, seen: set[str]) -> None:
@@ -467,7 +495,7 @@ def _validate_muscle(m: Mapping[str, Any], i: int, seen: set[str]) -> None:
     if "strength_scale" in m:
         _number(m["strength_scale"], where + "strength_scale", "a number >= 0", 0.0, False)
 
-    path = _obj(_get(m, "path", where), where + "path")
+    path = _obj(_get(m, "path", where), where + "path", ("crosses", "exponents", "coefficients"))
     pwhere = where + "path."
     crosses = _get(path, "crosses", pwhere)
     if (

@@ -89,6 +89,9 @@ BAD_FIELDS = [
     (("muscles", 0, "path", "exponents", 1), [0.5, 0, 0], "exponents[1]", "non-negative integers"),
     (("muscles", 0, "path", "coefficients"), [0.1], "path.coefficients", "one per exponent"),
     (("muscles", 3, "path", "coefficients", 0), math.nan, "coefficients[0]", "finite"),
+    (("muscles", 4, "strenght_scale"), 0.5, "strenght_scale", "not a subject field"),
+    (("body", "weight"), 70.0, "body.weight", "not a subject field"),
+    (("hips",), [0.0, 0.0], "'hips'", "not a subject field"),
 ]
 
 
