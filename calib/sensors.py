@@ -26,6 +26,7 @@ import numpy as np
 from calib.subject import JOINT_NAMES
 
 SENSORS_SCHEMA_VERSION = 1
+CHANNEL_FIELDS = ("name", "joint", "sign", "zero_offset", "scale")
 
 
 class SensorError(ValueError):
@@ -159,6 +160,12 @@ def _validate(data: Any) -> None:
         where = f"channels[{i}]"
         if not isinstance(c, dict):
             raise SensorError(f"field '{where}': expected an object, got {c!r:.60}")
+        unknown = sorted(set(c) - set(CHANNEL_FIELDS))
+        if unknown:
+            raise SensorError(
+                f"field '{where}.{unknown[0]}' is not a channel field; "
+                f"expected one of {list(CHANNEL_FIELDS)}"
+            )
         name = c.get("name")
         if not isinstance(name, str) or not name or name in names:
             raise SensorError(

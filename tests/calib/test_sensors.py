@@ -59,6 +59,7 @@ def test_sign_scale_offset_and_channel_order(tmp_path):
         (lambda d: d["channels"][2].update(zero_offset="x"), "channels[2].zero_offset"),
         (lambda d: d["channels"][2].update(joint="hip"), "exactly one channel"),
         (lambda d: d["channels"][1].update(name="ch0"), "channels[1].name"),
+        (lambda d: d["channels"][0].update(offset=3.0), "channels[0].offset"),
     ],
 )
 def test_bad_sensors_file_is_refused(tmp_path, edit, message):
