@@ -29,10 +29,12 @@ class TensorRTBackend(BundleBackend):
     ) -> None:
         super().__init__(bundle)
         if settings is None:
-            recommended = bundle.manifest.tensorrt
-            settings = (
-                TensorRTSettings.from_dict(recommended) if recommended else TensorRTSettings()
-            )
+            try:
+                settings = TensorRTSettings.from_dict(bundle.manifest.tensorrt)
+            except (TypeError, ValueError) as exc:
+                raise BackendError(
+                    f"the bundle's recommended TensorRT settings are invalid ({exc}); re-export it"
+                ) from exc
         self.settings = settings
         try:
             module, self.report = load_or_build(bundle, settings, cache_dir)

@@ -18,7 +18,18 @@ from edge.backends import (
     select_backend,
 )
 from edge.derivatives import history_length, network_inputs, resample_uniform
-from edge.tensorrt_cache import tensorrt_available
+from edge.gru_rewrite import count_gru_nodes, explicit_gru
+from edge.tensorrt_cache import (
+    GRU_HANDLING,
+    PRECISIONS,
+    TensorRTSettings,
+    cache_key,
+    engine_directory,
+    load_or_build,
+    prepare_program,
+    tensorrt_available,
+    variants,
+)
 from train.export import export_bundle
 from train.model import ARCHITECTURES, ModelConfig, build_model
 
@@ -157,3 +168,100 @@ def test_tensorrt_backend_explains_why_it_cannot_run(exported):
     with pytest.raises(BackendError, match="tensorrt backend cannot run here"):
         select_backend(bundle, "tensorrt")
     assert reason
+
+
+# TensorRT: what a CPU can check (graph rewrites, settings, cache keys); the rest needs CUDA.
+
+
+@pytest.fixture(scope="module")
+def small_program():
+    """A small MJCA-BiGRU and its ExportedProgram: the GRU rewrites do not depend on size."""
+    torch.manual_seed(5)
+    config = ModelConfig(
+        joint_dim=8, integrated_dim=16, gru_hidden=16, head_dims=(16,), lookahead=1
+    )
+    model = build_model(config, INPUT_MEAN, INPUT_STD).eval()
+    example = torch.from_numpy(_random_windows(1, config.window))
+    return model, torch.export.export(model, (example,))
+
+
+@pytest.mark.parametrize("gru", GRU_HANDLING)
+def test_tensorrt_gru_handlings_keep_the_network_exact_on_the_cpu(small_program, gru):
+    model, program = small_program
+    prepared = prepare_program(program, gru)
+    assert count_gru_nodes(prepared) == (1 if gru == "torch" else 0)
+    windows = _random_windows(1, model.config.window)
+    with torch.inference_mode():
+        got = prepared.module()(torch.from_numpy(windows)).numpy()
+    np.testing.assert_allclose(got, _eager(model, windows), rtol=0, atol=TOLERANCE)
+
+
+def test_explicit_gru_equals_torch_gru_in_every_configuration():
+    torch.manual_seed(3)
+    for layers, bidirectional, batch_first, bias in [
+        (1, False, True, True),
+        (2, True, True, True),
+        (2, True, False, False),
+    ]:
+        gru = torch.nn.GRU(
+            5, 7, layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional
+        ).eval()
+        x = torch.randn(2, 6, 5) if batch_first else torch.randn(6, 2, 5)
+        h0 = torch.randn(layers * (2 if bidirectional else 1), 2, 7)
+        expected, expected_h = gru(x, h0)
+        got, got_h = explicit_gru(
+            x, h0, list(gru._flat_weights), bias, layers, 0.0, False, bidirectional, batch_first
+        )
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+        torch.testing.assert_close(got_h, expected_h, rtol=0, atol=1e-6)
+
+
+def test_tensorrt_settings_validate_and_round_trip():
+    settings = TensorRTSettings(precision="fp16", gru="cell_loop", cuda_graphs=True)
+    assert TensorRTSettings.from_dict(settings.to_dict()) == settings
+    assert settings.tolerance > TensorRTSettings().tolerance
+    with pytest.raises(ValueError, match="precision must be one of"):
+        TensorRTSettings(precision="int8")
+    with pytest.raises(ValueError, match="gru must be one of"):
+        TensorRTSettings(gru="cudnn")
+    with pytest.raises(ValueError, match="unknown TensorRT settings"):
+        TensorRTSettings.from_dict({"precison": "fp16"})
+    labels = [v.label for v in variants()]
+    assert len(labels) == len(set(labels)) == len(PRECISIONS) * len(GRU_HANDLING) * 2
+
+
+def test_tensorrt_cache_key_changes_with_everything_an_engine_depends_on(tmp_path):
+    environment = {
+        "gpu": "Orin",
+        "compute_capability": "8.7",
+        "tensorrt": "10.3.0",
+        "torch_tensorrt": "2.8.0",
+        "torch": "2.8.0",
+    }
+    base = cache_key("a" * 64, TensorRTSettings(), environment)
+    assert base == cache_key("a" * 64, TensorRTSettings(), dict(environment))
+    changed = {
+        cache_key("b" * 64, TensorRTSettings(), environment),
+        cache_key("a" * 64, TensorRTSettings(precision="fp16"), environment),
+        cache_key("a" * 64, TensorRTSettings(cuda_graphs=True), environment),
+        *(
+            cache_key("a" * 64, TensorRTSettings(), {**environment, key: "other"})
+            for key in environment
+        ),
+    }
+    assert base not in changed and len(changed) == 3 + len(environment)
+    directory = engine_directory(tmp_path, "a" * 64, TensorRTSettings(), environment)
+    assert directory.parent == tmp_path and "fp32-unrolled" in directory.name
+
+
+@pytest.mark.skipif(not tensorrt_available()[0], reason=tensorrt_available()[1])
+def test_tensorrt_engine_matches_pytorch_and_is_cached(exported, tmp_path):
+    model, bundle = exported
+    settings = TensorRTSettings()
+    built = create_backend(bundle, "tensorrt", cache_dir=tmp_path)
+    assert not built.report.from_cache
+    windows = _random_windows(4, bundle.manifest.window)
+    got = np.stack([built.infer(w[None]) for w in windows])
+    np.testing.assert_allclose(got, _eager(model, windows), rtol=0, atol=settings.tolerance)
+    _, again = load_or_build(bundle, settings, tmp_path)
+    assert again.from_cache
