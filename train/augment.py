@@ -20,14 +20,21 @@ makes such trials from the recorded ones, deterministically for a seed:
    ``speed_range``, with ``cycle_speed_jitter`` of cycle-to-cycle variation,
    smooth between cycles): a cycle of duration T lasts T / s. Joint velocities
    then scale with s and accelerations with s², as the physics loss sees them.
-   The ground reaction force is split into the foot's share of body weight
-   S = σ m g (σ = this foot's vertical force over both feet's; with one leg
-   only, S = min(F_y, m g)) and a dynamic part F − S, the part that
-   accelerates the body's centre of mass. Warping the movement's shape in time
-   scales the centre of mass's acceleration by s², so F_new = S + s² (F − S)
-   vertically and F_x,new = s² F_x (on a treadmill or at steady speed the
-   horizontal force is all dynamic); the hip centre's acceleration scales by
-   s², pelvis tilt keeps its values. The vertical force is kept ≥ 0.
+   The ground reaction force's vertical part is split into the foot's share
+   of body weight S = σ m g (σ = this foot's vertical force over both feet's;
+   with one leg only, S = min(F_y, m g)) and a dynamic part F_y − S, the part
+   that accelerates the body's centre of mass. Warping the movement's shape in
+   time scales the centre of mass's acceleration by s², so the vertical force
+   becomes S + s² (F_y − S) (kept ≥ 0). The force keeps its direction: the
+   whole vector is scaled by that ratio, because in walking the ground reaction
+   points at nearly the same place above the hips at every instant (its lines
+   of action meet near a point above the centre of mass), and a warp keeps the
+   geometry. Scaling F_x by s² as well (a treadmill's horizontal force is all
+   dynamic) would tilt the force away from that point and swing the hip torque
+   by ~25 N·m at s = 0.8 — a posture-force combination no real slow walk has;
+   the price of keeping the direction is that the horizontal force does not
+   follow the centre of mass's s² exactly. The hip centre's acceleration scales
+   by s², pelvis tilt keeps its values.
 
    What a warp cannot represent: a person walking faster takes longer steps
    (a warp keeps stride length and changes cadence only), swings the joints
@@ -42,8 +49,13 @@ makes such trials from the recorded ones, deterministically for a seed:
    pressure moves rigidly with the foot (it keeps its place under the foot as
    the ankle moves), so the ground force keeps acting where the foot is; it
    may then sit slightly above or below the recorded floor, which the planar
-   dynamics about the hip do not need. Forces are not changed by amplitude:
-   the body's weight must be carried whatever the joint excursion.
+   dynamics about the hip do not need. The force keeps its magnitude (the
+   body's weight must be carried whatever the joint excursion) and turns with
+   the hip-to-COP line, because the ground reaction points roughly at the
+   body's centre of mass, near the hips: its moment about the hip is kept, and
+   the knee and ankle see the lever arms of the new posture. Without that turn
+   2° of hip offset would move the foot 3 cm under a fixed force line and add
+   ~20 N·m of hip torque that no real posture change would bring.
 
 Variants start at time 0 and name what was done in ``LegTrial.variant``.
 """
@@ -255,10 +267,14 @@ def _variant(trial: LegTrial, support: np.ndarray, pieces: list[tuple[int, int]]
                               (*source.force.T, *cop_source.T, source.support,
                                *source.hip_acceleration.T)])
     force_x, force_y, cop_x, cop_y, static, acc_x, acc_y = linear.T
-    force = np.column_stack([s**2 * force_x,
-                             np.maximum(static + s**2 * (force_y - static), 0.0)])
+    # the vertical force's ratio S/F_y + s²(1 − S/F_y), applied to the whole vector
+    static_fraction = np.divide(static, force_y, out=np.ones_like(force_y), where=force_y > 0)
+    ratio = np.maximum(s**2 + (1.0 - s**2) * static_fraction, 0.0)
+    force = ratio[:, None] * np.column_stack([force_x, force_y])
+    cop_recorded = np.column_stack([cop_x, cop_y])
+    cop = _cop_with_the_foot(subject, q_recorded, q, tilt, cop_recorded)
+    force = _turn_with_the_leg(force, cop_recorded, cop)
     force[~contact] = 0.0
-    cop = _cop_with_the_foot(subject, q_recorded, q, tilt, np.column_stack([cop_x, cop_y]))
     cop[~contact] = 0.0
     hip_acceleration = s[:, None] ** 2 * np.column_stack([acc_x, acc_y])
 
@@ -291,3 +307,10 @@ def _cop_with_the_foot(subject, q_old: np.ndarray, q_new: np.ndarray, tilt: np.n
     c, s = np.cos(turn), np.sin(turn)
     r = cop - ankle_old
     return ankle_new + np.column_stack([c * r[:, 0] - s * r[:, 1], s * r[:, 0] + c * r[:, 1]])
+
+
+def _turn_with_the_leg(force: np.ndarray, cop_old: np.ndarray, cop_new: np.ndarray) -> np.ndarray:
+    """Turn the force by the angle the hip-to-COP line turned: its moment about the hip is kept."""
+    turn = (np.arctan2(cop_new[:, 1], cop_new[:, 0]) - np.arctan2(cop_old[:, 1], cop_old[:, 0]))
+    c, s = np.cos(turn), np.sin(turn)
+    return np.column_stack([c * force[:, 0] - s * force[:, 1], s * force[:, 0] + c * force[:, 1]])

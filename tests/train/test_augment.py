@@ -50,7 +50,10 @@ def test_unit_speed_reproduces_the_recorded_cycle(legs):
     (variant,) = augment_trials([right, legs[1]], 1, seed=0, subject=SUBJECT,
                                 config=AugmentConfig(speed_range=(1.0, 1.0), **PURE))[:1]
     assert variant.n_samples == b - a + 1
-    np.testing.assert_allclose(variant.force[:-1], right.force[a:b], atol=1e-9)
+    # the force turns by the hip-to-COP line's tiny turn from that drift correction: magnitude exact
+    np.testing.assert_allclose(np.linalg.norm(variant.force[:-1], axis=1),
+                               np.linalg.norm(right.force[a:b], axis=1), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(variant.force[:-1], right.force[a:b], atol=5.0)
     np.testing.assert_array_equal(variant.contact[:-1], right.contact[a:b])
     # only the cycle's end-to-start drift is removed from the angles
     drift = np.abs(right.q[b] - right.q[a])
@@ -85,9 +88,14 @@ def test_time_warp_scales_velocity_acceleration_and_dynamic_force(legs, speed):
     fy = np.interp(src, np.arange(right.n_samples), right.force[:, 1])
     fx = np.interp(src, np.arange(right.n_samples), right.force[:, 0])
     s_static = np.interp(src, np.arange(right.n_samples), support)
-    np.testing.assert_allclose(variant.force[k, 0][stance], speed**2 * fx[stance], rtol=1e-6, atol=1e-6)
     expected = np.maximum(s_static + speed**2 * (fy - s_static), 0)
-    np.testing.assert_allclose(variant.force[k, 1][stance], expected[stance], rtol=1e-6, atol=1e-6)
+    ratio = expected[stance] / fy[stance]
+    magnitude = np.hypot(fx, fy)[stance]
+    # |F| scales by the vertical ratio exactly; the direction is kept (up to the drift correction's turn)
+    np.testing.assert_allclose(np.linalg.norm(variant.force[k][stance], axis=1), ratio * magnitude,
+                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(variant.force[k, 1][stance], expected[stance], atol=5.0)
+    np.testing.assert_allclose(variant.force[k, 0][stance], fx[stance] * ratio, atol=5.0)
     acc = np.interp(src, np.arange(right.n_samples), right.hip_acceleration[:, 1])
     np.testing.assert_allclose(variant.hip_acceleration[k, 1], speed**2 * acc, atol=1e-9)
     # a faster gait pushes harder above body weight and dips deeper below it
@@ -136,6 +144,14 @@ def test_amplitude_scales_excursion_and_the_foot_carries_the_cop(legs):
     lever_new = np.linalg.norm(variant.cop[:-1] - new, axis=1)[stance]
     np.testing.assert_allclose(lever_new, lever_old, atol=2e-3)
     assert np.abs(variant.cop[:-1][stance] - right.cop[a:b][stance]).max() > 0.01
+    # the force turns with the hip-to-COP line: same magnitude, same moment about the hip
+    def hip_moment(cop, force):
+        return cop[:, 0] * force[:, 1] - cop[:, 1] * force[:, 0]
+
+    np.testing.assert_allclose(np.linalg.norm(variant.force[:-1][stance], axis=1),
+                               np.linalg.norm(right.force[a:b][stance], axis=1), rtol=1e-9)
+    np.testing.assert_allclose(hip_moment(variant.cop[:-1], variant.force[:-1])[stance],
+                               hip_moment(right.cop[a:b], right.force[a:b])[stance], atol=0.5)
 
 
 def test_default_variants_stay_plausible(legs):
