@@ -1,0 +1,210 @@
+"""The device simulator over a real pseudo-terminal against a plain codec "host"."""
+
+import math
+import re
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from firmware_bridge import protocol as P
+from firmware_bridge.codec import Estimate, Heartbeat, Hello, JointSample, StreamDecoder, encode
+from firmware_bridge.link import PseudoTerminal, open_link
+from firmware_bridge.normative_gait import JOINT_NAMES, load_normative_gait
+from firmware_bridge.simulator import (
+    DeviceSimulator,
+    SimulatorConfig,
+    SimulatorConfigError,
+    SimulatorProcess,
+)
+from firmware_bridge.timestamps import WRAP_US, TimestampUnwrapper
+
+MUSCLES = ("PS", "RF", "BF")
+
+
+class EchoHost(threading.Thread):
+    """Opens the tty like edge-run would, says Hello, answers samples with Estimates.
+
+    answer_every: answer one sample in n and report the others as skipped;
+    silent_every: never answer (nor report) one sample in n, to make lost estimates.
+    """
+
+    def __init__(self, path, answer_every=1, silent_every=0):
+        super().__init__(daemon=True)
+        self.port = open_link(path, timeout=0.005)
+        self.answer_every = answer_every
+        self.silent_every = silent_every
+        self.samples = []
+        self.decoder = StreamDecoder()
+        self.device_hello = None
+        self.done = threading.Event()
+
+    def run(self):
+        self.port.write(encode(Hello(seq=0, timestamp_us=0, role=P.ROLE_HOST,
+                                     sample_rate_hz=0.0, muscle_names=MUSCLES)))
+        self.port.write(encode(Heartbeat(seq=0, timestamp_us=0, role=P.ROLE_HOST)))
+        seq = skipped = 0
+        while not self.done.is_set():
+            for m in self.decoder.feed(self.port.read(4096)):
+                if isinstance(m, Hello):
+                    self.device_hello = m
+                if not isinstance(m, JointSample):
+                    continue
+                self.samples.append(m)
+                n = len(self.samples)
+                if self.silent_every and n % self.silent_every == 0:
+                    continue
+                if n % self.answer_every:
+                    skipped += 1
+                    continue
+                self.port.write(encode(Estimate(
+                    seq=seq, timestamp_us=0, sample_seq=m.seq, sample_timestamp_us=m.timestamp_us,
+                    activations=(0.1, 0.2, 0.3), forces=(10.0, 20.0, 30.0),
+                    torques=(1.0, -2.0, 0.5), skipped=skipped, latency_us=100)))
+                seq += 1
+                skipped = 0
+        self.port.close()
+
+
+def run_against_host(config, **host_options):
+    with PseudoTerminal() as pty:
+        host = EchoHost(pty.device_path, **host_options)
+        host.start()
+        report = DeviceSimulator(config, pty).run()
+        host.done.set()
+        host.join(5)
+    return report, host
+
+
+def bits(values):
+    return [np.float32(v).view(np.uint32) for v in values]
+
+
+def test_plays_the_normative_gait_and_every_sample_is_answered():
+    config = SimulatorConfig(rate_hz=200, duration_s=1.0, wait_for_host_s=5.0, drain_s=1.0)
+    report, host = run_against_host(config)
+    assert report.samples_sent == report.samples_scheduled == 200
+    assert report.answered == 200 and report.lost == 0 and report.unmatched == 0
+    assert 0 < report.latency_ms_p50 <= report.latency_ms_p99 <= report.latency_ms_max
+    assert report.host_hello is not None and report.host_hello.muscle_names == MUSCLES
+    assert report.heartbeats_received >= 1
+    assert host.device_hello.joint_names == JOINT_NAMES
+    assert host.device_hello.sample_rate_hz == 200.0
+    # The host got exactly what the simulator says it sent.
+    assert [(s.seq, s.timestamp_us, bits(s.values)) for s in report.sent] == \
+           [(m.seq, m.timestamp_us, bits(m.values)) for m in host.samples]
+    expected = load_normative_gait().angles_at_time(np.arange(200) / 200.0)
+    np.testing.assert_allclose([s.values for s in report.sent], expected, atol=1e-6)
+    steps = np.diff([s.timestamp_us for s in report.sent])
+    assert np.all(steps == 5000)  # the deadline schedule: no drift in device time
+    assert sum(report.decoder_errors.values()) == 0
+
+
+def test_faults_are_injected_and_survive_the_wire():
+    config = SimulatorConfig(rate_hz=400, duration_s=1.0, wait_for_host_s=5.0, seed=3,
+                             drop_probability=0.05, garbage_probability=0.05,
+                             nan_probability=0.05, jitter_us=200.0, noise_rad=0.01)
+    report, host = run_against_host(config)
+    assert 5 < report.samples_dropped < 40 and report.garbage_bursts > 5
+    assert report.samples_sent + report.samples_dropped == 400
+    # Garbage costs no sample: the host's decoder resynchronises on every frame.
+    assert [m.seq for m in host.samples] == [s.seq for s in report.sent]
+    assert sum(host.decoder.errors.values()) > 0
+    nan_samples = [m for m in host.samples if any(math.isnan(v) for v in m.values)]
+    assert 5 < len(nan_samples) < 40
+    assert all(m.valid_mask == 0b111 for m in nan_samples)
+    steps = np.diff([s.timestamp_us for s in report.sent]).astype(float)
+    assert np.std(steps) > 100 and abs(np.median(steps) - 2500) < 300
+
+
+def test_skipped_and_lost_estimates_are_told_apart():
+    config = SimulatorConfig(rate_hz=200, duration_s=0.5, wait_for_host_s=5.0, drain_s=0.3)
+    report, _ = run_against_host(config, answer_every=2, silent_every=5)
+    # Sample n (1-based): n % 5 == 0 never answered (lost); else odd n skipped, reported
+    # with the next answer (the last, n = 99, has none); else answered.
+    assert report.answered == 40
+    assert report.skipped_reported == 39
+    assert report.lost == 21
+
+
+def test_encoder_counts_with_quantisation():
+    config = SimulatorConfig(rate_hz=100, duration_s=0.3, wait_for_host_s=5.0,
+                             encoding=P.ENCODING_COUNTS, counts_per_rev=4096, drain_s=0.3)
+    report, host = run_against_host(config)
+    step = 2 * np.pi / 4096
+    expected = np.round(load_normative_gait().angles_at_time(np.arange(30) / 100.0) / step)
+    assert all(m.encoding == P.ENCODING_COUNTS for m in host.samples)
+    np.testing.assert_array_equal([m.values for m in host.samples], expected)
+    assert [s.values for s in report.sent] == [m.values for m in host.samples]
+
+
+def test_device_clock_wraps_and_the_host_unwraps_it():
+    config = SimulatorConfig(rate_hz=100, duration_s=0.5, wait_for_host_s=5.0,
+                             timestamp_start_us=WRAP_US - 200_000, drain_s=0.3)
+    report, host = run_against_host(config)
+    raw = [m.timestamp_us for m in host.samples]
+    assert min(raw) < 1_000_000 < WRAP_US - 300_000 < max(raw)  # it did wrap
+    assert report.answered == 50 and report.unmatched == 0
+    unwrapper = TimestampUnwrapper()
+    assert np.all(np.diff([unwrapper.unwrap(t) for t in raw]) == 10_000)
+
+
+def test_simulator_in_a_separate_process_reports_back():
+    config = SimulatorConfig(rate_hz=100, duration_s=0.5, wait_for_host_s=20.0, drain_s=0.5)
+    process = SimulatorProcess(config)
+    path = process.start(timeout=60)
+    assert path.startswith("/dev/")
+    host = EchoHost(path)
+    host.start()
+    report = process.join(timeout=60)
+    host.done.set()
+    host.join(5)
+    assert report.samples_sent == 50 and report.answered == 50
+    assert [s.seq for s in report.sent] == [m.seq for m in host.samples]
+    assert len(report.received) == 50 and report.received[0].estimate.forces == (10, 20, 30)
+
+
+def test_config_refuses_nonsense_with_a_reason():
+    with pytest.raises(SimulatorConfigError, match="counts_per_rev"):
+        SimulatorConfig(encoding=P.ENCODING_COUNTS)
+    with pytest.raises(SimulatorConfigError, match="rate_hz"):
+        SimulatorConfig(rate_hz=0)
+    with pytest.raises(SimulatorConfigError, match="probabilities"):
+        SimulatorConfig(drop_probability=1.5)
+
+
+def test_bridge_sim_cli_over_its_own_pty():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "firmware_bridge.simulator", "--rate", "200", "--duration", "0.5",
+         "--wait-for-host", "20", "--garbage", "0.05", "--seed", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        match = re.match(r"device path: (\S+)", first)
+        assert match, first + proc.stderr.read()
+        host = EchoHost(match.group(1))
+        host.start()
+        out, err = proc.communicate(timeout=60)
+        host.done.set()
+        host.join(5)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert re.search(r"sent 100/100 samples", out), out
+    assert re.search(r"answered 100,.* lost 0", out), out
+    assert "p99.9" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--rate", "0"], "rate_hz"),
+    (["--send-counts"], "counts_per_rev"),
+    (["--port", "/dev/no-such-port"], "/dev/no-such-port"),
+    (["--motion", "/nonexistent.mot", "--wait-for-host", "0"], "nonexistent.mot"),
+])
+def test_bridge_sim_bad_input_is_one_line(args, message):
+    result = subprocess.run([sys.executable, "-m", "firmware_bridge.simulator", *args],
+                            check=False, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
