@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from calib.osim_import import PAPER_MUSCLES, format_report, import_osim
+from calib.port_capture import capture_from_port
 from calib.scaling import (
     FORCE_MASS_EXPONENT,
     apply_strength,
@@ -30,6 +31,7 @@ modes (choose one):
                         joint angles; prints the fit-error table against OpenSim.
   --zero CAPTURE.csv    zero the sensors from a quiet standing capture and write sensors.json;
                         a capture that moves more than --max-std-deg is refused.
+  --zero-port PORT      the same, recording --seconds of standing from the device itself.
 
 muscles: default the paper's ten ({", ".join(PAPER_MUSCLES)});
   --muscles all: every right-leg muscle crossing hip, knee or ankle flexion (43 in gait2392).
@@ -39,6 +41,7 @@ examples:
   calib-subject --height 1.75 --mass 68 --muscles all --strength vas_lat_r=0.6 -o subject.json
   calib-subject --osim subject01_scaled.osim --muscles all -o subject.json
   calib-subject --zero standing.csv --sensors-in sensors.json -o sensors.json
+  calib-subject --zero-port /dev/ttyACM0 --seconds 5 -o sensors.json
 """
 
 
@@ -65,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--osim", type=Path, metavar="MODEL", help="scaled OpenSim model (.osim)")
     mode.add_argument("--zero", type=Path, metavar="CAPTURE", help="standing capture (.csv)")
+    mode.add_argument(
+        "--zero-port",
+        metavar="PORT",
+        help="record the standing capture from the device (path or pyserial URL)",
+    )
     p.add_argument("--height", type=float, metavar="H", help="standing height (m)")
     p.add_argument("--mass", type=float, metavar="M", help="body mass (kg)")
     p.add_argument(
@@ -84,23 +92,36 @@ def _parser() -> argparse.ArgumentParser:
         "--sensors-in",
         type=Path,
         metavar="SENSORS",
-        help="with --zero: sensors.json giving channel names, joints, signs and scales",
+        help="with --zero or --zero-port: sensors.json giving channels, joints, signs, scales",
     )
     p.add_argument(
         "--max-std-deg",
         type=float,
         default=DEFAULT_MAX_STD_DEG,
-        help=f"with --zero: largest allowed std of a joint angle (deg, default {DEFAULT_MAX_STD_DEG})",
+        help=f"with --zero or --zero-port: largest allowed std of a joint angle (deg, default {DEFAULT_MAX_STD_DEG})",
     )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=5.0,
+        help="with --zero-port: how long to record (s, default 5)",
+    )
+    p.add_argument("--baud", type=int, help="with --zero-port: baud rate (default the link's)")
     p.add_argument("-o", "--output", type=Path, required=True, help="file to write (.json)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    if args.zero is not None:
+    if args.zero is not None or args.zero_port is not None:
         template = load_sensors(args.sensors_in) if args.sensors_in else None
-        sensors = zero_sensors(read_capture(args.zero), template, args.max_std_deg)
+        if args.zero is not None:
+            capture = read_capture(args.zero)
+        else:
+            capture = capture_from_port(
+                args.zero_port, args.seconds, template, args.baud, progress=not args.quiet
+            )
+        sensors = zero_sensors(capture, template, args.max_std_deg)
         sensors.save(args.output)
         print(
             f"wrote {args.output}: "
@@ -110,7 +131,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         )
         return
     if args.sensors_in is not None:
-        parser.error("--sensors-in goes with --zero")
+        parser.error("--sensors-in goes with --zero or --zero-port")
     if args.osim is not None:
         if args.mass is not None:
             parser.error("--mass goes with --height (scaling); --osim reads the model's mass")
@@ -133,7 +154,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             )
     else:
         if args.height is None or args.mass is None:
-            parser.error("give --height H --mass M, or --osim MODEL, or --zero CAPTURE")
+            parser.error(
+                "give --height H --mass M, or --osim MODEL, or --zero CAPTURE, or --zero-port PORT"
+            )
         generic = select_muscles(generic_subject(), args.muscles, PAPER_MUSCLES)
         subject = scale_subject(generic, args.height, args.mass)
     if args.strength:
