@@ -156,6 +156,11 @@ def _parser() -> argparse.ArgumentParser:
         default="active",
         help="which estimated force to score: active (as OpenSim SO reports) or total (eq. 18)",
     )
+    parser.add_argument(
+        "--muscles",
+        metavar="A,B,...",
+        help="score only these muscles (comma-separated; default: every estimated muscle)",
+    )
     parser.add_argument("--start", type=float, metavar="S", help="start of the scored span (s)")
     parser.add_argument("--end", type=float, metavar="S", help="end of the scored span (s)")
     parser.add_argument("--json", metavar="FILE", help="write the scores as JSON")
@@ -229,9 +234,27 @@ def _evaluate(args: argparse.Namespace) -> tuple[list[Comparison], str]:
             force = prediction.active_force if args.force_kind == "active" else prediction.force
             estimates.append(("force", "N", prediction.time, force))
         source = predictor.source
+    columns = _selected(muscles, args.muscles)
+    estimates = [
+        (quantity, unit, t, np.asarray(data)[:, [muscles.index(m) for m in columns]])
+        for quantity, unit, t, data in estimates
+    ]
     references = {"activation": labels, "force": force_labels}
     comparisons = [
-        compare(references[quantity], t, data, muscles, quantity, unit, args.start, args.end)
+        compare(references[quantity], t, data, columns, quantity, unit, args.start, args.end)
         for quantity, unit, t, data in estimates
     ]
     return comparisons, source
+
+
+def _selected(muscles: tuple[str, ...], requested: str | None) -> tuple[str, ...]:
+    if requested is None:
+        return tuple(muscles)
+    names = tuple(n.strip() for n in requested.split(",") if n.strip())
+    unknown = [n for n in names if n not in muscles]
+    if unknown or not names:
+        raise EvaluationError(
+            f"--muscles names {', '.join(unknown) or 'nothing'} not among the estimated "
+            f"muscles ({', '.join(muscles)})"
+        )
+    return names

@@ -110,3 +110,13 @@ def test_run_mode_on_real_data_against_opensim_so(untrained_run, tmp_path, capsy
     assert scores["activation"]["samples"] == expected
     # an untrained network does not explain OpenSim's activations
     assert scores["activation"]["mean"]["r2"] < 0.5
+
+
+def test_muscles_option_scores_a_subset_and_refuses_unknown_names(tmp_path, capsys):
+    labels, _, prefix = write_pair(tmp_path)
+    out_json = tmp_path / "scores.json"
+    args = ["--predictions", str(prefix), "--labels", str(labels), "--json", str(out_json)]
+    assert main([*args, "--muscles", "m_b"]) == 0
+    assert list(json.loads(out_json.read_text())["activation"]["per_muscle"]) == ["m_b"]
+    assert main([*args, "--muscles", "m_b,psoas_r"]) == 2
+    assert "psoas_r" in capsys.readouterr().err
