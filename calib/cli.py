@@ -29,8 +29,11 @@ modes (choose one):
   --osim MODEL.osim     read a scaled OpenSim model (needs the opensim extra): segments, hip
                         centre, muscle parameters; muscle lengths fitted as polynomials of the
                         joint angles; prints the fit-error table against OpenSim.
+                        --height H sets the height (else estimated from the leg length).
   --zero CAPTURE.csv    zero the sensors from a quiet standing capture and write sensors.json;
-                        a capture that moves more than --max-std-deg is refused.
+                        a capture that moves more than --max-std-deg is refused. The CSV has
+                        a header of channel names (an optional time column is ignored); without
+                        --sensors-in it holds three columns, hip, knee, ankle in OpenSim rad.
   --zero-port PORT      the same, recording --seconds of standing from the device itself.
 
 muscles: default the paper's ten ({", ".join(PAPER_MUSCLES)});
