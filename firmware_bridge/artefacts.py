@@ -180,11 +180,28 @@ def render_markdown_block() -> str:
               "| --- | --- | --- | --- |"]
     for f in P.ESTIMATE_STATUS_FLAGS:
         lines.append(f"| {f.bit} | `{f.name}` | {f.doc} | {'yes' if f.unusable else 'no'} |")
+    lines += ["", "### Worked example", "", _worked_example()]
     lines += ["", "### Decoder error kinds (in the order the checks run)", "",
               "| kind | meaning |", "| --- | --- |"]
     for kind, doc in P.ERROR_KINDS:
         lines.append(f"| `{kind}` | {doc} |")
     return "\n".join(lines) + "\n"
+
+
+def _worked_example() -> str:
+    from firmware_bridge.codec import JointSample, cobs_decode, encode
+
+    sample = JointSample(seq=42, timestamp_us=1_000_000, values=(0.25, -1.0, 0.125),
+                         valid_mask=0b111)
+    wire = encode(sample)
+    frame = cobs_decode(wire[:-1])
+    header = frame[:P.HEADER_SIZE].hex(" ")
+    payload = frame[P.HEADER_SIZE:-P.CRC_SIZE].hex(" ")
+    crc = frame[-P.CRC_SIZE:].hex(" ")
+    return (f"`{sample!r}` is the frame\n\n"
+            f"    header  {header}\n    payload {payload}\n    CRC     {crc}\n\n"
+            f"and goes on the wire, after COBS and with its delimiter, as\n\n"
+            f"    {wire.hex(' ')}\n")
 
 
 # -- files ------------------------------------------------------------------------------

@@ -142,8 +142,8 @@ HELLO = MessageLayout(
     "Hello",
     0x01,
     "both",
-    "Sent by each side when the link opens (and again on request by any Hello received "
-    "while unconfigured): who it is, what it sends, in which order.",
+    "Sent by each side when it starts, and once more in reply to the first Hello it "
+    "receives from the other role: who it is, what it sends, in which order.",
     (
         Field("role", "u8", "", "0 device, 1 host"),
         Field("n_joints", "u8", "", "number of joint names", role="count", counts="joint_names"),
@@ -183,7 +183,7 @@ JOINT_SAMPLE = MessageLayout(
         Field("encoding", "u8", "", "0: values are float32 rad (OpenSim); 1: int32 counts"),
         Field("n_channels", "u8", "", "number of channels", role="count", counts="values"),
         Field("valid_mask", "u16", "", "bit i set: channel i is valid"),
-        Field("values", "v32", "rad | counts", "one value per channel", length="n_channels"),
+        Field("values", "v32", "rad or counts", "one value per channel", length="n_channels"),
     ),
 )
 

@@ -151,7 +151,7 @@ typedef struct {
     uint8_t encoding; /* 0: values are float32 rad (OpenSim); 1: int32 counts */
     uint8_t n_channels; /* number of channels */
     uint16_t valid_mask; /* bit i set: channel i is valid */
-    union { float radians[MJB_MAX_CHANNELS]; int32_t counts[MJB_MAX_CHANNELS]; } values; /* one value per channel [rad | counts] */
+    union { float radians[MJB_MAX_CHANNELS]; int32_t counts[MJB_MAX_CHANNELS]; } values; /* one value per channel [rad or counts] */
 } mjb_joint_sample;
 
 /* Estimate (host->device). */
