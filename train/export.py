@@ -22,6 +22,7 @@ import argparse
 import copy
 import datetime as dt
 import json
+import logging
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
@@ -212,6 +213,9 @@ def _export_program(model: nn.Module, example: torch.Tensor) -> torch.export.Exp
 
 
 def _export_onnx(program: torch.export.ExportedProgram, example: torch.Tensor, path: Path) -> None:
+    onnx_log = logging.getLogger("torch.onnx")
+    previous_level = onnx_log.level
+    onnx_log.setLevel(logging.ERROR)  # it warns about optional torchvision ops we never use
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -228,6 +232,8 @@ def _export_onnx(program: torch.export.ExportedProgram, example: torch.Tensor, p
             )
     except Exception as exc:
         raise ExportError(f"ONNX export failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        onnx_log.setLevel(previous_level)
 
 
 def _buffer(model: nn.Module, name: str) -> list[float]:
