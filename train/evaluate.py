@@ -32,6 +32,7 @@ from train.predict import (
     load_predictor,
     predict_files,
 )
+from train.trial import TrialConfig
 
 FORCE_FILES = {"active": "active_force", "total": "force"}
 
@@ -60,7 +61,8 @@ def compare(
     start_s: float | None = None,
     end_s: float | None = None,
 ) -> Comparison:
-    """Score ``estimate`` (K, M) at ``estimate_time`` (K,) against the reference's columns ``muscles``."""
+    """Score ``estimate`` (K, M) at ``estimate_time`` (K,) s against the reference's
+    columns named ``muscles``."""
     missing = [m for m in muscles if not reference.has_column(m)]
     if missing:
         raise EvaluationError(
@@ -144,9 +146,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--lowpass",
         type=float,
-        default=6.0,
+        default=TrialConfig().kinematics_cutoff_hz,
         metavar="HZ",
-        help="low-pass of the IK angles as training applies it (default 6 Hz; 0 = raw)",
+        help="zero-phase low-pass of the IK angles as training applies it "
+        "(default %(default)s Hz; 0 = raw angles, as a device would stream them)",
     )
     parser.add_argument("--labels", required=True, help="reference activations (.sto)")
     parser.add_argument("--forces", help="reference muscle forces (.sto)")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,13 +146,15 @@ def load_predictor(path: str | Path) -> Predictor:
 @dataclass(frozen=True)
 class Prediction:
     """Per answered sample: ``time`` (N,) s, ``q`` (N, 3) rad, ``activation`` (N, M)
-    as the network gives it, ``force`` (N, M) N (eq. 18), ``active_force`` (N, M) N."""
+    as the network gives it, ``force`` (N, M) N (eq. 18), ``active_force`` (N, M) N;
+    ``inference_s`` the network's wall time for all N windows."""
 
     time: np.ndarray
     q: np.ndarray
     activation: np.ndarray
     force: np.ndarray
     active_force: np.ndarray
+    inference_s: float
 
 
 def ik_on_grid(
@@ -202,12 +205,14 @@ def predict(predictor: Predictor, time_s: np.ndarray, q: np.ndarray) -> Predicti
     windows = np.ascontiguousarray(
         windows.transpose(0, 2, 1)
     )  # (K, W, 9), window k ends at row k+W-1
+    started = time.perf_counter()
     activation = np.concatenate(
         [
             predictor.infer(windows[k : k + predictor.batch_size])
             for k in range(0, windows.shape[0], predictor.batch_size)
         ]
     )
+    inference_s = time.perf_counter() - started
     if activation.shape != (windows.shape[0], len(predictor.muscles)):
         raise PredictionError(
             f"the network answered shape {activation.shape}, expected "
@@ -223,6 +228,7 @@ def predict(predictor: Predictor, time_s: np.ndarray, q: np.ndarray) -> Predicti
         activation=activation,
         force=active_force + passive,
         active_force=active_force,
+        inference_s=inference_s,
     )
 
 
@@ -338,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{predictor.source}: {prediction.time.size} samples "
         f"{prediction.time[0]:.3f}-{prediction.time[-1]:.3f} s at {predictor.rate_hz:g} Hz "
-        f"(window {predictor.window}, lookahead {predictor.lookahead})"
+        f"(window {predictor.window}, lookahead {predictor.lookahead}); network "
+        f"{1e3 * prediction.inference_s / prediction.time.size:.2f} ms per sample"
     )
     for path in written:
         print(f"  wrote {path}")
