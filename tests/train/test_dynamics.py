@@ -345,3 +345,16 @@ def test_agrees_with_opensim_inverse_dynamics_of_gait2392_with_a_moving_pelvis()
     scale = np.abs(theirs).max(axis=0)
     assert scale[0] > 50.0 and scale[1] > 20.0
     np.testing.assert_array_less(np.abs(ours - theirs).max(axis=0), 0.08 * scale + 0.05)
+
+
+def test_a_subject_works_wherever_a_chain_does(chain):
+    subject = default_subject()
+    q, qd, qdd = (x.numpy() for x in _poses(3, 13))
+    np.testing.assert_allclose(
+        inverse_dynamics(subject, q, qd, qdd), inverse_dynamics(chain, q, qd, qdd), rtol=1e-12
+    )
+    force, cop = np.array([20.0, 650.0]), np.array([0.1, -0.85])
+    np.testing.assert_allclose(
+        grf_torques(subject, q, force, cop), grf_torques(chain, q, force, cop), rtol=1e-12
+    )
+    assert joint_positions(subject, q).shape == (3, 4, 2)
