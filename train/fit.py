@@ -47,6 +47,7 @@ from tqdm import tqdm
 
 from calib.subject import Subject, SubjectError, load_subject
 from train import losses
+from train.augment import augment_trials
 from train.metrics import nrmse, r_squared
 from train.model import ARCHITECTURES, ModelConfig, build_model
 from train.opensim_io import ExternalLoadsError, StorageError, read_storage
@@ -87,6 +88,7 @@ class TrainingConfig:
     rate_hz: float = 100.0
     stride: int = 2
     base_motion: bool = True
+    passive_force: bool = True
     augment: int = 0
     weight_dynamics: float = 3.0
     weight_effort: float = 1000.0
@@ -143,13 +145,11 @@ def load_trials(files: list[TrialFiles], subject: Subject, rate_hz: float) -> li
     return [load_both_legs(f.ik, f.grf, f.loads, subject, rate_hz) for f in files]
 
 
-def augmented(legs: list[LegTrial], variants: int, seed: int) -> list[LegTrial]:
-    """``variants`` label-free variants of each leg (train.augment), after the recorded legs."""
+def augmented(legs: list[LegTrial], variants: int, seed: int, subject: Subject) -> list[LegTrial]:
+    """``variants`` label-free variants of each leg (``train.augment``)."""
     if variants == 0:
         return []
-    from train.augment import augment_trials
-
-    return augment_trials(legs, variants, seed=seed)
+    return augment_trials(legs, variants, seed, subject)
 
 
 def split_by_time(windows: WindowSet, validation_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -164,9 +164,16 @@ def split_by_time(windows: WindowSet, validation_fraction: float) -> tuple[np.nd
     return np.concatenate(train_index), np.concatenate(validation_index)
 
 
-def as_tensors(windows: WindowSet) -> dict[str, torch.Tensor]:
+def as_tensors(windows: WindowSet, passive_force: bool = True) -> dict[str, torch.Tensor]:
+    """The loss's per-window arrays as float32 tensors.
+
+    ``passive_force`` False zeroes the passive fibre force P, as OpenSim's static
+    optimisation (and ``train-so`` by default) leaves it out; True keeps eq. (18).
+    """
     names = ["inputs", "required_torque", "moment_arms", "force_gain", "force_passive"]
     tensors = {name: torch.as_tensor(getattr(windows, name), dtype=torch.float32) for name in names}
+    if not passive_force:
+        tensors["force_passive"] = torch.zeros_like(tensors["force_passive"])
     if windows.labels is not None:
         tensors["labels"] = torch.as_tensor(windows.labels, dtype=torch.float32)
     return tensors
@@ -308,8 +315,10 @@ def fit(
         )
     mean, std = train_set.input_statistics()
     model = build_model(model_config, mean, std)
-    train_tensors = as_tensors(train_set)
-    validation_tensors = as_tensors(validation_set) if len(validation_set) else None
+    train_tensors = as_tensors(train_set, config.passive_force)
+    validation_tensors = (
+        as_tensors(validation_set, config.passive_force) if len(validation_set) else None
+    )
 
     optimizer = make_optimizer(model, config)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
@@ -657,7 +666,7 @@ def run_cli(args) -> FitResult:
     storages = None
     if args.labels:
         storages = [read_storage(f.labels) for f in files for _ in range(2)]
-    extra = augmented(legs, config.augment, config.seed)
+    extra = augmented(legs, config.augment, config.seed, subject)
     return fit(
         subject,
         legs,

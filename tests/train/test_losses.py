@@ -1,0 +1,101 @@
+"""The physics-informed loss hits its textbook values (eqs. 15-22)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from train import losses
+
+
+def _problem(batch=5, muscles=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    moment_arms = 0.05 * torch.randn(batch, muscles, 3, generator=g, dtype=torch.float64)
+    gain = 500 + 1000 * torch.rand(batch, muscles, generator=g, dtype=torch.float64)
+    passive = 50 * torch.rand(batch, muscles, generator=g, dtype=torch.float64)
+    activation = 0.05 + 0.9 * torch.rand(batch, muscles, generator=g, dtype=torch.float64)
+    return moment_arms, gain, passive, activation
+
+
+def test_bounds_loss_zero_inside_quadratic_outside():
+    inside = torch.tensor([[0.01, 0.5, 1.0]])
+    assert losses.bounds_loss(inside).item() == 0.0
+    for delta in (0.001, 0.1, 2.0):
+        low = torch.tensor([[0.01 - delta]], dtype=torch.float64)
+        high = torch.tensor([[1.0 + delta]], dtype=torch.float64)
+        assert losses.bounds_loss(low).item() == pytest.approx(delta**2)
+        assert losses.bounds_loss(high).item() == pytest.approx(delta**2)
+    both = torch.tensor([[-0.09, 1.2], [0.5, 0.5]], dtype=torch.float64)
+    assert losses.bounds_loss(both).item() == pytest.approx((0.1**2 + 0.2**2) / 2)
+
+
+def test_effort_loss_is_mean_over_samples_of_sum_of_squares():
+    a = torch.tensor([[0.1, 0.2, 0.3], [1.0, 0.0, 0.0]], dtype=torch.float64)
+    assert losses.effort_loss(a).item() == pytest.approx((0.01 + 0.04 + 0.09 + 1.0) / 2)
+
+
+def test_dynamics_loss_zero_when_muscles_produce_the_required_torque():
+    moment_arms, gain, passive, activation = _problem()
+    forces = losses.muscle_forces(activation, gain, passive)
+    required = torch.einsum("bmj,bm->bj", moment_arms, forces)
+    torque = losses.muscle_torques(forces, moment_arms)
+    assert losses.dynamics_loss(torque, required).item() == pytest.approx(0.0, abs=1e-20)
+    offset = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
+    assert losses.dynamics_loss(torque, required + offset).item() == pytest.approx(14.0)
+    rmse = losses.torque_rmse_nm(torque, required + offset)
+    assert torch.allclose(rmse, offset.abs())
+
+
+def test_muscle_torque_is_moment_arm_transpose_times_force():
+    moment_arms = torch.zeros(1, 2, 3)
+    moment_arms[0, 0, 1] = 0.04  # muscle 0 acts on the knee only
+    moment_arms[0, 1, 2] = -0.05  # muscle 1 plantarflexes
+    forces = torch.tensor([[1000.0, 2000.0]])
+    assert torch.allclose(
+        losses.muscle_torques(forces, moment_arms), torch.tensor([[0.0, 40.0, -100.0]])
+    )
+
+
+def test_total_is_the_weighted_sum_with_the_paper_weights():
+    moment_arms, gain, passive, activation = _problem()
+    required = torch.randn(5, 3, dtype=torch.float64) * 20
+    activation = activation.clone()
+    activation[0, 0] = 1.3  # one bound violation
+    parts = losses.physics_informed_loss(activation, gain, passive, moment_arms, required)
+    weights = losses.LossWeights()
+    assert (weights.dynamics, weights.effort, weights.bounds) == (3.0, 1000.0, 500.0)
+    expected = 3.0 * parts["dynamics"] + 1000.0 * parts["effort"] + 500.0 * parts["bounds"]
+    assert parts["total"].item() == pytest.approx(expected.item())
+    assert parts["bounds"].item() == pytest.approx(0.3**2 / 5)
+    with pytest.raises(ValueError, match="effort"):
+        losses.LossWeights(effort=-1.0)
+
+
+def test_supervised_loss_is_mse():
+    a = torch.tensor([[0.2, 0.4]])
+    labels = torch.tensor([[0.1, 0.6]])
+    assert losses.supervised_loss(a, labels).item() == pytest.approx((0.01 + 0.04) / 2)
+
+
+def test_minimising_the_loss_over_activations_approaches_static_optimisation():
+    """Gradient descent on a alone: torque residual small, activations near min-norm."""
+    moment_arms, gain, passive, _ = _problem(batch=1, muscles=6, seed=3)
+    b = torch.einsum("bmj,bm->bjm", moment_arms, gain)[0]  # (3, M) N m per activation
+    target_activation = torch.full((6,), 0.3, dtype=torch.float64)
+    required = (b @ target_activation + torch.einsum("mj,m->j", moment_arms[0], passive[0]))[None]
+    a = torch.full((1, 6), 0.5, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([a], max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        total = losses.physics_informed_loss(a, gain, passive, moment_arms, required)["total"]
+        total.backward()
+        return total
+
+    optimizer.step(closure)
+    parts = losses.physics_informed_loss(a.detach(), gain, passive, moment_arms, required)
+    # min-norm solution of b a = tau - R^T P (bounds inactive for this problem)
+    rhs = required[0] - torch.einsum("mj,m->j", moment_arms[0], passive[0])
+    min_norm = torch.linalg.pinv(b) @ rhs
+    assert parts["dynamics"].item() ** 0.5 < 0.05 * rhs.norm().item()
+    assert torch.allclose(a.detach()[0], min_norm, atol=0.05)

@@ -1,0 +1,148 @@
+"""Training windows: runtime-exact inputs, the predicted sample, per-sample physics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from calib import default_subject
+from edge.derivatives import DERIVATIVE_TAPS, network_inputs
+from train.dynamics import grf_torques, inverse_dynamics
+from train.hill import muscle_forces
+from train.opensim_io import Storage
+from train.trial import LegTrial, noncausal_derivatives
+from train.windows import (
+    WindowConfig,
+    WindowError,
+    build_windows,
+    labels_for_windows,
+    window_ends,
+)
+
+RATE_HZ = 100.0
+
+
+def synthetic_trial(n=90, side="r", loaded=True, phase=0.0) -> LegTrial:
+    t = np.arange(n) / RATE_HZ
+    w = 2 * np.pi * 1.0
+    q = np.column_stack(
+        [
+            0.3 * np.sin(w * t + phase),
+            -0.6 + 0.5 * np.sin(w * t + phase + 1.0),
+            0.1 * np.sin(2 * w * t + phase),
+        ]
+    )
+    contact = (np.sin(w * t + phase) > 0) if loaded else np.zeros(n, dtype=bool)
+    force = np.where(contact[:, None], [[30.0, 700.0]], 0.0)
+    cop = np.where(contact[:, None], [[0.1, -0.9]], 0.0)
+    return LegTrial(
+        time=t + 0.5,
+        q=q,
+        force=force,
+        cop=cop,
+        contact=contact,
+        pelvis_tilt=0.05 * np.sin(w * t),
+        hip_acceleration=np.column_stack([0.2 * np.sin(w * t), 1.0 * np.cos(2 * w * t)]),
+        side=side,
+        rate_hz=RATE_HZ,
+    )
+
+
+@pytest.fixture(scope="module")
+def subject():
+    return default_subject()
+
+
+def test_inputs_are_exactly_the_runtime_window_of_the_last_samples(subject):
+    trial = synthetic_trial()
+    config = WindowConfig()
+    windows = build_windows([trial], subject, config)
+    ends = window_ends(trial.n_samples, config)
+    assert len(windows) == ends.size
+    assert np.all(np.diff(ends) == 2)
+    history = config.window + DERIVATIVE_TAPS - 1
+    for k in (0, len(windows) // 2, len(windows) - 1):
+        e = ends[k]
+        expected = network_inputs(trial.q[e - history + 1 : e + 1], RATE_HZ)
+        assert expected.shape == (20, 9)
+        np.testing.assert_allclose(windows.inputs[k], expected, rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("lookahead", [0, 2, 5])
+def test_predicted_sample_is_window_end_minus_lookahead(subject, lookahead):
+    trial = synthetic_trial()
+    config = WindowConfig(lookahead=lookahead)
+    windows = build_windows([trial], subject, config)
+    ends = window_ends(trial.n_samples, config)
+    np.testing.assert_allclose(windows.time, trial.time[ends - lookahead])
+    np.testing.assert_allclose(windows.q, trial.q[ends - lookahead], rtol=1e-6)
+
+
+def test_required_torque_is_inverse_dynamics_minus_grf_with_noncausal_derivatives(subject):
+    trial = synthetic_trial()
+    windows = build_windows([trial], subject, WindowConfig(base_motion=False))
+    ends = window_ends(trial.n_samples, WindowConfig())
+    qd, qdd = noncausal_derivatives(trial.q, RATE_HZ)
+    expected = inverse_dynamics(subject, trial.q, qd, qdd) - grf_torques(
+        subject, trial.q, trial.force, trial.cop
+    )
+    np.testing.assert_allclose(windows.required_torque, expected[ends], rtol=1e-4, atol=1e-3)
+    # the network's inputs use the causal estimate, which lags: they must differ
+    assert np.abs(windows.inputs[:, -1, 1] - qd[ends, 0]).max() > 1e-3
+
+
+def test_base_motion_changes_the_required_torque(subject):
+    trial = synthetic_trial()
+    with_base = build_windows([trial], subject, WindowConfig(base_motion=True))
+    fixed = build_windows([trial], subject, WindowConfig(base_motion=False))
+    assert np.abs(with_base.required_torque - fixed.required_torque).max() > 0.5
+
+
+def test_force_is_affine_in_activation(subject):
+    """F = A a + P reproduces train.hill's total and active force at any activation."""
+    trial = synthetic_trial()
+    windows = build_windows([trial], subject, WindowConfig())
+    qd = windows.qd.astype(np.float64)
+    l_mt = torch.as_tensor(subject.muscle_tendon_length(windows.q.astype(np.float64)))
+    v_mt = -np.einsum("kmj,kj->km", subject.moment_arms(windows.q.astype(np.float64)), qd)
+    a = torch.rand(l_mt.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    forces = muscle_forces(subject.muscle_arrays(), a, l_mt, torch.as_tensor(v_mt))
+    affine = windows.force_gain * a.numpy() + windows.force_passive
+    np.testing.assert_allclose(affine, forces.total.numpy(), rtol=1e-4, atol=1e-2)
+    np.testing.assert_allclose(
+        windows.force_gain * a.numpy(), forces.active.numpy(), rtol=1e-4, atol=1e-2
+    )
+    assert np.all(windows.force_gain >= 0) and np.all(windows.force_passive >= 0)
+
+
+def test_both_legs_and_labels_by_side(subject):
+    right, left = synthetic_trial(side="r"), synthetic_trial(side="l", phase=np.pi)
+    windows = build_windows([right, left], subject, WindowConfig())
+    assert set(windows.trial.tolist()) == {0, 1}
+    names = subject.muscle_names
+    columns = tuple(names) + tuple(n[:-2] + "_l" for n in names)
+    time = np.linspace(0.4, 1.5, 50)
+    data = np.column_stack([np.full(50, 0.1)] * len(names) + [np.full(50, 0.7)] * len(names))
+    storage = Storage(time=time, columns=columns, data=data, in_degrees=False, path="so.sto")
+    labels = labels_for_windows(windows, [right, left], names, [storage, storage])
+    assert np.allclose(labels[windows.trial == 0], 0.1)
+    assert np.allclose(labels[windows.trial == 1], 0.7)
+    short = Storage(time=time[:10], columns=columns, data=data[:10], in_degrees=False, path="s")
+    with pytest.raises(WindowError, match="covers"):
+        labels_for_windows(windows, [right, left], names, [short, short])
+
+
+def test_split_subset_and_statistics(subject):
+    windows = build_windows([synthetic_trial()], subject, WindowConfig())
+    part = windows.subset(np.arange(3))
+    assert len(part) == 3 and part.labels is None
+    mean, std = windows.input_statistics()
+    assert mean.shape == (9,) and np.all(std > 0)
+
+
+def test_too_short_a_trial_is_refused(subject):
+    with pytest.raises(WindowError, match="window needs"):
+        build_windows([synthetic_trial(n=20)], subject, WindowConfig())
+    with pytest.raises(WindowError, match="lookahead"):
+        WindowConfig(lookahead=20)
