@@ -142,6 +142,11 @@ def tensorrt_available() -> tuple[bool, str]:
         import torch_tensorrt  # noqa: F401
     except ImportError as exc:
         return False, f"torch-tensorrt is not installed ({exc}); see docs/jetson.md"
+    except (OSError, RuntimeError) as exc:  # a broken install: missing or mismatched libraries
+        return (
+            False,
+            f"torch-tensorrt fails to import ({type(exc).__name__}: {exc}); see docs/jetson.md",
+        )
     return True, "CUDA and torch-tensorrt are present"
 
 
@@ -154,15 +159,20 @@ def require_tensorrt() -> None:
 
 def build_environment() -> dict[str, str]:
     """What an engine is tied to: GPU, compute capability, library versions."""
-    import tensorrt
     import torch
     import torch_tensorrt
 
+    try:
+        import tensorrt
+
+        tensorrt_version = tensorrt.__version__
+    except ImportError:  # bindings outside this environment: torch-tensorrt pins its TensorRT
+        tensorrt_version = f"bundled with torch-tensorrt {torch_tensorrt.__version__}"
     major, minor = torch.cuda.get_device_capability()
     return {
         "gpu": torch.cuda.get_device_name(),
         "compute_capability": f"{major}.{minor}",
-        "tensorrt": tensorrt.__version__,
+        "tensorrt": tensorrt_version,
         "torch_tensorrt": torch_tensorrt.__version__,
         "torch": torch.__version__,
     }
