@@ -104,7 +104,6 @@ class _MessageCodec:
         self.has_strings = any(f.wire_type == "str" for f in self.arrays)
         self.fixed_struct = struct.Struct(
             "<" + "".join(P.WIRE_TYPES[f.wire_type][0] for f in self.fixed))
-        self.count_of = {f.counts: f.name for f in self.fixed if f.role == "count"}
         # Arrays whose length is another array's count field share that array's length.
         self.length_source = {}
         for a in self.arrays:
@@ -114,6 +113,10 @@ class _MessageCodec:
         self.fixed_index = {f.name: i for i, f in enumerate(self.fixed)}
         self._frame_structs: dict[tuple, struct.Struct] = {}
         self._array_structs: dict[tuple, struct.Struct] = {}
+        # Decode plans, one per (frame end, encoding byte) seen in a valid frame.
+        self._plans: dict[tuple[int, int], _DecodePlan] = {}
+        offsets = dict(zip(self.fixed_index, _field_offsets(self.fixed)))
+        self._encoding_at = P.HEADER_SIZE + offsets["encoding"] if "encoding" in offsets else None
 
     def _lengths(self, fixed_values: Sequence) -> tuple[int, ...]:
         return tuple(a.length if isinstance(a.length, int)
@@ -194,6 +197,44 @@ class _MessageCodec:
     def decode_payload(self, frame: bytes, end: int, seq: int, timestamp_us: int,
                        newer_minor: bool) -> Message | None:
         """Build the message from frame[HEADER_SIZE:end]; None when the payload is malformed."""
+        at = self._encoding_at
+        key = (end, frame[at] if at is not None and at < end else 0)
+        plan = self._plans.get(key)
+        if plan is not None:
+            values = plan.struct.unpack_from(frame, P.HEADER_SIZE)
+            if all(values[i] == n for i, n in plan.counts):
+                kwargs = {"seq": seq, "timestamp_us": timestamp_us}
+                for name, i in plan.scalars:
+                    kwargs[name] = values[i]
+                for name, a, b in plan.arrays:
+                    kwargs[name] = values[a:b]
+                return self.cls(**kwargs)
+        message = self._decode_generic(frame, end, seq, timestamp_us, newer_minor)
+        if message is not None and not self.has_strings:
+            self._add_plan(key, frame, end)
+        return message
+
+    def _add_plan(self, key: tuple[int, int], frame: bytes, end: int) -> None:
+        fixed_values = self.fixed_struct.unpack_from(frame, P.HEADER_SIZE)
+        lengths = self._lengths(fixed_values)
+        encoding = self._encoding(fixed_values)
+        full = struct.Struct(self.fixed_struct.format + "".join(
+            f"{n}{_char(a, encoding)}" for a, n in zip(self.arrays, lengths)))
+        if P.HEADER_SIZE + full.size != end:
+            return  # trailing bytes of a newer minor version: no plan, the general path
+        arrays, start = [], len(self.fixed)
+        for a, n in zip(self.arrays, lengths):
+            arrays.append((a.name, start, start + n))
+            start += n
+        self._plans[key] = _DecodePlan(
+            struct=full,
+            scalars=tuple((f.name, i) for i, f in enumerate(self.fixed) if f.role == "value"),
+            arrays=tuple(arrays),
+            counts=tuple((i, fixed_values[i]) for i, f in enumerate(self.fixed)
+                         if f.role == "count"))
+
+    def _decode_generic(self, frame: bytes, end: int, seq: int, timestamp_us: int,
+                        newer_minor: bool) -> Message | None:
         start = P.HEADER_SIZE
         if end - start < self.fixed_struct.size:
             return None
@@ -235,6 +276,24 @@ class _MessageCodec:
         if offset != end and not newer_minor:
             return None
         return self.cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class _DecodePlan:
+    """One compiled struct for a whole payload of known counts, and where each field lands."""
+
+    struct: struct.Struct
+    scalars: tuple[tuple[str, int], ...]
+    arrays: tuple[tuple[str, int, int], ...]
+    counts: tuple[tuple[int, int], ...]
+
+
+def _field_offsets(fields: Sequence[P.Field]) -> list[int]:
+    offsets, offset = [], 0
+    for f in fields:
+        offsets.append(offset)
+        offset += P.WIRE_TYPES[f.wire_type][1]
+    return offsets
 
 
 def _encode_names(names: Sequence[str], message: str, field_name: str) -> bytes:
