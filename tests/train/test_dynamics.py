@@ -26,6 +26,12 @@ from train.dynamics import (
 )
 
 
+# torch.func.hessian scripts a helper inside torch, which warns on torch 2.13.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
+)
+
+
 @pytest.fixture(scope="module")
 def chain() -> LegChain:
     return LegChain.from_subject(default_subject())
