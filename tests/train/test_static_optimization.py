@@ -152,3 +152,79 @@ def test_train_so_cli_turns_bad_input_into_one_line(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("train-so: error:")
+
+
+TEN = (
+    "psoas_r", "rect_fem_r", "bifemlh_r", "semimem_r", "iliacus_r",
+    "vas_int_r", "vas_lat_r", "vas_med_r", "lat_gas_r", "med_gas_r",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def subject01_trial():
+    """Generic gait2392 scaled to subject01 (1.916 m, 72.6 kg), all 43 muscles, and its trial."""
+    if not (DATA / "so").is_dir():
+        pytest.skip(f"{DATA / 'so'} is absent: the real-data checks need ../shared/data")
+    from calib.scaling import generic_subject, scale_subject
+    from train.trial import load_trial
+
+    subject = scale_subject(generic_subject(), 1.916, 72.6)
+    trial = load_trial(
+        DATA / "subject01_walk1_ik.mot",
+        DATA / "subject01_walk1_grf.mot",
+        DATA / "subject01_walk1_grf.xml",
+        subject,
+        100.0,
+        "r",
+    )
+    return subject, trial
+
+
+def test_required_torques_follow_the_torques_of_opensims_muscles(subject01_trial):
+    """tau_req against sum r F of OpenSim's static-optimisation forces (its ID, in effect)."""
+    from train.metrics import r_squared
+    from train.static_optimization import required_torques
+    from train.trial import noncausal_derivatives
+
+    subject, trial = subject01_trial
+    forces = read_storage(DATA / "so" / "subject01_walk1_ik_StaticOptimization_force.sto")
+    t = forces.time[(forces.time >= 0.55) & (forces.time <= 2.45)]
+    q = np.column_stack([np.interp(t, trial.time, trial.q[:, j]) for j in range(3)])
+    opensim = np.einsum(
+        "nmj,nm->nj",
+        subject.moment_arms(q),
+        np.column_stack(
+            [np.interp(t, forces.time, forces.column(m)) for m in subject.muscle_names]
+        ),
+    )
+    qd, qdd = noncausal_derivatives(trial.q, trial.rate_hz)
+    scores = {}
+    for base_motion in (True, False):
+        tau = required_torques(subject, trial, qd, qdd, base_motion)
+        ours = np.column_stack([np.interp(t, trial.time, tau[:, j]) for j in range(3)])
+        scores[base_motion] = r_squared(opensim, ours)
+    assert np.all(scores[True] > 0.8), scores  # hip, knee, ankle; a sign error gives < 0
+    assert scores[True][0] > scores[False][0] + 0.1  # the pelvis's motion matters at the hip
+
+
+def test_planar_so_with_all_muscles_tracks_opensim_and_the_ten_alone_cannot(subject01_trial):
+    from calib.scaling import select_muscles
+    from train.metrics import align, score
+    from train.static_optimization import static_optimization
+
+    subject, trial = subject01_trial
+    labels = read_storage(DATA / "so" / "subject01_walk1_ik_StaticOptimization_activation.sto")
+    mean_r2 = {}
+    for name, chosen in (("all", subject), ("ten", select_muscles(subject, ",".join(TEN), TEN))):
+        result = static_optimization(chosen, trial, start_s=0.55, end_s=2.5)
+        columns = [chosen.muscle_names.index(m) for m in TEN]
+        aligned = align(
+            labels.time, labels.columns_of(list(TEN)), result.time,
+            result.activation[:, columns], TEN, 0.55, 2.5,
+        )  # fmt: skip
+        mean_r2[name] = score(aligned).mean_r2
+        if name == "ten":
+            assert np.abs(result.residual[:, 2]).max() > 30.0  # ankle torque left unbalanced
+        else:
+            assert np.abs(result.residual).max() < 0.5
+    assert mean_r2["all"] > 0.5 and mean_r2["ten"] < 0.0, mean_r2
