@@ -25,7 +25,6 @@ from train.dynamics import (
     segment_com_positions,
 )
 
-
 # torch.func.hessian scripts a helper inside torch, which warns on torch 2.13.
 pytestmark = pytest.mark.filterwarnings(
     "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
