@@ -291,19 +291,6 @@ PREDICTION_ERRORS = (
 )
 
 
-def add_kinematics_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ik", required=True, help="inverse-kinematics coordinates (.mot/.sto)")
-    parser.add_argument("--side", choices=("r", "l"), default="r", help="leg (default r)")
-    parser.add_argument(
-        "--lowpass",
-        type=float,
-        default=TrialConfig().kinematics_cutoff_hz,
-        metavar="HZ",
-        help="zero-phase low-pass of the joint angles as training applies it "
-        "(default %(default)s Hz; 0 = raw angles, as a device would stream them)",
-    )
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train-predict",
@@ -316,7 +303,16 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("run", metavar="RUN", help="training run or bundle directory")
-    add_kinematics_arguments(parser)
+    parser.add_argument("--ik", required=True, help="inverse-kinematics coordinates (.mot/.sto)")
+    parser.add_argument("--side", choices=("r", "l"), default="r", help="leg (default r)")
+    parser.add_argument(
+        "--lowpass",
+        type=float,
+        default=TrialConfig().kinematics_cutoff_hz,
+        metavar="HZ",
+        help="zero-phase low-pass of the joint angles as training applies it "
+        "(default %(default)s Hz; 0 = raw angles, as a device would stream them)",
+    )
     parser.add_argument(
         "--grf", help="ground reaction forces (.mot): load the trial as training does"
     )
