@@ -32,6 +32,8 @@ from edge.runtime import (
 )
 from edge.window import offline_window
 from firmware_bridge.codec import JointSample
+from firmware_bridge.simulator import SimulatorConfig, SimulatorProcess, source_angles
+from firmware_bridge.timestamps import TimestampUnwrapper
 from train.opensim_io import read_storage
 
 ZEROED = MODEL_NOT_READY | INPUT_INVALID | INPUT_OUT_OF_RANGE
@@ -53,14 +55,18 @@ def _pipeline(bundle, backend_name="onnxruntime", fallback=None):
     return EstimatePipeline(bundle, backend, hill, SensorMap.identity(), fallback=fallback)
 
 
-def _run(bundle, device, tmp_path, pipeline=None):
-    """Runs the loop against ``device`` until it has played everything; returns the summary."""
-    pipeline = pipeline or _pipeline(bundle)
-    runtime = Runtime(
-        RuntimeConfig(port=device.path, log_path=tmp_path / "estimates.sto", status_period_s=60.0,
+def _runtime(bundle, port, tmp_path, pipeline=None):
+    return Runtime(
+        RuntimeConfig(port=port, log_path=tmp_path / "estimates.sto", status_period_s=60.0,
                       reopen_period_s=0.05),
-        pipeline, open_link, tuple(bundle.manifest.muscles), tuple(bundle.subject.coordinates),
+        pipeline or _pipeline(bundle), open_link, tuple(bundle.manifest.muscles),
+        tuple(bundle.subject.coordinates),
     )
+
+
+def _run(bundle, device, tmp_path, pipeline=None):
+    """Runs the loop against a PtyDevice until it has played everything."""
+    runtime = _runtime(bundle, device.path, tmp_path, pipeline)
     result = {}
     thread = threading.Thread(target=lambda: result.update(runtime.run()))
     thread.start()
@@ -75,62 +81,99 @@ def _run(bundle, device, tmp_path, pipeline=None):
     return result, runtime
 
 
-def _check_accounting(summary, device, lost_in_cable=0):
-    """Accounting of samples; ``lost_in_cable``: how many may vanish while unplugged."""
-    n = len(device.sent)
+def _run_simulator(bundle, config, tmp_path):
+    """Runs the loop against firmware_bridge's simulator process; (summary, runtime, report)."""
+    simulator = SimulatorProcess(config)
+    port = simulator.start()
+    runtime = _runtime(bundle, port, tmp_path)
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(runtime.run()))
+    thread.start()
+    try:
+        report = simulator.join(timeout=60)
+    finally:
+        runtime.stop()
+        thread.join(10)
+    return result, runtime, report
+
+
+def _check_accounting(summary, sent, estimates, lost_in_cable=0):
+    """Every sample received: one estimate or one counted skip, and no NaN on the wire.
+
+    ``lost_in_cable``: how many sent samples may vanish while the cable is unplugged.
+    """
+    n = len(sent)
     assert n - lost_in_cable <= summary["samples_in"] <= n
     assert summary["samples_in"] == summary["estimates_out"] + summary["skipped"]
-    answered = [e.sample_seq for e in device.estimates]
+    answered = [e.sample_seq for e in estimates]
     assert len(answered) == len(set(answered)), "a sample was answered twice"
     assert len(answered) == summary["estimates_out"]
-    assert sum(e.skipped for e in device.estimates) == summary["skipped"]
-    # the unanswered samples are exactly the skipped ones, reported by the next estimate
+    assert sum(e.skipped for e in estimates) == summary["skipped"]
     if summary["samples_in"] == n:
+        # the unanswered samples are exactly the skipped ones, reported by the next estimate
         answered_set = set(answered)
+        sent_seqs = [s[0] for s in sent]
+        position = {seq: i for i, seq in enumerate(sent_seqs)}
         previous = -1
-        for e in device.estimates:
-            gap = [s for s in range(previous + 1, e.sample_seq) if s not in answered_set]
+        for e in estimates:
+            here = position[e.sample_seq]
+            gap = [s for s in sent_seqs[previous + 1 : here] if s not in answered_set]
             assert e.skipped == len(gap)
-            previous = e.sample_seq
-    for e in device.estimates:
+            previous = here
+    for e in estimates:
         values = np.array(e.activations + e.forces + e.torques)
         assert np.isfinite(values).all(), f"non-finite values on the wire: {e}"
 
 
-def test_every_sample_answered_or_skipped_and_equal_to_offline(bundle, tmp_path):
-    rate = 200.0
-    ts, q = gait_angles(500, rate)
-    q[300, 1] = np.nan
-    q[350, 0] = 3.0  # far beyond any hip range
-    garbage = {120: b"\x00\x13garbage\x00\x55" + bytes(range(1, 40)), 200: b"\xff" * 50}
-    device = PtyDevice(ts, q, rate, garbage_at=garbage)
-    summary, runtime = _run(bundle, device, tmp_path)
+def _held_angles(values, ranges, margin):
+    """Offline angles as the runtime holds them: bad samples take the last good value."""
+    angles = SensorMap.identity().to_radians(np.array(values, dtype=np.float32))
+    lo = np.array([r[0] for r in ranges]) - margin
+    hi = np.array([r[1] for r in ranges]) + margin
+    held = angles.copy()
+    for i in range(len(held)):
+        bad = not np.isfinite(angles[i]).all() or (angles[i] < lo).any() or (angles[i] > hi).any()
+        if bad and i:
+            held[i] = held[i - 1]
+    return held
 
-    _check_accounting(summary, device)
+
+def test_every_sample_answered_or_skipped_and_equal_to_offline(bundle, tmp_path):
+    """The simulator with garbage, NaN, dropped samples, jitter and a 32-bit clock wrap."""
+    config = SimulatorConfig(
+        rate_hz=200.0, duration_s=3.0, garbage_probability=0.02, nan_probability=0.01,
+        drop_probability=0.01, jitter_us=100.0, timestamp_start_us=(1 << 32) - 1_000_000,
+        wait_for_host_s=20.0, drain_s=1.0, seed=7,
+    )
+    summary, runtime, report = _run_simulator(bundle, config, tmp_path)
+    sent = [(s.seq, s.timestamp_us, s.values, s.valid_mask) for s in report.sent]
+    estimates = [r.estimate for r in report.received]
+    _check_accounting(summary, sent, estimates)
+    assert summary["samples_in"] == report.samples_sent > 500
     decoder_errors = sum(v for k, v in summary["errors"].items() if k in
                          ("cobs", "crc", "short", "magic", "length", "oversize", "payload"))
-    assert decoder_errors >= 2, summary["errors"]
-    by_seq = {e.sample_seq: e for e in device.estimates}
-    if 300 in by_seq:
-        assert by_seq[300].status & INPUT_INVALID
-        assert not any(by_seq[300].activations) and not any(by_seq[300].forces)
-    if 350 in by_seq:
-        assert by_seq[350].status & INPUT_OUT_OF_RANGE
-        assert not any(by_seq[350].forces)
-    assert any(e.status & INPUT_GAP for e in device.estimates if 300 < e.sample_seq < 330)
+    assert report.garbage_bursts > 3 and decoder_errors > 0, summary["errors"]
 
-    # offline: the same functions and backend on the samples as sent
+    nan_seqs = {s[0] for s in sent if not np.isfinite(s[2]).all()}
+    assert nan_seqs, "the simulator sent no NaN: raise nan_probability"
+    for e in estimates:
+        if e.sample_seq in nan_seqs:
+            assert e.status & INPUT_INVALID and not any(e.forces) and not any(e.activations)
+
+    # offline: the same functions and backend on the samples as sent, bad ones held
     spec = runtime.pipeline.spec
-    sensors = SensorMap.identity()
-    t_s = np.array([s[1] for s in device.sent]) * 1e-6
-    angles = sensors.to_radians(np.array([s[2] for s in device.sent], dtype=np.float32))
+    unwrapper = TimestampUnwrapper()
+    t_s = np.array([unwrapper.unwrap(s[1]) for s in sent]) * 1e-6
+    ranges = [bundle.subject.joints[j].range for j in ("hip", "knee", "ankle")]
+    angles = _held_angles([s[2] for s in sent], ranges, 0.1)
+    position = {s[0]: i for i, s in enumerate(sent)}
     backend = select_backend(bundle, "onnxruntime", threads=1)
     hill = HillModel(bundle.subject)
     compared = 0
-    for e in device.estimates:
-        if e.status & (ZEROED | INPUT_GAP):
+    for e in estimates:
+        if e.status & ZEROED:
             continue
-        k = e.sample_seq
+        k = position[e.sample_seq]
         features = network_inputs(
             resample_uniform(t_s[: k + 1], angles[: k + 1], t_s[k], spec.rate_hz,
                              spec.grid_points), spec.rate_hz)
@@ -142,11 +185,12 @@ def test_every_sample_answered_or_skipped_and_equal_to_offline(bundle, tmp_path)
         np.testing.assert_allclose(e.forces, force, rtol=1e-4, atol=1e-3)
         np.testing.assert_allclose(e.torques, torque, rtol=1e-4, atol=1e-3)
         compared += 1
-    assert compared > 200, f"only {compared} estimates were comparable"
+    assert compared > 300, f"only {compared} estimates were comparable"
+    assert any(e.status & INPUT_GAP for e in estimates), "dropped samples must flag INPUT_GAP"
 
     log = read_storage(tmp_path / "estimates.sto")
     assert len(log.time) == summary["estimates_out"]
-    np.testing.assert_array_equal(log.column("seq"), [e.sample_seq for e in device.estimates])
+    np.testing.assert_array_equal(log.column("seq"), [e.sample_seq for e in estimates])
     assert np.isfinite(log.data).all()
 
 
@@ -158,7 +202,7 @@ def test_unplugged_cable_is_reopened_without_losing_the_log(bundle, tmp_path):
 
     assert summary["reconnects"] == 1 and summary["errors"].get("disconnect") == 1
     # frames in flight when the cable goes, or sent before the port is reopened, are lost
-    _check_accounting(summary, device, lost_in_cable=40)
+    _check_accounting(summary, device.sent, device.estimates, lost_in_cable=40)
     answered = [e.sample_seq for e in device.estimates]
     assert max(answered) == 399, "no estimates after the cable came back"
     after = [e for e in device.estimates if e.sample_seq >= 150]
@@ -169,34 +213,35 @@ def test_unplugged_cable_is_reopened_without_losing_the_log(bundle, tmp_path):
 
 
 def test_quantised_noisy_input_against_noiseless_offline_inference(bundle, tmp_path):
-    """Encoder quantisation (4096 counts/rev) and 0.3° noise: R² per muscle, reported."""
-    rate = 200.0
-    ts, q_clean = gait_angles(600, rate)
-    step = 2 * math.pi / 4096
-    noisy = q_clean + np.random.default_rng(3).normal(0, math.radians(0.3), q_clean.shape)
-    noisy = (np.round(noisy / step) * step).astype(np.float32)
-    device = PtyDevice(ts, noisy, rate)
-    summary, runtime = _run(bundle, device, tmp_path)
-    _check_accounting(summary, device)
+    """The simulator's encoder quantisation (4096 counts/rev) and 0.3° noise: R² per muscle."""
+    config = SimulatorConfig(rate_hz=200.0, duration_s=3.0, counts_per_rev=4096,
+                             noise_rad=math.radians(0.3), wait_for_host_s=20.0, drain_s=1.0,
+                             seed=11)
+    summary, runtime, report = _run_simulator(bundle, config, tmp_path)
+    estimates = [r.estimate for r in report.received]
+    _check_accounting(summary, [(s.seq, s.timestamp_us, s.values, s.valid_mask)
+                                for s in report.sent], estimates)
 
     spec = runtime.pipeline.spec
     backend = select_backend(bundle, "onnxruntime", threads=1)
-    t_s = (ts % (1 << 32)) * 1e-6
-    clean = q_clean.astype(np.float64)
+    clean = source_angles(config)
+    t_s = np.array([s.timestamp_us for s in report.sent]) * 1e-6
     got, want = [], []
-    for e in device.estimates:
-        if e.status & (ZEROED | INPUT_GAP):
+    for e in estimates:
+        if e.status & ZEROED:
             continue
         k = e.sample_seq
         x = offline_window(t_s[: k + 1], clean[: k + 1], t_s[k], spec)
         want.append(np.clip(np.asarray(backend.infer(x), dtype=np.float64), 0.0, 1.0))
         got.append(e.activations)
     got, want = np.array(got), np.array(want)
+    assert len(got) > 300
     variance = want.var(axis=0)
-    r2 = 1 - ((got - want) ** 2).mean(axis=0) / np.where(variance > 0, variance, np.nan)
-    report = ", ".join(f"{m} {v:.3f}" for m, v in zip(bundle.manifest.muscles, r2, strict=True))
-    print(f"R² of estimates (noisy, quantised input) vs noiseless offline inference: {report}")
-    assert np.nanmin(r2) > 0.5, report
+    r2 = 1 - ((got - want) ** 2).mean(axis=0) / np.where(variance > 1e-12, variance, np.nan)
+    table = ", ".join(f"{m} {v:.3f}" for m, v in zip(bundle.manifest.muscles, r2, strict=True))
+    print(f"\nR² per muscle, estimates from quantised noisy input vs noiseless offline "
+          f"inference ({len(got)} estimates): {table}")
+    assert np.nanmin(r2) > 0.5, table
     assert np.abs(got - want).max() < 0.5
 
 
