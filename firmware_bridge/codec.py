@@ -35,6 +35,7 @@ class Hello:
     muscle_names: Names = ()
     encoding: int = P.ENCODING_RADIANS
     heartbeat_period_ms: int = P.DEFAULT_HEARTBEAT_PERIOD_MS
+    reply_requested: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,8 +142,8 @@ HELLO = MessageLayout(
     "Hello",
     0x01,
     "both",
-    "Sent by each side when it starts, and once more in reply to the first Hello it "
-    "receives from the other role: who it is, what it sends, in which order.",
+    "Sent by each side when it starts (reply_requested = 1) and in answer to every Hello "
+    "that requests one: who it is, what it sends, in which order.",
     (
         Field("role", "u8", "", "0 device, 1 host"),
         Field("n_joints", "u8", "", "number of joint names", role="count", counts="joint_names"),
@@ -152,7 +152,8 @@ HELLO = MessageLayout(
         Field("encoding", "u8", "", "device: JointSample encoding it sends (0 rad, 1 counts)"),
         Field("sample_rate_hz", "f32", "Hz", "device: nominal sample rate; host: expected rate"),
         Field("heartbeat_period_ms", "u16", "ms", "the sender's heartbeat period"),
-        Field("reserved", "u16", "", "0", role="reserved"),
+        Field("reply_requested", "u8", "", "1: the receiver answers with its own Hello (with 0)"),
+        Field("reserved", "u8", "", "0", role="reserved"),
         Field("joint_names", "str", "", "joint (device channel) names in channel order",
               length="n_joints"),
         Field("muscle_names", "str", "", "muscle names in Estimate order (device sends none)",

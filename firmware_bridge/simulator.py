@@ -243,12 +243,21 @@ class DeviceSimulator:
             if written is not None and written < len(data):
                 state["bytes_not_written"] += len(data) - written
 
-        def send_hello() -> None:
+        def send_hello(reply_requested: int) -> None:
             send(encode(Hello(seq=hello_seq[0], timestamp_us=device_clock_us(),
                               role=P.ROLE_DEVICE, sample_rate_hz=cfg.rate_hz,
                               joint_names=JOINT_NAMES, encoding=cfg.encoding,
-                              heartbeat_period_ms=cfg.heartbeat_period_ms)))
+                              heartbeat_period_ms=cfg.heartbeat_period_ms,
+                              reply_requested=reply_requested)))
             hello_seq[0] += 1
+
+        heartbeat_seq = [0]
+
+        def send_heartbeat() -> None:
+            send(encode(Heartbeat(seq=heartbeat_seq[0], timestamp_us=device_clock_us(),
+                                  role=P.ROLE_DEVICE,
+                                  heartbeat_period_ms=cfg.heartbeat_period_ms)))
+            heartbeat_seq[0] += 1
 
         def reader() -> None:
             while reading.is_set():
@@ -269,8 +278,8 @@ class DeviceSimulator:
                         state["heartbeats"] += 1
                         self._host_heard.set()
                     elif isinstance(message, Hello) and message.role == P.ROLE_HOST:
-                        if state["hello"] is None:
-                            send_hello()  # reply once, to the first Hello from the host
+                        if message.reply_requested:
+                            send_hello(reply_requested=0)
                         state["hello"] = message
                         self._host_heard.set()
 
@@ -280,12 +289,10 @@ class DeviceSimulator:
         overruns = 0
         dropped = 0
         try:
-            send_hello()
-            if cfg.wait_for_host_s > 0:
-                self._host_heard.wait(cfg.wait_for_host_s)
+            send_hello(reply_requested=1)
+            self._wait_for_host(send_hello, send_heartbeat)
             period_ns = round(1e9 / cfg.rate_hz)
             heartbeat_ns = cfg.heartbeat_period_ms * 1_000_000
-            heartbeat_seq = 0
             start_ns = time.perf_counter_ns()
             next_heartbeat_ns = start_ns
             progress_every = max(1, round(cfg.rate_hz / 10))
@@ -299,10 +306,7 @@ class DeviceSimulator:
                 elif now_ns - deadline_ns > period_ns:
                     overruns += 1
                 if time.perf_counter_ns() >= next_heartbeat_ns:
-                    send(encode(Heartbeat(seq=heartbeat_seq, timestamp_us=device_clock_us(),
-                                          role=P.ROLE_DEVICE,
-                                          heartbeat_period_ms=cfg.heartbeat_period_ms)))
-                    heartbeat_seq += 1
+                    send_heartbeat()
                     next_heartbeat_ns += heartbeat_ns
                 if plan.garbage[k]:
                     send(plan.garbage[k])
@@ -335,6 +339,21 @@ class DeviceSimulator:
             raise LinkError(f"the link failed while simulating: {state['link_error']}")
         return _report(cfg, plan, sent, received, decoder, state, overruns, dropped,
                        (end_ns - start_ns) / 1e9)
+
+
+    def _wait_for_host(self, send_hello, send_heartbeat) -> None:
+        """Until the host speaks (or wait_for_host_s passes): heartbeats, and a Hello a second
+        (a host that opened the port after our first Hello may have flushed it)."""
+        deadline = time.perf_counter() + self.config.wait_for_host_s
+        period_s = self.config.heartbeat_period_ms / 1000
+        next_hello = time.perf_counter() + 1.0
+        while not self._stop.is_set() and time.perf_counter() < deadline:
+            if self._host_heard.wait(min(period_s, max(0.0, deadline - time.perf_counter()))):
+                return
+            send_heartbeat()
+            if time.perf_counter() >= next_hello:
+                send_hello(reply_requested=1)
+                next_hello += 1.0
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,8 @@ size_t mjb_encode_hello(const mjb_hello *m, uint8_t *out, size_t cap)
     put_u8(&w, m->encoding);
     put_f32(&w, m->sample_rate_hz);
     put_u16(&w, m->heartbeat_period_ms);
-    put_u16(&w, 0); /* reserved */
+    put_u8(&w, m->reply_requested);
+    put_u8(&w, 0); /* reserved */
     put_names(&w, m->joint_names, m->n_joints);
     put_names(&w, m->muscle_names, m->n_muscles);
     return writer_end(&w);
@@ -370,7 +371,8 @@ static int decode_payload(reader *r, mjb_message *out)
         m->encoding = get_u8(r);
         m->sample_rate_hz = get_f32(r);
         m->heartbeat_period_ms = get_u16(r);
-        (void)get_u16(r); /* reserved */
+        m->reply_requested = get_u8(r);
+        (void)get_u8(r); /* reserved */
         if (m->n_joints > MJB_MAX_CHANNELS || m->n_muscles > MJB_MAX_MUSCLES || m->encoding > 1) {
             return 0;
         }

@@ -71,7 +71,8 @@ extern "C" {
 #define MJB_HELLO_OFFSET_ENCODING 3u
 #define MJB_HELLO_OFFSET_SAMPLE_RATE_HZ 4u
 #define MJB_HELLO_OFFSET_HEARTBEAT_PERIOD_MS 8u
-#define MJB_HELLO_OFFSET_RESERVED 10u
+#define MJB_HELLO_OFFSET_REPLY_REQUESTED 10u
+#define MJB_HELLO_OFFSET_RESERVED 11u
 #define MJB_HELLO_FIXED_SIZE 12u
 
 /* Heartbeat payload offsets; arrays follow the fixed part in order. */
@@ -131,6 +132,7 @@ typedef struct {
     uint8_t encoding; /* device: JointSample encoding it sends (0 rad, 1 counts) */
     float sample_rate_hz; /* device: nominal sample rate; host: expected rate [Hz] */
     uint16_t heartbeat_period_ms; /* the sender's heartbeat period [ms] */
+    uint8_t reply_requested; /* 1: the receiver answers with its own Hello (with 0) */
     char joint_names[MJB_MAX_CHANNELS][MJB_MAX_NAME_BYTES + 1]; /* joint (device channel) names in channel order, NUL-terminated */
     char muscle_names[MJB_MAX_MUSCLES][MJB_MAX_NAME_BYTES + 1]; /* muscle names in Estimate order (device sends none), NUL-terminated */
 } mjb_hello;

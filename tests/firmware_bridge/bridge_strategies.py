@@ -19,7 +19,7 @@ hellos = st.builds(
     joint_names=st.lists(name, max_size=P.MAX_CHANNELS).map(tuple),
     muscle_names=st.lists(name, max_size=P.MAX_MUSCLES).map(tuple),
     encoding=st.sampled_from([P.ENCODING_RADIANS, P.ENCODING_COUNTS]),
-    heartbeat_period_ms=u16)
+    heartbeat_period_ms=u16, reply_requested=st.integers(0, 1))
 
 heartbeats = st.builds(Heartbeat, seq=u32, timestamp_us=u32, role=u8,
                        heartbeat_period_ms=u16, status=u16)

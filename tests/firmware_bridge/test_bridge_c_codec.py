@@ -129,7 +129,8 @@ def vectors(seed: int = 5, n: int = 240) -> list:
                 sample_rate_hz=_f32(rng),
                 joint_names=tuple(_name(rng, rng.randrange(16)) for _ in range(joints)),
                 muscle_names=tuple(_name(rng, rng.choice([0, 5, 15])) for _ in range(muscles)),
-                encoding=rng.randrange(2), heartbeat_period_ms=rng.getrandbits(16)))
+                encoding=rng.randrange(2), heartbeat_period_ms=rng.getrandbits(16),
+                reply_requested=rng.randrange(2)))
         else:
             out.append(Heartbeat(seq=u32(), timestamp_us=u32(), role=rng.randrange(2),
                                  heartbeat_period_ms=rng.getrandbits(16),
@@ -190,7 +191,7 @@ def test_python_decodes_what_the_c_firmware_encodes(driver):
         JointSample(seq=43, timestamp_us=4294967000, values=(4096, -123456, 0), valid_mask=5,
                     encoding=P.ENCODING_COUNTS),
         Hello(seq=0, timestamp_us=17, role=P.ROLE_DEVICE, sample_rate_hz=100.0,
-              joint_names=("hip_flexion_r", "knee_angle_r", "ankle_angle_r")),
+              joint_names=("hip_flexion_r", "knee_angle_r", "ankle_angle_r"), reply_requested=1),
         Heartbeat(seq=9, timestamp_us=1_000_000, role=P.ROLE_DEVICE, heartbeat_period_ms=100),
     ]
     assert decoded == [[m] for m in expected]

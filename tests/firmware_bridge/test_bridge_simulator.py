@@ -38,18 +38,19 @@ class EchoHost(threading.Thread):
         self.silent_every = silent_every
         self.samples = []
         self.decoder = StreamDecoder()
-        self.device_hello = None
+        self.device_hellos = []
         self.done = threading.Event()
 
     def run(self):
         self.port.write(encode(Hello(seq=0, timestamp_us=0, role=P.ROLE_HOST,
-                                     sample_rate_hz=0.0, muscle_names=MUSCLES)))
+                                     sample_rate_hz=0.0, muscle_names=MUSCLES,
+                                     reply_requested=1)))
         self.port.write(encode(Heartbeat(seq=0, timestamp_us=0, role=P.ROLE_HOST)))
         seq = skipped = 0
         while not self.done.is_set():
             for m in self.decoder.feed(self.port.read(4096)):
                 if isinstance(m, Hello):
-                    self.device_hello = m
+                    self.device_hellos.append(m)
                 if not isinstance(m, JointSample):
                     continue
                 self.samples.append(m)
@@ -90,8 +91,10 @@ def test_plays_the_normative_gait_and_every_sample_is_answered():
     assert 0 < report.latency_ms_p50 <= report.latency_ms_p99 <= report.latency_ms_max
     assert report.host_hello is not None and report.host_hello.muscle_names == MUSCLES
     assert report.heartbeats_received >= 1
-    assert host.device_hello.joint_names == JOINT_NAMES
-    assert host.device_hello.sample_rate_hz == 200.0
+    # The device's own Hello (asking for ours) and its answer to ours, in either order.
+    assert sorted(h.reply_requested for h in host.device_hellos) == [0, 1]
+    assert all(h.joint_names == JOINT_NAMES and h.sample_rate_hz == 200.0
+               for h in host.device_hellos)
     # The host got exactly what the simulator says it sent.
     assert [(s.seq, s.timestamp_us, bits(s.values)) for s in report.sent] == \
            [(m.seq, m.timestamp_us, bits(m.values)) for m in host.samples]

@@ -54,9 +54,10 @@ static void describe(const mjb_message *m)
     case MJB_MSG_HELLO: {
         const mjb_hello *h = &m->u.hello;
         printf("Hello seq=%lu timestamp_us=%lu role=%u n_joints=%u n_muscles=%u encoding=%u "
-               "sample_rate_hz=0x%08lx heartbeat_period_ms=%u",
+               "sample_rate_hz=0x%08lx heartbeat_period_ms=%u reply_requested=%u",
                (unsigned long)h->seq, (unsigned long)h->timestamp_us, h->role, h->n_joints,
-               h->n_muscles, h->encoding, f32_bits(h->sample_rate_hz), h->heartbeat_period_ms);
+               h->n_muscles, h->encoding, f32_bits(h->sample_rate_hz), h->heartbeat_period_ms,
+               h->reply_requested);
         print_names("joint_names", h->joint_names, h->n_joints);
         print_names("muscle_names", h->muscle_names, h->n_muscles);
         break;
@@ -191,6 +192,7 @@ static int run_firmware(void)
     hello.n_joints = 3;
     hello.sample_rate_hz = 100.0f;
     hello.heartbeat_period_ms = MJB_DEFAULT_HEARTBEAT_PERIOD_MS;
+    hello.reply_requested = 1;
     strcpy(hello.joint_names[0], "hip_flexion_r");
     strcpy(hello.joint_names[1], "knee_angle_r");
     strcpy(hello.joint_names[2], "ankle_angle_r");
