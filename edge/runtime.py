@@ -325,7 +325,10 @@ class Runtime:
             return False
         self.pipeline.restart_history()
         self._decoder = StreamDecoder()
-        self._send(self._hello())
+        hello = self._hello()
+        self._send(hello)
+        if self._out is not self._link:
+            self._link.write(encode(hello))
         return True
 
     def _close_links(self) -> None:
@@ -465,7 +468,10 @@ class Runtime:
                 continue
             received_ns = time.perf_counter_ns()
             if data:
-                samples = [m for m in self._decoder.feed(data) if type(m) is JointSample]
+                messages = self._decoder.feed(data)
+                samples = [m for m in messages if type(m) is JointSample]
+                if len(samples) != len(messages):
+                    self._note_device_messages(messages)
                 if samples:
                     try:
                         self._answer(samples, received_ns)
@@ -486,6 +492,22 @@ class Runtime:
                     )
                 except LINK_ERRORS as exc:  # the device went away while we wrote
                     self._disconnected(str(exc))
+
+    def _note_device_messages(self, messages: list[Any]) -> None:
+        """Check the device's Hello against the sensor mapping (heartbeats need nothing)."""
+        for m in messages:
+            if type(m) is not Hello or m.role != P.ROLE_DEVICE:
+                continue
+            n_expected = self.pipeline.mapper.n_channels
+            names = ", ".join(m.joint_names) or "unnamed"
+            encoding = "counts" if m.encoding == P.ENCODING_COUNTS else "radians"
+            self._say(f"device: {len(m.joint_names)} channels ({names}) in {encoding} at "
+                      f"{m.sample_rate_hz:g} Hz")
+            if m.joint_names and len(m.joint_names) != n_expected:
+                self.counters.errors["hello_mismatch"] += 1
+                self._say(f"warning: the device sends {len(m.joint_names)} channels but the "
+                          f"sensor mapping expects {n_expected}: pass --sensors with a "
+                          f"sensors.json for this device; its samples are flagged INPUT_INVALID")
 
     def _answer(self, samples: list[JointSample], received_ns: int) -> None:
         pipeline = self.pipeline
