@@ -500,7 +500,7 @@ def _load_checkpoint(path, model, optimizer, schedule, config) -> tuple[int, lis
     saved = json.loads(state["training"])
     changed = {
         k
-        for k in ("mode", "learning_rate", "seed", "rate_hz", "batch_size")
+        for k in ("mode", "epochs", "learning_rate", "seed", "rate_hz", "batch_size")
         if saved.get(k) != getattr(config, k)
     }
     if changed:

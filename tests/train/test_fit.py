@@ -1,0 +1,185 @@
+"""train-fit: the loss goes down, seeds reproduce, a RUN saves and loads, resume, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from calib import default_subject
+from train import fit as fit_module
+from train.fit import FitError, TrainingConfig, fit, main, split_by_time
+from train.model import ModelConfig
+from train.run import RunError, load_run
+from train.trial import LegTrial
+from train.windows import WindowConfig, build_windows
+
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
+TINY = {"joint_dim": 8, "heads": 2, "integrated_dim": 16, "gru_hidden": 16, "head_dims": [16]}
+
+
+def synthetic_trial(n=120, side="r", phase=0.0) -> LegTrial:
+    """A 1 Hz swing-and-stance-like movement with a constant load in half the cycle."""
+    t = np.arange(n) / 100.0
+    w = 2 * np.pi
+    q = np.column_stack(
+        [
+            0.3 * np.sin(w * t + phase),
+            -0.6 + 0.5 * np.sin(w * t + phase + 1.0),
+            0.1 * np.sin(2 * w * t + phase),
+        ]
+    )
+    contact = np.sin(w * t + phase) > 0
+    return LegTrial(
+        time=t,
+        q=q,
+        force=np.where(contact[:, None], [[30.0, 700.0]], 0.0),
+        cop=np.where(contact[:, None], [[0.1, -0.9]], 0.0),
+        contact=contact,
+        pelvis_tilt=np.zeros(n),
+        hip_acceleration=np.zeros((n, 2)),
+        side=side,
+        rate_hz=100.0,
+    )
+
+
+@pytest.fixture(scope="module")
+def subject():
+    return default_subject()
+
+
+def _fit(subject, out, epochs=3, seed=0, resume=False, **training):
+    config = TrainingConfig(epochs=epochs, seed=seed, **training)
+    model_config = ModelConfig(n_muscles=len(subject.muscles), **TINY)
+    trials = [synthetic_trial(n=120), synthetic_trial(n=120, side="l", phase=np.pi)]
+    return fit(subject, trials, out, model_config, config, progress=False, resume=resume)
+
+
+def test_a_few_epochs_reduce_the_loss(subject, tmp_path):
+    result = _fit(subject, tmp_path / "run", epochs=8, learning_rate=3e-3)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    totals = [r["train_total"] for r in history]
+    assert totals[-1] < 0.5 * totals[0]
+    assert history[-1]["train_dynamics"] < history[0]["train_dynamics"]
+    for key in ("dynamics", "effort", "bounds", "total"):
+        assert key in result.metrics["validation"]["losses"]
+    assert (tmp_path / "run" / "losses.png").stat().st_size > 1000
+
+
+def test_seeds_reproduce(subject, tmp_path):
+    _fit(subject, tmp_path / "a", seed=1)
+    _fit(subject, tmp_path / "b", seed=1)
+    _fit(subject, tmp_path / "c", seed=2)
+    weights = {
+        name: torch.load(tmp_path / name / "weights.pt", weights_only=True) for name in "abc"
+    }
+    assert all(torch.equal(weights["a"][k], weights["b"][k]) for k in weights["a"])
+    assert not all(torch.equal(weights["a"][k], weights["c"][k]) for k in weights["a"])
+
+
+def test_run_saves_and_loads(subject, tmp_path):
+    _fit(subject, tmp_path / "run", epochs=1)
+    run = load_run(tmp_path / "run")
+    assert run.subject.muscle_names == subject.muscle_names
+    assert run.sample_rate_hz == 100.0 and run.config.gru_hidden == 16
+    windows = build_windows([synthetic_trial(n=120)], subject, WindowConfig())
+    state = torch.load(tmp_path / "run" / "weights.pt", weights_only=True)
+    assert torch.allclose(state["normalize.mean"], run.model.normalize.mean)
+    x = torch.as_tensor(windows.inputs[:4])
+    out = run.model(x)
+    assert out.shape == (4, len(subject.muscles)) and not run.model.training
+    np.testing.assert_allclose(run.input_mean, state["normalize.mean"].numpy(), rtol=1e-6)
+    with pytest.raises(RunError, match="missing"):
+        load_run(tmp_path)
+
+
+def test_resume_continues_to_the_same_weights(subject, tmp_path, monkeypatch):
+    """Stop a 4-epoch run after epoch 2 (its checkpoint), resume: same weights as straight."""
+    _fit(subject, tmp_path / "straight", epochs=4, checkpoint_every=1)
+    real_save = fit_module._save_checkpoint
+
+    def save_then_stop(path, model, optimizer, schedule, epoch, history, config):
+        real_save(path, model, optimizer, schedule, epoch, history, config)
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(fit_module, "_save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(subject, tmp_path / "resumed", epochs=4, checkpoint_every=1)
+    monkeypatch.setattr(fit_module, "_save_checkpoint", real_save)
+    assert not (tmp_path / "resumed" / "weights.pt").exists()
+    _fit(subject, tmp_path / "resumed", epochs=4, checkpoint_every=1, resume=True)
+    a = torch.load(tmp_path / "straight" / "weights.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "weights.pt", weights_only=True)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    history = json.loads((tmp_path / "resumed" / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4]
+    with pytest.raises(FitError, match="epochs"):
+        _fit(subject, tmp_path / "resumed", epochs=5, resume=True)
+
+
+def test_split_holds_out_the_end_of_each_trial(subject):
+    trials = [synthetic_trial(n=120), synthetic_trial(n=120, side="l", phase=np.pi)]
+    windows = build_windows(trials, subject, WindowConfig())
+    train, validation = split_by_time(windows, 0.2)
+    assert len(train) + len(validation) == len(windows)
+    for trial in (0, 1):
+        t_train = windows.time[train][windows.trial[train] == trial]
+        t_val = windows.time[validation][windows.trial[validation] == trial]
+        assert t_val.min() > t_train.max()
+        assert abs(t_val.size - 0.2 * (t_val.size + t_train.size)) <= 1
+
+
+def test_cli_refuses_bad_input_with_one_line(tmp_path, capsys):
+    code = main(
+        [
+            "--ik",
+            str(tmp_path / "missing.mot"),
+            "--loads",
+            str(tmp_path / "missing.xml"),
+            "--subject",
+            str(tmp_path / "missing.json"),
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("train-fit: error:")
+
+
+def test_cli_on_the_real_trial(tmp_path):
+    if not DATA.is_dir():
+        pytest.skip(f"development data not found at {DATA}")
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"model": TINY, "training": {"checkpoint_every": 1}}))
+    code = main(
+        [
+            "--ik",
+            str(DATA / "subject01_walk1_ik.mot"),
+            "--grf",
+            str(DATA / "subject01_walk1_grf.mot"),
+            "--loads",
+            str(DATA / "subject01_walk1_grf.xml"),
+            "--subject",
+            str(Path(__file__).resolve().parents[2] / "calib" / "data" / "default_subject.json"),
+            "--labels",
+            str(DATA / "so" / "subject01_walk1_ik_StaticOptimization_activation.sto"),
+            "--out",
+            str(tmp_path / "run"),
+            "--epochs",
+            "2",
+            "--config",
+            str(config),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["windows"]["train"] > 100 and metrics["epochs"] == 2
+    assert set(metrics["validation"]["activation"]["r2"]) == set(default_subject().muscle_names)
+    assert any(":l:" in name for name in metrics["trials"])
+    run = load_run(tmp_path / "run")
+    assert run.training["mode"] == "pi" and run.training["window"]["stride"] == 2
