@@ -30,17 +30,34 @@ DRIVER = Path(__file__).resolve().parent / "c" / "bridge_vectors.c"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O1"]
 
 
-@pytest.fixture(scope="module")
-def driver(tmp_path_factory):
+SANITIZERS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+
+
+def compile_driver(directory: Path, extra: list[str]) -> subprocess.CompletedProcess:
     cc = shutil.which("cc")
     if cc is None:
         pytest.skip("no system C compiler `cc` on PATH")
-    exe = tmp_path_factory.mktemp("c") / "bridge_vectors"
-    result = subprocess.run(
-        [cc, *CFLAGS, f"-I{C_DIR}", str(C_DIR / "mjca_bridge.c"), str(DRIVER), "-o", str(exe)],
-        check=False, capture_output=True, text=True)
+    return subprocess.run(
+        [cc, *CFLAGS, *extra, f"-I{C_DIR}", str(C_DIR / "mjca_bridge.c"), str(DRIVER), "-o",
+         str(directory / "bridge_vectors")], check=False, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("c")
+    result = compile_driver(directory, [])
     assert result.returncode == 0, f"C codec does not compile warning-free:\n{result.stderr}"
-    return exe
+    return directory / "bridge_vectors"
+
+
+@pytest.fixture(scope="module")
+def sanitized_driver(tmp_path_factory):
+    """The driver built with AddressSanitizer and UBSan, where the compiler has them."""
+    directory = tmp_path_factory.mktemp("c_sanitized")
+    result = compile_driver(directory, SANITIZERS)
+    if result.returncode != 0:
+        pytest.skip(f"the C compiler cannot build with sanitizers: {result.stderr[:200]}")
+    return directory / "bridge_vectors"
 
 
 def run(driver, mode, stdin=""):
@@ -200,3 +217,25 @@ def test_python_decodes_what_the_c_firmware_encodes(driver):
 
 def test_host_watchdog_fails_safe(driver):
     assert run(driver, "watch") == ["watch ok"]
+
+
+def test_c_decoder_survives_garbage_and_mutations_under_sanitizers(sanitized_driver):
+    """Random bytes and mutated frames: no memory error, and the same verdicts as Python."""
+    rng = random.Random(13)
+    stream = bytearray()
+    for m in vectors(seed=17, n=150):
+        stream += bytes(rng.randrange(256) for _ in range(rng.randrange(0, 400)))
+        frame = bytearray(encode(m))
+        for _ in range(rng.randrange(0, 3)):
+            frame[rng.randrange(len(frame))] = rng.randrange(256)
+        stream += frame
+    python = StreamDecoder()
+    expected = python.feed(bytes(stream))
+    lines = run(sanitized_driver, "decode", chunked_hex(bytes(stream), rng))
+    assert [line[4:] for line in lines if line.startswith("MSG ")] == \
+           [describe(m) for m in expected]
+    assert [int(v) for v in lines[-2].split()[1:]] == \
+           [python.errors[kind] for kind, _ in P.ERROR_KINDS]
+    assert len(expected) > 20
+    assert run(sanitized_driver, "watch") == ["watch ok"]
+    assert len(run(sanitized_driver, "firmware")) == 4
