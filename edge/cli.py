@@ -253,7 +253,7 @@ class SimulatedDevice:
         self._process = SimulatorProcess(config)
         try:
             self.device_path = self._process.start()
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, EOFError) as exc:
             raise UsageError(f"--simulate: the device simulator did not start: {exc}") from None
         self._report: Any = None
         self._lock = threading.Lock()
