@@ -303,8 +303,17 @@ def _print_summary(summary: dict, json_lines: bool) -> None:
 
     if json_lines:
         print(json.dumps(summary), flush=True)
-    else:
-        print(format_summary(summary), flush=True)
+        return
+    print(format_summary(summary), flush=True)
+    device = summary.get("simulator")
+    if device and "error" in device:
+        print(f"simulator: {device['error']}", flush=True)
+    elif device:
+        rt = device["round_trip_ms"]
+        print(f"simulator: sent {device['samples_sent']}, estimates received "
+              f"{device['estimates_received']}, lost {device['lost']}, late {device['late']}; "
+              f"round trip ms p50 {rt['p50']:.3f} p99 {rt['p99']:.3f} p99.9 {rt['p999']:.3f}",
+              flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
