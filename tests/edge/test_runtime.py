@@ -8,8 +8,11 @@ counted; a NaN never reaches the wire; a pulled cable is recovered from.
 from __future__ import annotations
 
 import math
+import os
+import select
 import threading
 import time
+import tty
 
 import numpy as np
 import pytest
@@ -31,7 +34,7 @@ from edge.runtime import (
     RuntimeConfig,
 )
 from edge.window import offline_window
-from firmware_bridge.codec import JointSample
+from firmware_bridge.codec import Estimate, Hello, JointSample, StreamDecoder
 from firmware_bridge.simulator import SimulatorConfig, SimulatorProcess, source_angles
 from firmware_bridge.timestamps import TimestampUnwrapper
 from train.opensim_io import read_storage
@@ -276,3 +279,49 @@ def test_backend_failure_falls_back_and_flags(bundle):
     assert not ready[0] & BACKEND_DEGRADED and all(s & BACKEND_DEGRADED for s in ready[3:])
     assert pipeline.errors["backend"] == 1
     assert np.isfinite(pipeline.forces).all()
+
+
+def test_estimates_go_to_the_out_port(bundle, tmp_path):
+    """--out-port: samples arrive on one link, estimates leave on another."""
+    controller, terminal = os.openpty()
+    tty.setraw(controller)
+    tty.setraw(terminal)
+    out_path = os.ttyname(terminal)
+    decoder = StreamDecoder()
+    received = []
+    stop = threading.Event()
+
+    def read_out_port():
+        while not stop.is_set():
+            ready, _, _ = select.select([controller], [], [], 0.05)
+            if ready:
+                received.extend(decoder.feed(os.read(controller, 65536)))
+
+    reader = threading.Thread(target=read_out_port, daemon=True)
+    reader.start()
+    ts, q = gait_angles(200, 200.0)
+    device = PtyDevice(ts, q, 200.0)
+    runtime = Runtime(
+        RuntimeConfig(port=device.path, out_port=out_path, status_period_s=60.0),
+        _pipeline(bundle), open_link, tuple(bundle.manifest.muscles),
+        tuple(bundle.subject.coordinates),
+    )
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(runtime.run()))
+    thread.start()
+    while runtime._link is None:
+        time.sleep(0.01)
+    device.start()
+    device.wait()
+    time.sleep(0.2)
+    runtime.stop()
+    thread.join(10)
+    stop.set()
+    reader.join(2)
+    device.close()
+    os.close(controller)
+    os.close(terminal)
+    estimates = [m for m in received if isinstance(m, Estimate)]
+    assert not device.estimates, "estimates went back on the input port"
+    assert len(estimates) == result["estimates_out"] > 150
+    assert any(isinstance(m, Hello) for m in received)
