@@ -452,32 +452,43 @@ def _process_main(config: SimulatorConfig, url: str | None, baud: int, connectio
     except OSError as exc:
         connection.send(("error", f"cannot open the link: {exc}"))
         return
+    closing = threading.Event()
     try:
         simulator = DeviceSimulator(config, link)
         connection.send(("ready", getattr(link, "device_path", None)))
-        stop = threading.Thread(target=_stop_on_request, args=(connection, simulator),
-                                daemon=True)
-        stop.start()
+        listener = threading.Thread(target=_listen_to_parent,
+                                    args=(connection, simulator, closing), daemon=True)
+        listener.start()
         connection.send(("report", simulator.run()))
+        # Keep the link open until the parent's host has stopped reading it.
+        closing.wait()
     except Exception as exc:  # noqa: BLE001 - the parent gets one line, not a traceback
         connection.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         link.close()
 
 
-def _stop_on_request(connection, simulator: DeviceSimulator) -> None:
+def _listen_to_parent(connection, simulator: DeviceSimulator, closing: threading.Event) -> None:
+    """"stop": end the run early; "close" or a vanished parent: also release the link."""
     try:
-        if connection.recv() == "stop":
-            simulator.stop()
+        while True:
+            request = connection.recv()
+            if request == "stop":
+                simulator.stop()
+            elif request == "close":
+                break
     except (EOFError, OSError):
         simulator.stop()
+    closing.set()
 
 
 class SimulatorProcess:
     """A DeviceSimulator in its own process (spawned, so it shares no GIL or threads).
 
     `start()` returns the pseudo-terminal path the host should open (url None) or
-    None (url given); `join()` returns the SimulatorReport with every record.
+    None (url given); `join()` returns the SimulatorReport with every record. The
+    link stays open after the run until `close()` (or leaving the `with` block), so
+    the host can stop reading first instead of seeing the port vanish.
     """
 
     def __init__(self, config: SimulatorConfig, url: str | None = None,
@@ -517,10 +528,30 @@ class SimulatorProcess:
         if not self._connection.poll(timeout):
             raise TimeoutError(f"no simulator report within {timeout} s")
         kind, value = self._connection.recv()
-        self._process.join(5.0)
         if kind == "error":
             raise RuntimeError(f"simulator failed: {value}")
         return value
+
+    def close(self) -> None:
+        """Release the link and end the process."""
+        if self._connection is not None:
+            try:
+                self._connection.send("close")
+            except (OSError, ValueError):
+                pass
+            self._connection.close()
+            self._connection = None
+        if self._process is not None:
+            self._process.join(5.0)
+            if self._process.is_alive():
+                self._process.kill()
+            self._process = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 # -- bridge-sim --------------------------------------------------------------------------

@@ -40,8 +40,17 @@ class EchoHost(threading.Thread):
         self.decoder = StreamDecoder()
         self.device_hellos = []
         self.done = threading.Event()
+        self.error = None
 
     def run(self):
+        try:
+            self._serve()
+        except OSError as exc:
+            self.error = exc
+        finally:
+            self.port.close()
+
+    def _serve(self):
         self.port.write(encode(Hello(seq=0, timestamp_us=0, role=P.ROLE_HOST,
                                      sample_rate_hz=0.0, muscle_names=MUSCLES,
                                      reply_requested=1)))
@@ -66,7 +75,6 @@ class EchoHost(threading.Thread):
                     torques=(1.0, -2.0, 0.5), skipped=skipped, latency_us=100)))
                 seq += 1
                 skipped = 0
-        self.port.close()
 
 
 def run_against_host(config, **host_options):
@@ -76,6 +84,7 @@ def run_against_host(config, **host_options):
         report = DeviceSimulator(config, pty).run()
         host.done.set()
         host.join(5)
+    assert host.error is None
     return report, host
 
 
@@ -156,14 +165,15 @@ def test_device_clock_wraps_and_the_host_unwraps_it():
 
 def test_simulator_in_a_separate_process_reports_back():
     config = SimulatorConfig(rate_hz=100, duration_s=0.5, wait_for_host_s=20.0, drain_s=0.5)
-    process = SimulatorProcess(config)
-    path = process.start(timeout=60)
-    assert path.startswith("/dev/")
-    host = EchoHost(path)
-    host.start()
-    report = process.join(timeout=60)
-    host.done.set()
-    host.join(5)
+    with SimulatorProcess(config) as process:
+        path = process.start(timeout=60)
+        assert path.startswith("/dev/")
+        host = EchoHost(path)
+        host.start()
+        report = process.join(timeout=60)
+        host.done.set()
+        host.join(5)
+        assert host.error is None  # the link outlived the run: the host saw no failure
     assert report.samples_sent == 50 and report.answered == 50
     assert [s.seq for s in report.sent] == [m.seq for m in host.samples]
     assert len(report.received) == 50 and report.received[0].estimate.forces == (10, 20, 30)
