@@ -7,10 +7,14 @@ Around it (``Runtime``): the link (reopened when it disappears), the stream
 decoder, the skip policy, the Estimate frame, the log thread, the status thread.
 
 Policies, stated once:
-- *Skip*: every read hands the loop all frames that arrived meanwhile. Every
-  sample enters the ring (it is history for later windows) but only the newest
-  is answered; the older ones are counted as skipped and the next Estimate
-  carries the count. So ``samples_in == estimates_out + skipped`` always.
+- *Skip*: every read hands the loop all frames that arrived meanwhile, and every
+  sample enters the ring (it is history for later windows). The older samples of
+  a read are answered in order while the read is younger than ``skip_after_us``
+  (a short burst, e.g. two frames in one USB packet, costs no answers); once the
+  loop is that far behind (input outpaces the model) it answers only the newest,
+  counts the older ones as skipped, and the next Estimate carries the count. So
+  ``samples_in == estimates_out + skipped`` always and no answer is older than
+  about ``skip_after_us`` plus one inference.
 - *Lookahead*: a bundle with lookahead N predicts the instant N model steps
   (N / rate s) before the newest sample. The Estimate frame names the sample
   that triggered it (its seq and device timestamp, so the device can match
@@ -241,7 +245,9 @@ class RuntimeConfig:
     ``duration_s`` None runs until stopped; ``read_timeout_s`` bounds how long the
     loop waits for input before it checks for stop requests;
     ``stale_after_us`` marks an answer STALE when it left later than this after
-    its sample arrived; ``output_backoff_s``: after the device stopped reading
+    its sample arrived; ``skip_after_us``: when one read brings several samples, the
+    older ones are answered only while less than this has passed since the read (0:
+    answer the newest only); ``output_backoff_s``: after the device stopped reading
     (a write timed out) estimates are not written for this long (counted).
     """
 
@@ -257,6 +263,7 @@ class RuntimeConfig:
     heartbeat_period_s: float = P.DEFAULT_HEARTBEAT_PERIOD_MS / 1000.0
     stale_after_us: int = P.DEFAULT_MAX_ESTIMATE_AGE_MS * 1000
     output_backoff_s: float = 0.1
+    skip_after_us: int = 1000
     log_queue_size: int = 65536
     status_period_s: float = 1.0
 
@@ -510,17 +517,25 @@ class Runtime:
                           f"sensors.json for this device; its samples are flagged INPUT_INVALID")
 
     def _answer(self, samples: list[JointSample], received_ns: int) -> None:
+        """Answer the samples of one read: older ones while still fresh, the newest always."""
         pipeline = self.pipeline
         counters = self.counters
         n = len(samples)
         counters.samples_in += n
+        budget_ns = self.config.skip_after_us * 1000
         for older in samples[:-1]:
-            pipeline.accept(older)
-        if n > 1:
-            counters.skipped += n - 1
-            self._pending_skipped += n - 1
-        newest = samples[-1]
-        status = pipeline.estimate(pipeline.accept(newest))
+            status = pipeline.accept(older)
+            if time.perf_counter_ns() - received_ns < budget_ns:
+                self._emit(older, pipeline.estimate(status), received_ns)
+            else:
+                counters.skipped += 1
+                self._pending_skipped += 1
+        self._emit(samples[-1], pipeline.estimate(pipeline.accept(samples[-1])), received_ns)
+
+    def _emit(self, sample: JointSample, status: int, received_ns: int) -> None:
+        """Send, count and log the estimate the pipeline holds for ``sample``."""
+        pipeline = self.pipeline
+        counters = self.counters
         latency_us = (time.perf_counter_ns() - received_ns) // 1000
         if latency_us > self.config.stale_after_us:
             status |= STALE
@@ -530,8 +545,8 @@ class Runtime:
         frame = Estimate(
             seq=self._estimate_seq,
             timestamp_us=self._host_us(),
-            sample_seq=newest.seq,
-            sample_timestamp_us=newest.timestamp_us,
+            sample_seq=sample.seq,
+            sample_timestamp_us=sample.timestamp_us,
             activations=tuple(pipeline.activations.tolist()),
             forces=tuple(pipeline.forces.tolist()),
             torques=tuple(pipeline.torques.tolist()),
@@ -552,7 +567,7 @@ class Runtime:
             m = self._n_muscles
             row[0] = pipeline.estimated_time_s
             row[1] = pipeline.sample_time_s
-            row[2] = newest.seq
+            row[2] = sample.seq
             row[3] = status
             row[4] = skipped
             row[5] = latency_us

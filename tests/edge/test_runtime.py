@@ -325,3 +325,26 @@ def test_estimates_go_to_the_out_port(bundle, tmp_path):
     assert not device.estimates, "estimates went back on the input port"
     assert len(estimates) == result["estimates_out"] > 150
     assert any(isinstance(m, Hello) for m in received)
+
+
+def test_input_faster_than_the_model_is_skipped_and_counted(bundle, tmp_path):
+    """A 4 ms network behind a 1 kHz device: the newest sample is answered, the rest counted."""
+    pipeline = _pipeline(bundle)
+    fast = pipeline.backend
+
+    class Slow:
+        name = "slow"
+
+        def infer(self, x):
+            time.sleep(0.004)
+            return fast.infer(x)
+
+    pipeline.backend = Slow()
+    ts, q = gait_angles(800, 1000.0)
+    device = PtyDevice(ts, q, 1000.0)
+    summary, _ = _run(bundle, device, tmp_path, pipeline)
+    _check_accounting(summary, device.sent, device.estimates)
+    assert summary["skipped"] > 300, summary
+    assert max(e.skipped for e in device.estimates) >= 3
+    # answers stay fresh: no estimate waits behind a backlog of stale samples
+    assert np.median([e.latency_us for e in device.estimates]) < 20_000
