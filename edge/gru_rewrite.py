@@ -13,6 +13,13 @@ checkable on a CPU because both are plain ``torch.export`` programs:
   and then runs only the hidden-state recurrence step by step. Fewer, larger
   kernels: the variant that should suit a GPU best, measured on the device.
 
+- ``last_step_gru``: where the network reads the GRU output at one time step
+  only (eq. 13: the head takes step W-1-N), the last layer's forward direction
+  is run over steps 0..s and its backward direction over steps W-1..s alone,
+  both as native GRU ops; every other layer is untouched. Same function, fewer
+  operations: with N = 0 the last backward direction runs one step instead of
+  W. The ONNX form of a bundle is exported from this program.
+
 GRU gate order is PyTorch's (r, z, n):
 r = sigmoid(W_ir x + b_ir + W_hr h + b_hr), z likewise,
 n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h' = (1 - z) * n + z * h
@@ -21,6 +28,7 @@ n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h' = (1 - z) * n + z * h
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING
 
 import torch
@@ -77,6 +85,127 @@ def explicit_gru(
     return out, torch.stack(finals, dim=0)
 
 
+def gru_at_step(
+    x: torch.Tensor,
+    hx: torch.Tensor,
+    params: list[torch.Tensor],
+    has_biases: bool,
+    num_layers: int,
+    dropout: float,
+    train: bool,
+    bidirectional: bool,
+    batch_first: bool,
+    step: int,
+) -> torch.Tensor:
+    """``aten.gru.input(...)[0]`` at time ``step`` only: (B, directions * H).
+
+    Layers below the last run whole (their every step feeds the last layer);
+    the last layer's forward direction runs steps 0..step and its backward
+    direction steps T-1..step (on the time-reversed tail), each a one-layer
+    unidirectional GRU whose final hidden state is the output at ``step``.
+    """
+    gru = torch.ops.aten.gru.input
+    seq = x if batch_first else x.transpose(0, 1)  # (B, T, D)
+    directions = 2 if bidirectional else 1
+    per_layer = directions * (4 if has_biases else 2)
+    if num_layers > 1:
+        below = (num_layers - 1) * directions
+        seq = gru(
+            seq,
+            hx[:below],
+            params[: (num_layers - 1) * per_layer],
+            has_biases,
+            num_layers - 1,
+            0.0,
+            False,
+            bidirectional,
+            True,
+        )[0]
+    last = params[(num_layers - 1) * per_layer :]
+    per_direction = per_layer // directions
+    first_state = (num_layers - 1) * directions
+    forward = gru(
+        seq[:, : step + 1],
+        hx[first_state : first_state + 1],
+        last[:per_direction],
+        has_biases,
+        1,
+        0.0,
+        False,
+        False,
+        True,
+    )[1][0]
+    if directions == 1:
+        return forward
+    backward = gru(
+        seq[:, step:].flip(1),
+        hx[first_state + 1 : first_state + 2],
+        last[per_direction:],
+        has_biases,
+        1,
+        0.0,
+        False,
+        False,
+        True,
+    )[1][0]
+    return torch.cat([forward, backward], dim=-1)
+
+
+def last_step_gru(program: ExportedProgram) -> ExportedProgram:
+    """The program re-exported with each GRU read at one step computed by ``gru_at_step``.
+
+    Only a GRU whose output sequence is used solely through ``select`` on the
+    time axis is rewritten (that is how eq. 13 reads it); any other GRU is left
+    as it is. Raises ``ValueError`` when the program holds no such GRU.
+    """
+    module = program.module()
+    rewritten = 0
+    for node in list(module.graph.nodes):
+        if node.op != "call_function" or node.target != torch.ops.aten.gru.input:
+            continue
+        selects = _time_selects(node)
+        if selects is None:
+            continue
+        batch_first = node.args[8]
+        steps = node.args[0].meta["val"].shape[1 if batch_first else 0]
+        for select in selects:
+            step = select.args[2] % steps
+            with module.graph.inserting_before(select):
+                replacement = module.graph.call_function(gru_at_step, (*node.args, step))
+            select.replace_all_uses_with(replacement)
+            module.graph.erase_node(select)
+        # FX's dead-code pass keeps aten.gru (dropout makes it count as impure): erase by hand.
+        for user in list(node.users):
+            module.graph.erase_node(user)
+        module.graph.erase_node(node)
+        rewritten += 1
+    if not rewritten:
+        raise ValueError("no GRU in this program is read at a single time step")
+    module.graph.eliminate_dead_code()
+    module.recompile()
+    example = tuple(_example_inputs(program))
+    with torch.no_grad(), torch.backends.cudnn.flags(enabled=False):
+        return torch.export.export(module, example)
+
+
+def _time_selects(node: torch.fx.Node) -> list[torch.fx.Node] | None:
+    """The ``select`` nodes reading ``node``'s output sequence on its time axis, if only those."""
+    time_axis = 1 if node.args[8] else 0
+    selects = []
+    for user in node.users:
+        if user.target is operator.getitem and user.args[1] == 1:
+            if user.users:
+                return None
+            continue
+        if user.target is not operator.getitem or user.args[1] != 0:
+            return None
+        for reader in user.users:
+            if reader.target != torch.ops.aten.select.int or reader.args[1] != time_axis:
+                return None
+            selects.append(reader)
+    return selects or None
+
+
 def count_gru_nodes(program: ExportedProgram) -> int:
     """How many ``aten.gru.input`` calls the program's graph holds."""
     return sum(
@@ -120,4 +249,11 @@ def _example_inputs(program: ExportedProgram) -> list[torch.Tensor]:
     return inputs
 
 
-__all__ = ["count_gru_nodes", "decompose_gru", "explicit_gru", "explicit_gru_cells"]
+__all__ = [
+    "count_gru_nodes",
+    "decompose_gru",
+    "explicit_gru",
+    "explicit_gru_cells",
+    "gru_at_step",
+    "last_step_gru",
+]

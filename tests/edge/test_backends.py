@@ -18,7 +18,7 @@ from edge.backends import (
     select_backend,
 )
 from edge.derivatives import history_length, network_inputs, resample_uniform
-from edge.gru_rewrite import count_gru_nodes, explicit_gru
+from edge.gru_rewrite import count_gru_nodes, explicit_gru, gru_at_step, last_step_gru
 from edge.tensorrt_cache import (
     GRU_HANDLING,
     PRECISIONS,
@@ -214,6 +214,47 @@ def test_explicit_gru_equals_torch_gru_in_every_configuration():
         )
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
         torch.testing.assert_close(got_h, expected_h, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("layers", "bidirectional", "batch_first", "step"),
+    [(2, True, True, 5), (2, True, True, 0), (1, True, False, 3), (3, False, True, 4)],
+)
+def test_gru_at_step_equals_the_full_gru_read_at_that_step(
+    layers, bidirectional, batch_first, step
+):
+    torch.manual_seed(layers + step)
+    gru = torch.nn.GRU(5, 7, layers, batch_first=batch_first, bidirectional=bidirectional).eval()
+    x = torch.randn(2, 6, 5) if batch_first else torch.randn(6, 2, 5)
+    h0 = torch.randn(layers * (2 if bidirectional else 1), 2, 7)
+    full, _ = gru(x, h0)
+    expected = full[:, step] if batch_first else full[step]
+    got = gru_at_step(
+        x, h0, list(gru._flat_weights), True, layers, 0.0, False, bidirectional, batch_first, step
+    )
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+
+
+def test_last_step_rewrite_keeps_the_network_and_refuses_a_gru_read_whole(small_program):
+    model, program = small_program
+    rewritten = last_step_gru(program)
+    assert count_gru_nodes(rewritten) == 3  # layer 1 whole, layer 2 forward, layer 2 backward
+    windows = _random_windows(1, model.config.window)
+    with torch.inference_mode():
+        got = rewritten.module()(torch.from_numpy(windows)).numpy()
+    np.testing.assert_allclose(got, _eager(model, windows), rtol=0, atol=TOLERANCE)
+
+    class WholeSequence(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = torch.nn.GRU(3, 4, batch_first=True)
+
+        def forward(self, x):
+            return self.gru(x)[0].sum(dim=1)
+
+    whole = torch.export.export(WholeSequence().eval(), (torch.randn(1, 5, 3),))
+    with pytest.raises(ValueError, match="no GRU in this program is read at a single time step"):
+        last_step_gru(whole)
 
 
 def test_tensorrt_settings_validate_and_round_trip():
