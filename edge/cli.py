@@ -285,6 +285,8 @@ class SimulatedDevice:
             report = self._join(10.0)
         except (RuntimeError, TimeoutError, EOFError, OSError) as exc:
             return {"error": str(exc)}
+        finally:
+            self._process.close()
         return {
             "samples_sent": report.samples_sent,
             "estimates_received": report.estimates_received,

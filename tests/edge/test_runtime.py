@@ -97,6 +97,7 @@ def _run_simulator(bundle, config, tmp_path):
     finally:
         runtime.stop()
         thread.join(10)
+        simulator.close()
     return result, runtime, report
 
 
