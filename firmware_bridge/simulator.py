@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing
 import sys
 import threading
@@ -54,8 +55,8 @@ class SimulatorConfig:
     jitter_us: std of Gaussian error on the timestamp field. nan_probability: one
     channel is sent as NaN with its valid bit still set (counts: sent as 0 with the
     bit cleared). garbage_probability: random bytes (1-32) are written before a
-    sample. timestamp_start_us: the device clock at the first sample (set near
-    2^32 to test wrapping). wait_for_host_s: before streaming, wait up to this
+    sample. timestamp_start_us: the device clock (µs) when the simulator starts;
+    samples carry it plus the time since (set near 2^32 to test wrapping). wait_for_host_s: before streaming, wait up to this
     long for a Hello or Heartbeat from the host (0: stream at once).
     late_after_ms: an estimate received more than this after its sample was sent
     counts as late. drain_s: how long to keep reading after the last sample.
@@ -223,137 +224,189 @@ class DeviceSimulator:
 
     # -- the device -----------------------------------------------------------------------
     def _run(self) -> SimulatorReport:
-        cfg = self.config
-        plan = self._plan
-        decoder = StreamDecoder()
-        received: list[ReceivedEstimate] = []
-        state = {"heartbeats": 0, "hello": None, "bytes_not_written": 0, "link_error": None}
-        hello_seq = [0]
-        reading = threading.Event()
-        reading.set()
-        write_lock = threading.Lock()
-        t0_ns = time.perf_counter_ns()
-
-        def device_clock_us() -> int:
-            return (cfg.timestamp_start_us + (time.perf_counter_ns() - t0_ns) // 1000) % _WRAP_US
-
-        def send(data: bytes) -> None:
-            with write_lock:
-                written = self.link.write(data)
-            if written is not None and written < len(data):
-                state["bytes_not_written"] += len(data) - written
-
-        def send_hello(reply_requested: int) -> None:
-            send(encode(Hello(seq=hello_seq[0], timestamp_us=device_clock_us(),
-                              role=P.ROLE_DEVICE, sample_rate_hz=cfg.rate_hz,
-                              joint_names=JOINT_NAMES, encoding=cfg.encoding,
-                              heartbeat_period_ms=cfg.heartbeat_period_ms,
-                              reply_requested=reply_requested)))
-            hello_seq[0] += 1
-
-        heartbeat_seq = [0]
-
-        def send_heartbeat() -> None:
-            send(encode(Heartbeat(seq=heartbeat_seq[0], timestamp_us=device_clock_us(),
-                                  role=P.ROLE_DEVICE,
-                                  heartbeat_period_ms=cfg.heartbeat_period_ms)))
-            heartbeat_seq[0] += 1
-
-        def reader() -> None:
-            while reading.is_set():
-                try:
-                    data = self.link.read(4096)
-                except OSError as exc:  # the port went away: stop and say so
-                    state["link_error"] = str(exc)
-                    self._stop.set()
-                    return
-                if not data:
-                    continue
-                now_ns = time.perf_counter_ns()
-                for message in decoder.feed(data):
-                    if isinstance(message, Estimate):
-                        received.append(ReceivedEstimate(message, now_ns))
-                        self._host_heard.set()
-                    elif isinstance(message, Heartbeat) and message.role == P.ROLE_HOST:
-                        state["heartbeats"] += 1
-                        self._host_heard.set()
-                    elif isinstance(message, Hello) and message.role == P.ROLE_HOST:
-                        if message.reply_requested:
-                            send_hello(reply_requested=0)
-                        state["hello"] = message
-                        self._host_heard.set()
-
-        reader_thread = threading.Thread(target=reader, name="bridge-sim-reader", daemon=True)
-        reader_thread.start()
-        sent: list[SentSample] = []
-        overruns = 0
-        dropped = 0
+        session = _Session(self.config, self.link, self._stop, self._host_heard)
+        reader = threading.Thread(target=session.read_loop, name="bridge-sim-reader",
+                                  daemon=True)
+        reader.start()
         try:
-            send_hello(reply_requested=1)
-            self._wait_for_host(send_hello, send_heartbeat)
-            period_ns = round(1e9 / cfg.rate_hz)
-            heartbeat_ns = cfg.heartbeat_period_ms * 1_000_000
-            start_ns = time.perf_counter_ns()
-            next_heartbeat_ns = start_ns
-            progress_every = max(1, round(cfg.rate_hz / 10))
-            for k in range(len(plan.values)):
-                if self._stop.is_set():
-                    break
-                deadline_ns = start_ns + k * period_ns
-                now_ns = time.perf_counter_ns()
-                if deadline_ns > now_ns:
-                    time.sleep((deadline_ns - now_ns) / 1e9)
-                elif now_ns - deadline_ns > period_ns:
-                    overruns += 1
-                if time.perf_counter_ns() >= next_heartbeat_ns:
-                    send_heartbeat()
-                    next_heartbeat_ns += heartbeat_ns
-                if plan.garbage[k]:
-                    send(plan.garbage[k])
-                if plan.dropped[k]:
-                    dropped += 1
-                else:
-                    # The device clock at the sample's deadline, plus the planned jitter.
-                    timestamp_us = (cfg.timestamp_start_us + (deadline_ns - t0_ns) // 1000
-                                    + plan.jitter_us[k]) % _WRAP_US
-                    data = encode(JointSample(seq=k, timestamp_us=timestamp_us,
-                                              values=plan.values[k],
-                                              valid_mask=plan.valid_masks[k],
-                                              encoding=cfg.encoding))
-                    sent_ns = time.perf_counter_ns()
-                    send(data)
-                    sent.append(SentSample(k, timestamp_us, plan.values[k], plan.valid_masks[k],
-                                           cfg.encoding, sent_ns))
-                if self.progress is not None and (k + 1) % progress_every == 0:
-                    self.progress(progress_every)
-            end_ns = time.perf_counter_ns()
-            drain_until = time.perf_counter() + cfg.drain_s
-            while time.perf_counter() < drain_until:
-                if received and received[-1].estimate.sample_seq == (sent[-1].seq if sent else -1):
-                    break
-                time.sleep(0.005)
+            session.send_hello(reply_requested=1)
+            session.wait_for_host()
+            elapsed_s = session.stream(self._plan, self.progress)
+            session.drain()
         finally:
-            reading.clear()
-            reader_thread.join(timeout=2.0)
-        if state["link_error"] is not None:
-            raise LinkError(f"the link failed while simulating: {state['link_error']}")
-        return _report(cfg, plan, sent, received, decoder, state, overruns, dropped,
-                       (end_ns - start_ns) / 1e9)
+            session.reading.clear()
+            reader.join(timeout=2.0)
+        if session.link_error is not None:
+            raise LinkError(f"the link failed while simulating: {session.link_error}")
+        return session.report(self._plan, elapsed_s)
 
 
-    def _wait_for_host(self, send_hello, send_heartbeat) -> None:
+class _Session:
+    """One run of the device: its clock, counters and records, the sending loop and the reader."""
+
+    def __init__(self, config: SimulatorConfig, link, stop: threading.Event,
+                 host_heard: threading.Event) -> None:
+        self.config = config
+        self.link = link
+        self.stop = stop
+        self.host_heard = host_heard
+        self.reading = threading.Event()
+        self.reading.set()
+        self.decoder = StreamDecoder()
+        self.write_lock = threading.Lock()
+        self.t0_ns = time.perf_counter_ns()  # the device clock's origin
+        self.hello_seq = 0
+        self.heartbeat_seq = 0
+        self.sent: list[SentSample] = []
+        self.received: list[ReceivedEstimate] = []
+        self.host_hello: Hello | None = None
+        self.heartbeats_received = 0
+        self.bytes_not_written = 0
+        self.overruns = 0
+        self.dropped = 0
+        self.link_error: str | None = None
+
+    def device_clock_us(self, at_ns: int | None = None) -> int:
+        """micros() of the simulated device at perf_counter_ns `at_ns` (default now)."""
+        at_ns = time.perf_counter_ns() if at_ns is None else at_ns
+        return (self.config.timestamp_start_us + (at_ns - self.t0_ns) // 1000) % _WRAP_US
+
+    def send(self, data: bytes) -> None:
+        with self.write_lock:
+            written = self.link.write(data)
+        if written is not None and written < len(data):
+            self.bytes_not_written += len(data) - written
+
+    def send_hello(self, reply_requested: int) -> None:
+        cfg = self.config
+        self.send(encode(Hello(seq=self.hello_seq, timestamp_us=self.device_clock_us(),
+                               role=P.ROLE_DEVICE, sample_rate_hz=cfg.rate_hz,
+                               joint_names=JOINT_NAMES, encoding=cfg.encoding,
+                               heartbeat_period_ms=cfg.heartbeat_period_ms,
+                               reply_requested=reply_requested)))
+        self.hello_seq += 1
+
+    def send_heartbeat(self) -> None:
+        self.send(encode(Heartbeat(seq=self.heartbeat_seq, timestamp_us=self.device_clock_us(),
+                                   role=P.ROLE_DEVICE,
+                                   heartbeat_period_ms=self.config.heartbeat_period_ms)))
+        self.heartbeat_seq += 1
+
+    def read_loop(self) -> None:
+        while self.reading.is_set():
+            try:
+                data = self.link.read(4096)
+            except OSError as exc:  # the port went away: stop and say so
+                self.link_error = str(exc)
+                self.stop.set()
+                return
+            if data:
+                self._on_messages(self.decoder.feed(data), time.perf_counter_ns())
+
+    def _on_messages(self, messages, received_ns: int) -> None:
+        for message in messages:
+            if isinstance(message, Estimate):
+                self.received.append(ReceivedEstimate(message, received_ns))
+            elif isinstance(message, Heartbeat) and message.role == P.ROLE_HOST:
+                self.heartbeats_received += 1
+            elif isinstance(message, Hello) and message.role == P.ROLE_HOST:
+                if message.reply_requested:
+                    self.send_hello(reply_requested=0)
+                self.host_hello = message
+            else:
+                continue
+            self.host_heard.set()
+
+    def wait_for_host(self) -> None:
         """Until the host speaks (or wait_for_host_s passes): heartbeats, and a Hello a second
         (a host that opened the port after our first Hello may have flushed it)."""
         deadline = time.perf_counter() + self.config.wait_for_host_s
         period_s = self.config.heartbeat_period_ms / 1000
         next_hello = time.perf_counter() + 1.0
-        while not self._stop.is_set() and time.perf_counter() < deadline:
-            if self._host_heard.wait(min(period_s, max(0.0, deadline - time.perf_counter()))):
+        while not self.stop.is_set() and time.perf_counter() < deadline:
+            if self.host_heard.wait(min(period_s, max(0.0, deadline - time.perf_counter()))):
                 return
-            send_heartbeat()
+            self.send_heartbeat()
             if time.perf_counter() >= next_hello:
-                send_hello(reply_requested=1)
+                self.send_hello(reply_requested=1)
                 next_hello += 1.0
+
+    def stream(self, plan: _Plan, progress: Callable[[int], None] | None) -> float:
+        """Send every planned sample on a deadline schedule (no drift); returns seconds taken."""
+        cfg = self.config
+        period_ns = round(1e9 / cfg.rate_hz)
+        heartbeat_ns = cfg.heartbeat_period_ms * 1_000_000
+        start_ns = time.perf_counter_ns()
+        next_heartbeat_ns = start_ns
+        progress_every = max(1, round(cfg.rate_hz / 10))
+        for k in range(len(plan.values)):
+            if self.stop.is_set():
+                break
+            deadline_ns = start_ns + k * period_ns
+            now_ns = time.perf_counter_ns()
+            if deadline_ns > now_ns:
+                time.sleep((deadline_ns - now_ns) / 1e9)
+            elif now_ns - deadline_ns > period_ns:
+                self.overruns += 1
+            if time.perf_counter_ns() >= next_heartbeat_ns:
+                self.send_heartbeat()
+                next_heartbeat_ns += heartbeat_ns
+            if plan.garbage[k]:
+                self.send(plan.garbage[k])
+            if plan.dropped[k]:
+                self.dropped += 1
+            else:
+                # The device read its sensors at the deadline; its clock then, plus jitter.
+                timestamp_us = (self.device_clock_us(deadline_ns) + plan.jitter_us[k]) % _WRAP_US
+                data = encode(JointSample(seq=k, timestamp_us=timestamp_us,
+                                          values=plan.values[k], valid_mask=plan.valid_masks[k],
+                                          encoding=cfg.encoding))
+                sent_ns = time.perf_counter_ns()
+                self.send(data)
+                self.sent.append(SentSample(k, timestamp_us, plan.values[k],
+                                            plan.valid_masks[k], cfg.encoding, sent_ns))
+            if progress is not None and (k + 1) % progress_every == 0:
+                progress(progress_every)
+        return (time.perf_counter_ns() - start_ns) / 1e9
+
+    def drain(self) -> None:
+        """Wait up to drain_s for the estimate of the last sample sent."""
+        until = time.perf_counter() + self.config.drain_s
+        last_seq = self.sent[-1].seq if self.sent else None
+        while time.perf_counter() < until:
+            if self.received and self.received[-1].estimate.sample_seq == last_seq:
+                return
+            time.sleep(0.005)
+
+    def report(self, plan: _Plan, elapsed_s: float) -> SimulatorReport:
+        cfg = self.config
+        by_seq = {s.seq: s for s in self.sent}
+        latencies = []
+        answered = set()
+        unmatched = 0
+        for r in self.received:
+            sample = by_seq.get(r.estimate.sample_seq)
+            if sample is None or sample.timestamp_us != r.estimate.sample_timestamp_us:
+                unmatched += 1
+                continue
+            answered.add(sample.seq)
+            latencies.append(r.received_ns - sample.sent_ns)
+        latencies_ns = np.asarray(latencies, dtype=float)
+        skipped = sum(r.estimate.skipped for r in self.received)
+        return SimulatorReport(
+            samples_scheduled=cfg.n_samples, samples_sent=len(self.sent),
+            samples_dropped=self.dropped, garbage_bursts=sum(1 for g in plan.garbage if g),
+            bytes_not_written=self.bytes_not_written, overruns=self.overruns,
+            estimates_received=len(self.received), answered=len(answered),
+            skipped_reported=skipped, lost=max(0, len(self.sent) - len(answered) - skipped),
+            late=int(np.sum(latencies_ns > cfg.late_after_ms * 1e6)), unmatched=unmatched,
+            latency_ms_p50=_percentile_ms(latencies_ns, 50),
+            latency_ms_p99=_percentile_ms(latencies_ns, 99),
+            latency_ms_p999=_percentile_ms(latencies_ns, 99.9),
+            latency_ms_max=float(latencies_ns.max() / 1e6) if latencies_ns.size else math.nan,
+            heartbeats_received=self.heartbeats_received, host_hello=self.host_hello,
+            decoder_errors=dict(self.decoder.errors), elapsed_s=elapsed_s,
+            sent=tuple(self.sent), received=tuple(self.received))
 
 
 @dataclass(frozen=True)
@@ -410,39 +463,7 @@ def _plan_samples(cfg: SimulatorConfig) -> _Plan:
 
 
 def _percentile_ms(latencies_ns: np.ndarray, q: float) -> float:
-    return float(np.percentile(latencies_ns, q) / 1e6) if latencies_ns.size else float("nan")
-
-
-def _report(cfg, plan, sent, received, decoder, state, overruns, dropped,
-            elapsed_s) -> SimulatorReport:
-    by_seq = {s.seq: s for s in sent}
-    latencies = []
-    answered = set()
-    unmatched = 0
-    for r in received:
-        sample = by_seq.get(r.estimate.sample_seq)
-        if sample is None or sample.timestamp_us != r.estimate.sample_timestamp_us:
-            unmatched += 1
-            continue
-        answered.add(sample.seq)
-        latencies.append(r.received_ns - sample.sent_ns)
-    latencies_ns = np.asarray(latencies, dtype=float)
-    skipped = sum(r.estimate.skipped for r in received)
-    return SimulatorReport(
-        samples_scheduled=cfg.n_samples, samples_sent=len(sent),
-        samples_dropped=dropped,
-        garbage_bursts=sum(1 for g in plan.garbage if g),
-        bytes_not_written=state["bytes_not_written"], overruns=overruns,
-        estimates_received=len(received), answered=len(answered), skipped_reported=skipped,
-        lost=max(0, len(sent) - len(answered) - skipped),
-        late=int(np.sum(latencies_ns > cfg.late_after_ms * 1e6)), unmatched=unmatched,
-        latency_ms_p50=_percentile_ms(latencies_ns, 50),
-        latency_ms_p99=_percentile_ms(latencies_ns, 99),
-        latency_ms_p999=_percentile_ms(latencies_ns, 99.9),
-        latency_ms_max=float(latencies_ns.max() / 1e6) if latencies_ns.size else float("nan"),
-        heartbeats_received=state["heartbeats"], host_hello=state["hello"],
-        decoder_errors=dict(decoder.errors), elapsed_s=elapsed_s, sent=tuple(sent),
-        received=tuple(received))
+    return float(np.percentile(latencies_ns, q) / 1e6) if latencies_ns.size else math.nan
 
 
 # -- a separate process --------------------------------------------------------------------
@@ -580,7 +601,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--garbage", type=float, default=0.0,
                         help="probability of random bytes before a sample")
     parser.add_argument("--timestamp-start-us", type=int, default=0,
-                        help="device clock at the first sample (near 4294967295 tests wrapping)")
+                        help="device clock at start, µs (near 4294967295 tests wrapping)")
     parser.add_argument("--wait-for-host", type=float, default=60.0,
                         help="seconds to wait for the host's Hello/Heartbeat before streaming")
     parser.add_argument("--late-ms", type=float, default=50.0,
