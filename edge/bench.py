@@ -146,11 +146,12 @@ def bench_end_to_end(bundle: Any, backend_name: str, rate_hz: float, seconds: fl
     simulator = SimulatedDevice(rate_hz, seconds)
     try:
         runtime = Runtime(
-            RuntimeConfig(port=simulator.device_path, duration_s=seconds, log_path=log_path,
-                          status_period_s=3600.0),
+            RuntimeConfig(port=simulator.device_path, duration_s=simulator.runtime_limit_s,
+                          log_path=log_path, status_period_s=3600.0),
             pipeline, open_link, tuple(bundle.manifest.muscles),
             tuple(bundle.subject.coordinates), log=sys.stderr,
         )
+        simulator.stop_runtime_when_done(runtime)
         summary = runtime.run()
     finally:
         device = simulator.stop()

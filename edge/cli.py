@@ -65,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--out-port", help="send estimates to this port instead of --port")
     out.add_argument("--log", type=Path,
                      help="estimate log: .sto (OpenSim storage) or any other suffix for CSV")
-    out.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    out.add_argument("--duration", type=float, metavar="S",
+                     help="stop after S seconds (with --simulate: the simulator plays S seconds, "
+                     "default 300, and edge-run stops when it has answered them)")
     out.add_argument("--json-status", action="store_true",
                      help="status lines as JSON objects on stdout; the last line is the summary")
     rt = p.add_argument_group("real time (Linux)")
@@ -209,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = RuntimeConfig(
         port=port, baud=args.baud, out_port=args.out_port, log_path=args.log,
-        duration_s=args.duration, json_status=args.json_status,
+        duration_s=simulator.runtime_limit_s if simulator else args.duration,
+        json_status=args.json_status,
     )
     runtime = Runtime(
         config, pipeline, open_link, tuple(manifest.muscles), tuple(bundle.subject.coordinates),
@@ -238,7 +241,9 @@ class SimulatedDevice:
     """firmware_bridge's device simulator in its own process, on a pseudo-terminal.
 
     It plays the built-in normative gait at ``rate_hz`` once edge-run has said Hello,
-    for ``duration_s`` (None: ``DEFAULT_SIMULATION_S``); edge-run stops when it ends.
+    for ``duration_s`` (None: ``DEFAULT_SIMULATION_S``); edge-run stops when it has
+    played everything and read the answers back (``runtime_limit_s`` is only a
+    safety net should the simulator hang).
     """
 
     DEFAULT_SIMULATION_S = 300.0
@@ -246,8 +251,8 @@ class SimulatedDevice:
     def __init__(self, rate_hz: float, duration_s: float | None = None) -> None:
         from firmware_bridge.simulator import SimulatorConfig, SimulatorProcess
 
-        self.duration_s = duration_s
-        play_s = self.DEFAULT_SIMULATION_S if duration_s is None else duration_s + 1.0
+        play_s = self.DEFAULT_SIMULATION_S if duration_s is None else duration_s
+        self.runtime_limit_s = play_s + 60.0
         config = SimulatorConfig(rate_hz=rate_hz, duration_s=play_s, wait_for_host_s=60.0,
                                  drain_s=0.5)
         self._process = SimulatorProcess(config)
@@ -265,9 +270,7 @@ class SimulatedDevice:
             return self._report
 
     def stop_runtime_when_done(self, runtime: Any) -> None:
-        """Stop ``runtime`` when the simulator has played everything (no --duration)."""
-        if self.duration_s is not None:
-            return
+        """Stop ``runtime`` when the simulator has played everything."""
 
         def watch() -> None:
             try:
