@@ -18,8 +18,9 @@ Facts this module handles (torch-tensorrt documentation and issues):
   cuDNN GRU); ``gru="cell_loop"`` rewrites it as an explicit GRU-cell loop with
   the input projection hoisted out of the recurrence (edge/gru_rewrite.py).
 - Exporting an ``nn.GRU`` on CUDA with cuDNN enabled fails in
-  ``flatten_parameters`` on torch <= 2.8 (JetPack 6.2 ships 2.8): the program
-  is moved to CUDA by re-exporting with cuDNN disabled.
+  ``flatten_parameters`` on torch <= 2.8 (JetPack 6.2 ships 2.8): bundles are
+  exported on the CPU, and the program is moved to CUDA with
+  ``torch.export.passes.move_to_device_pass`` (no tracing on CUDA at all).
 - FP16 is requested through ``enabled_precisions`` up to torch-tensorrt 2.12;
   later releases drop TensorRT weak typing for ``use_explicit_typing`` +
   ``enable_autocast`` with ``low_precision_type``: chosen by the installed
@@ -233,9 +234,7 @@ def compile_program(program: Any, input_shape: tuple[int, ...], settings: Tensor
     import torch_tensorrt
 
     example = torch.zeros(input_shape, dtype=torch.float32, device="cuda")
-    prepared = prepare_program(program, settings.gru)
-    with torch.no_grad(), torch.backends.cudnn.flags(enabled=False):
-        on_cuda = torch.export.export(prepared.module().to("cuda"), (example,))
+    on_cuda = to_device(prepare_program(program, settings.gru), "cuda", example)
     accepted = inspect.signature(torch_tensorrt.dynamo.compile).parameters
     options: dict[str, Any] = {
         "arg_inputs": [example],
@@ -271,6 +270,23 @@ def compile_program(program: Any, input_shape: tuple[int, ...], settings: Tensor
             f"{settings.label} ({type(exc).__name__}: {exc}); try another GRU handling "
             f"(TensorRTSettings gru 'torch' or 'cell_loop', docs/jetson.md) or a CPU backend"
         ) from exc
+
+
+def to_device(program: Any, device: str, example: Any) -> Any:
+    """The CPU program on ``device``.
+
+    ``move_to_device_pass`` (torch >= 2.5) rewrites the graph's device arguments
+    and moves the weights without tracing anything; older torch re-exports the
+    module on the device with cuDNN disabled (the GRU export bug).
+    """
+    import torch
+
+    try:
+        from torch.export.passes import move_to_device_pass
+    except ImportError:
+        with torch.no_grad(), torch.backends.cudnn.flags(enabled=False):
+            return torch.export.export(program.module().to(device), (example,))
+    return move_to_device_pass(program, device)
 
 
 def reference_windows(bundle: Any, n: int = PARITY_WINDOWS) -> np.ndarray:
@@ -398,5 +414,6 @@ __all__ = [
     "reference_windows",
     "require_tensorrt",
     "tensorrt_available",
+    "to_device",
     "variants",
 ]

@@ -28,6 +28,7 @@ from edge.tensorrt_cache import (
     load_or_build,
     prepare_program,
     tensorrt_available,
+    to_device,
     variants,
 )
 from train.export import export_bundle
@@ -293,6 +294,15 @@ def test_tensorrt_cache_key_changes_with_everything_an_engine_depends_on(tmp_pat
     assert base not in changed and len(changed) == 3 + len(environment)
     directory = engine_directory(tmp_path, "a" * 64, TensorRTSettings(), environment)
     assert directory.parent == tmp_path and "fp32-unrolled" in directory.name
+
+
+@pytest.mark.parametrize("gru", GRU_HANDLING)
+def test_prepared_programs_move_to_another_device_whole(small_program, gru):
+    model, program = small_program
+    moved = to_device(prepare_program(program, gru), "meta", None)
+    assert {str(v.device) for v in moved.state_dict.values()} == {"meta"}
+    y = moved.module()(torch.zeros((1, model.config.window, 9), device="meta"))
+    assert y.device.type == "meta" and tuple(y.shape) == (1, model.config.n_muscles)
 
 
 @pytest.mark.skipif(not tensorrt_available()[0], reason=tensorrt_available()[1])
