@@ -163,29 +163,32 @@ class _MessageCodec:
         if not self._encoding_valid(fixed_values):
             raise ProtocolError(f"{self.layout.name}.encoding must be {P.ENCODING_RADIANS} "
                                 f"(radians) or {P.ENCODING_COUNTS} (counts)")
-        if self.has_strings:
-            payload = self.fixed_struct.pack(*fixed_values) + b"".join(
-                _encode_names(getattr(msg, a.name), self.layout.name, a.name)
-                for a in self.arrays)
-            body = _HEADER.pack(P.MAGIC, P.VERSION_MAJOR, P.VERSION_MINOR, self.layout.type_id,
-                                0, len(payload), msg.seq, msg.timestamp_us) + payload
-        else:
-            encoding = self._encoding(fixed_values)
-            key = (lengths, encoding)
-            frame_struct = self._frame_structs.get(key)
-            if frame_struct is None:
-                frame_struct = self._compile_frame(lengths, encoding)
-            args = [P.MAGIC, P.VERSION_MAJOR, P.VERSION_MINOR, self.layout.type_id, 0,
-                    frame_struct.size - P.HEADER_SIZE, msg.seq, msg.timestamp_us]
-            args += fixed_values
-            for a in self.arrays:
-                args += getattr(msg, a.name)
-            try:
-                body = frame_struct.pack(*args)
-            except struct.error as exc:
-                raise ProtocolError(f"{self.layout.name}: a value does not fit its wire type "
-                                    f"({exc})") from None
+        try:
+            body = (self._pack_with_names(msg, fixed_values) if self.has_strings
+                    else self._pack(msg, fixed_values, lengths))
+        except struct.error as exc:
+            raise ProtocolError(f"{self.layout.name}: a value does not fit its wire type "
+                                f"({exc})") from None
         return body + _CRC.pack(zlib.crc32(body))
+
+    def _pack(self, msg: Message, fixed_values: list, lengths: tuple[int, ...]) -> bytes:
+        """Header and payload in one struct call, compiled once per array lengths."""
+        encoding = self._encoding(fixed_values)
+        frame_struct = self._frame_structs.get((lengths, encoding))
+        if frame_struct is None:
+            frame_struct = self._compile_frame(lengths, encoding)
+        args = [P.MAGIC, P.VERSION_MAJOR, P.VERSION_MINOR, self.layout.type_id, 0,
+                frame_struct.size - P.HEADER_SIZE, msg.seq, msg.timestamp_us]
+        args += fixed_values
+        for a in self.arrays:
+            args += getattr(msg, a.name)
+        return frame_struct.pack(*args)
+
+    def _pack_with_names(self, msg: Message, fixed_values: list) -> bytes:
+        payload = self.fixed_struct.pack(*fixed_values) + b"".join(
+            _encode_names(getattr(msg, a.name), self.layout.name, a.name) for a in self.arrays)
+        return _HEADER.pack(P.MAGIC, P.VERSION_MAJOR, P.VERSION_MINOR, self.layout.type_id, 0,
+                            len(payload), msg.seq, msg.timestamp_us) + payload
 
     def _compile_frame(self, lengths: tuple[int, ...], encoding: int) -> struct.Struct:
         fmt = _HEADER_FORMAT + self.fixed_struct.format[1:] + "".join(

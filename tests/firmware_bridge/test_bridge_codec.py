@@ -185,6 +185,8 @@ def test_overlong_garbage_is_bounded_and_the_next_frame_still_decodes():
     (Hello(seq=0, timestamp_us=0, role=0, sample_rate_hz=100.0, joint_names=("x" * 32,)),
      "at most 31"),
     (Heartbeat(seq=2**32, timestamp_us=0, role=0), "does not fit"),
+    (Hello(seq=0, timestamp_us=0, role=256, sample_rate_hz=1.0), "does not fit"),
+    (Hello(seq=0, timestamp_us=0, role=0, sample_rate_hz=1.0, joint_names=("a\x00b",)), "NUL"),
 ])
 def test_messages_beyond_the_protocol_are_refused_with_a_reason(bad, match):
     with pytest.raises(ProtocolError, match=match):
