@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import select
 import sys
 import threading
 import time
@@ -296,6 +297,7 @@ class Runtime:
         self._link: Any = None
         self._out: Any = None
         self._out_fd: int | None = None
+        self._in_fd: int | None = None
         self._decoder = StreamDecoder()
         self._decoder_errors: dict[str, int] = {}
         self._estimate_seq = 0
@@ -327,6 +329,7 @@ class Runtime:
                 self._out = self.open_link(c.out_port, c.baud, c.read_timeout_s)
             self._out.write_timeout = c.write_timeout_s
             self._out_fd = _nonblocking_fd(self._out)
+            self._in_fd = _nonblocking_fd(self._link)
         except LINK_ERRORS:  # the port is absent (yet)
             self._close_links()
             return False
@@ -344,7 +347,7 @@ class Runtime:
                 with contextlib.suppress(*LINK_ERRORS):  # a vanished device is gone either way
                     link.close()
         self._link = self._out = None
-        self._out_fd = None
+        self._out_fd = self._in_fd = None
 
     def _disconnected(self, reason: str) -> None:
         for kind, n in self._decoder.errors.items():
@@ -464,12 +467,7 @@ class Runtime:
                 self._reconnect()
                 continue
             try:
-                waiting = self._link.in_waiting
-                data = self._link.read(waiting if waiting else 1)
-                if data and not waiting:
-                    rest = self._link.in_waiting
-                    if rest:
-                        data += self._link.read(rest)
+                data = self._read()
             except LINK_ERRORS as exc:  # the device went away
                 self._disconnected(str(exc))
                 continue
@@ -499,6 +497,32 @@ class Runtime:
                     )
                 except LINK_ERRORS as exc:  # the device went away while we wrote
                     self._disconnected(str(exc))
+
+    def _read(self) -> bytes:
+        """Whatever arrived, waiting at most ``read_timeout_s`` for the first byte.
+
+        A POSIX port is read with one select and one os.read (no pyserial layers);
+        other links through pyserial. An end of file on a ready port is a vanished
+        device, as pyserial reports it.
+        """
+        fd = self._in_fd
+        if fd is None:
+            link = self._link
+            waiting = link.in_waiting
+            data = link.read(waiting if waiting else 1)
+            if data and not waiting and link.in_waiting:
+                data += link.read(link.in_waiting)
+            return data
+        ready, _, _ = select.select((fd,), (), (), self.config.read_timeout_s)
+        if not ready:
+            return b""
+        try:
+            data = os.read(fd, 65536)
+        except (BlockingIOError, InterruptedError):
+            return b""
+        if not data:
+            raise SerialException("the port reports data but returns none (device disconnected?)")
+        return data
 
     def _note_device_messages(self, messages: list[Any]) -> None:
         """Check the device's Hello against the sensor mapping (heartbeats need nothing)."""
