@@ -20,6 +20,11 @@ checkable on a CPU because both are plain ``torch.export`` programs:
   operations: with N = 0 the last backward direction runs one step instead of
   W. The ONNX form of a bundle is exported from this program.
 
+- ``opaque_gru``: wraps every GRU in the custom op ``mjca_edge::gru``, which no
+  decomposition table knows, so a compiler that decomposes everything it can
+  (torch-tensorrt decomposes ``aten.gru``, a composite op) still leaves the GRU
+  whole, to PyTorch and cuDNN, and compiles only what surrounds it.
+
 GRU gate order is PyTorch's (r, z, n):
 r = sigmoid(W_ir x + b_ir + W_hr h + b_hr), z likewise,
 n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h' = (1 - z) * n + z * h
@@ -206,12 +211,53 @@ def _time_selects(node: torch.fx.Node) -> list[torch.fx.Node] | None:
     return selects or None
 
 
-def count_gru_nodes(program: ExportedProgram) -> int:
-    """How many ``aten.gru.input`` calls the program's graph holds."""
+@torch.library.custom_op("mjca_edge::gru", mutates_args=())
+def opaque_gru_op(
+    x: torch.Tensor,
+    hx: torch.Tensor,
+    params: list[torch.Tensor],
+    has_biases: bool,
+    num_layers: int,
+    bidirectional: bool,
+    batch_first: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``aten.gru.input`` in inference (no dropout), opaque to decompositions."""
+    out, h = torch.ops.aten.gru.input(
+        x, hx, params, has_biases, num_layers, 0.0, False, bidirectional, batch_first
+    )
+    return out, h
+
+
+@opaque_gru_op.register_fake
+def _opaque_gru_shapes(x, hx, params, has_biases, num_layers, bidirectional, batch_first):
+    hidden = params[1].shape[1]  # w_hh of layer 0: (3H, H)
+    directions = 2 if bidirectional else 1
+    return x.new_empty((*x.shape[:-1], directions * hidden)), hx.new_empty(hx.shape)
+
+
+OPAQUE_GRU = torch.ops.mjca_edge.gru.default
+"""The op a compiler should leave to PyTorch (torch-tensorrt ``torch_executed_ops``)."""
+
+
+def opaque_gru(program: ExportedProgram) -> ExportedProgram:
+    """The program re-exported with every ``aten.gru.input`` replaced by ``OPAQUE_GRU``."""
+    module = program.module()
+    for node in module.graph.nodes:
+        if node.op == "call_function" and node.target == torch.ops.aten.gru.input:
+            x, hx, params, has_biases, num_layers, _, _, bidirectional, batch_first = node.args
+            node.target = OPAQUE_GRU
+            node.args = (x, hx, params, has_biases, num_layers, bidirectional, batch_first)
+    module.recompile()
+    example = tuple(_example_inputs(program))
+    with torch.no_grad(), torch.backends.cudnn.flags(enabled=False):
+        return torch.export.export(module, example)
+
+
+def count_gru_nodes(program: ExportedProgram, op: object = None) -> int:
+    """How many calls of ``op`` (default ``aten.gru.input``) the program's graph holds."""
+    target = torch.ops.aten.gru.input if op is None else op
     return sum(
-        1
-        for node in program.graph.nodes
-        if node.op == "call_function" and node.target == torch.ops.aten.gru.input
+        1 for node in program.graph.nodes if node.op == "call_function" and node.target == target
     )
 
 
@@ -250,10 +296,13 @@ def _example_inputs(program: ExportedProgram) -> list[torch.Tensor]:
 
 
 __all__ = [
+    "OPAQUE_GRU",
     "count_gru_nodes",
     "decompose_gru",
     "explicit_gru",
     "explicit_gru_cells",
     "gru_at_step",
     "last_step_gru",
+    "opaque_gru",
+    "opaque_gru_op",
 ]

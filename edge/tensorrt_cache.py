@@ -14,8 +14,11 @@ Facts this module handles (torch-tensorrt documentation and issues):
 - torch-tensorrt has no converter for ``aten.gru``. ``gru="unrolled"``
   decomposes it into per-step linear/sigmoid/tanh ops (fixed window: fully
   unrolled) and compiles everything in TensorRT; ``gru="torch"`` leaves it to
-  PyTorch/cuDNN through ``torch_executed_ops`` (two TensorRT engines around a
-  cuDNN GRU); ``gru="cell_loop"`` rewrites it as an explicit GRU-cell loop with
+  PyTorch/cuDNN (two TensorRT engines around a cuDNN GRU): torch-tensorrt
+  decomposes composite ops such as ``aten.gru`` before partitioning, so the GRU
+  is first wrapped in an opaque custom op (``edge.gru_rewrite.opaque_gru``) and
+  that op is listed in ``torch_executed_ops``; ``gru="cell_loop"`` rewrites it
+  as an explicit GRU-cell loop with
   the input projection hoisted out of the recurrence (edge/gru_rewrite.py).
 - Exporting an ``nn.GRU`` on CUDA with cuDNN enabled fails in
   ``flatten_parameters`` on torch <= 2.8 (JetPack 6.2 ships 2.8): bundles are
@@ -219,13 +222,13 @@ class EngineReport:
 
 def prepare_program(program: Any, gru: str) -> Any:
     """The CPU program transformed for the GRU handling (CPU-checkable)."""
-    from edge.gru_rewrite import decompose_gru, explicit_gru_cells
+    from edge.gru_rewrite import decompose_gru, explicit_gru_cells, opaque_gru
 
     if gru == "unrolled":
         return decompose_gru(program)
     if gru == "cell_loop":
         return explicit_gru_cells(program)
-    return program
+    return opaque_gru(program)
 
 
 def compile_program(program: Any, input_shape: tuple[int, ...], settings: TensorRTSettings) -> Any:
@@ -245,7 +248,9 @@ def compile_program(program: Any, input_shape: tuple[int, ...], settings: Tensor
         "use_python_runtime": False,
     }
     if settings.gru == "torch":
-        options["torch_executed_ops"] = {"torch.ops.aten.gru.input"}
+        from edge.gru_rewrite import OPAQUE_GRU
+
+        options["torch_executed_ops"] = {OPAQUE_GRU}
     if settings.precision == "fp16":
         if "enabled_precisions" in accepted:
             options["enabled_precisions"] = {torch.float32, torch.float16}
@@ -376,6 +381,8 @@ def _load_cached(
 ) -> Any:
     """The cached module when its record matches these settings and its bytes are intact."""
     import torch_tensorrt
+
+    import edge.gru_rewrite  # noqa: F401  registers mjca_edge::gru, which "torch" engines call
 
     engine_path = directory / ENGINE_FILE
     try:
