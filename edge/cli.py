@@ -185,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
     if args.simulate:
         simulator = SimulatedDevice(args.rate, args.duration)
         port = simulator.device_path
+    if "://" in port:
+        _check_url(port, args.baud, open_link)
     warning = latency_timer_warning(port, usb_serial_latency_timer_ms(port))
     if warning:
         print(warning, file=log)
@@ -301,6 +303,16 @@ class SimulatedDevice:
             "round_trip_ms": {"p50": report.latency_ms_p50, "p99": report.latency_ms_p99,
                               "p999": report.latency_ms_p999},
         }
+
+
+def _check_url(url: str, baud: int, open_link: Any) -> None:
+    """A pyserial URL must open now (a device path may appear later: edge-run waits for it)."""
+    from firmware_bridge.link import LinkError
+
+    try:
+        open_link(url, baud, 0.01).close()
+    except LinkError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _print_summary(summary: dict, json_lines: bool) -> None:

@@ -51,6 +51,8 @@ def test_bad_input_is_one_clear_line(capsys, tmp_path, bundle_dir):
     assert "--rt-priority" in _one_line_error(
         capsys, ["--port", "x", "--bundle", bundle_dir, "--rt-priority", "1000"])
     assert "--duration" in _one_line_error(capsys, ["--port", "x", "--duration", "-1"])
+    assert "cannot open serial link" in _one_line_error(
+        capsys, ["--port", "nosuch://x", "--bundle", bundle_dir])
     assert "unknown backend" in _one_line_error(
         capsys, ["--port", "x", "--bundle", bundle_dir, "--backend", "nope"])
 
