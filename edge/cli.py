@@ -343,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"edge-run: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except RuntimeError as exc:  # no backend left after failures: the log is closed by now
+        print(f"edge-run: stopped: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
