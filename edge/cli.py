@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from firmware_bridge.link import DEFAULT_BAUD
+
 EXIT_BAD_INPUT = 2
 
 
@@ -42,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     src = p.add_argument_group("input")
     src.add_argument("--port", help="serial device path or any pyserial URL (socket://, rfc2217://...)")
-    src.add_argument("--baud", type=int, default=1_000_000, help="bit/s (default 1000000)")
+    src.add_argument("--baud", type=int, default=DEFAULT_BAUD,
+                     help=f"bit/s (default {DEFAULT_BAUD})")
     src.add_argument(
         "--simulate",
         action="store_true",
@@ -92,8 +95,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("give --port PORT (a serial device or pyserial URL), or --simulate")
     if args.simulate and args.port:
         raise UsageError("--simulate creates its own port: give either --port or --simulate")
-    if args.simulate and not 1.0 <= args.rate <= 10_000.0:
-        raise UsageError(f"--rate must lie in 1..10000 Hz, got {args.rate}")
+    if args.simulate and not 1.0 <= args.rate <= 5000.0:
+        raise UsageError(f"--rate must lie in 1..5000 Hz, got {args.rate}")
     if args.baud <= 0:
         raise UsageError(f"--baud must be a positive number of bit/s, got {args.baud}")
     if args.duration is not None and not args.duration > 0:
