@@ -539,6 +539,11 @@ class Runtime:
                 self._say(f"warning: the device sends {len(m.joint_names)} channels but the "
                           f"sensor mapping expects {n_expected}: pass --sensors with a "
                           f"sensors.json for this device; its samples are flagged INPUT_INVALID")
+            if m.encoding == P.ENCODING_COUNTS and self.pipeline.mapper.gain == (1.0, 1.0, 1.0):
+                self.counters.errors["hello_mismatch"] += 1
+                self._say("warning: the device sends raw counts but the sensor mapping has a "
+                          "scale of 1 rad per count: pass --sensors with the counts' scale "
+                          "(2π / counts per revolution)")
 
     def _answer(self, samples: list[JointSample], received_ns: int) -> None:
         """Answer the samples of one read: older ones while still fresh, the newest always."""
