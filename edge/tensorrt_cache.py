@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -252,19 +253,7 @@ def compile_program(program: Any, input_shape: tuple[int, ...], settings: Tensor
 
         options["torch_executed_ops"] = {OPAQUE_GRU}
     if settings.precision == "fp16":
-        if "enabled_precisions" in accepted:
-            options["enabled_precisions"] = {torch.float32, torch.float16}
-        else:
-            options.update(
-                use_explicit_typing=True, enable_autocast=True, low_precision_type=torch.float16
-            )
-    if settings.precision == "fp16" and not {"enabled_precisions", "enable_autocast"} & set(
-        accepted
-    ):
-        raise TensorRTError(
-            f"torch-tensorrt {torch_tensorrt.__version__} offers neither enabled_precisions nor "
-            f"autocast: FP16 is not available with it; use precision fp32"
-        )
+        options.update(fp16_options(torch_tensorrt.__version__, accepted))
     for key in [k for k in options if k not in accepted]:
         options.pop(key)  # an option this torch-tensorrt release does not know
     try:
@@ -275,6 +264,29 @@ def compile_program(program: Any, input_shape: tuple[int, ...], settings: Tensor
             f"{settings.label} ({type(exc).__name__}: {exc}); try another GRU handling "
             f"(TensorRTSettings gru 'torch' or 'cell_loop', docs/jetson.md) or a CPU backend"
         ) from exc
+
+
+def fp16_options(version: str, accepted: Mapping[str, Any]) -> dict[str, Any]:
+    """How this torch-tensorrt release is asked for FP16.
+
+    Up to 2.12 (the Jetson's 2.8 included) through ``enabled_precisions`` (TensorRT
+    weak typing); later releases through explicit typing plus rule-based autocast.
+    """
+    import torch
+
+    release = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+    if release <= (2, 12) and "enabled_precisions" in accepted:
+        return {"enabled_precisions": {torch.float32, torch.float16}}
+    if "enable_autocast" in accepted:
+        return {
+            "use_explicit_typing": True,
+            "enable_autocast": True,
+            "low_precision_type": torch.float16,
+        }
+    raise TensorRTError(
+        f"torch-tensorrt {version} offers neither enabled_precisions nor autocast: FP16 is "
+        f"not available with it; use precision fp32"
+    )
 
 
 def to_device(program: Any, device: str, example: Any) -> Any:
@@ -416,6 +428,7 @@ __all__ = [
     "default_cache_dir",
     "engine_directory",
     "engine_parity",
+    "fp16_options",
     "load_or_build",
     "prepare_program",
     "reference_windows",

@@ -22,9 +22,11 @@ from edge.gru_rewrite import OPAQUE_GRU, count_gru_nodes, explicit_gru, gru_at_s
 from edge.tensorrt_cache import (
     GRU_HANDLING,
     PRECISIONS,
+    TensorRTError,
     TensorRTSettings,
     cache_key,
     engine_directory,
+    fp16_options,
     load_or_build,
     prepare_program,
     tensorrt_available,
@@ -305,6 +307,15 @@ def test_prepared_programs_move_to_another_device_whole(small_program, gru):
     assert {str(v.device) for v in moved.state_dict.values()} == {"meta"}
     y = moved.module()(torch.zeros((1, model.config.window, 9), device="meta"))
     assert y.device.type == "meta" and tuple(y.shape) == (1, model.config.n_muscles)
+
+
+def test_fp16_is_asked_for_the_way_each_torch_tensorrt_release_understands():
+    jetson = fp16_options("2.8.0", {"enabled_precisions": None})
+    assert jetson == {"enabled_precisions": {torch.float32, torch.float16}}
+    later = fp16_options("2.13.0", {"enabled_precisions": None, "enable_autocast": None})
+    assert later["enable_autocast"] and later["low_precision_type"] == torch.float16
+    with pytest.raises(TensorRTError, match="use precision fp32"):
+        fp16_options("2.14.0", {"enabled_precisions": None})
 
 
 @pytest.mark.skipif(not tensorrt_available()[0], reason=tensorrt_available()[1])
