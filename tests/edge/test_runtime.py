@@ -19,7 +19,7 @@ import pytest
 import serial
 from test_runtime_support import PtyDevice, gait_angles, runtime_bundle
 
-from calib.sensors import SensorMap
+from calib.sensors import Channel, SensorMap
 from edge.backends import select_backend
 from edge.derivatives import network_inputs, resample_uniform
 from edge.hill import HillModel
@@ -35,6 +35,7 @@ from edge.runtime import (
 )
 from edge.window import offline_window
 from firmware_bridge.codec import Estimate, Hello, JointSample, StreamDecoder
+from firmware_bridge.protocol import ENCODING_COUNTS
 from firmware_bridge.simulator import SimulatorConfig, SimulatorProcess, source_angles
 from firmware_bridge.timestamps import TimestampUnwrapper
 from train.opensim_io import read_storage
@@ -59,6 +60,7 @@ def _pipeline(bundle, backend_name="onnxruntime", fallback=None):
 
 
 def _runtime(bundle, port, tmp_path, pipeline=None):
+    """A runtime on ``port`` logging to tmp_path/estimates.sto."""
     return Runtime(
         RuntimeConfig(port=port, log_path=tmp_path / "estimates.sto", status_period_s=60.0,
                       reopen_period_s=0.05),
@@ -84,11 +86,11 @@ def _run(bundle, device, tmp_path, pipeline=None):
     return result, runtime
 
 
-def _run_simulator(bundle, config, tmp_path):
+def _run_simulator(bundle, config, tmp_path, pipeline=None):
     """Runs the loop against firmware_bridge's simulator process; (summary, runtime, report)."""
     simulator = SimulatorProcess(config)
     port = simulator.start()
-    runtime = _runtime(bundle, port, tmp_path)
+    runtime = _runtime(bundle, port, tmp_path, pipeline)
     result = {}
     thread = threading.Thread(target=lambda: result.update(runtime.run()))
     thread.start()
@@ -129,9 +131,10 @@ def _check_accounting(summary, sent, estimates, lost_in_cable=0):
         assert np.isfinite(values).all(), f"non-finite values on the wire: {e}"
 
 
-def _held_angles(values, ranges, margin):
+def _held_angles(values, ranges, margin, sensors):
     """Offline angles as the runtime holds them: bad samples take the last good value."""
-    angles = SensorMap.identity().to_radians(np.array(values, dtype=np.float32))
+    raw = np.array(values, dtype=np.float32 if isinstance(values[0][0], float) else np.int64)
+    angles = sensors.to_radians(raw)
     lo = np.array([r[0] for r in ranges]) - margin
     hi = np.array([r[1] for r in ranges]) + margin
     held = angles.copy()
@@ -140,6 +143,36 @@ def _held_angles(values, ranges, margin):
         if bad and i:
             held[i] = held[i - 1]
     return held
+
+
+def _assert_equal_to_offline(bundle, runtime, sent, estimates, sensors):
+    """Each non-zeroed estimate equals edge.derivatives + the backend + Hill on the samples
+    as sent (bad ones held, as the runtime holds them); returns how many were compared."""
+    spec = runtime.pipeline.spec
+    unwrapper = TimestampUnwrapper()
+    t_s = np.array([unwrapper.unwrap(s[1]) for s in sent]) * 1e-6
+    ranges = [bundle.subject.joints[j].range for j in ("hip", "knee", "ankle")]
+    angles = _held_angles([s[2] for s in sent], ranges, 0.1, sensors)
+    position = {s[0]: i for i, s in enumerate(sent)}
+    backend = select_backend(bundle, "onnxruntime", threads=1)
+    hill = HillModel(bundle.subject)
+    compared = 0
+    for e in estimates:
+        if e.status & ZEROED:
+            continue
+        k = position[e.sample_seq]
+        features = network_inputs(
+            resample_uniform(t_s[: k + 1], angles[: k + 1], t_s[k], spec.rate_hz,
+                             spec.grid_points), spec.rate_hz)
+        x = features[None].astype(np.float32)
+        a = np.clip(np.asarray(backend.infer(x), dtype=np.float64), 0.0, 1.0)
+        np.testing.assert_allclose(e.activations, a, atol=2e-6)
+        row = features[spec.answered_row]
+        force, _, torque = hill.evaluate(a, row[0::3], row[1::3])
+        np.testing.assert_allclose(e.forces, force, rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(e.torques, torque, rtol=1e-4, atol=1e-3)
+        compared += 1
+    return compared
 
 
 def test_every_sample_answered_or_skipped_and_equal_to_offline(bundle, tmp_path):
@@ -164,31 +197,7 @@ def test_every_sample_answered_or_skipped_and_equal_to_offline(bundle, tmp_path)
         if e.sample_seq in nan_seqs:
             assert e.status & INPUT_INVALID and not any(e.forces) and not any(e.activations)
 
-    # offline: the same functions and backend on the samples as sent, bad ones held
-    spec = runtime.pipeline.spec
-    unwrapper = TimestampUnwrapper()
-    t_s = np.array([unwrapper.unwrap(s[1]) for s in sent]) * 1e-6
-    ranges = [bundle.subject.joints[j].range for j in ("hip", "knee", "ankle")]
-    angles = _held_angles([s[2] for s in sent], ranges, 0.1)
-    position = {s[0]: i for i, s in enumerate(sent)}
-    backend = select_backend(bundle, "onnxruntime", threads=1)
-    hill = HillModel(bundle.subject)
-    compared = 0
-    for e in estimates:
-        if e.status & ZEROED:
-            continue
-        k = position[e.sample_seq]
-        features = network_inputs(
-            resample_uniform(t_s[: k + 1], angles[: k + 1], t_s[k], spec.rate_hz,
-                             spec.grid_points), spec.rate_hz)
-        x = features[None].astype(np.float32)
-        a = np.clip(np.asarray(backend.infer(x), dtype=np.float64), 0.0, 1.0)
-        np.testing.assert_allclose(e.activations, a, atol=2e-6)
-        row = features[spec.answered_row]
-        force, _, torque = hill.evaluate(a, row[0::3], row[1::3])
-        np.testing.assert_allclose(e.forces, force, rtol=1e-4, atol=1e-3)
-        np.testing.assert_allclose(e.torques, torque, rtol=1e-4, atol=1e-3)
-        compared += 1
+    compared = _assert_equal_to_offline(bundle, runtime, sent, estimates, SensorMap.identity())
     assert compared > 300, f"only {compared} estimates were comparable"
     assert any(e.status & INPUT_GAP for e in estimates), "dropped samples must flag INPUT_GAP"
 
@@ -196,6 +205,25 @@ def test_every_sample_answered_or_skipped_and_equal_to_offline(bundle, tmp_path)
     assert len(log.time) == summary["estimates_out"]
     np.testing.assert_array_equal(log.column("seq"), [e.sample_seq for e in estimates])
     assert np.isfinite(log.data).all()
+
+
+def test_raw_encoder_counts_through_sensors_json(bundle, tmp_path):
+    """A device sending int32 counts, mapped by a sensors.json scale: same as offline."""
+    counts_per_rev = 16384
+    step = 2 * math.pi / counts_per_rev
+    sensors = SensorMap(tuple(Channel(n, j, scale=step) for n, j in
+                              (("enc0", "hip"), ("enc1", "knee"), ("enc2", "ankle"))))
+    pipeline = EstimatePipeline(bundle, select_backend(bundle, "onnxruntime", threads=1),
+                                HillModel(bundle.subject), sensors)
+    config = SimulatorConfig(rate_hz=200.0, duration_s=2.0, encoding=ENCODING_COUNTS,
+                             counts_per_rev=counts_per_rev, wait_for_host_s=20.0, drain_s=1.0)
+    summary, runtime, report = _run_simulator(bundle, config, tmp_path, pipeline)
+    sent = [(s.seq, s.timestamp_us, s.values, s.valid_mask) for s in report.sent]
+    estimates = [r.estimate for r in report.received]
+    _check_accounting(summary, sent, estimates)
+    assert not any(e.status & (INPUT_INVALID | INPUT_OUT_OF_RANGE) for e in estimates)
+    assert isinstance(sent[0][2][0], int)
+    assert _assert_equal_to_offline(bundle, runtime, sent, estimates, sensors) > 250
 
 
 def test_unplugged_cable_is_reopened_without_losing_the_log(bundle, tmp_path):
