@@ -108,9 +108,11 @@ class Manifest:
     created: str
     tensorrt: Mapping[str, Any] = field(default_factory=dict)
     """Optional TensorRT settings the exporter recommends (edge.tensorrt_cache)."""
+    exporter: Mapping[str, Any] = field(default_factory=dict)
+    """Optional: what wrote the files (torch version, ONNX opset), for diagnosis."""
 
     def __post_init__(self) -> None:
-        for name in ("architecture", "metrics", "files", "tensorrt"):
+        for name in ("architecture", "metrics", "files", "tensorrt", "exporter"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
     @property
@@ -141,8 +143,9 @@ class Manifest:
             "files": dict(self.files),
             "created": self.created,
         }
-        if self.tensorrt:
-            data["tensorrt"] = _plain(self.tensorrt)
+        for optional in ("tensorrt", "exporter"):
+            if getattr(self, optional):
+                data[optional] = _plain(getattr(self, optional))
         return data
 
     @classmethod
@@ -209,6 +212,7 @@ class Manifest:
             files=_files(data),
             created=_string(data, "created"),
             tensorrt=_mapping(data, "tensorrt") if "tensorrt" in data else {},
+            exporter=_mapping(data, "exporter") if "exporter" in data else {},
         )
 
 
@@ -263,9 +267,11 @@ class Bundle:
         try:
             return torch.export.load(self.program_path)
         except Exception as exc:  # torch raises many types for a bad archive
+            written = self.manifest.exporter.get("torch", "an unrecorded version")
             raise BundleError(
-                f"{self.program_path} could not be loaded by torch {torch.__version__} "
-                f"({type(exc).__name__}: {exc}); re-export the bundle with this torch version"
+                f"{self.program_path} (written by torch {written}) could not be loaded by torch "
+                f"{torch.__version__} ({type(exc).__name__}: {exc}); re-export the bundle with "
+                f"torch {torch.__version__}, or use the onnxruntime backend"
             ) from exc
 
 

@@ -138,6 +138,7 @@ def export_bundle(
         "metrics": _json_safe(dict(metrics or {})),
         "files": {name: sha256_file(out / name) for name in BUNDLE_FILES},
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "exporter": {"torch": torch.__version__, "onnx_opset": ONNX_OPSET},
     }
     if tensorrt is not None:
         manifest["tensorrt"] = tensorrt.to_dict()
