@@ -15,7 +15,7 @@ import numpy as np
 
 from edge.backends.base import BackendError, BundleBackend
 from edge.bundle import Bundle
-from edge.tensorrt_cache import EngineReport, TensorRTError, TensorRTSettings, load_or_build
+from edge.tensorrt_cache import TensorRTError, TensorRTSettings, load_or_build
 
 
 class TensorRTBackend(BundleBackend):
@@ -37,7 +37,7 @@ class TensorRTBackend(BundleBackend):
                 ) from exc
         self.settings = settings
         try:
-            module, self.report = load_or_build(bundle, settings, cache_dir)
+            module, self.report = load_or_build(bundle, settings, cache_dir)  # an EngineReport
         except TensorRTError as exc:
             raise BackendError(str(exc)) from exc
         import torch
@@ -53,22 +53,22 @@ class TensorRTBackend(BundleBackend):
         self._x_host = torch.zeros(self.input_shape, dtype=torch.float32).pin_memory()
         self._x_device = torch.zeros(self.input_shape, dtype=torch.float32, device="cuda")
         self._y_host = torch.zeros((1, self.n_muscles), dtype=torch.float32).pin_memory()
+        self._x_host_array = self._x_host.numpy()
+        self._y_host_array = self._y_host.numpy()
         self._stream = torch.cuda.current_stream()
-
-    @property
-    def engine_report(self) -> EngineReport:
-        return self.report
 
     def infer(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         self._check_input(x)
-        self._x_host.numpy()[...] = x
+        self._x_host_array[...] = x
+        # Both copies and the engine run on one stream; the synchronize below ends
+        # every transfer before the pinned buffers are touched again.
         self._x_device.copy_(self._x_host, non_blocking=True)
-        with self._torch.no_grad():
+        with self._torch.inference_mode():
             y = self.module(self._x_device)
         self._y_host.copy_(y, non_blocking=True)
         self._stream.synchronize()
         result = self._output(out)
-        result[:] = self._y_host.numpy()[0]
+        result[:] = self._y_host_array[0]
         return result
 
     def close(self) -> None:
