@@ -63,7 +63,7 @@ class TensorRTBackend(BundleBackend):
         # Both copies and the engine run on one stream; the synchronize below ends
         # every transfer before the pinned buffers are touched again.
         self._x_device.copy_(self._x_host, non_blocking=True)
-        with self._torch.inference_mode():
+        with self._torch.no_grad():  # not inference_mode: CUDA-graph buffers outlive a call
             y = self.module(self._x_device)
         self._y_host.copy_(y, non_blocking=True)
         self._stream.synchronize()
