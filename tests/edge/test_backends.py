@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -329,3 +331,15 @@ def test_tensorrt_engine_matches_pytorch_and_is_cached(exported, tmp_path):
     np.testing.assert_allclose(got, _eager(model, windows), rtol=0, atol=settings.tolerance)
     _, again = load_or_build(bundle, settings, tmp_path)
     assert again.from_cache
+
+
+def test_check_script_says_skipped_where_tensorrt_cannot_run():
+    usable, reason = tensorrt_available()
+    if usable:
+        pytest.skip("CUDA and torch-tensorrt are present: run scripts/check_tensorrt.py itself")
+    script = Path(__file__).resolve().parents[2] / "scripts" / "check_tensorrt.py"
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"check_tensorrt: SKIPPED: {reason}"
