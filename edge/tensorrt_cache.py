@@ -239,7 +239,7 @@ def compile_program(program: Any, input_shape: tuple[int, ...], settings: Tensor
 
     example = torch.zeros(input_shape, dtype=torch.float32, device="cuda")
     on_cuda = to_device(prepare_program(program, settings.gru), "cuda", example)
-    accepted = inspect.signature(torch_tensorrt.dynamo.compile).parameters
+    accepted = compile_options_accepted(torch_tensorrt.dynamo.compile)
     options: dict[str, Any] = {
         "arg_inputs": [example],
         "workspace_size": int(settings.workspace_bytes),
@@ -266,7 +266,22 @@ def compile_program(program: Any, input_shape: tuple[int, ...], settings: Tensor
         ) from exc
 
 
-def fp16_options(version: str, accepted: Mapping[str, Any]) -> dict[str, Any]:
+class _AnyOption:
+    """Stands for a compile function that takes ``**kwargs``: every option name is accepted."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+
+def compile_options_accepted(compile_function: Any) -> Any:
+    """The option names ``compile_function`` accepts (a container answering ``in``)."""
+    parameters = inspect.signature(compile_function).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return _AnyOption()
+    return set(parameters)
+
+
+def fp16_options(version: str, accepted: Any) -> dict[str, Any]:
     """How this torch-tensorrt release is asked for FP16.
 
     Up to 2.12 (the Jetson's 2.8 included) through ``enabled_precisions`` (TensorRT
@@ -424,6 +439,7 @@ __all__ = [
     "build_engine",
     "build_environment",
     "cache_key",
+    "compile_options_accepted",
     "compile_program",
     "default_cache_dir",
     "engine_directory",

@@ -27,6 +27,7 @@ from edge.tensorrt_cache import (
     TensorRTError,
     TensorRTSettings,
     cache_key,
+    compile_options_accepted,
     engine_directory,
     fp16_options,
     load_or_build,
@@ -309,6 +310,19 @@ def test_prepared_programs_move_to_another_device_whole(small_program, gru):
     assert {str(v.device) for v in moved.state_dict.values()} == {"meta"}
     y = moved.module()(torch.zeros((1, model.config.window, 9), device="meta"))
     assert y.device.type == "meta" and tuple(y.shape) == (1, model.config.n_muscles)
+
+
+def test_compile_options_are_read_from_the_compile_signature():
+    def explicit(program, *, arg_inputs=None, enabled_precisions=None):
+        return program
+
+    def open_ended(program, **kwargs):
+        return program
+
+    explicit_options = compile_options_accepted(explicit)
+    assert "enabled_precisions" in explicit_options
+    assert "enable_autocast" not in explicit_options
+    assert "enable_autocast" in compile_options_accepted(open_ended)
 
 
 def test_fp16_is_asked_for_the_way_each_torch_tensorrt_release_understands():
