@@ -7,7 +7,8 @@ A bundle is a directory:
   range, architecture, training metrics) and the SHA-256 of every other file;
 - ``model.pt2``: the network as a ``torch.export`` ExportedProgram (batch 1, fixed
   window), raw SI features (1, W, 9) -> activations (1, M);
-- ``model.onnx``: the same network for ONNX Runtime;
+- ``model.onnx``: the same function for ONNX Runtime, its last GRU layer
+  computing only the time step the head reads (edge/gru_rewrite.py);
 - ``subject.json``: the subject it was trained with (``calib.Subject``).
 
 Loading validates everything before any weight is touched, and refuses with a
