@@ -28,7 +28,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="run length, s (60)")
     parser.add_argument("--bundle", type=Path, help="bundle (default: the shipped one)")
     parser.add_argument("--backend", default="auto", help="inference backend (auto)")
-    parser.add_argument("--cpu", type=int, help="pin the runtime to this core")
+    parser.add_argument("--cpu", type=int, help="pin the runtime (and simulator) to this core")
+    parser.add_argument("--rt-priority", type=int,
+                        help="SCHED_FIFO priority for the runtime and the simulator it starts "
+                        "(as edge-run --rt-priority on the device)")
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
     args = parser.parse_args()
 
@@ -40,8 +43,16 @@ def main() -> int:
     except BundleError as exc:
         print(f"bench_edge: bundle: {exc}", file=sys.stderr)
         return 2
-    if args.cpu is not None:
-        os.sched_setaffinity(0, {args.cpu})
+    from edge.realtime import RealtimeError, pin_to_cpus, set_realtime_priority
+
+    try:
+        if args.cpu is not None:
+            print(pin_to_cpus((args.cpu,)), file=sys.stderr)
+        if args.rt_priority is not None:
+            print(set_realtime_priority(args.rt_priority), file=sys.stderr)
+    except RealtimeError as exc:
+        print(f"bench_edge: {exc}", file=sys.stderr)
+        return 2
     print(f"running {args.rate:g} Hz for {args.seconds:g} s through a pty "
           f"(load average before: {os.getloadavg()[0]:.2f}) ...", file=sys.stderr)
     result = bench_end_to_end(bundle, args.backend, args.rate, args.seconds)
@@ -51,8 +62,10 @@ def main() -> int:
         return 0
     lat = result["latency_us"]
     device = result["simulator"]
-    print(f"backend {result['backend']}, {result['rate_hz']:g} Hz, {result['duration_s']:.1f} s; "
-          f"load average after {load_after:.2f} on {os.cpu_count()} CPUs")
+    scheduling = (f"SCHED_FIFO {args.rt_priority}" if args.rt_priority is not None
+                  else "default scheduling")
+    print(f"backend {result['backend']}, {result['rate_hz']:g} Hz, {result['duration_s']:.1f} s, "
+          f"{scheduling}; load average after {load_after:.2f} on {os.cpu_count()} CPUs")
     print(f"samples in {result['samples_in']}, estimates out {result['estimates_out']}, "
           f"skipped {result['skipped']}, errors {result['errors'] or 'none'}")
     print(f"latency (sample received -> estimate written) µs: p50 {lat['p50']} "
