@@ -338,7 +338,8 @@ class Runtime:
         hello = self._hello()
         self._send(hello)
         if self._out is not self._link:
-            self._link.write(encode(hello))
+            with contextlib.suppress(*LINK_ERRORS):  # the sensor side may not listen
+                self._link.write(encode(hello))
         return True
 
     def _close_links(self) -> None:
