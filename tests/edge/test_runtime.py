@@ -180,7 +180,7 @@ def test_every_sample_answered_or_skipped_and_equal_to_offline(bundle, tmp_path)
     config = SimulatorConfig(
         rate_hz=200.0, duration_s=3.0, garbage_probability=0.02, nan_probability=0.01,
         drop_probability=0.01, jitter_us=100.0, timestamp_start_us=(1 << 32) - 1_000_000,
-        wait_for_host_s=20.0, drain_s=1.0, seed=7,
+        wait_for_host_s=20.0, drain_s=5.0, seed=7,
     )
     summary, runtime, report = _run_simulator(bundle, config, tmp_path)
     sent = [(s.seq, s.timestamp_us, s.values, s.valid_mask) for s in report.sent]
@@ -216,7 +216,7 @@ def test_raw_encoder_counts_through_sensors_json(bundle, tmp_path):
     pipeline = EstimatePipeline(bundle, select_backend(bundle, "onnxruntime", threads=1),
                                 HillModel(bundle.subject), sensors)
     config = SimulatorConfig(rate_hz=200.0, duration_s=2.0, encoding=ENCODING_COUNTS,
-                             counts_per_rev=counts_per_rev, wait_for_host_s=20.0, drain_s=1.0)
+                             counts_per_rev=counts_per_rev, wait_for_host_s=20.0, drain_s=5.0)
     summary, runtime, report = _run_simulator(bundle, config, tmp_path, pipeline)
     sent = [(s.seq, s.timestamp_us, s.values, s.valid_mask) for s in report.sent]
     estimates = [r.estimate for r in report.received]
@@ -247,7 +247,7 @@ def test_unplugged_cable_is_reopened_without_losing_the_log(bundle, tmp_path):
 def test_quantised_noisy_input_against_noiseless_offline_inference(bundle, tmp_path):
     """The simulator's encoder quantisation (4096 counts/rev) and 0.3° noise: R² per muscle."""
     config = SimulatorConfig(rate_hz=200.0, duration_s=3.0, counts_per_rev=4096,
-                             noise_rad=math.radians(0.3), wait_for_host_s=20.0, drain_s=1.0,
+                             noise_rad=math.radians(0.3), wait_for_host_s=20.0, drain_s=5.0,
                              seed=11)
     summary, runtime, report = _run_simulator(bundle, config, tmp_path)
     estimates = [r.estimate for r in report.received]

@@ -138,10 +138,10 @@ class PtyDevice:
                 self.overrun += 1
                 continue
             self.sent.append((i, ts, values, mask))
-        end = time.perf_counter() + 1.0
+        end = time.perf_counter() + 5.0
         while time.perf_counter() < end:
             self._drain()
-            if self.estimates and self.estimates[-1].sample_seq == len(self.sent) - 1:
+            if self.estimates and self.sent and self.estimates[-1].sample_seq == self.sent[-1][0]:
                 break
             time.sleep(0.002)
         self._done.set()
