@@ -98,6 +98,8 @@ class EstimatePipeline:
     ``accept(sample)`` maps, checks and stores one sample and returns its status
     bits; ``estimate(status)`` computes the values for the newest accepted sample
     into ``activations``, ``forces``, ``torques`` and returns the final status.
+    The ring holds one window of a device up to ``max_device_rate_hz``; a device
+    whose Hello announces a faster rate grows it (``ensure_device_rate``).
     """
 
     def __init__(
@@ -141,6 +143,13 @@ class EstimatePipeline:
         self.unwrapper = TimestampUnwrapper()
         self.last_seq = None
         self.suspect_until_s = -math.inf
+
+    def ensure_device_rate(self, rate_hz: float) -> None:
+        """Grow the ring when a device announces more samples per window than it holds."""
+        needed = math.ceil(self.spec.history_s * rate_hz * 1.5) + 8
+        if needed > self.ring.capacity:
+            self.ring = SampleRing(needed)
+            self.restart_history()
 
     def _count(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -535,6 +544,8 @@ class Runtime:
             encoding = "counts" if m.encoding == P.ENCODING_COUNTS else "radians"
             self._say(f"device: {len(m.joint_names)} channels ({names}) in {encoding} at "
                       f"{m.sample_rate_hz:g} Hz")
+            if math.isfinite(m.sample_rate_hz) and 0 < m.sample_rate_hz <= 1e6:
+                self.pipeline.ensure_device_rate(m.sample_rate_hz)
             if m.joint_names and len(m.joint_names) != n_expected:
                 self.counters.errors["hello_mismatch"] += 1
                 self._say(f"warning: the device sends {len(m.joint_names)} channels but the "

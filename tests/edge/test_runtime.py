@@ -377,3 +377,15 @@ def test_input_faster_than_the_model_is_skipped_and_counted(bundle, tmp_path):
     assert max(e.skipped for e in device.estimates) >= 3
     # answers stay fresh: no estimate waits behind a backlog of stale samples
     assert np.median([e.latency_us for e in device.estimates]) < 20_000
+
+
+def test_a_fast_device_grows_the_ring(bundle):
+    pipeline = _pipeline(bundle)
+    small = pipeline.ring.capacity
+    pipeline.ensure_device_rate(20_000.0)
+    assert pipeline.ring.capacity > 20_000.0 * pipeline.spec.history_s >= small
+    ts = np.arange(6000) * 50 + 1000  # 20 kHz device clock, µs
+    for i in range(6000):
+        status = pipeline.estimate(pipeline.accept(JointSample(i, int(ts[i]), (0.1, -0.4, 0.05),
+                                                               7)))
+    assert not status & MODEL_NOT_READY
