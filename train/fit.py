@@ -21,6 +21,12 @@ Choices the paper leaves open:
 - Under ``torchrun --nproc_per_node=K`` (DDP, gloo backend, CPU) each process
   takes ``batch_size`` windows per step from a ``DistributedSampler`` shard,
   so the effective batch is K * batch_size; rank 0 alone writes the RUN.
+- Passive fibre force is left out of the loss by default (``passive_force``),
+  as OpenSim's static optimisation and ``train-so`` leave it out: with a rigid
+  tendon, fibres of some of the 43 right-leg muscles are overstretched in
+  walking, and the passive force of eq. (18) alone then demands up to 227 N m of
+  knee torque that no activation can cancel (measured with train-so --passive on
+  subject01). ``"passive_force": true`` in --config keeps eq. (18) whole.
 - Data beyond one trial: both legs of every trial, plus ``--augment K``
   label-free variants per leg from ``train.augment`` (time-warped speeds and
   amplitude variation), used in physics-informed mode only (they have no labels).
@@ -88,7 +94,7 @@ class TrainingConfig:
     rate_hz: float = 100.0
     stride: int = 2
     base_motion: bool = True
-    passive_force: bool = True
+    passive_force: bool = False
     augment: int = 0
     weight_dynamics: float = 3.0
     weight_effort: float = 1000.0

@@ -131,3 +131,14 @@ def test_exports_with_torch_export_and_onnx(architecture, tmp_path):
     session = onnxruntime.InferenceSession(str(path))
     (onnx_out,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     np.testing.assert_allclose(onnx_out, model(x).detach().numpy(), atol=1e-5)
+
+
+def test_softplus_output_never_below_the_lower_bound_linear_can_be():
+    x = 50 * torch.randn(64, 20, 9)
+    bounded = _model(output="softplus")
+    assert bounded(x).min().item() >= 0.01
+    linear = _model(output="linear")
+    head_z = linear.head.layers(linear.bigru(linear.front(linear.normalize(x)))[:, -1, :])
+    assert torch.equal(linear(x), head_z)
+    with pytest.raises(ValueError, match="output"):
+        ModelConfig(output="tanh")
