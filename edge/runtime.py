@@ -73,6 +73,8 @@ FALLBACK_ORDER = ("tensorrt", "onnxruntime", "torch")
 DEVICE_RESET_S = 1.0
 """A device clock that runs backwards by more than this is a restarted device."""
 MAX_WIRE_SKIPPED = 0xFFFF
+DEVICE_SILENT_HEARTBEATS = 3
+"""No JointSample for this many heartbeat periods: the device is gone (PROTOCOL.md)."""
 LINK_ERRORS = (SerialException, OSError)
 """What pyserial raises for a port that is absent or vanished."""
 
@@ -311,6 +313,10 @@ class Runtime:
         self._decoder_errors: dict[str, int] = {}
         self._estimate_seq = 0
         self._heartbeat_seq = 0
+        self._hello_seq = 0
+        self._last_sample_at: float | None = None
+        self._device_silent = False
+        self._device_described = ""
         self._pending_skipped = 0
         self._next_heartbeat = 0.0
         self._output_blocked_until = 0.0
@@ -344,7 +350,9 @@ class Runtime:
             return False
         self.pipeline.restart_history()
         self._decoder = StreamDecoder()
-        hello = self._hello()
+        self._last_sample_at = None
+        self._device_silent = False
+        hello = self._hello(reply_requested=1)
         self._send(hello)
         if self._out is not self._link:
             with contextlib.suppress(*LINK_ERRORS):  # the sensor side may not listen
@@ -374,16 +382,18 @@ class Runtime:
                 return
             self._stop.wait(self.config.reopen_period_s)
 
-    def _hello(self) -> Hello:
+    def _hello(self, reply_requested: int) -> Hello:
         spec = self.pipeline.spec
+        self._hello_seq += 1
         return Hello(
-            seq=0,
+            seq=self._hello_seq,
             timestamp_us=self._host_us(),
             role=P.ROLE_HOST,
             sample_rate_hz=spec.rate_hz,
             joint_names=self.coordinates,
             muscle_names=self.muscles,
             heartbeat_period_ms=round(self.config.heartbeat_period_s * 1000),
+            reply_requested=reply_requested,
         )
 
     def _host_us(self) -> int:
@@ -488,12 +498,26 @@ class Runtime:
                 if len(samples) != len(messages):
                     self._note_device_messages(messages)
                 if samples:
+                    self._last_sample_at = time.monotonic()
+                    if self._device_silent:
+                        self._device_silent = False
+                        self._say("device samples resumed")
                     try:
                         self._answer(samples, received_ns)
                     except LINK_ERRORS as exc:  # a write that failed for good: link lost
                         self._disconnected(str(exc))
                         continue
             now = time.monotonic()
+            silent_after = DEVICE_SILENT_HEARTBEATS * self.config.heartbeat_period_s
+            if (
+                not self._device_silent
+                and self._last_sample_at is not None
+                and now - self._last_sample_at > silent_after
+            ):
+                self._device_silent = True
+                self.counters.errors["device_silent"] += 1
+                self._say(f"no samples from the device for {silent_after:g} s: it is gone or "
+                          f"stopped; estimating resumes with its next sample")
             if now >= self._next_heartbeat and self._link is not None:
                 self._next_heartbeat = now + self.config.heartbeat_period_s
                 self._heartbeat_seq += 1
@@ -539,11 +563,17 @@ class Runtime:
         for m in messages:
             if type(m) is not Hello or m.role != P.ROLE_DEVICE:
                 continue
+            if m.reply_requested:
+                self._send(self._hello(reply_requested=0))
             n_expected = self.pipeline.mapper.n_channels
             names = ", ".join(m.joint_names) or "unnamed"
             encoding = "counts" if m.encoding == P.ENCODING_COUNTS else "radians"
-            self._say(f"device: {len(m.joint_names)} channels ({names}) in {encoding} at "
-                      f"{m.sample_rate_hz:g} Hz")
+            described = (f"device: {len(m.joint_names)} channels ({names}) in {encoding} at "
+                         f"{m.sample_rate_hz:g} Hz")
+            if described == self._device_described:
+                continue
+            self._device_described = described
+            self._say(described)
             if math.isfinite(m.sample_rate_hz) and 0 < m.sample_rate_hz <= 1e6:
                 self.pipeline.ensure_device_rate(m.sample_rate_hz)
             if m.joint_names and len(m.joint_names) != n_expected:
