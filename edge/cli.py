@@ -349,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:  # no backend left after failures: the log is closed by now
         print(f"edge-run: stopped: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while starting, before the loop's handler is set
+        print("edge-run: interrupted while starting", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
