@@ -253,7 +253,7 @@ def build_windows(
         names.append(trial_name(trial, index))
     arrays = {name: np.concatenate(values) for name, values in parts.items()}
     for name in _PER_WINDOW:
-        if name in ("inputs", "contact", "trial", "labels"):
+        if name in ("inputs", "contact", "trial", "labels", "time"):
             continue
         arrays[name] = arrays[name].astype(np.float32)
     return WindowSet(**arrays, trial_names=tuple(names), rate_hz=rate_hz)
