@@ -559,8 +559,11 @@ def _parser() -> argparse.ArgumentParser:
         ),
         epilog=(
             "Example: train-fit --ik walk_ik.mot --grf walk_grf.mot --loads walk_grf.xml "
-            "--subject subject.json --out runs/walk --epochs 500"
+            "--subject subject.json --out runs/walk --epochs 500. Several processes (DDP, "
+            "gloo, CPU): torchrun --nproc_per_node=2 -m train.fit ARGS (the same arguments; "
+            "the effective batch is processes x 8)."
         ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--ik", action="append", required=True, type=Path, help="IK .mot (angles)")
     parser.add_argument(
