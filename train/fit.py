@@ -563,7 +563,6 @@ def _parser() -> argparse.ArgumentParser:
             "gloo, CPU): torchrun --nproc_per_node=2 -m train.fit ARGS (the same arguments; "
             "the effective batch is processes x 8)."
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--ik", action="append", required=True, type=Path, help="IK .mot (angles)")
     parser.add_argument(
