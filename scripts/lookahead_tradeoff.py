@@ -51,8 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     prefix = recipe.run_static_optimization("all", subject, args.data, args.out)
     rows = []
     for n in lookaheads:
+        name = "pi_all" if n == 0 else f"lookahead_{n}"  # N = 0 is paper_experiments' run
         run = recipe.train(
-            args.out / f"lookahead_{n}", subject, args.data, args.epochs, ["--lookahead", str(n)]
+            args.out / name, subject, args.data, args.epochs, ["--lookahead", str(n)]
         )
         own = recipe.score(
             run, args.data, Path(f"{prefix}_activation.sto"), None,

@@ -78,13 +78,27 @@ def run_static_optimization(name: str, subject: Path, data: Path, out: Path) -> 
 
 
 def train(
-    run: Path, subject: Path, data: Path, epochs: int, extra: list[str] | None = None
+    run: Path,
+    subject: Path,
+    data: Path,
+    epochs: int,
+    extra: list[str] | None = None,
+    validation_fraction: float = 0.0,
 ) -> Path:
-    """A label-free run (skipped when ``run`` already holds finished weights)."""
+    """A label-free run (skipped when ``run`` already holds finished weights).
+
+    ``validation_fraction`` 0 by default: label-free training is an optimisation
+    on the trial itself, as static optimisation is, so the whole trial trains
+    and the scores below are on the same trial (the labels never train).
+    """
     if (run / "weights.pt").is_file():
         print(f"=== reusing {run}", flush=True)
         return run
+    run.mkdir(parents=True, exist_ok=True)
+    config = run.parent / f"{run.name}_config.json"
+    config.write_text(json.dumps({"training": {"validation_fraction": validation_fraction}}))
     args = [
+        "--config", str(config),
         *trial_args(data),
         "--subject", str(subject),
         "--labels", str(opensim_labels(data)),
@@ -127,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("paper_experiments"), help="output folder")
     parser.add_argument("--epochs", type=int, default=500, help="training epochs (default 500)")
     parser.add_argument("--cases", default="ten,all", help="muscle sets: ten, all or both")
+    parser.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.0,
+        help="held-out tail of each trial (default 0: label-free training fits the trial itself)",
+    )
     args = parser.parse_args(argv)
     if not (args.data / "so").is_dir():
         print(f"paper_experiments: {args.data} has no so/ results of OpenSim", file=sys.stderr)
@@ -137,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in cases:
         subject = build_subject(name, "all" if name == "all" else None, args.data, args.out)
         prefix = run_static_optimization(name, subject, args.data, args.out)
-        run = train(args.out / f"pi_{name}", subject, args.data, args.epochs)
+        run = train(
+            args.out / f"pi_{name}", subject, args.data, args.epochs, None, args.validation_fraction
+        )
         results[name] = {
             "vs_own_so": score(
                 run,
