@@ -436,18 +436,15 @@ def make_optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.opti
 
 
 def _concatenate(a: WindowSet, b: WindowSet) -> WindowSet:
-    offset = len(a.trial_names)
-    arrays = {}
-    for name in ("inputs", "q", "qd", "qdd", "required_torque", "moment_arms"):
-        arrays[name] = np.concatenate([getattr(a, name), getattr(b, name)])
-    for name in ("force_gain", "force_passive", "contact", "time"):
-        arrays[name] = np.concatenate([getattr(a, name), getattr(b, name)])
-    arrays["trial"] = np.concatenate([a.trial, b.trial + offset])
+    """Windows of ``a`` then ``b`` (label-free), ``b``'s trial indices shifted after ``a``'s."""
+    names = (
+        "inputs", "q", "qd", "qdd", "required_torque", "moment_arms",
+        "force_gain", "force_passive", "contact", "time",
+    )  # fmt: skip
+    arrays = {name: np.concatenate([getattr(a, name), getattr(b, name)]) for name in names}
+    arrays["trial"] = np.concatenate([a.trial, b.trial + len(a.trial_names)])
     return WindowSet(
-        **arrays,
-        trial_names=a.trial_names + b.trial_names,
-        rate_hz=a.rate_hz,
-        labels=None,
+        **arrays, trial_names=a.trial_names + b.trial_names, rate_hz=a.rate_hz, labels=None
     )
 
 

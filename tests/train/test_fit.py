@@ -121,6 +121,24 @@ def test_resume_continues_to_the_same_weights(subject, tmp_path, monkeypatch):
         _fit(subject, tmp_path / "resumed", epochs=5, resume=True)
 
 
+def test_label_free_extra_trials_join_the_training_set_only(subject, tmp_path):
+    config = TrainingConfig(epochs=1)
+    trials = [synthetic_trial(n=120), synthetic_trial(n=120, side="l", phase=np.pi)]
+    extra = [synthetic_trial(n=120, phase=1.0)]
+    result = fit(
+        subject,
+        trials,
+        tmp_path / "run",
+        ModelConfig(n_muscles=len(subject.muscles), **TINY),
+        config,
+        progress=False,
+        extra_trials=extra,
+    )
+    n_extra = len(build_windows(extra, subject, WindowConfig()))
+    assert result.metrics["windows"]["train"] == 78 + n_extra
+    assert result.metrics["windows"]["validation"] == 20
+
+
 def test_split_holds_out_the_end_of_each_trial(subject):
     trials = [synthetic_trial(n=120), synthetic_trial(n=120, side="l", phase=np.pi)]
     windows = build_windows(trials, subject, WindowConfig())
