@@ -21,10 +21,11 @@ a linear output and the paper's weights (w_p = 1000, w_b = 500) a negative
 activation costs only (1000 + 500) a^2 against 1000 a^2 for a positive one, so
 the loss's minimiser uses antagonists with negative activation as free torque
 generators. Measured on subject01's walking trial with the 43 right-leg
-muscles, the per-sample minimiser of the physics loss itself (no network)
-scores a mean activation R^2 of the ten paper muscles of about -1 against
-static optimisation with a linear output, and 0.95 once activations cannot go
-below 0.01 (approximated by w_b = 1e5). A hard lower bound inside the network
+muscles, the per-sample minimiser of the physics loss itself (no network,
+passive force off) scores a mean activation R^2 of the ten paper muscles of
+-0.21 against our static optimisation (train-so) with a linear output
+(activations down to -0.28), and 0.95 once activations cannot go below 0.01
+(approximated by w_b = 1e5). A hard lower bound inside the network
 keeps the paper's weights and gives static optimisation's answer.
 
 Choices where the paper is ambiguous (each repeated next to its code):
