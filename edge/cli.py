@@ -69,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--log", type=Path,
                      help="estimate log: .sto (OpenSim storage) or any other suffix for CSV")
     out.add_argument("--duration", type=float, metavar="S",
-                     help="stop after S seconds (with --simulate: the simulator plays S seconds, "
-                     "default 300, and edge-run stops when it has answered them)")
+                     help="stop after S seconds (default: run until Ctrl-C; with --simulate: the "
+                     "simulator plays S seconds and edge-run stops when it has answered them)")
     out.add_argument("--json-status", action="store_true",
                      help="status lines as JSON objects on stdout; the last line is the summary")
     rt = p.add_argument_group("real time (Linux)")
@@ -246,43 +246,41 @@ class SimulatedDevice:
     """firmware_bridge's device simulator in its own process, on a pseudo-terminal.
 
     It plays the built-in normative gait at ``rate_hz`` once edge-run has said Hello,
-    for ``duration_s`` (None: ``DEFAULT_SIMULATION_S``); edge-run stops when it has
-    played everything and read the answers back (``runtime_limit_s`` is only a
-    safety net should the simulator hang).
+    for ``duration_s`` (None: until stopped); edge-run stops when the simulator has
+    written its last sample and every sample is answered (``runtime_limit_s``, None
+    for an endless run, is only a safety net should the simulator hang). The
+    simulator keeps figures only, no per-sample records.
     """
-
-    DEFAULT_SIMULATION_S = 300.0
 
     def __init__(self, rate_hz: float, duration_s: float | None = None) -> None:
         from firmware_bridge.simulator import SimulatorConfig, SimulatorProcess
 
-        play_s = self.DEFAULT_SIMULATION_S if duration_s is None else duration_s
-        self.runtime_limit_s = play_s + 60.0
-        config = SimulatorConfig(rate_hz=rate_hz, duration_s=play_s, wait_for_host_s=60.0,
-                                 drain_s=0.5)
+        self.runtime_limit_s = None if duration_s is None else duration_s + 60.0
+        config = SimulatorConfig(rate_hz=rate_hz, duration_s=duration_s, wait_for_host_s=60.0,
+                                 drain_s=0.5, keep_records=0)
         self._process = SimulatorProcess(config)
         try:
             self.device_path = self._process.start()
         except (OSError, TimeoutError, EOFError) as exc:
             raise UsageError(f"--simulate: the device simulator did not start: {exc}") from None
-        self._report: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one reader of the simulator's messages at a time
 
     def _join(self, timeout: float | None) -> Any:
         with self._lock:
-            if self._report is None:
-                self._report = self._process.join(timeout)
-            return self._report
+            return self._process.join(timeout)
 
     def stop_runtime_when_done(self, runtime: Any) -> None:
-        """Stop ``runtime`` when the simulator has played everything."""
+        """Finish ``runtime`` (answer what has arrived, then stop) when the simulator has
+        written its last sample; stop it at once should the simulator fail."""
 
         def watch() -> None:
             try:
-                self._join(None)
+                with self._lock:
+                    self._process.wait_streamed(None)
             except (RuntimeError, TimeoutError, EOFError, OSError):
-                pass
-            runtime.stop()
+                runtime.stop()
+                return
+            runtime.finish()
 
         threading.Thread(target=watch, name="simulator-watch", daemon=True).start()
 

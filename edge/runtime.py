@@ -306,6 +306,7 @@ class Runtime:
         self.counters = RunCounters()
         self.latency = LatencyRecorder()
         self._stop = threading.Event()
+        self._finishing = threading.Event()
         self._link: Any = None
         self._out: Any = None
         self._out_fd: int | None = None
@@ -329,6 +330,11 @@ class Runtime:
     def stop(self) -> None:
         """Ask the loop to finish (safe from signal handlers and other threads)."""
         self._stop.set()
+
+    def finish(self) -> None:
+        """The device has ended its stream in order (its last sample is written): answer
+        what has arrived, then stop, with no device-silent report for the quiet after it."""
+        self._finishing.set()
 
     # ---- links -------------------------------------------------------------------
 
@@ -435,7 +441,11 @@ class Runtime:
 
     def _should_stop(self) -> bool:
         d = self.config.duration_s
-        return self._stop.is_set() or (d is not None and time.monotonic() - self.started >= d)
+        return (
+            self._stop.is_set()
+            or (self._finishing.is_set() and self._link is None)  # nothing left to answer
+            or (d is not None and time.monotonic() - self.started >= d)
+        )
 
     def run(self) -> dict:
         """Run until stopped; returns the run summary."""
@@ -487,12 +497,17 @@ class Runtime:
             if self._link is None:
                 self._reconnect()
                 continue
+            # Noted before the read: an empty read then shows the device's last sample,
+            # written before finish() was called, has been answered.
+            finishing = self._finishing.is_set()
             try:
                 data = self._read()
             except LINK_ERRORS as exc:  # the device went away
                 self._disconnected(str(exc))
                 continue
             received_ns = time.perf_counter_ns()
+            if not data and finishing:
+                return  # the device's stream has ended and all of it is answered
             if data:
                 messages = self._decoder.feed(data)
                 samples = [m for m in messages if type(m) is JointSample]
@@ -512,6 +527,7 @@ class Runtime:
             silent_after = DEVICE_SILENT_HEARTBEATS * self.config.heartbeat_period_s
             if (
                 not self._device_silent
+                and not self._finishing.is_set()
                 and self._last_sample_at is not None
                 and now - self._last_sample_at > silent_after
             ):

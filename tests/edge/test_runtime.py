@@ -207,6 +207,26 @@ def test_every_sample_answered_or_skipped_and_equal_to_offline(bundle, tmp_path)
     assert np.isfinite(log.data).all()
 
 
+def test_finish_answers_the_last_samples_and_stops_without_a_silence_report(bundle, tmp_path):
+    """The simulator's orderly end: everything it sent is answered, then the loop stops."""
+    config = SimulatorConfig(rate_hz=200.0, duration_s=1.0, wait_for_host_s=20.0, drain_s=5.0,
+                             keep_records=0)
+    with SimulatorProcess(config) as simulator:
+        runtime = _runtime(bundle, simulator.start(), tmp_path)
+        summary = {}
+        thread = threading.Thread(target=lambda: summary.update(runtime.run()))
+        thread.start()
+        simulator.wait_streamed(timeout=60)
+        runtime.finish()
+        thread.join(5)
+        assert not thread.is_alive(), "finish() did not stop the loop"
+        report = simulator.join(timeout=30)
+    assert summary["samples_in"] == report.samples_sent == 200
+    assert report.lost == 0 and report.answered + report.skipped_reported == 200
+    assert "device_silent" not in summary["errors"]
+    assert report.sent == () and report.received == ()  # keep_records=0: figures only
+
+
 def test_raw_encoder_counts_through_sensors_json(bundle, tmp_path):
     """A device sending int32 counts, mapped by a sensors.json scale: same as offline."""
     counts_per_rev = 16384

@@ -2,9 +2,11 @@
 
 import math
 import re
+import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from firmware_bridge.simulator import (
     SimulatorConfig,
     SimulatorConfigError,
     SimulatorProcess,
+    _LatencyHistogram,
 )
 from firmware_bridge.timestamps import WRAP_US, TimestampUnwrapper
 
@@ -179,6 +182,46 @@ def test_simulator_in_a_separate_process_reports_back():
     assert len(report.received) == 50 and report.received[0].estimate.forces == (10, 20, 30)
 
 
+def test_plays_without_end_until_stopped_keeping_only_the_latest_records():
+    config = SimulatorConfig(rate_hz=200, duration_s=None, keep_records=50, wait_for_host_s=5.0,
+                             drain_s=1.0)
+    with PseudoTerminal() as pty:
+        host = EchoHost(pty.device_path)
+        host.start()
+        simulator = DeviceSimulator(config, pty)
+        simulator.start()
+        time.sleep(1.5)
+        with pytest.raises(TimeoutError):
+            simulator.join(0)  # still playing: the run has no preset end
+        simulator.stop()
+        report = simulator.join(10)
+        host.done.set()
+        host.join(5)
+    assert host.error is None
+    n = report.samples_sent
+    assert n > 150 and report.samples_scheduled == n
+    assert report.answered == n and report.lost == 0 and report.unmatched == 0
+    assert [m.seq for m in host.samples] == list(range(n))
+    # The records are a ring of the latest 50; the figures above count the whole run.
+    assert len(report.sent) == len(report.received) == 50
+    assert [s.seq for s in report.sent] == list(range(n - 50, n))
+    expected = load_normative_gait().angles_at_time(np.arange(n - 50, n) / 200.0)
+    np.testing.assert_allclose([s.values for s in report.sent], expected, atol=1e-6)
+    assert np.all(np.diff([m.timestamp_us for m in host.samples]) == 5000)
+
+
+def test_latency_percentiles_over_a_run_of_any_length_are_within_a_tenth_of_a_percent():
+    latencies_ns = np.random.default_rng(0).lognormal(np.log(2e6), 0.8, 20_000).astype(np.int64)
+    histogram = _LatencyHistogram()
+    for latency in latencies_ns:
+        histogram.record(int(latency))
+    for q in (50, 99, 99.9):
+        exact_ms = np.percentile(latencies_ns, q, method="inverted_cdf") / 1e6
+        assert histogram.percentile_ms(q) == pytest.approx(exact_ms, rel=1e-3)
+    assert histogram.max_ms() == latencies_ns.max() / 1e6
+    assert math.isnan(_LatencyHistogram().percentile_ms(50))
+
+
 def test_config_refuses_nonsense_with_a_reason():
     with pytest.raises(SimulatorConfigError, match="counts_per_rev"):
         SimulatorConfig(encoding=P.ENCODING_COUNTS)
@@ -186,6 +229,8 @@ def test_config_refuses_nonsense_with_a_reason():
         SimulatorConfig(rate_hz=0)
     with pytest.raises(SimulatorConfigError, match="probabilities"):
         SimulatorConfig(drop_probability=1.5)
+    with pytest.raises(SimulatorConfigError, match="duration_s"):
+        SimulatorConfig(duration_s=0)
 
 
 def test_bridge_sim_cli_over_its_own_pty():
@@ -208,6 +253,30 @@ def test_bridge_sim_cli_over_its_own_pty():
     assert re.search(r"sent 100/100 samples", out), out
     assert re.search(r"answered 100,.* lost 0", out), out
     assert "p99.9" in out
+
+
+def test_bridge_sim_plays_until_ctrl_c_and_reports():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "firmware_bridge.simulator", "--rate", "200", "--duration", "0",
+         "--wait-for-host", "20"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        match = re.match(r"device path: (\S+)", proc.stdout.readline())
+        assert match, proc.stderr.read()
+        host = EchoHost(match.group(1))
+        host.start()
+        deadline = time.monotonic() + 30
+        while len(host.samples) < 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        host.done.set()
+        host.join(5)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    sent = re.search(r"sent (\d+)/(\d+) samples", out)
+    assert sent and int(sent.group(1)) == int(sent.group(2)) >= 100, out
 
 
 @pytest.mark.parametrize("args, message", [
