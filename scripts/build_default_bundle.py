@@ -91,7 +91,7 @@ def normative_leg(subject, kinetics: dict, cycles: int, side: str) -> LegTrial:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=60, help="training epochs (default 60)")
+    parser.add_argument("--epochs", type=int, default=100, help="training epochs (default 100)")
     parser.add_argument("--augment", type=int, default=3, help="variants per leg (default 3)")
     parser.add_argument("--cycles", type=int, default=4, help="gait cycles per leg (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
