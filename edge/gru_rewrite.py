@@ -129,31 +129,19 @@ def gru_at_step(
     last = params[(num_layers - 1) * per_layer :]
     per_direction = per_layer // directions
     first_state = (num_layers - 1) * directions
-    forward = gru(
-        seq[:, : step + 1],
-        hx[first_state : first_state + 1],
-        last[:per_direction],
-        has_biases,
-        1,
-        0.0,
-        False,
-        False,
-        True,
-    )[1][0]
+
+    def final_state(steps: torch.Tensor, direction: int) -> torch.Tensor:
+        """One unidirectional layer of the last layer's ``direction`` over ``steps``."""
+        state = first_state + direction
+        weights = last[direction * per_direction : (direction + 1) * per_direction]
+        return gru(
+            steps, hx[state : state + 1], weights, has_biases, 1, 0.0, False, False, True
+        )[1][0]
+
+    forward = final_state(seq[:, : step + 1], 0)
     if directions == 1:
         return forward
-    backward = gru(
-        seq[:, step:].flip(1),
-        hx[first_state + 1 : first_state + 2],
-        last[per_direction:],
-        has_biases,
-        1,
-        0.0,
-        False,
-        False,
-        True,
-    )[1][0]
-    return torch.cat([forward, backward], dim=-1)
+    return torch.cat([forward, final_state(seq[:, step:].flip(1), 1)], dim=-1)
 
 
 def last_step_gru(program: ExportedProgram) -> ExportedProgram:
@@ -165,9 +153,7 @@ def last_step_gru(program: ExportedProgram) -> ExportedProgram:
     """
     module = program.module()
     rewritten = 0
-    for node in list(module.graph.nodes):
-        if node.op != "call_function" or node.target != torch.ops.aten.gru.input:
-            continue
+    for node in _calls_of(module.graph, torch.ops.aten.gru.input):
         selects = _time_selects(node)
         if selects is None:
             continue
@@ -187,10 +173,7 @@ def last_step_gru(program: ExportedProgram) -> ExportedProgram:
     if not rewritten:
         raise ValueError("no GRU in this program is read at a single time step")
     module.graph.eliminate_dead_code()
-    module.recompile()
-    example = tuple(_example_inputs(program))
-    with torch.no_grad(), torch.backends.cudnn.flags(enabled=False):
-        return torch.export.export(module, example)
+    return _reexport(module, program)
 
 
 def _time_selects(node: torch.fx.Node) -> list[torch.fx.Node] | None:
@@ -242,23 +225,16 @@ OPAQUE_GRU = torch.ops.mjca_edge.gru.default
 def opaque_gru(program: ExportedProgram) -> ExportedProgram:
     """The program re-exported with every ``aten.gru.input`` replaced by ``OPAQUE_GRU``."""
     module = program.module()
-    for node in module.graph.nodes:
-        if node.op == "call_function" and node.target == torch.ops.aten.gru.input:
-            x, hx, params, has_biases, num_layers, _, _, bidirectional, batch_first = node.args
-            node.target = OPAQUE_GRU
-            node.args = (x, hx, params, has_biases, num_layers, bidirectional, batch_first)
-    module.recompile()
-    example = tuple(_example_inputs(program))
-    with torch.no_grad(), torch.backends.cudnn.flags(enabled=False):
-        return torch.export.export(module, example)
+    for node in _calls_of(module.graph, torch.ops.aten.gru.input):
+        x, hx, params, has_biases, num_layers, _, _, bidirectional, batch_first = node.args
+        node.target = OPAQUE_GRU
+        node.args = (x, hx, params, has_biases, num_layers, bidirectional, batch_first)
+    return _reexport(module, program)
 
 
 def count_gru_nodes(program: ExportedProgram, op: object = None) -> int:
     """How many calls of ``op`` (default ``aten.gru.input``) the program's graph holds."""
-    target = torch.ops.aten.gru.input if op is None else op
-    return sum(
-        1 for node in program.graph.nodes if node.op == "call_function" and node.target == target
-    )
+    return len(_calls_of(program.graph, torch.ops.aten.gru.input if op is None else op))
 
 
 def decompose_gru(program: ExportedProgram) -> ExportedProgram:
@@ -273,9 +249,20 @@ def explicit_gru_cells(program: ExportedProgram) -> ExportedProgram:
     disabled (on torch <= 2.8 exporting a GRU on CUDA with cuDNN fails).
     """
     module = program.module()
-    for node in module.graph.nodes:
-        if node.op == "call_function" and node.target == torch.ops.aten.gru.input:
-            node.target = explicit_gru
+    for node in _calls_of(module.graph, torch.ops.aten.gru.input):
+        node.target = explicit_gru
+    return _reexport(module, program)
+
+
+def _calls_of(graph: torch.fx.Graph, op: object) -> list[torch.fx.Node]:
+    """The graph's ``call_function`` nodes of ``op``, listed first so they may be edited."""
+    return [node for node in graph.nodes if node.op == "call_function" and node.target == op]
+
+
+def _reexport(module: torch.fx.GraphModule, program: ExportedProgram) -> ExportedProgram:
+    """``module`` (an edited ``program.module()``) exported again on ``program``'s sample
+    input shapes and device, with cuDNN disabled (on torch <= 2.8 exporting a GRU on CUDA
+    with cuDNN fails)."""
     module.recompile()
     example = tuple(_example_inputs(program))
     with torch.no_grad(), torch.backends.cudnn.flags(enabled=False):
