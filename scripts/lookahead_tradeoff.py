@@ -10,7 +10,7 @@ and the mean R^2 of the ten paper muscles over 0.55-2.5 s against our own
 static optimisation (``train-so``) and against OpenSim's.
 
     python scripts/lookahead_tradeoff.py [--data ../shared/data/opensim-gait2392]
-        [--out lookahead/] [--epochs 500] [--lookaheads 0,2,5]
+        [--out lookahead/] [--epochs 1000] [--lookaheads 0,2,5]
 
 Runs that already finished in ``--out`` (e.g. ``paper_experiments.py``'s
 ``pi_all`` copied as ``lookahead_0``) are reused. Needs the ``opensim``
@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=recipe.DEFAULT_DATA, help="opensim-gait2392")
     parser.add_argument("--out", type=Path, default=Path("lookahead"), help="output folder")
-    parser.add_argument("--epochs", type=int, default=500, help="training epochs (default 500)")
+    parser.add_argument(
+        "--epochs", type=int, default=1000, help="training epochs (default 1000, see the doc)"
+    )
     parser.add_argument("--lookaheads", default="0,2,5", help="values of N (default 0,2,5)")
     args = parser.parse_args(argv)
     if not (args.data / "so").is_dir():
