@@ -12,8 +12,10 @@ decay 0.01, cosine annealing down to 10 % of the initial rate, batch 8,
 Time: one step (batch 8, window 20) costs 25-50 ms on one core of this
 project's shared 2-core CPU, and an epoch is (windows / 8) steps, so training
 time grows linearly with the recorded time: a 2 s trial at 100 Hz gives 178
-windows (both legs, stride 2), 23 steps per epoch, and 500 epochs took about
-5 minutes (1000 epochs 583 s with 43 muscles, measured at 0.58 s per epoch).
+windows (both legs, stride 2), 23 steps per epoch; measured on subject01 with
+other jobs sharing the CPU: 1000 epochs in 583 s (43 muscles, whole trial),
+300 epochs in 298 s (10 muscles, 80 % of it), so the paper's 500 epochs take
+5-8 minutes.
 One thread per process by default (``--threads``): measured under load, a
 second thread made each step ten times slower, not faster.
 
