@@ -29,10 +29,11 @@ from train.opensim_io import Storage, read_storage
 from train.plots import plot_comparison
 from train.predict import (
     PREDICTION_ERRORS,
+    add_angle_arguments,
     load_predictor,
+    lowpass_hz,
     predict_files,
 )
-from train.trial import TrialConfig
 
 FORCE_FILES = {"active": "active_force", "total": "force"}
 
@@ -142,15 +143,7 @@ def _parser() -> argparse.ArgumentParser:
         help="score PREFIX_activation.sto and PREFIX_active_force.sto instead of running a network",
     )
     parser.add_argument("--ik", help="inverse-kinematics coordinates (.mot/.sto), with RUN")
-    parser.add_argument("--side", choices=("r", "l"), default="r", help="leg (default r)")
-    parser.add_argument(
-        "--lowpass",
-        type=float,
-        default=TrialConfig().kinematics_cutoff_hz,
-        metavar="HZ",
-        help="zero-phase low-pass of the IK angles as training applies it "
-        "(default %(default)s Hz; 0 = raw angles, as a device would stream them)",
-    )
+    add_angle_arguments(parser)
     parser.add_argument("--labels", required=True, help="reference activations (.sto)")
     parser.add_argument("--forces", help="reference muscle forces (.sto)")
     parser.add_argument(
@@ -229,7 +222,7 @@ def _evaluate(args: argparse.Namespace) -> tuple[list[Comparison], str]:
             predictor,
             args.ik,
             side=args.side,
-            lowpass_hz=args.lowpass if args.lowpass > 0 else None,
+            lowpass_hz=lowpass_hz(args),
         )
         muscles = predictor.muscles
         estimates = [("activation", "", prediction.time, prediction.activation)]

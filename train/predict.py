@@ -304,6 +304,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("run", metavar="RUN", help="training run or bundle directory")
     parser.add_argument("--ik", required=True, help="inverse-kinematics coordinates (.mot/.sto)")
+    add_angle_arguments(parser)
+    parser.add_argument(
+        "--grf", help="ground reaction forces (.mot): load the trial as training does"
+    )
+    parser.add_argument("--loads", help="OpenSim ExternalLoads (.xml), with --grf")
+    parser.add_argument("-o", "--output", required=True, metavar="PREFIX", help="output prefix")
+    return parser
+
+
+def add_angle_arguments(parser: argparse.ArgumentParser) -> None:
+    """--side and --lowpass: which leg's IK angles a network reads, filtered as in training
+    (`lowpass_hz(args)` turns --lowpass into predict_files' lowpass_hz)."""
     parser.add_argument("--side", choices=("r", "l"), default="r", help="leg (default r)")
     parser.add_argument(
         "--lowpass",
@@ -313,12 +325,11 @@ def _parser() -> argparse.ArgumentParser:
         help="zero-phase low-pass of the joint angles as training applies it "
         "(default %(default)s Hz; 0 = raw angles, as a device would stream them)",
     )
-    parser.add_argument(
-        "--grf", help="ground reaction forces (.mot): load the trial as training does"
-    )
-    parser.add_argument("--loads", help="OpenSim ExternalLoads (.xml), with --grf")
-    parser.add_argument("-o", "--output", required=True, metavar="PREFIX", help="output prefix")
-    return parser
+
+
+def lowpass_hz(args: argparse.Namespace) -> float | None:
+    """The --lowpass cut-off in Hz, None for raw angles (0)."""
+    return args.lowpass if args.lowpass > 0 else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -331,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             args.grf,
             args.loads,
             args.side,
-            args.lowpass if args.lowpass and args.lowpass > 0 else None,
+            lowpass_hz(args),
         )
         written = write_prediction(args.output, prediction, predictor.muscles)
     except PREDICTION_ERRORS as exc:
