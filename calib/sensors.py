@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from calib.json_file import load_json_file
 from calib.subject import JOINT_NAMES
 
 SENSORS_SCHEMA_VERSION = 1
@@ -122,17 +123,7 @@ class SensorMap:
 
 def load_sensors(path: str | Path) -> SensorMap:
     """Read and validate a ``sensors.json``."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise SensorError(f"cannot read sensors file {path}: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise SensorError(f"{path} is not valid JSON: {exc}") from exc
-    try:
-        return SensorMap.from_dict(data)
-    except SensorError as exc:
-        raise SensorError(f"{path}: {exc}") from exc
+    return load_json_file(path, SensorMap.from_dict, SensorError, "sensors")
 
 
 def _finite(value: Any, where: str, expected: str) -> float:

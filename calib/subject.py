@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from calib.json_file import load_json_file
 from calib.polynomial import monomial_gradients, monomials
 
 SCHEMA_VERSION = 1
@@ -223,19 +224,7 @@ class Subject:
 
 def load_subject(path: str | Path) -> Subject:
     """Read and validate a ``subject.json``."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SubjectError(f"cannot read subject file {path}: {exc.strerror}") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SubjectError(f"{path} is not valid JSON: {exc}") from exc
-    try:
-        return Subject.from_dict(data)
-    except SubjectError as exc:
-        raise SubjectError(f"{path}: {exc}") from exc
+    return load_json_file(path, Subject.from_dict, SubjectError, "subject")
 
 
 def default_subject() -> Subject:
