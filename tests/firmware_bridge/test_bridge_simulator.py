@@ -233,48 +233,44 @@ def test_config_refuses_nonsense_with_a_reason():
         SimulatorConfig(duration_s=0)
 
 
-def test_bridge_sim_cli_over_its_own_pty():
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware_bridge.simulator", "--rate", "200", "--duration", "0.5",
-         "--wait-for-host", "20", "--garbage", "0.05", "--seed", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def bridge_sim_against_host(*args, interrupt_after_samples=None):
+    """Run bridge-sim with ``args`` against an EchoHost on the pty it prints; Ctrl-C it once
+    the host has seen ``interrupt_after_samples`` (None: let it end). (returncode, out, err)."""
+    proc = subprocess.Popen([sys.executable, "-m", "firmware_bridge.simulator", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = proc.stdout.readline()
         match = re.match(r"device path: (\S+)", first)
         assert match, first + proc.stderr.read()
         host = EchoHost(match.group(1))
         host.start()
+        if interrupt_after_samples is not None:
+            deadline = time.monotonic() + 30
+            while len(host.samples) < interrupt_after_samples and time.monotonic() < deadline:
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
         host.done.set()
         host.join(5)
     finally:
         proc.kill()
-    assert proc.returncode == 0, err
+    return proc.returncode, out, err
+
+
+def test_bridge_sim_cli_over_its_own_pty():
+    returncode, out, err = bridge_sim_against_host(
+        "--rate", "200", "--duration", "0.5", "--wait-for-host", "20", "--garbage", "0.05",
+        "--seed", "1")
+    assert returncode == 0, err
     assert re.search(r"sent 100/100 samples", out), out
     assert re.search(r"answered 100,.* lost 0", out), out
     assert "p99.9" in out
 
 
 def test_bridge_sim_plays_until_ctrl_c_and_reports():
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware_bridge.simulator", "--rate", "200", "--duration", "0",
-         "--wait-for-host", "20"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        match = re.match(r"device path: (\S+)", proc.stdout.readline())
-        assert match, proc.stderr.read()
-        host = EchoHost(match.group(1))
-        host.start()
-        deadline = time.monotonic() + 30
-        while len(host.samples) < 100 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        host.done.set()
-        host.join(5)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, err
+    returncode, out, err = bridge_sim_against_host(
+        "--rate", "200", "--duration", "0", "--wait-for-host", "20", interrupt_after_samples=100)
+    assert returncode == 0, err
     sent = re.search(r"sent (\d+)/(\d+) samples", out)
     assert sent and int(sent.group(1)) == int(sent.group(2)) >= 100, out
 
