@@ -122,5 +122,5 @@ def test_bad_files_are_reported_with_their_path(tmp_path, data):
 def test_programmatic_construction_is_validated_too(subject):
     import dataclasses
 
-    with pytest.raises(SubjectError, match="body.mass"):
+    with pytest.raises(SubjectError, match=r"body\.mass"):
         dataclasses.replace(subject, body=dataclasses.replace(subject.body, mass=-1.0))
