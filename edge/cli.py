@@ -225,7 +225,10 @@ def run(args: argparse.Namespace) -> int:
     )
 
     def stop(signum: int, frame: Any) -> None:
-        runtime.stop()
+        if simulator is not None and not simulator.ending:
+            simulator.end_stream(runtime)  # its last samples are answered, then the loop ends
+        else:
+            runtime.stop()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
@@ -264,6 +267,7 @@ class SimulatedDevice:
         except (OSError, TimeoutError, EOFError) as exc:
             raise UsageError(f"--simulate: the device simulator did not start: {exc}") from None
         self._lock = threading.Lock()  # one reader of the simulator's messages at a time
+        self.ending = False
 
     def _join(self, timeout: float | None) -> Any:
         with self._lock:
@@ -283,6 +287,16 @@ class SimulatedDevice:
             runtime.finish()
 
         threading.Thread(target=watch, name="simulator-watch", daemon=True).start()
+
+    def end_stream(self, runtime: Any, grace_s: float = 2.0) -> None:
+        """Ask the simulator to stop sending (``stop_runtime_when_done`` then finishes
+        ``runtime`` once its last samples are answered); stop ``runtime`` anyway after
+        ``grace_s`` should that not happen. Safe from a signal handler."""
+        self.ending = True
+        self._process.stop()
+        timer = threading.Timer(grace_s, runtime.stop)
+        timer.daemon = True
+        timer.start()
 
     def stop(self) -> dict:
         """Stop the simulator; its figures (round trip as the device saw it)."""

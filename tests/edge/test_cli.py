@@ -128,3 +128,31 @@ def test_simulate_answers_within_30_s(bundle_dir):
     assert summary["samples_in"] == summary["estimates_out"] + summary["skipped"] > 100
     assert summary["simulator"]["answered"] > 100
     assert "simulator at 200 Hz" in err
+
+
+def test_simulate_without_duration_runs_until_sigint_and_answers_every_sample(bundle_dir):
+    """No preset end: after Ctrl-C the simulator ends its stream and every sample is answered."""
+    proc = _edge_run("--simulate", "--bundle", bundle_dir, "--json-status")
+    answered_at = None
+    lines = []
+    try:
+        for line in proc.stdout:
+            record = json.loads(line)
+            lines.append(record)
+            if answered_at is None and record.get("estimates_out", 0) > 0:
+                answered_at = time.monotonic()
+            if answered_at is not None and time.monotonic() - answered_at > 2.0:
+                proc.send_signal(signal.SIGINT)
+                break
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines.extend(_json_lines(out))
+    assert proc.returncode == 0, err
+    summary = lines[-1]
+    assert summary["type"] == "summary", lines[-3:]
+    assert summary["samples_in"] == summary["estimates_out"] + summary["skipped"] > 200
+    assert "device_silent" not in summary["errors"]
+    device = summary["simulator"]
+    assert device["samples_sent"] == summary["samples_in"] and device["lost"] == 0, device
