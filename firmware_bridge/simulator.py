@@ -777,7 +777,8 @@ def main(argv: list[str] | None = None) -> int:
             counts_per_rev=args.counts_per_rev, noise_rad=np.deg2rad(args.noise_deg),
             drop_probability=args.drop, jitter_us=args.jitter_us, nan_probability=args.nan,
             garbage_probability=args.garbage, timestamp_start_us=args.timestamp_start_us,
-            wait_for_host_s=args.wait_for_host, late_after_ms=args.late_ms, seed=args.seed)
+            wait_for_host_s=args.wait_for_host, late_after_ms=args.late_ms, seed=args.seed,
+            keep_records=0)  # the report's figures are all bridge-sim prints
         link = PseudoTerminal() if args.port is None else open_link(args.port, args.baud)
     except (SimulatorConfigError, LinkError) as exc:
         print(f"bridge-sim: {exc}", file=sys.stderr)
