@@ -27,7 +27,7 @@ For reference, train-so itself against OpenSim ("all"): activation 0.724,
 active force 0.543, so the force target (0.64) lies above what this
 package's own static optimisation reaches with these muscle geometries and
 Hill curves. With the ten muscles alone the ankle cannot be balanced (train-so
-leaves up to 84 N m); the PI model then pushes the gastrocnemii above 1 where
+leaves up to 72 N m); the PI model then pushes the gastrocnemii above 1 where
 train-so saturates them, hence 0.80.
 
 Epochs: 1000 by default, not the paper's 500. One 2 s trial makes 178 windows
