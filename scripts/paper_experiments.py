@@ -51,6 +51,7 @@ from pathlib import Path
 from calib import cli as calib_cli
 from calib.osim_import import PAPER_MUSCLES
 from train import evaluate, fit, static_optimization
+from train.model import OUTPUTS
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "opensim-gait2392"
@@ -104,19 +105,24 @@ def train(
     epochs: int,
     extra: list[str] | None = None,
     validation_fraction: float = 0.0,
+    output: str | None = None,
 ) -> Path:
     """A label-free run (skipped when ``run`` already holds finished weights).
 
     ``validation_fraction`` 0 by default: label-free training is an optimisation
     on the trial itself, as static optimisation is, so the whole trial trains
     and the scores below are on the same trial (the labels never train).
+    ``output``: the network's output mapping (train.model.OUTPUTS), None for the default.
     """
     if (run / "weights.pt").is_file():
         print(f"=== reusing {run}", flush=True)
         return run
     run.mkdir(parents=True, exist_ok=True)
     config = run.parent / f"{run.name}_config.json"
-    config.write_text(json.dumps({"training": {"validation_fraction": validation_fraction}}))
+    sections: dict[str, dict] = {"training": {"validation_fraction": validation_fraction}}
+    if output is not None:
+        sections["model"] = {"output": output}
+    config.write_text(json.dumps(sections))
     args = [
         "--config", str(config),
         *trial_args(data),
@@ -169,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="held-out tail of each trial (default 0: label-free training fits the trial itself)",
     )
+    parser.add_argument(
+        "--output",
+        choices=OUTPUTS,
+        help="the network's output mapping (default: train.model's default; see its doc)",
+    )
     args = parser.parse_args(argv)
     if not (args.data / "so").is_dir():
         print(f"paper_experiments: {args.data} has no so/ results of OpenSim", file=sys.stderr)
@@ -180,7 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         subject = build_subject(name, "all" if name == "all" else None, args.data, args.out)
         prefix = run_static_optimization(name, subject, args.data, args.out)
         run = train(
-            args.out / f"pi_{name}", subject, args.data, args.epochs, None, args.validation_fraction
+            args.out / f"pi_{name}",
+            subject,
+            args.data,
+            args.epochs,
+            None,
+            args.validation_fraction,
+            args.output,
         )
         results[name] = {
             "vs_own_so": score(

@@ -15,8 +15,13 @@ exported form (torch.export, ONNX, TensorRT) takes raw features.
 Output mapping (``ModelConfig.output``): the paper does not say what follows
 the FCN's last Linear. ``"softplus"`` (default): a = 0.01 + softplus(z), so an
 activation can never fall below the lower bound of eq. (22), while the upper
-bound stays the bound loss's job. ``"linear"``: a = z, both bounds left to the
-loss (docs/INTERFACES.md's original wording). Why softplus by default: with
+bound stays the bound loss's job. ``"bounded"``: a = 0.01 + 0.99 sigmoid(z),
+inside static optimisation's bounds 0.01 <= a <= 1 on both sides: the paper's
+bound loss L_b (eq. 22) only penalises a > 1, so where the muscles cannot
+balance a joint torque (the ten paper muscles at the ankle) the dynamics loss
+pushes activations above 1, and a device must never be sent a > 1.
+``"linear"``: a = z, both bounds left to the loss (docs/INTERFACES.md's
+original wording). Why a hard lower bound: with
 a linear output and the paper's weights (w_p = 1000, w_b = 500) a negative
 activation costs only (1000 + 500) a^2 against 1000 a^2 for a positive one, so
 the loss's minimiser uses antagonists with negative activation as free torque
@@ -72,9 +77,11 @@ from torch import nn
 from edge.derivatives import FEATURES_PER_JOINT, INPUT_FEATURES, N_JOINTS
 
 ARCHITECTURES = ("mjca_bigru", "bigru", "cnn_bigru")
-OUTPUTS = ("softplus", "linear")
+OUTPUTS = ("softplus", "bounded", "linear")
 ACTIVATION_FLOOR = 0.01
-"""Lower activation bound of eq. (22), built into the ``"softplus"`` output."""
+"""Lower activation bound of eq. (22), built into the ``"softplus"`` and ``"bounded"`` outputs."""
+ACTIVATION_CEILING = 1.0
+"""Upper activation bound of eq. (22), built into the ``"bounded"`` output."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,8 @@ class ModelConfig:
     cnn_kernel: int = 3
     cnn_dropout: float = 0.05
     output: str = "softplus"
-    """Output mapping after the last Linear: "softplus" (a >= 0.01) or "linear" (module doc)."""
+    """Output mapping after the last Linear: "softplus" (a >= 0.01), "bounded"
+    (0.01 <= a <= 1) or "linear" (module doc)."""
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -300,7 +308,8 @@ class PredictionHead(nn.Module):
     """Eq. (14): FCN 2Dg -> head_dims... -> M, GELU between layers, then the output mapping.
 
     ``output`` "softplus": a = 0.01 + softplus(z), never below eq. (22)'s lower
-    bound; "linear": a = z (see the module doc for why softplus is the default).
+    bound; "bounded": a = 0.01 + 0.99 sigmoid(z), inside both of its bounds;
+    "linear": a = z (the module doc says why each exists).
     """
 
     def __init__(
@@ -314,12 +323,15 @@ class PredictionHead(nn.Module):
             width = out
         layers.append(nn.Linear(width, n_muscles))
         self.layers = nn.Sequential(*layers)
-        self.bounded_below = output == "softplus"
+        self.output = output
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         z = self.layers(h)
-        if self.bounded_below:
+        if self.output == "softplus":
             return ACTIVATION_FLOOR + nn.functional.softplus(z)
+        if self.output == "bounded":
+            span = ACTIVATION_CEILING - ACTIVATION_FLOOR
+            return ACTIVATION_FLOOR + span * torch.sigmoid(z)
         return z
 
 
@@ -368,6 +380,7 @@ def build_model(
 
 
 __all__ = [
+    "ACTIVATION_CEILING",
     "ACTIVATION_FLOOR",
     "ARCHITECTURES",
     "OUTPUTS",

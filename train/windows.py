@@ -21,6 +21,12 @@ From each ``train.trial.LegTrial`` (uniform samples at ``rate_hz``):
   Precomputing these makes one training step a few batched products, which is
   what keeps label-free training fast on a CPU.
 
+Input noise (``angle_noise_features``): training may perturb the joint
+angles a window's inputs were computed from (``train.fit``'s
+``input_noise_deg``); the features are linear in the angles, so the inputs of
+the noisy angles are the clean inputs plus the features of the noise alone,
+and the targets above keep the clean non-causal derivatives.
+
 Base motion (``WindowConfig.base_motion``, on by default): the inverse dynamics
 uses the pelvis tilt (and its rate and acceleration) as the chain's base
 orientation and the hip centre's linear acceleration as a base acceleration,
@@ -41,7 +47,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from edge.derivatives import DERIVATIVE_TAPS, network_inputs
+from edge.derivatives import (
+    DERIVATIVE_TAPS,
+    FEATURES_PER_JOINT,
+    N_JOINTS,
+    causal_derivative_weights,
+    network_inputs,
+)
 from train.dynamics import BaseMotion, LegChain, grf_torques, inverse_dynamics
 from train.hill import muscle_forces as hill_muscle_forces
 from train.trial import LegTrial, noncausal_derivatives
@@ -257,6 +269,35 @@ def build_windows(
             continue
         arrays[name] = arrays[name].astype(np.float32)
     return WindowSet(**arrays, trial_names=tuple(names), rate_hz=rate_hz)
+
+
+def angle_noise_features(
+    noise_rad: torch.Tensor, rate_hz: float, taps: int = DERIVATIVE_TAPS
+) -> torch.Tensor:
+    """What angle noise adds to windows' inputs: (B, W + taps - 1, 3) rad -> (B, W, 9).
+
+    ``edge.derivatives.network_inputs`` is linear in the angles (the angle
+    itself and two causal FIR filters), so the runtime's features of q + n are
+    the features of q plus these features of n: a window's clean ``inputs``
+    plus this are the inputs of its angles with noise n added, sample by
+    sample over the window's history (the oldest ``taps - 1`` samples only
+    enter the first rows' derivatives).
+    """
+    if noise_rad.ndim != 3 or noise_rad.shape[2] != N_JOINTS or noise_rad.shape[1] < taps:
+        raise WindowError(
+            f"angle noise must be (windows, history >= {taps}, {N_JOINTS}), got {tuple(noise_rad.shape)}"
+        )
+    w_vel, w_acc = causal_derivative_weights(rate_hz, taps)
+    stencils = noise_rad.unfold(1, taps, 1)  # (B, W, 3, taps), oldest sample first
+    features = torch.stack(
+        [
+            stencils[..., -1],
+            stencils @ torch.as_tensor(w_vel, dtype=noise_rad.dtype),
+            stencils @ torch.as_tensor(w_acc, dtype=noise_rad.dtype),
+        ],
+        dim=-1,
+    )  # (B, W, joints, FEATURES_PER_JOINT), edge.derivatives.INPUT_FEATURES order
+    return features.reshape(*stencils.shape[:2], N_JOINTS * FEATURES_PER_JOINT)
 
 
 def labels_for_windows(

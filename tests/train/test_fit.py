@@ -11,7 +11,7 @@ import torch
 
 from calib import default_subject
 from train import fit as fit_module
-from train.fit import FitError, TrainingConfig, fit, main, split_by_time
+from train.fit import FitError, TrainingConfig, as_tensors, fit, main, perturb_inputs, split_by_time
 from train.model import ModelConfig
 from train.run import RunError, load_run
 from train.trial import LegTrial
@@ -137,6 +137,36 @@ def test_label_free_extra_trials_join_the_training_set_only(subject, tmp_path):
     n_extra = len(build_windows(extra, subject, WindowConfig()))
     assert result.metrics["windows"]["train"] == 78 + n_extra
     assert result.metrics["windows"]["validation"] == 20
+
+
+def test_input_noise_changes_inputs_only_and_is_seeded(subject):
+    windows = build_windows([synthetic_trial()], subject, WindowConfig())
+    batch = as_tensors(windows.subset(np.arange(8)))
+
+    def noisy(seed):
+        return perturb_inputs(batch, 0.2, windows.rate_hz, torch.Generator().manual_seed(seed))
+
+    first, again, other = noisy(1), noisy(1), noisy(2)
+    change = first["inputs"] - batch["inputs"]
+    assert change.abs().max() > 0
+    # 0.2 degree of angle noise: about 0.0035 rad on the angle features (std)
+    assert 0.002 < change[..., 0::3].std().item() < 0.005
+    assert torch.equal(first["inputs"], again["inputs"])
+    assert not torch.equal(first["inputs"], other["inputs"])
+    for name in batch:
+        if name != "inputs":
+            assert first[name] is batch[name]
+    assert perturb_inputs(batch, 0.0, windows.rate_hz, torch.Generator()) is batch
+    with pytest.raises(FitError, match="input noise"):
+        TrainingConfig(input_noise_deg=-1.0)
+
+
+def test_training_with_input_noise_is_seeded_and_differs(subject, tmp_path):
+    plain = _fit(subject, tmp_path / "plain", epochs=2).metrics["train"]["losses"]["total"]
+    a = _fit(subject, tmp_path / "a", epochs=2, input_noise_deg=0.5)
+    b = _fit(subject, tmp_path / "b", epochs=2, input_noise_deg=0.5)
+    assert a.metrics["train"]["losses"]["total"] == b.metrics["train"]["losses"]["total"]
+    assert a.metrics["train"]["losses"]["total"] != plain
 
 
 def test_split_holds_out_the_end_of_each_trial(subject):

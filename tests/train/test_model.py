@@ -142,3 +142,16 @@ def test_softplus_output_never_below_the_lower_bound_linear_can_be():
     assert torch.equal(linear(x), head_z)
     with pytest.raises(ValueError, match="output"):
         ModelConfig(output="tanh")
+
+
+def test_bounded_output_stays_inside_both_bounds_of_eq_22():
+    x = 50 * torch.randn(64, 20, 9)
+    model = _model(output="bounded")
+    with torch.no_grad():
+        model.head.layers[-1].bias.fill_(40.0)
+        high = model(x)
+        model.head.layers[-1].bias.fill_(-40.0)
+        low = model(x)
+    floor = torch.tensor(0.01, dtype=torch.float32).item()  # 0.01 as float32 holds it
+    assert high.max().item() <= 1.0 and high.min().item() > 0.99
+    assert low.min().item() >= floor and low.max().item() < 0.02

@@ -15,6 +15,7 @@ from train.trial import LegTrial, noncausal_derivatives
 from train.windows import (
     WindowConfig,
     WindowError,
+    angle_noise_features,
     build_windows,
     labels_for_windows,
     window_ends,
@@ -67,6 +68,24 @@ def test_inputs_are_exactly_the_runtime_window_of_the_last_samples(subject):
         expected = network_inputs(trial.q[e - history + 1 : e + 1], RATE_HZ)
         assert expected.shape == (20, 9)
         np.testing.assert_allclose(windows.inputs[k], expected, rtol=1e-6, atol=1e-5)
+
+
+def test_angle_noise_features_are_the_runtime_features_of_the_noisy_angles(subject):
+    trial = synthetic_trial()
+    config = WindowConfig()
+    windows = build_windows([trial], subject, config)
+    ends = window_ends(trial.n_samples, config)
+    history = config.window + DERIVATIVE_TAPS - 1
+    rng = np.random.default_rng(3)
+    noise = np.radians(0.2) * rng.standard_normal((3, history, 3))
+    change = angle_noise_features(torch.as_tensor(noise), RATE_HZ).numpy()
+    assert change.shape == (3, config.window, 9)
+    for row, k in enumerate((0, len(windows) // 2, len(windows) - 1)):
+        e = ends[k]
+        noisy = network_inputs(trial.q[e - history + 1 : e + 1] + noise[row], RATE_HZ)
+        np.testing.assert_allclose(windows.inputs[k] + change[row], noisy, rtol=1e-5, atol=1e-4)
+    with pytest.raises(WindowError, match="angle noise"):
+        angle_noise_features(torch.zeros(2, DERIVATIVE_TAPS - 1, 3), RATE_HZ)
 
 
 @pytest.mark.parametrize("lookahead", [0, 2, 5])
