@@ -14,11 +14,20 @@ Recipe (deterministic for a seed):
 4. variety: ``--augment`` label-free variants per leg from ``train.augment``
    (time-warped speeds 0.8-1.25x, joint amplitude 0.9-1.1x, +-2 degree offsets);
 5. training: ``train.fit.fit`` with the paper's loss and optimiser settings,
-   ``--epochs`` epochs (default below, chosen to fit this project's CPU budget);
+   ``--epochs`` epochs (default below, chosen to fit this project's CPU budget),
+   the network's ``--output`` mapping (train.model) and ``--input-noise-deg``
+   of Gaussian angle noise on the training inputs (train.fit). Why 0.15
+   degree: the bundle trained on clean angles alone lost its R^2 against its
+   own noiseless answers (below 0 for some muscles) at 0.3 degree of noise; a
+   14-bit encoder quantises to 0.022 degree (0.006 degree std) and sensor
+   noise of a few hundredths to a tenth of a degree is typical, so 0.15 degree
+   covers it with margin while its 14 rad/s^2 of acceleration noise (std, at
+   100 Hz) stays well under walking's joint accelerations;
 6. export: ``train.export.export_bundle`` into ``--out`` (default edge/default_bundle/),
    which checks eager / torch.export / ONNX Runtime parity before returning.
 
     python scripts/build_default_bundle.py [--epochs N] [--augment K] [--seed S] [--out DIR]
+        [--output bounded] [--input-noise-deg 0.15]
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from firmware_bridge.normative_gait import load_normative_gait
 from train.augment import augment_trials
 from train.dynamics import GRAVITY, joint_positions
 from train.fit import TrainingConfig, fit
-from train.model import ModelConfig
+from train.model import OUTPUTS, ModelConfig
 from train.trial import LegTrial
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +54,8 @@ KINETICS = REPO / "train" / "data" / "normative_kinetics.json"
 DEFAULT_OUT = REPO / "edge" / "default_bundle"
 RATE_HZ = 100.0
 ANKLE = 2  # index of the ankle in train.dynamics.POINTS
+DEFAULT_OUTPUT = "bounded"
+DEFAULT_INPUT_NOISE_DEG = 0.15
 
 
 def leg_length_m(subject) -> float:
@@ -95,6 +106,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--augment", type=int, default=3, help="variants per leg (default 3)")
     parser.add_argument("--cycles", type=int, default=4, help="gait cycles per leg (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--output",
+        choices=OUTPUTS,
+        default=DEFAULT_OUTPUT,
+        help=f"output mapping (default {DEFAULT_OUTPUT})",
+    )
+    parser.add_argument(
+        "--input-noise-deg",
+        type=float,
+        default=DEFAULT_INPUT_NOISE_DEG,
+        help=f"training angle noise std in degrees (default {DEFAULT_INPUT_NOISE_DEG}, see the doc)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="bundle directory")
     parser.add_argument("--run", type=Path, help="keep the training RUN here (default: temporary)")
     args = parser.parse_args(argv)
@@ -105,15 +128,21 @@ def main(argv: list[str] | None = None) -> int:
     kinetics = json.loads(KINETICS.read_text())
     legs = [normative_leg(subject, kinetics, args.cycles, side) for side in ("r", "l")]
     variants = augment_trials(legs, args.augment, args.seed, subject)
-    config = TrainingConfig(epochs=args.epochs, seed=args.seed, augment=args.augment)
-    model_config = ModelConfig(n_muscles=len(subject.muscles))
+    config = TrainingConfig(
+        epochs=args.epochs,
+        seed=args.seed,
+        augment=args.augment,
+        input_noise_deg=args.input_noise_deg,
+    )
+    model_config = ModelConfig(n_muscles=len(subject.muscles), output=args.output)
     with tempfile.TemporaryDirectory() as scratch:
         run_dir = args.run or Path(scratch) / "run"
         result = fit(subject, legs, run_dir, model_config, config, extra_trials=variants)
         metrics = {
             "training": "label-free (physics-informed loss) on the built-in gait, "
             f"{args.cycles} cycles x 2 legs + {args.augment} variants per leg, "
-            f"{args.epochs} epochs, seed {args.seed}",
+            f"{args.epochs} epochs, seed {args.seed}, output {args.output}, "
+            f"angle noise {args.input_noise_deg:g} degree",
             "validation_torque_rmse_nm": result.metrics["validation"]["torque_rmse_nm"],
             "validation_losses": result.metrics["validation"]["losses"],
             "training_seconds": result.seconds,

@@ -19,16 +19,21 @@ Recipe (each step a CLI of this package, run in-process):
 
 Measured (seed 0, mean over the ten paper muscles, 0.55-2.5 s):
 
-    case  epochs  PI vs train-so  PI vs OpenSim act.  PI vs OpenSim active force
-    all    1000       0.961             0.669               0.508
-    ten     500       0.804            -1.653              -1.790
+    case  epochs  output    PI vs train-so  PI vs OpenSim act.  PI vs OpenSim active force
+    all    1000   bounded       0.972             0.675               0.509
+    ten     500   bounded       0.863            -1.469              -1.613
+    all    1000   softplus      0.961             0.669               0.508
+    ten     500   softplus      0.804            -1.653              -1.790
+
+(``--output``; bounded is train.model's default, see its doc.)
 
 For reference, train-so itself against OpenSim ("all"): activation 0.724,
 active force 0.543, so the force target (0.64) lies above what this
 package's own static optimisation reaches with these muscle geometries and
 Hill curves. With the ten muscles alone the ankle cannot be balanced (train-so
-leaves up to 72 N m); the PI model then pushes the gastrocnemii above 1 where
-train-so saturates them, hence 0.80.
+leaves up to 72 N m); with the softplus output the PI model pushed the
+gastrocnemii above 1 where train-so saturates them (0.80); the bounded output
+caps them at 1 as train-so does (0.86).
 
 Epochs: 1000 by default, not the paper's 500. One 2 s trial makes 178 windows
 (both legs, stride 2): 23 steps of 8 per epoch, far fewer per epoch than the
