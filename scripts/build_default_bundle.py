@@ -22,7 +22,15 @@ Recipe (deterministic for a seed):
    14-bit encoder quantises to 0.022 degree (0.006 degree std) and sensor
    noise of a few hundredths to a tenth of a degree is typical, so 0.15 degree
    covers it with margin while its 14 rad/s^2 of acceleration noise (std, at
-   100 Hz) stays well under walking's joint accelerations;
+   100 Hz) stays well under walking's joint accelerations. Measured on the
+   built-in gait (activations from noisy vs clean angles, worst muscle's
+   R^2): trained on clean angles 0.85 / 0.47 / -0.98 / -3.66 at 0.05 / 0.1 /
+   0.2 / 0.3 degree; with 0.15 degree of training noise (and the bounded
+   output) 1.000 / 0.999 / 0.996 / 0.989, with clean activations correlating
+   0.96-1.0 per muscle with the clean-trained bundle's (the medial
+   gastrocnemius, capped at 1 now, the least); the ankle's validation torque
+   RMSE rose from 6.7 to 12.5 N m, the torque the ten muscles cannot supply
+   within a <= 1;
 6. export: ``train.export.export_bundle`` into ``--out`` (default edge/default_bundle/),
    which checks eager / torch.export / ONNX Runtime parity before returning.
 
