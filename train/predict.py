@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.interpolate import CubicSpline
 
 from calib.subject import Subject
 from edge.bundle import MANIFEST_FILE, BundleError, load_bundle
@@ -44,7 +43,13 @@ from edge.derivatives import DERIVATIVE_TAPS, history_length, network_inputs, re
 from train.opensim_io import ExternalLoadsError, StorageError, read_storage, write_storage
 from train.run import RunError, load_run
 from train.static_optimization import muscle_force_factors
-from train.trial import TrialConfig, TrialError, load_trial, lowpass, noncausal_derivatives
+from train.trial import (
+    TrialConfig,
+    TrialError,
+    load_trial,
+    noncausal_derivatives,
+    resample_kinematics,
+)
 
 JOINT_COORDINATES = ("hip_flexion", "knee_angle", "ankle_angle")
 
@@ -170,18 +175,8 @@ def ik_on_grid(
     grid = storage.time[0] + np.arange(n) / rate_hz
     if lowpass_hz is None:
         return grid, resample_uniform(storage.time, q, grid[-1], rate_hz, n)
-    rate_file = storage.rate_hz
-    native = (
-        storage.time[0]
-        + np.arange(round((storage.time[-1] - storage.time[0]) * rate_file) + 1) / rate_file
-    )
-    q_native = lowpass(
-        CubicSpline(storage.time, q, axis=0)(native),
-        rate_file,
-        lowpass_hz,
-        TrialConfig().filter_order,
-    )
-    return grid, CubicSpline(native, q_native, axis=0)(grid)
+    config = TrialConfig(kinematics_cutoff_hz=lowpass_hz)
+    return grid, resample_kinematics(storage, q, grid, config)
 
 
 def predict(predictor: Predictor, time_s: np.ndarray, q: np.ndarray) -> Prediction:

@@ -204,7 +204,7 @@ def load_trial(
     time = t0 + np.arange(n) / rate_hz
 
     joint_columns = [f"{c}_{side}" for c in _JOINT_COORDINATES]
-    q = _resampled_kinematics(ik, ik.angles_radians(joint_columns), time, config)
+    q = resample_kinematics(ik, ik.angles_radians(joint_columns), time, config)
     pelvis_angles = ["pelvis_tilt"]
     if config.hip_lateral_offset_m is not None:
         pelvis_angles += ["pelvis_list", "pelvis_rotation"]
@@ -212,7 +212,7 @@ def load_trial(
         ik.angles_radians(pelvis_angles),
         ik.columns_of(["pelvis_tx", "pelvis_ty"]),
     ])
-    pelvis = _resampled_kinematics(ik, pelvis, time, config)
+    pelvis = resample_kinematics(ik, pelvis, time, config)
     if config.hip_lateral_offset_m is None:
         hip = hip_centre_in_ground(pelvis[:, 0], pelvis[:, -2:], subject.hip_centre)
     else:
@@ -351,8 +351,10 @@ def _uniform(storage: Storage) -> tuple[np.ndarray, float]:
     return storage.time[0] + np.arange(n) / rate, rate
 
 
-def _resampled_kinematics(storage: Storage, values: np.ndarray, time: np.ndarray,
-                          config: TrialConfig) -> np.ndarray:
+def resample_kinematics(storage: Storage, values: np.ndarray, time: np.ndarray,
+                        config: TrialConfig) -> np.ndarray:
+    """``values`` (rows of ``storage``) at ``time``: spline onto the file's own uniform grid,
+    low-pass there at ``config.kinematics_cutoff_hz`` (if set), spline onto ``time``."""
     grid, rate = _uniform(storage)
     on_grid = CubicSpline(storage.time, values, axis=0)(grid)
     if config.kinematics_cutoff_hz is not None:
