@@ -148,9 +148,7 @@ class LegKinematics:
 def axis_rotation(axis: np.ndarray, angle: np.ndarray) -> np.ndarray:
     """Rotation matrices (..., 3, 3) by ``angle`` (...) rad about the unit ``axis`` (3,)
     (Rodrigues' formula)."""
-    k = np.array(
-        [[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]]
-    )
+    k = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
     angle = np.asarray(angle, dtype=np.float64)[..., None, None]
     return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
 

@@ -65,12 +65,14 @@ def _rotation_torch(axis: np.ndarray, angle: torch.Tensor) -> torch.Tensor:
         [[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]],
         dtype=torch.float64,
     )
-    return torch.eye(3, dtype=torch.float64) + torch.sin(angle) * k + (1 - torch.cos(angle)) * (k @ k)
+    return (
+        torch.eye(3, dtype=torch.float64) + torch.sin(angle) * k + (1 - torch.cos(angle)) * (k @ k)
+    )
 
 
 def _bodies(model: LegModel, coordinates: torch.Tensor):
     """(orientations, coms, ankle) of thigh, shank, foot from the 11 coordinates."""
-    t = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
+    t = lambda a: torch.as_tensor(a, dtype=torch.float64)
     pelvis = (
         _rotation_torch(np.array([0.0, 0.0, 1.0]), coordinates[0])
         @ _rotation_torch(np.array([1.0, 0.0, 0.0]), coordinates[1])
@@ -93,7 +95,7 @@ def _bodies(model: LegModel, coordinates: torch.Tensor):
 
 
 def _angular_velocity(model, coordinates, velocities, k):
-    orientation = lambda c: _bodies(model, c)[0][k]  # noqa: E731
+    orientation = lambda c: _bodies(model, c)[0][k]
     rotation, rotation_rate = jvp(orientation, (coordinates,), (velocities,))
     skew = rotation_rate @ rotation.T
     return torch.stack((skew[2, 1], skew[0, 2], skew[1, 0]))
@@ -103,7 +105,7 @@ def _lagrangian(model: LegModel, coordinates: torch.Tensor, velocities: torch.Te
     orientations, coms, _ = _bodies(model, coordinates)
     energy = torch.zeros((), dtype=torch.float64)
     for k in range(3):
-        com = lambda c, k=k: _bodies(model, c)[1][k]  # noqa: E731
+        com = lambda c, k=k: _bodies(model, c)[1][k]
         _, velocity = jvp(com, (coordinates,), (velocities,))
         omega = _angular_velocity(model, coordinates, velocities, k)
         inertia = orientations[k] @ torch.as_tensor(model.inertia[k]) @ orientations[k].T
@@ -115,7 +117,9 @@ def _lagrangian(model: LegModel, coordinates: torch.Tensor, velocities: torch.Te
 
 def lagrange_generalized_forces(model, coordinates, velocities, accelerations, force, cop, moment):
     """Leg generalised forces (5,) from Lagrange's equations minus the ground's virtual work."""
-    c, v, a = (torch.as_tensor(x, dtype=torch.float64) for x in (coordinates, velocities, accelerations))
+    c, v, a = (
+        torch.as_tensor(x, dtype=torch.float64) for x in (coordinates, velocities, accelerations)
+    )
     momentum = jacrev(_lagrangian, argnums=2)
     d_momentum_dq = jacrev(momentum, argnums=1)(model, c, v)
     d_momentum_dv = jacrev(momentum, argnums=2)(model, c, v)
@@ -125,10 +129,12 @@ def lagrange_generalized_forces(model, coordinates, velocities, accelerations, f
     # angular velocity's dependence on the generalised velocities.
     orientations, _, joints = _bodies(model, c)
     fixed = orientations[2].T @ (torch.as_tensor(cop) - joints[2])
-    point = lambda q: _bodies(model, q)[2][2] + _bodies(model, q)[0][2] @ fixed  # noqa: E731
+    point = lambda q: _bodies(model, q)[2][2] + _bodies(model, q)[0][2] @ fixed
     point_jacobian = jacrev(point)(c)
     omega_jacobian = jacrev(lambda w: _angular_velocity(model, c, w, 2))(v)
-    external = point_jacobian.T @ torch.as_tensor(force) + omega_jacobian.T @ torch.as_tensor(moment)
+    external = point_jacobian.T @ torch.as_tensor(force) + omega_jacobian.T @ torch.as_tensor(
+        moment
+    )
     return (euler_lagrange - external)[6:].numpy()
 
 
@@ -173,11 +179,15 @@ def test_batched_samples_equal_one_at_a_time():
         rng.normal(0, 3, (n, 5)),
         rng.normal(0, 20, (n, 5)),
     ]
-    ground = GroundReaction(rng.normal(0, 300, (n, 3)), rng.normal(0, 0.5, (n, 3)), rng.normal(0, 5, (n, 3)))
+    ground = GroundReaction(
+        rng.normal(0, 300, (n, 3)), rng.normal(0, 0.5, (n, 3)), rng.normal(0, 5, (n, 3))
+    )
     batched = inverse_dynamics(model, *args, ground)
     for i in range(n):
         single = inverse_dynamics(
-            model, *(a[i] for a in args), GroundReaction(ground.force[i], ground.cop[i], ground.free_moment[i])
+            model,
+            *(a[i] for a in args),
+            GroundReaction(ground.force[i], ground.cop[i], ground.free_moment[i]),
         )
         np.testing.assert_allclose(batched[i], single, rtol=1e-12, atol=1e-12)
 
@@ -214,17 +224,27 @@ def test_planar_motion_reduces_to_the_planar_chain():
     n = 20
     tilt = rng.uniform(-0.2, 0.2, n)
     tilt_rate, tilt_acceleration = rng.normal(0, 1, n), rng.normal(0, 5, n)
-    pelvis_q = np.column_stack([tilt, np.zeros(n), np.zeros(n), rng.normal(0, 1, (n, 2)), np.zeros(n)])
-    pelvis_qd = np.column_stack([tilt_rate, np.zeros((n, 2)), rng.normal(0, 1, (n, 2)), np.zeros(n)])
+    pelvis_q = np.column_stack(
+        [tilt, np.zeros(n), np.zeros(n), rng.normal(0, 1, (n, 2)), np.zeros(n)]
+    )
+    pelvis_qd = np.column_stack(
+        [tilt_rate, np.zeros((n, 2)), rng.normal(0, 1, (n, 2)), np.zeros(n)]
+    )
     pelvis_qdd = np.column_stack(
         [tilt_acceleration, np.zeros((n, 2)), rng.normal(0, 5, (n, 2)), np.zeros(n)]
     )
     sagittal = rng.uniform(-0.8, 0.8, (n, 3))
     sagittal_qd, sagittal_qdd = rng.normal(0, 3, (n, 3)), rng.normal(0, 20, (n, 3))
-    five = lambda x: np.column_stack([x[:, 0], np.zeros((n, 2)), x[:, 1:]])  # noqa: E731
+    five = lambda x: np.column_stack([x[:, 0], np.zeros((n, 2)), x[:, 1:]])
     force = np.column_stack([rng.normal(0, 100, n), rng.uniform(100, 900, n), np.zeros(n)])
     kinematics = leg_kinematics(
-        model, pelvis_q, pelvis_qd, pelvis_qdd, five(sagittal), five(sagittal_qd), five(sagittal_qdd)
+        model,
+        pelvis_q,
+        pelvis_qd,
+        pelvis_qdd,
+        five(sagittal),
+        five(sagittal_qd),
+        five(sagittal_qdd),
     )
     cop = kinematics.joint_centre[:, 2] + np.column_stack(
         [rng.normal(0, 0.05, n), rng.normal(-0.05, 0.02, n), np.zeros(n)]
@@ -238,7 +258,9 @@ def test_planar_motion_reduces_to_the_planar_chain():
     expected = expected - planar.grf_torques(
         chain, sagittal, force[:, :2], (cop - hip)[:, :2], base_tilt=tilt
     )
-    np.testing.assert_allclose(loads.generalized_force[:, [0, 3, 4]], expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        loads.generalized_force[:, [0, 3, 4]], expected, rtol=1e-9, atol=1e-9
+    )
 
 
 def test_horizontal_leg_held_against_gravity():
@@ -260,7 +282,9 @@ def test_horizontal_leg_held_against_gravity():
     x_com = [0.2, 0.45 + 0.2, 0.45 + 0.43 + 0.03]
     x_knee = 0.45
     assert tau[0] == pytest.approx(g * np.dot(model.mass, x_com), rel=1e-12)
-    assert tau[3] == pytest.approx(g * (3.0 * (x_com[1] - x_knee) + 1.0 * (x_com[2] - x_knee)), rel=1e-12)
+    assert tau[3] == pytest.approx(
+        g * (3.0 * (x_com[1] - x_knee) + 1.0 * (x_com[2] - x_knee)), rel=1e-12
+    )
     assert tau[0] > 0 and tau[3] > 0
     np.testing.assert_allclose(tau[[1, 2]], 0.0, atol=1e-12)
 
@@ -273,5 +297,11 @@ def test_axis_rotation_is_a_right_handed_rotation():
 def test_leg_model_refuses_bad_axes():
     model = random_leg()
     with pytest.raises(ValueError, match="knee must be unit"):
-        LegModel(model.hip_centre, model.mass, model.inertia, model.com, model.distal,
-                 (model.axes[0], np.array([[0.0, 0.0, 2.0]]), model.axes[2]))
+        LegModel(
+            model.hip_centre,
+            model.mass,
+            model.inertia,
+            model.com,
+            model.distal,
+            (model.axes[0], np.array([[0.0, 0.0, 2.0]]), model.axes[2]),
+        )
