@@ -19,3 +19,17 @@ def full_pose(q_sagittal) -> np.ndarray:
     q = np.zeros(q_sagittal.shape[:-1] + (len(COORDINATES),))
     q[..., SAGITTAL_INDEX] = q_sagittal
     return q
+
+PAPER_MUSCLES = (
+    "psoas_r",
+    "rect_fem_r",
+    "bifemlh_r",
+    "semimem_r",
+    "iliacus_r",
+    "vas_int_r",
+    "vas_lat_r",
+    "vas_med_r",
+    "lat_gas_r",
+    "med_gas_r",
+)
+"""The ten right-leg gait2392 muscles the paper reports (PS RF BF SM IL VI VL VM GL GM)."""

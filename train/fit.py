@@ -71,13 +71,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
+from calib.coordinates import COORDINATES
 from calib.subject import Subject, SubjectError, load_subject
-from edge.derivatives import DERIVATIVE_TAPS, N_JOINTS
+from edge.derivatives import DERIVATIVE_TAPS, SAGITTAL_INPUTS
 from train import losses
 from train.augment import augment_trials
 from train.metrics import nrmse, r_squared
 from train.model import ARCHITECTURES, ModelConfig, build_model
 from train.opensim_io import ExternalLoadsError, StorageError, read_storage
+from train.physics_targets import PhysicsError, choose_balance
 from train.run import (
     CHECKPOINT_FILE,
     LOSSES_PLOT_FILE,
@@ -124,6 +126,10 @@ class TrainingConfig:
     checkpoint_every: int = 25
     input_noise_deg: float = 0.0
     """Std (degrees) of the Gaussian angle noise added to training inputs (module doc)."""
+    balance: str = "auto"
+    """The coordinates the muscles balance: "auto" (hip flexion, adduction and rotation,
+    knee and ankle where every trial holds them, else the sagittal three), "five" or
+    "sagittal" (``train.physics_targets.choose_balance``)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -144,6 +150,8 @@ class TrainingConfig:
             raise FitError("augment must be >= 0 and checkpoint_every >= 1")
         if not 0 <= self.input_noise_deg < 90:
             raise FitError(f"input noise must be in [0, 90) degrees, got {self.input_noise_deg}")
+        if self.balance not in ("auto", "five", "sagittal"):
+            raise FitError(f"balance must be auto, five or sagittal, got {self.balance!r}")
 
     @property
     def loss_weights(self) -> losses.LossWeights:
@@ -225,9 +233,9 @@ def perturb_inputs(
     """
     if noise_deg == 0:
         return batch
-    b, w, _ = batch["inputs"].shape
+    b, w, n_features = batch["inputs"].shape
     noise_rad = math.radians(noise_deg) * torch.randn(
-        (b, w + DERIVATIVE_TAPS - 1, N_JOINTS), generator=generator, dtype=torch.float64
+        (b, w + DERIVATIVE_TAPS - 1, n_features // 3), generator=generator, dtype=torch.float64
     )
     change = angle_noise_features(noise_rad, rate_hz).to(batch["inputs"].dtype)
     return {**batch, "inputs": batch["inputs"] + change}
@@ -344,11 +352,16 @@ def fit(
         raise FitError(
             f"model config has {model_config.n_muscles} muscles, the subject {len(subject.muscles)}"
         )
+    balanced, reason = choose_balance(list(trials) + list(extra_trials or []), config.balance)
+    if world.is_main:
+        print(f"train-fit: {reason}", flush=True)
     window_config = WindowConfig(
         window=model_config.window,
         stride=config.stride,
         lookahead=model_config.lookahead,
         base_motion=config.base_motion,
+        balanced=balanced,
+        input_coordinates=model_config.input_coordinates,
     )
     windows = build_windows(trials, subject, window_config)
     if label_storages is not None:
@@ -399,7 +412,8 @@ def fit(
         print(
             f"train-fit: {config.mode} {model_config.architecture}, {len(train_set)} training / "
             f"{len(validation_set)} validation windows at {windows.rate_hz:g} Hz, "
-            f"{len(subject.muscles)} muscles, {config.epochs} epochs x {steps} steps"
+            f"{len(subject.muscles)} muscles, inputs {', '.join(model_config.input_coordinates)}, "
+            f"{config.epochs} epochs x {steps} steps"
             + (f", {world.world_size} processes" if world.world_size > 1 else ""),
             flush=True,
         )
@@ -454,6 +468,8 @@ def fit(
             "processes": world.world_size,
             "windows": {"train": len(train_set), "validation": len(validation_set)},
             "trials": list(windows.trial_names),
+            "balanced_coordinates": list(balanced),
+            "input_coordinates": list(model_config.input_coordinates),
         }
     )
     if world.is_main:
@@ -494,7 +510,12 @@ def _concatenate(a: WindowSet, b: WindowSet) -> WindowSet:
     arrays = {name: np.concatenate([getattr(a, name), getattr(b, name)]) for name in names}
     arrays["trial"] = np.concatenate([a.trial, b.trial + len(a.trial_names)])
     return WindowSet(
-        **arrays, trial_names=a.trial_names + b.trial_names, rate_hz=a.rate_hz, labels=None
+        **arrays,
+        trial_names=a.trial_names + b.trial_names,
+        rate_hz=a.rate_hz,
+        balanced=a.balanced,
+        input_coordinates=a.input_coordinates,
+        labels=None,
     )
 
 
@@ -521,7 +542,7 @@ def _final_metrics(
         rmse = losses.torque_rmse_nm(torque, tensors["required_torque"]).tolist()
         metrics[name] = {
             "losses": parts,
-            "torque_rmse_nm": dict(zip(("hip", "knee", "ankle"), rmse)),
+            "torque_rmse_nm": dict(zip(windows.balanced, rmse)),
             "activation_range": [float(activation.min()), float(activation.max())],
         }
         if "labels" in tensors:
@@ -646,6 +667,19 @@ def _parser() -> argparse.ArgumentParser:
         "features (fresh every batch; targets stay clean; default 0)",
     )
     parser.add_argument(
+        "--sagittal",
+        action="store_true",
+        help="balance the sagittal hip, knee and ankle only (the paper's planar model); by "
+        "default hip flexion, adduction and rotation, knee and ankle wherever the IK holds them",
+    )
+    parser.add_argument(
+        "--inputs",
+        metavar="COORDS",
+        help="the network's input coordinates: 'sagittal' (default: hip_flexion, knee_angle, "
+        "ankle_angle, what an encoder exoskeleton measures), 'five' (adds hip_adduction and "
+        "hip_rotation, as an IMU suit provides) or a comma-separated list",
+    )
+    parser.add_argument(
         "--config",
         type=Path,
         help='JSON {"model": {...ModelConfig}, "training": {...TrainingConfig}}; flags override it',
@@ -683,6 +717,10 @@ def configs_from_args(args, n_muscles: int) -> tuple[ModelConfig, TrainingConfig
                 f"--config {args.config}: unknown training keys {sorted(set(training_data) - known)}"
             )
     model_data["n_muscles"] = n_muscles
+    if args.inputs is not None:
+        model_data["input_coordinates"] = input_coordinates(args.inputs)
+    if args.sagittal:
+        training_data["balance"] = "sagittal"
     for flag, key in (("lookahead", "lookahead"), ("architecture", "architecture")):
         if getattr(args, flag) is not None:
             model_data[key] = getattr(args, flag)
@@ -700,6 +738,20 @@ def configs_from_args(args, n_muscles: int) -> tuple[ModelConfig, TrainingConfig
         return ModelConfig.from_dict(model_data), TrainingConfig(**training_data)
     except (TypeError, ValueError) as exc:
         raise FitError(str(exc)) from exc
+
+
+def input_coordinates(text: str) -> tuple[str, ...]:
+    """``--inputs``: "sagittal", "five" or a comma-separated list of coordinates."""
+    named = {"sagittal": SAGITTAL_INPUTS, "five": COORDINATES}
+    if text in named:
+        return named[text]
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in COORDINATES]
+    if unknown or len(names) < 2:
+        raise FitError(
+            f"--inputs {text!r}: give sagittal, five or at least two of {', '.join(COORDINATES)}"
+        )
+    return tuple(c for c in COORDINATES if c in names)
 
 
 def trial_files(args) -> list[TrialFiles]:
@@ -755,6 +807,7 @@ def main(argv: list[str] | None = None) -> int:
         WindowError,
         StorageError,
         ExternalLoadsError,
+        PhysicsError,
         FileNotFoundError,
     ) as exc:
         print(f"train-fit: error: {exc}", file=sys.stderr)
