@@ -16,6 +16,7 @@ import pytest
 from calib import default_subject
 from calib.coordinates import COORDINATES
 from firmware_bridge.normative_gait import SOURCE_HEEL_STRIKES_S, load_normative_gait
+from train.augment import augment_trials
 from train.dynamics3d import GRAVITY, LegModel
 from train.normative import (
     DEFAULT_PATH,
@@ -201,3 +202,13 @@ def test_fit_script_without_data_says_so_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "pass --data" in result.stderr
     assert not (tmp_path / "k.json").exists()
+
+
+def test_augmented_variants_of_the_built_gait_keep_the_cop_under_the_foot():
+    legs = [normative_leg(SUBJECT, 4, side) for side in ("r", "l")]
+    model = LegModel.from_subject(SUBJECT)
+    variants = augment_trials(legs, 2, seed=0, subject=SUBJECT)
+    assert len(variants) == 4
+    for variant in variants:
+        assert variant.measured == FIVE_COORDINATE_DATA
+        check_cop_under_foot(variant, model, 0.12)
