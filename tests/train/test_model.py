@@ -46,7 +46,7 @@ def test_lookahead_out_of_window_is_refused():
 def test_cross_attention_mixes_joints():
     """Perturbing joint 0's features changes joints 1 and 2's attended features."""
     torch.manual_seed(1)
-    attention = MultiJointCrossAttention(joint_dim=16, heads=2)
+    attention = MultiJointCrossAttention(n_joints=3, joint_dim=16, heads=2)
     h = torch.randn(1, 20, 3, 16)
     perturbed = h.clone()
     perturbed[:, :, 0, :] += torch.randn(1, 20, 16)

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from calib import default_subject
 from calib.coordinates import COORDINATES, SAGITTAL_COORDINATES
-from train.dynamics3d import GroundReaction, LegModel, inverse_dynamics, leg_kinematics
+from train.dynamics3d import GroundReaction, LegModel, inverse_dynamics
 from train.hill import muscle_forces
 from train.physics_targets import (
     PhysicsError,
@@ -21,61 +20,14 @@ from train.physics_targets import (
     trial_physics,
 )
 from train.static_optimization import StaticOptimizationConfig, static_optimization
-from train.trial import LegTrial, check_cop_under_foot, noncausal_derivatives
+from train.trial import check_cop_under_foot, noncausal_derivatives
 from train.windows import WindowConfig, build_windows, window_ends
 
 RATE_HZ = 100.0
 
 
-@pytest.fixture(scope="module")
-def subject():
-    return default_subject()
-
-
-def walking_like_trial(subject, n: int = 120, side: str = "r") -> LegTrial:
-    """A smooth 3-D movement of all five coordinates and the pelvis, the foot loaded half the
-    time with its centre of pressure under the heel-to-toe line."""
-    t = np.arange(n) / RATE_HZ
-    w = 2 * np.pi
-    q = np.column_stack([
-        0.35 * np.sin(w * t),
-        0.08 * np.sin(w * t + 0.4),
-        0.1 * np.sin(w * t + 1.1),
-        -0.6 + 0.5 * np.sin(w * t + 1.0),
-        0.15 * np.sin(2 * w * t),
-    ])
-    pelvis = np.column_stack([
-        0.08 + 0.03 * np.sin(2 * w * t),
-        0.05 * np.sin(w * t),
-        0.08 * np.sin(w * t + 0.3),
-        0.6 + 1.2 * t,
-        0.95 + 0.02 * np.sin(2 * w * t),
-        0.01 * np.sin(w * t),
-    ])
-    contact = np.sin(w * t) > 0
-    model = LegModel.from_subject(subject)
-    zero6, zero5 = np.zeros((n, 6)), np.zeros((n, 5))
-    centres = leg_kinematics(model, pelvis, zero6, zero6, q, zero5, zero5).joint_centre
-    cop = 0.5 * (centres[:, 2] + centres[:, 3])
-    cop[:, 1] = 0.0
-    force = np.column_stack([60 * np.cos(w * t), 650 + 100 * np.sin(2 * w * t), 20 * np.sin(w * t)])
-    free = np.column_stack([np.zeros(n), 3 * np.sin(w * t), np.zeros(n)])
-    off = ~contact[:, None]
-    return LegTrial(
-        time=0.5 + t,
-        q=q,
-        pelvis=pelvis,
-        force=np.where(off, 0.0, force),
-        cop=np.where(off, 0.0, cop),
-        free_moment=np.where(off, 0.0, free),
-        contact=contact,
-        side=side,
-        rate_hz=RATE_HZ,
-    )
-
-
-def test_five_coordinate_targets_are_the_3d_inverse_dynamics(subject):
-    trial = walking_like_trial(subject)
+def test_five_coordinate_targets_are_the_3d_inverse_dynamics(subject, walking_trial):
+    trial = walking_trial()
     physics = trial_physics(trial, subject, PhysicsOptions())
     pelvis_qd, pelvis_qdd = noncausal_derivatives(trial.pelvis, RATE_HZ)
     expected = inverse_dynamics(
@@ -88,15 +40,15 @@ def test_five_coordinate_targets_are_the_3d_inverse_dynamics(subject):
     np.testing.assert_allclose(physics.moment_arms, subject.moment_arms(trial.q))
 
 
-def test_sagittal_targets_keep_the_sagittal_moment_arms(subject):
-    trial = walking_like_trial(subject)
+def test_sagittal_targets_keep_the_sagittal_moment_arms(subject, walking_trial):
+    trial = walking_trial()
     physics = trial_physics(trial, subject, PhysicsOptions(balanced=SAGITTAL_COORDINATES))
     assert physics.required_torque.shape == (trial.n_samples, 3)
     np.testing.assert_allclose(physics.moment_arms, subject.moment_arms(trial.q)[..., [0, 3, 4]])
 
 
-def test_base_motion_off_holds_the_pelvis_still_at_its_measured_pose(subject):
-    trial = walking_like_trial(subject)
+def test_base_motion_off_holds_the_pelvis_still_at_its_measured_pose(subject, walking_trial):
+    trial = walking_trial()
     qd, qdd = noncausal_derivatives(trial.q, RATE_HZ)
     still = required_torques(trial, subject, qd, qdd, PhysicsOptions(base_motion=False))
     zero = np.zeros_like(trial.pelvis)
@@ -111,8 +63,8 @@ def test_base_motion_off_holds_the_pelvis_still_at_its_measured_pose(subject):
 
 @pytest.mark.parametrize("balanced", [COORDINATES, SAGITTAL_COORDINATES])
 @pytest.mark.parametrize("base_motion", [True, False])
-def test_the_loss_and_train_so_balance_the_same_targets(subject, balanced, base_motion):
-    trial = walking_like_trial(subject)
+def test_the_loss_and_train_so_balance_the_same_targets(subject, walking_trial, balanced, base_motion):
+    trial = walking_trial()
     options = PhysicsOptions(balanced=balanced, base_motion=base_motion)
     physics = trial_physics(trial, subject, options)
     config = WindowConfig(balanced=balanced, base_motion=base_motion)
@@ -127,8 +79,8 @@ def test_the_loss_and_train_so_balance_the_same_targets(subject, balanced, base_
     np.testing.assert_allclose(result.required_torque, physics.required_torque, rtol=1e-12)
 
 
-def test_force_factors_are_the_hill_model_at_full_activation(subject):
-    trial = walking_like_trial(subject)
+def test_force_factors_are_the_hill_model_at_full_activation(subject, walking_trial):
+    trial = walking_trial()
     qd, _ = noncausal_derivatives(trial.q, RATE_HZ)
     active, passive = force_factors(subject, trial.q, qd)
     l_mt = torch.as_tensor(subject.muscle_tendon_length(trial.q))
@@ -138,8 +90,8 @@ def test_force_factors_are_the_hill_model_at_full_activation(subject):
     np.testing.assert_allclose(passive, half.passive.numpy(), rtol=1e-12)
 
 
-def test_a_trial_without_frontal_data_balances_sagittally_and_says_why(subject):
-    trial = walking_like_trial(subject)
+def test_a_trial_without_frontal_data_balances_sagittally_and_says_why(subject, walking_trial):
+    trial = walking_trial()
     sagittal_only = replace(
         trial, measured=tuple(m for m in trial.measured if m != "hip_adduction")
     )
@@ -155,5 +107,5 @@ def test_a_trial_without_frontal_data_balances_sagittally_and_says_why(subject):
     assert "free moment" in choose_balance([no_free_moment])[1]
 
 
-def test_the_synthetic_trial_keeps_its_cop_under_the_foot(subject):
-    check_cop_under_foot(walking_like_trial(subject), LegModel.from_subject(subject), 0.3)
+def test_the_synthetic_trial_keeps_its_cop_under_the_foot(subject, walking_trial):
+    check_cop_under_foot(walking_trial(), LegModel.from_subject(subject), 0.3)
