@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from calib import default_subject
-from train.evaluate import main
+from train.cli.evaluate import main
 from train.model import ModelConfig, build_model
 from train.opensim_io import read_storage, write_storage
 from train.run import save_run
