@@ -11,7 +11,8 @@ import torch
 
 from calib import default_subject
 from train import fit as fit_module
-from train.fit import FitError, TrainingConfig, as_tensors, fit, main, perturb_inputs, split_by_time
+from train.cli.fit import main
+from train.fit import FitError, TrainingConfig, as_tensors, fit, perturb_inputs, split_by_time
 from train.model import ModelConfig
 from train.run import RunError, load_run
 from train.trial import LegTrial
@@ -227,7 +228,8 @@ def test_cli_on_the_real_trial(tmp_path):
     assert code == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["windows"]["train"] > 100 and metrics["epochs"] == 2
-    assert set(metrics["validation"]["activation"]["r2"]) == set(default_subject().muscle_names)
+    scores = metrics["validation"]["activation"]
+    assert set(scores["per_muscle"]) == set(default_subject().muscle_names)
     assert any(":l:" in name for name in metrics["trials"])
     run = load_run(tmp_path / "run")
     assert run.training["mode"] == "pi" and run.training["window"]["stride"] == 2
