@@ -132,7 +132,7 @@ class TrainingConfig:
     """How the network is trained (Section III-C2 defaults)."""
 
     mode: str = "pi"
-    epochs: int = 500
+    epochs: int = 1000
     batch_size: int = 8
     learning_rate: float = 5e-4
     weight_decay: float = 0.01

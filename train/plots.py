@@ -5,7 +5,7 @@ machine (CI, a Jetson over ssh) and are written straight to a file.
 
 Readable at any muscle count: one panel per muscle and quantity, five panels to a
 row, each quantity's block starting on a new row, at most ``ROWS_PER_PAGE`` rows
-to a page. A PDF holds every page; a PNG (or any other format) is written once
+to a page, the first panel of each block with the legend. A PDF holds every page; a PNG (or any other format) is written once
 per page, ``fig.png``, ``fig_2.png``, ... Constrained layout places the titles,
 so two lines of title never run into the panel above.
 """
@@ -92,9 +92,10 @@ def write_panels(
     title: str = "",
 ) -> list[Path]:
     """Lay ``blocks`` out in pages (module doc) and write them; returns the files written."""
-    rows: list[list[Panel]] = []
+    rows: list[list[tuple[Panel, bool]]] = []  # (panel, whether it carries its block's legend)
     for block in blocks:
-        rows.extend(list(block[k : k + COLUMNS]) for k in range(0, len(block), COLUMNS))
+        marked = [(panel, k == 0) for k, panel in enumerate(block)]
+        rows.extend(marked[k : k + COLUMNS] for k in range(0, len(marked), COLUMNS))
     pages = [rows[k : k + ROWS_PER_PAGE] for k in range(0, len(rows), ROWS_PER_PAGE)]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,7 +145,7 @@ def plot_comparison(
     return write_panels(path, [b for b in blocks if b], x_label, title)
 
 
-def _page(rows: list[list[Panel]], x_label: str, title: str):
+def _page(rows: list[list[tuple[Panel, bool]]], x_label: str, title: str):
     n_columns = max(len(r) for r in rows)
     figure, axes = plt.subplots(
         len(rows),
@@ -159,14 +160,14 @@ def _page(rows: list[list[Panel]], x_label: str, title: str):
             if c >= len(row):
                 axis.set_visible(False)
                 continue
-            panel = row[c]
+            panel, legend = row[c]
             for label, values, style in panel.curves:
                 axis.plot(panel.x, values, label=label, **style)
             axis.set_title(panel.title, fontsize=8)
             axis.set_ylabel(panel.unit, fontsize=8)
             axis.set_xlabel(x_label, fontsize=7)
             axis.tick_params(labelsize=7)
-            if r == 0 and c == 0:
+            if legend:
                 axis.legend(fontsize=6, loc="best")
     if title:
         figure.suptitle(title, fontsize=10)

@@ -14,7 +14,7 @@ ARCHITECTURES = ("mjca_bigru", "bigru", "cnn_bigru")
 """``train.model.ARCHITECTURES``."""
 LEGS = ("both", "right", "left")
 """``train.fit.LEGS``' keys."""
-EPOCHS = 500
+EPOCHS = 1000
 """``train.fit.TrainingConfig().epochs``: the cap."""
 PATIENCE = 100
 """``train.fit.TrainingConfig().patience``."""
