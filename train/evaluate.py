@@ -375,7 +375,8 @@ def _full_scale(
             return np.array([nominal[c] for c in columns]), "the maximum isometric force (subject)"
     values = reference.columns_of(reference_columns(reference, columns, args.side))
     peak = np.abs(values).max(axis=0)
-    return np.where(peak > 0, peak, 1.0), "the reference's peak (--subject for the maximum isometric force)"
+    source = "the reference's peak (--subject for the maximum isometric force)"
+    return np.where(peak > 0, peak, 1.0), source
 
 
 def _check_requested_span(
@@ -410,3 +411,9 @@ def _narrower_span(args, estimate: Estimate) -> list[str]:
 
 def _cell(value: float) -> str:
     return f"{value:.3f}" if np.isfinite(value) else "-"
+
+
+if __name__ == "__main__":  # python -m train.evaluate: the same command as train.cli.evaluate
+    from train.cli.evaluate import main
+
+    raise SystemExit(main())

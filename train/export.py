@@ -274,3 +274,9 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+if __name__ == "__main__":  # python -m train.export: the same command as train.cli.export
+    from train.cli.export import main
+
+    raise SystemExit(main())

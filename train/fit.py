@@ -58,6 +58,8 @@ import copy
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -374,6 +376,7 @@ def fit(
     extra_trials: list[LegTrial] | None = None,
     threads: int = 1,
     overwrite: bool = False,
+    interrupt: InterruptCheckpoint | None = None,
 ) -> FitResult:
     """Train on ``trials`` (+ label-free ``extra_trials``) and write the RUN to ``out``.
 
@@ -382,8 +385,9 @@ def fit(
     them; physics-informed mode uses them only for metrics. An ``out`` that holds
     a run is refused unless ``resume`` (continue it) or ``overwrite`` (its files
     are deleted once training is about to start). Training stops at
-    ``config.epochs`` or earlier where ``converged``; Ctrl-C raises
-    ``TrainingInterrupted`` after writing the last completed epoch's checkpoint.
+    ``config.epochs`` or earlier where ``converged``. With ``interrupt`` (and inside
+    it), Ctrl-C writes the last completed epoch's checkpoint and raises
+    ``TrainingInterrupted``.
     """
     check_run_directory(out, resume, overwrite)
     world = init_distributed()
@@ -467,50 +471,46 @@ def fit(
         dynamic_ncols=True,
     )
     noise = torch.Generator().manual_seed(config.seed + world.rank)
-    last_epoch = InterruptCheckpoint(checkpoint_path, model, optimizer, schedule, config)
-    last_epoch.record(first_epoch, history)
+    if interrupt is not None:
+        interrupt.bind(checkpoint_path, model, optimizer, schedule, config, world.is_main)
+        interrupt.record(first_epoch, history)
     stopped = f"the cap of {config.epochs} epochs"
     trained.train()
-    try:
-        for epoch in bar:
-            sampler.set_epoch(epoch)
-            order = torch.tensor(list(sampler), dtype=torch.int64)
-            sums: dict[str, float] = {}
-            for step in range(steps):
-                index = order[step * config.batch_size : (step + 1) * config.batch_size]
-                batch = {name: tensor[index] for name, tensor in train_tensors.items()}
-                batch = perturb_inputs(batch, config.input_noise_deg, windows.rate_hz, noise)
-                parts = batch_losses(trained, batch, config)
-                optimizer.zero_grad(set_to_none=True)
-                parts["total"].backward()
-                optimizer.step()
-                for name, value in parts.items():
-                    sums[name] = sums.get(name, 0.0) + float(value.detach())
-            schedule.step()
-            record = reduce_mean({f"train_{k}": v / steps for k, v in sums.items()}, world)
-            if validation_tensors is not None:
-                validation, _ = evaluate(model, validation_tensors, config)
-                record.update({f"validation_{k}": v for k, v in validation.items()})
-            record["epoch"] = epoch + 1
-            record["learning_rate"] = schedule.get_last_lr()[0]
-            history.append(record)
-            bar.set_postfix(_postfix(record, config.mode), refresh=False)
-            stop = converged(history, config)
-            if world.is_main and (
-                (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs or stop
-            ):
-                _save_checkpoint(
-                    checkpoint_path, model, optimizer, schedule, epoch + 1, history, config
-                )
-            last_epoch.record(epoch + 1, history)
-            if stop:
-                stopped = convergence_reason(history, config)
-                break
-    except KeyboardInterrupt:
-        bar.close()
-        if world.is_main:
-            last_epoch.write()
-        raise last_epoch.interrupted() from None
+    for epoch in bar:
+        sampler.set_epoch(epoch)
+        order = torch.tensor(list(sampler), dtype=torch.int64)
+        sums: dict[str, float] = {}
+        for step in range(steps):
+            index = order[step * config.batch_size : (step + 1) * config.batch_size]
+            batch = {name: tensor[index] for name, tensor in train_tensors.items()}
+            batch = perturb_inputs(batch, config.input_noise_deg, windows.rate_hz, noise)
+            parts = batch_losses(trained, batch, config)
+            optimizer.zero_grad(set_to_none=True)
+            parts["total"].backward()
+            optimizer.step()
+            for name, value in parts.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
+        schedule.step()
+        record = reduce_mean({f"train_{k}": v / steps for k, v in sums.items()}, world)
+        if validation_tensors is not None:
+            validation, _ = evaluate(model, validation_tensors, config)
+            record.update({f"validation_{k}": v for k, v in validation.items()})
+        record["epoch"] = epoch + 1
+        record["learning_rate"] = schedule.get_last_lr()[0]
+        history.append(record)
+        bar.set_postfix(_postfix(record, config.mode), refresh=False)
+        stop = converged(history, config)
+        if world.is_main and (
+            (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs or stop
+        ):
+            _save_checkpoint(
+                checkpoint_path, model, optimizer, schedule, epoch + 1, history, config
+            )
+        if interrupt is not None:
+            interrupt.record(epoch + 1, history)
+        if stop:
+            stopped = convergence_reason(history, config)
+            break
     bar.close()
 
     seconds = time.perf_counter() - started
@@ -568,25 +568,52 @@ def clear_run_directory(out: Path) -> None:
 
 
 class InterruptCheckpoint:
-    """The training state after the last completed epoch, kept in memory (a copy per
-    epoch: this network's state is small) and written as the checkpoint when training is
-    interrupted, so that ``--resume`` continues exactly where a run that was not
-    interrupted would be."""
+    """Ctrl-C during training writes the state after the last completed epoch as the
+    checkpoint, so that ``--resume`` continues exactly where a run that was not
+    interrupted would be.
 
-    def __init__(self, path: Path, model, optimizer, schedule, config: TrainingConfig) -> None:
-        self.path = path
-        self.parts = (model, optimizer, schedule)
-        self.config = config
+    A context manager around ``fit`` (``with InterruptCheckpoint() as interrupt:
+    fit(..., interrupt=interrupt)``): inside it (in the main thread) SIGINT runs a handler
+    that writes the state ``fit`` last recorded (a copy in memory at every epoch's end:
+    this network's state is small), where ``fit`` says this process owns the RUN, and
+    raises ``TrainingInterrupted`` wherever in the epoch the signal arrived; before
+    training starts it raises KeyboardInterrupt as usual. Leaving it restores the
+    previous handler.
+    """
+
+    def __init__(self) -> None:
+        self.previous = None
+        self.parts: tuple | None = None
         self.state: dict[str, Any] = {}
 
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._interrupted)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+    def bind(
+        self, path: Path, model, optimizer, schedule, config: TrainingConfig, write: bool
+    ) -> None:
+        """What to save and where: called by ``fit`` once training is set up."""
+        self.parts = (path, model, optimizer, schedule, config, write)
+
     def record(self, epoch: int, history: list[dict[str, float]]) -> None:
-        self.state = copy.deepcopy(_checkpoint_state(*self.parts, epoch, history, self.config))
+        _, model, optimizer, schedule, config, _ = self.parts
+        state = _checkpoint_state(model, optimizer, schedule, epoch, history, config)
+        self.state = copy.deepcopy(state)
 
-    def write(self) -> None:
-        _write_checkpoint(self.path, self.state)
-
-    def interrupted(self) -> TrainingInterrupted:
-        return TrainingInterrupted(self.state["epoch"], self.config.epochs, self.path)
+    def _interrupted(self, signum, frame) -> None:
+        if self.parts is None or not self.state:
+            raise KeyboardInterrupt
+        path, _, _, _, config, write = self.parts
+        if write:
+            _write_checkpoint(path, self.state)
+        raise TrainingInterrupted(self.state["epoch"], config.epochs, path)
 
 
 def physics_loss_key(history: list[dict[str, float]], mode: str) -> str:
@@ -899,19 +926,21 @@ def run_cli(args) -> FitResult:
     if args.labels:
         storages = [read_storage(f.labels) for f in files for _ in sides]
     extra = augmented(legs, config.augment, config.seed, subject)
-    return fit(
-        subject,
-        legs,
-        args.out,
-        model_config,
-        config,
-        label_storages=storages,
-        resume=args.resume,
-        progress=not args.no_progress,
-        extra_trials=extra,
-        threads=args.threads,
-        overwrite=args.overwrite,
-    )
+    with InterruptCheckpoint() as interrupt:
+        return fit(
+            subject,
+            legs,
+            args.out,
+            model_config,
+            config,
+            label_storages=storages,
+            resume=args.resume,
+            progress=not args.no_progress,
+            extra_trials=extra,
+            threads=args.threads,
+            overwrite=args.overwrite,
+            interrupt=interrupt,
+        )
 
 
 FIT_ERRORS = (
@@ -925,3 +954,9 @@ FIT_ERRORS = (
     ExternalLoadsError,
     FileNotFoundError,
 )
+
+
+if __name__ == "__main__":  # python -m train.fit: the same command as train.cli.fit
+    from train.cli.fit import main
+
+    raise SystemExit(main())

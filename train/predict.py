@@ -332,3 +332,9 @@ PREDICTION_ERRORS = (
     TrialError,
     OSError,
 )
+
+
+if __name__ == "__main__":  # python -m train.predict: the same command as train.cli.predict
+    from train.cli.predict import main
+
+    raise SystemExit(main())

@@ -333,3 +333,9 @@ def print_report(
         )
     for path in written:
         print(f"  wrote {path}")
+
+
+if __name__ == "__main__":  # python -m train.static_optimization: the same command as train.cli.so
+    from train.cli.so import main
+
+    raise SystemExit(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from train import fit as fit_module
 from train.cli.fit import main
 from train.fit import (
     FitError,
+    InterruptCheckpoint,
     TrainingConfig,
     TrainingInterrupted,
     as_tensors,
@@ -66,10 +68,11 @@ def _fit(subject, out, epochs=3, seed=0, resume=False, overwrite=False, **traini
     config = TrainingConfig(epochs=epochs, seed=seed, **training)
     model_config = ModelConfig(n_muscles=len(subject.muscles), **TINY)
     trials = [synthetic_trial(n=120), synthetic_trial(n=120, side="l", phase=np.pi)]
-    return fit(
-        subject, trials, out, model_config, config, progress=False, resume=resume,
-        overwrite=overwrite,
-    )  # fmt: skip
+    with InterruptCheckpoint() as interrupt:
+        return fit(
+            subject, trials, out, model_config, config, progress=False, resume=resume,
+            overwrite=overwrite, interrupt=interrupt,
+        )  # fmt: skip
 
 
 def test_a_few_epochs_reduce_the_loss(subject, tmp_path):
@@ -257,8 +260,8 @@ def test_an_existing_run_is_refused_without_resume_or_overwrite(subject, tmp_pat
 def test_ctrl_c_mid_epoch_writes_the_last_completed_epoch_and_resume_matches(
     subject, tmp_path, monkeypatch
 ):
-    """Ctrl-C in epoch 3 of 4 (checkpoints only every 25 epochs): the checkpoint holds
-    epoch 2 and --resume ends where an uninterrupted run ends."""
+    """A real SIGINT in epoch 3 of 4 (checkpoints only every 25 epochs): the checkpoint
+    holds epoch 2 and --resume ends where an uninterrupted run ends."""
     _fit(subject, tmp_path / "straight", epochs=4)
     real_losses = fit_module.batch_losses
     calls = {"n": 0}
@@ -267,7 +270,7 @@ def test_ctrl_c_mid_epoch_writes_the_last_completed_epoch_and_resume_matches(
     def interrupt_in_epoch_three(model, batch, config):
         calls["n"] += 1
         if calls["n"] == 2 * steps_per_epoch + 3:
-            raise KeyboardInterrupt
+            signal.raise_signal(signal.SIGINT)
         return real_losses(model, batch, config)
 
     monkeypatch.setattr(fit_module, "batch_losses", interrupt_in_epoch_three)
@@ -276,6 +279,7 @@ def test_ctrl_c_mid_epoch_writes_the_last_completed_epoch_and_resume_matches(
     monkeypatch.setattr(fit_module, "batch_losses", real_losses)
     state = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 2 and not (tmp_path / "resumed" / "weights.pt").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
     _fit(subject, tmp_path / "resumed", epochs=4, resume=True)
     a = torch.load(tmp_path / "straight" / "weights.pt", weights_only=True)
     b = torch.load(tmp_path / "resumed" / "weights.pt", weights_only=True)
