@@ -37,6 +37,7 @@ import numpy as np
 
 from calib.osim_import import PAPER_MUSCLES
 from calib.subject import SubjectError, load_subject
+from train.cli import angles_in_degrees, lowpass_hz
 from train.data_checks import DataError, check_span
 from train.emg import (
     EMG_ERRORS,
@@ -50,7 +51,7 @@ from train.emg import (
 )
 from train.metrics import R2_MIN_RANGE, AlignedSeries, MetricsError, Scores, align, score
 from train.opensim_io import Storage, read_storage
-from train.plots import plot_comparison
+from train.plots import figure_formats, plot_comparison
 from train.predict import PREDICTION_ERRORS, load_predictor, predict_files
 
 FORCE_FILES = {"active": "active_force", "total": "force"}
@@ -257,8 +258,8 @@ def evaluate(args: argparse.Namespace) -> Evaluation:
             predictor,
             args.ik,
             side=args.side,
-            lowpass_hz=args.lowpass if args.lowpass > 0 else None,
-            angles_in_degrees=None if args.angles_in is None else args.angles_in == "degrees",
+            lowpass_hz=lowpass_hz(args),
+            angles_in_degrees=angles_in_degrees(args),
         )
         muscles = predictor.muscles
         subject = subject or predictor.subject
@@ -280,7 +281,7 @@ def evaluate(args: argparse.Namespace) -> Evaluation:
     estimates = [
         Estimate(e.quantity, e.unit, e.time, np.asarray(e.data)[:, picked]) for e in estimates
     ]
-    _check_requested_span(args, data_span, [r for r in (labels, force_labels) if r])
+    _check_requested_span(args, data_span, [r for r in (labels, force_labels) if r is not None])
     references = {"activation": labels, "force": force_labels}
     comparisons = []
     for estimate in estimates:
@@ -302,6 +303,15 @@ def evaluate(args: argparse.Namespace) -> Evaluation:
 
 def write_outputs(evaluation: Evaluation, args: argparse.Namespace) -> list[Path]:
     """The --json and --plot files; each written whole or not at all."""
+    if args.plot:
+        formats = figure_formats()
+        suffix = Path(args.plot).suffix.lower()
+        if suffix.lstrip(".") not in formats:
+            what = suffix or "a name without an extension"
+            raise EvaluationError(
+                f"--plot {args.plot}: matplotlib cannot write {what}; end the name with one "
+                f"of .{', .'.join(formats)}"
+            )
     written = []
     if args.json:
         path = Path(args.json)

@@ -7,15 +7,20 @@ RUN directory (train.run).
 
 Defaults are the paper's (Section III-C2): Adam, learning rate 5e-4, weight
 decay 0.01, cosine annealing down to 10 % of the initial rate, batch 8,
-500 epochs, 80/20 split, loss weights w_d = 3, w_p = 1000, w_b = 500.
+80/20 split, loss weights w_d = 3, w_p = 1000, w_b = 500; but not its 500
+epochs: training stops by ``converged`` (the validation physics-informed loss
+improved by less than ``min_improvement`` = 1 % over the last ``patience`` = 150
+epochs), at most after ``epochs`` = 1000, the cap the cosine schedule spans.
+Why these: on subject01 (43 muscles) the activations scored against both static
+optimisations stopped improving after about 350 epochs while the validation loss,
+noisy from epoch to epoch, kept finding new minima a few per cent lower until
+then; shorter patience stopped at 250 epochs, before the knee extensors had
+settled (README, ``scripts/convergence.py``).
 
 Time: one step (batch 8, window 20) costs 25-50 ms on one core of this
 project's shared 2-core CPU, and an epoch is (windows / 8) steps, so training
 time grows linearly with the recorded time: a 2 s trial at 100 Hz gives 178
-windows (both legs, stride 2), 23 steps per epoch; measured on subject01 with
-other jobs sharing the CPU: 1000 epochs in 583 s (43 muscles, whole trial),
-300 epochs in 298 s (10 muscles, 80 % of it), so the paper's 500 epochs take
-5-8 minutes.
+windows (both legs, stride 2), 18 training steps per epoch with the 80/20 split.
 One thread per process by default (``--threads``): measured under load, a
 second thread made each step ten times slower, not faster.
 
@@ -76,6 +81,7 @@ from calib.subject import Subject, SubjectError, load_subject
 from edge.derivatives import DERIVATIVE_TAPS, N_JOINTS
 from train import losses
 from train.augment import augment_trials
+from train.cli import angles_in_degrees
 from train.data_checks import DataError, check_duration, check_trial_files
 from train.metrics import score_samples
 from train.model import ModelConfig, build_model
@@ -152,7 +158,7 @@ class TrainingConfig:
     checkpoint_every: int = 25
     input_noise_deg: float = 0.0
     """Std (degrees) of the Gaussian angle noise added to training inputs (module doc)."""
-    patience: int = 100
+    patience: int = 150
     """Epochs over which the validation physics loss must improve (``converged``); 0 = off."""
     min_improvement: float = 0.01
     """The relative improvement of the best validation physics loss ``converged`` asks for."""
@@ -903,7 +909,7 @@ def run_cli(args) -> FitResult:
     model_config, config = configs_from_args(args, len(subject.muscles))
     files = trial_files(args)
     sides = LEGS[config.legs]
-    units = None if args.angles_in is None else args.angles_in == "degrees"
+    units = angles_in_degrees(args)
     window = WindowConfig(window=model_config.window, stride=config.stride)
     needs = window.window + DERIVATIVE_TAPS - 1
     overlaps = []

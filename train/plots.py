@@ -22,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backend_bases import FigureCanvasBase
 from matplotlib.backends.backend_pdf import PdfPages
 
 from train.metrics import AlignedSeries, Scores
@@ -115,6 +116,11 @@ def write_panels(
     finally:
         for figure in figures:
             plt.close(figure)
+
+
+def figure_formats() -> tuple[str, ...]:
+    """The file extensions (without the dot) matplotlib can write here."""
+    return tuple(sorted(FigureCanvasBase.get_supported_filetypes()))
 
 
 def page_path(path: Path, index: int) -> Path:

@@ -16,7 +16,7 @@ LEGS = ("both", "right", "left")
 """``train.fit.LEGS``' keys."""
 EPOCHS = 1000
 """``train.fit.TrainingConfig().epochs``: the cap."""
-PATIENCE = 100
+PATIENCE = 150
 """``train.fit.TrainingConfig().patience``."""
 MIN_IMPROVEMENT = 0.01
 """``train.fit.TrainingConfig().min_improvement``."""
