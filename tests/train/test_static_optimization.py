@@ -7,8 +7,8 @@ import pytest
 from scipy.optimize import minimize
 
 from calib.subject import load_subject
-from train.opensim_io import read_storage
 from train.cli.so import main
+from train.opensim_io import read_storage
 from train.static_optimization import (
     StaticOptimizationConfig,
     StaticOptimizationError,
