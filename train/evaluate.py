@@ -276,6 +276,15 @@ def evaluate(args: argparse.Namespace) -> Evaluation:
             f"network: {prediction.time.size} windows in {prediction.inference_s:.2f} s "
             f"({predictor.source})"
         )
+    if args.side == "l":
+        source += ", left leg"
+        if labels is not None:
+            twins = reference_columns(labels, tuple(muscles), "l")
+            notes.append(
+                f"left leg: the subject's muscles scored against the reference's "
+                f"{sum(t != m for t, m in zip(twins, muscles))} ..._l twins of their names "
+                f"(the rest under their own names)"
+            )
     columns = selected_muscles(muscles, args.muscles)
     picked = [muscles.index(m) for m in columns]
     estimates = [
