@@ -65,8 +65,6 @@ optimisation reports and what its force file should be compared with.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,11 +73,11 @@ import numpy as np
 from scipy.optimize import lsq_linear
 from tqdm import tqdm
 
-from calib.subject import Subject, SubjectError, load_subject
+from calib.subject import Subject
 from train.dynamics import BaseMotion, grf_torques, inverse_dynamics
 from train.hill import muscle_forces
-from train.opensim_io import ExternalLoadsError, StorageError, write_storage
-from train.trial import LegTrial, TrialConfig, TrialError, load_trial, noncausal_derivatives
+from train.opensim_io import write_storage
+from train.trial import LegTrial, noncausal_derivatives
 
 JOINT_COLUMNS = ("hip_flexion", "knee_angle", "ankle_angle")
 
@@ -319,94 +317,7 @@ def write_results(
     return written
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="train-so",
-        description=(
-            "Planar static optimisation of one leg: per frame, the activations that "
-            "minimise the sum of squared activations while the muscles produce the "
-            "sagittal hip, knee and ankle torques of inverse dynamics minus the "
-            "ground-reaction torques, 0.01 <= a <= 1. Torque the muscles cannot "
-            "produce is reported as a residual (N m) per joint. Writes "
-            "PREFIX_activation.sto, PREFIX_force.sto (eq. 18), PREFIX_active_force.sto "
-            "and PREFIX_residual.sto, and prints the time per frame."
-        ),
-    )
-    parser.add_argument("--ik", required=True, help="inverse-kinematics coordinates (.mot/.sto)")
-    parser.add_argument("--grf", required=True, help="ground reaction forces (.mot)")
-    parser.add_argument("--loads", required=True, help="OpenSim ExternalLoads (.xml)")
-    parser.add_argument("--subject", required=True, help="subject.json (calib-subject)")
-    parser.add_argument("-o", "--output", required=True, metavar="PREFIX", help="output prefix")
-    parser.add_argument(
-        "--rate", type=float, default=100.0, metavar="HZ", help="frame rate (default 100 Hz)"
-    )
-    parser.add_argument("--start", type=float, metavar="S", help="first time (s)")
-    parser.add_argument("--end", type=float, metavar="S", help="last time (s)")
-    parser.add_argument("--side", choices=("r", "l"), default="r", help="leg (default r)")
-    parser.add_argument(
-        "--lowpass",
-        type=float,
-        default=6.0,
-        metavar="HZ",
-        help="low-pass cut-off of the joint angles, as OpenSim's SO (default 6 Hz; 0 = off)",
-    )
-    parser.add_argument(
-        "--passive",
-        action="store_true",
-        help="let passive fibre force help balance the torques (off by default, as in "
-        "OpenSim's static optimisation: a rigid tendon overstretches some fibres)",
-    )
-    parser.add_argument(
-        "--no-base-motion",
-        action="store_true",
-        help="ignore the pelvis's tilt rate/acceleration and the hip centre's acceleration "
-        "(the measured tilt is still used)",
-    )
-    parser.add_argument(
-        "--reserve",
-        type=float,
-        default=1.0,
-        metavar="NM",
-        help="residual torque cost scale: cost (residual / NM)^2 (default 1 N m)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        config = StaticOptimizationConfig(
-            include_passive=args.passive,
-            base_motion=not args.no_base_motion,
-            reserve_torque_nm=args.reserve,
-        )
-        trial_config = TrialConfig(kinematics_cutoff_hz=args.lowpass if args.lowpass > 0 else None)
-        subject = load_subject(args.subject)
-        trial = load_trial(
-            args.ik, args.grf, args.loads, subject, args.rate, args.side, config=trial_config
-        )
-        started = time.perf_counter()
-        result = static_optimization(
-            subject, trial, config, args.start, args.end, progress=not args.quiet
-        )
-        total = time.perf_counter() - started
-        written = write_results(args.output, result, subject.muscle_names, args.side)
-    except (
-        StaticOptimizationError,
-        SubjectError,
-        StorageError,
-        ExternalLoadsError,
-        TrialError,
-        OSError,
-    ) as exc:
-        print(f"train-so: error: {exc}", file=sys.stderr)
-        return 2
-    _report(result, total, written, args.side)
-    return 0
-
-
-def _report(
+def print_report(
     result: StaticOptimizationResult, total_s: float, written: list[Path], side: str
 ) -> None:
     n = result.n_frames
@@ -424,5 +335,7 @@ def _report(
         print(f"  wrote {path}")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m train.static_optimization: the same command as train.cli.so
+    from train.cli.so import main
+
     raise SystemExit(main())
