@@ -6,6 +6,13 @@ quietly is OpenSim's default pose, every coordinate 0 rad, so each channel's
 zero offset becomes its mean raw reading. A capture in which a measured joint
 moves (standard deviation above ``max_std_deg``, in degrees after sign and
 scale) is refused: zeroing on a moving leg would bias every later angle.
+
+A capture in degrees where radians are expected is refused too (a knee standing at
+5 degrees became a 5 rad offset): a joint channel whose mean, in radians after sign
+and scale, lies beyond ``MAX_STANDING_RAD`` (45 degrees from OpenSim's zero pose)
+without ``--sensors-in`` (the channels are then OpenSim radians, and quiet standing
+is close to that pose), or beyond a full turn with it (a sensor's mounting offset can
+be anything within a turn, no angle in radians lies beyond it).
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from calib.sensors import Channel, SensorError, SensorMap
 TIME_COLUMNS = ("time", "t", "timestamp")
 DEFAULT_MAX_STD_DEG = 0.5
 MIN_SAMPLES = 10
+MAX_STANDING_RAD = math.pi / 4
+"""Without a template, a standing channel's mean beyond this (rad) is not a standing pose."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +92,7 @@ def zero_sensors(
         raise SensorError(
             f"the capture has {len(capture.raw)} samples; at least {MIN_SAMPLES} are needed"
         )
+    assumed = template is None
     if template is None:
         if len(capture.channels) != 3:
             raise SensorError(
@@ -98,6 +108,7 @@ def zero_sensors(
             f"the capture has no column for channel(s) {missing}; its columns are "
             f"{list(capture.channels)}"
         )
+    _refuse_degrees(capture, template, MAX_STANDING_RAD if assumed else 2 * math.pi)
     channels = []
     moving = []
     for c in template.channels:
@@ -115,3 +126,20 @@ def zero_sensors(
             + f" (allowed std {max_std_deg:g} deg)"
         )
     return SensorMap(tuple(channels))
+
+
+def _refuse_degrees(capture: Capture, template: SensorMap, limit_rad: float) -> None:
+    """Refuse joint channels whose mean angle (rad, after sign and scale) exceeds ``limit_rad``."""
+    for c in template.channels:
+        if c.joint is None:
+            continue
+        mean_raw = float(np.mean(capture.raw[:, capture.channels.index(c.name)]))
+        angle = c.sign * c.scale * mean_raw
+        if abs(angle) > limit_rad:
+            raise SensorError(
+                f"the capture looks like degrees, not radians: channel {c.name} ({c.joint}) "
+                f"reads {mean_raw:.4g} on average, {math.degrees(angle):.0f} deg as radians, "
+                f"beyond the {math.degrees(limit_rad):.0f} deg a standing reading can be; "
+                "convert the capture to radians, or give --sensors-in with that channel's "
+                f"scale {math.pi / 180:.7f} (pi/180) if it streams degrees"
+            )

@@ -26,7 +26,8 @@ import numpy as np
 
 from calib import cli as calib_cli
 from calib.osim_import import PAPER_MUSCLES
-from train import evaluate, static_optimization
+from train.cli import evaluate
+from train.cli import so as static_optimization
 from train.opensim_io import read_storage
 
 REPO = Path(__file__).resolve().parents[1]

@@ -400,7 +400,7 @@ def _decide_units(
         raise StorageError(
             f"{path}: the header says inDegrees=no (radians) but {column} reaches "
             f"{largest:.4g}, beyond a full turn: the angles are plainly in degrees. "
-            "Fix the header to inDegrees=yes (or read it with angles_in_degrees=True)"
+            "Fix the header to inDegrees=yes, or pass --angles-in degrees (angles_in_degrees=True)"
         )
     return False
 

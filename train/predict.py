@@ -1,7 +1,11 @@
 """Estimate activations and forces of a whole recording with a trained network (``train-predict``).
 
 A trained network is either a training run (``train.run.load_run``: the eager
-model) or a bundle (``edge.bundle.load_bundle``: its exported program, batch 1).
+model, windows in batches of 256) or a bundle (``edge.bundle.load_bundle``: its ONNX
+graph through ONNX Runtime, the runtime's fastest CPU backend, one window per call;
+``backend="torch"`` runs its exported program instead). One intra-op thread unless
+asked for more: two threads spinning on a core another process keeps busy made the
+exported program take 653 ms per window where one thread takes about 2 ms.
 
 Inputs exactly as the runtime builds them: the joint angles on the model's
 uniform grid, the causal velocity and acceleration of ``edge.derivatives``
@@ -27,8 +31,6 @@ the active part alone, comparable with OpenSim's static optimisation.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ import torch
 
 from calib.coordinates import COORDINATES
 from calib.subject import Subject
+from edge.backends import BackendError, create_backend
 from edge.bundle import MANIFEST_FILE, BundleError, load_bundle
 from edge.derivatives import (
     DERIVATIVE_TAPS,
@@ -47,7 +50,14 @@ from edge.derivatives import (
     network_inputs,
     resample_uniform,
 )
-from train.opensim_io import ExternalLoadsError, StorageError, read_storage, write_storage
+from train.data_checks import (
+    DataError,
+    check_duration,
+    check_trial_files,
+    leg_coordinates,
+    read_ik,
+)
+from train.opensim_io import ExternalLoadsError, StorageError, write_storage
 from train.physics_targets import force_factors
 from train.run import RunError, load_run
 from train.trial import (
@@ -57,6 +67,9 @@ from train.trial import (
     noncausal_derivatives,
     resample_kinematics,
 )
+
+BUNDLE_BATCH = 4096
+"""Windows handed to a bundle predictor's loop at once (each still runs at batch 1)."""
 
 
 class PredictionError(ValueError):
@@ -113,15 +126,21 @@ def predictor_from_model(
     )
 
 
-def predictor_from_bundle(path: str | Path) -> Predictor:
-    """A predictor running a bundle's exported program (``model.pt2``) on the CPU."""
+def predictor_from_bundle(
+    path: str | Path, backend: str = "onnxruntime", threads: int = 1
+) -> Predictor:
+    """A predictor running a bundle on the CPU through an ``edge.backends`` backend
+    (``onnxruntime``: the bundle's ONNX graph; ``torch``: its exported program), one
+    window per call, ``threads`` intra-op threads."""
     bundle = load_bundle(path)
-    module = bundle.load_program().module()
+    runner = create_backend(bundle, backend, threads=threads)
     manifest = bundle.manifest
 
     def infer(x: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return module(torch.from_numpy(x)).double().numpy()
+        out = np.empty((x.shape[0], len(manifest.muscles)), dtype=np.float32)
+        for k in range(x.shape[0]):
+            runner.infer(x[k : k + 1], out[k])
+        return out.astype(np.float64)
 
     return Predictor(
         bundle.subject,
@@ -129,14 +148,16 @@ def predictor_from_bundle(path: str | Path) -> Predictor:
         manifest.sample_rate_hz,
         manifest.lookahead,
         infer,
-        1,
-        f"bundle {bundle.directory}",
+        BUNDLE_BATCH,
+        f"bundle {bundle.directory} ({runner.name})",
         manifest.input_coordinates,
     )
 
 
-def predictor_from_run(path: str | Path) -> Predictor:
-    """A predictor from a training run directory (``train.run.load_run``)."""
+def predictor_from_run(path: str | Path, threads: int = 1) -> Predictor:
+    """A predictor from a training run directory (``train.run.load_run``); sets torch's
+    intra-op threads to ``threads``."""
+    torch.set_num_threads(threads)
     run = load_run(path)
     return predictor_from_model(
         run.model,
@@ -149,14 +170,14 @@ def predictor_from_run(path: str | Path) -> Predictor:
     )
 
 
-def load_predictor(path: str | Path) -> Predictor:
-    """A bundle (a directory with manifest.json) or a training run."""
+def load_predictor(path: str | Path, backend: str = "onnxruntime", threads: int = 1) -> Predictor:
+    """A bundle (a directory with manifest.json, run by ``backend``) or a training run."""
     path = Path(path)
     if not path.is_dir():
         raise PredictionError(f"{path} is neither a training run nor a bundle directory")
     if (path / MANIFEST_FILE).is_file():
-        return predictor_from_bundle(path)
-    return predictor_from_run(path)
+        return predictor_from_bundle(path, backend, threads)
+    return predictor_from_run(path, threads)
 
 
 @dataclass(frozen=True)
@@ -178,12 +199,17 @@ def ik_on_grid(
     rate_hz: float,
     side: str = "r",
     lowpass_hz: float | None = TrialConfig().kinematics_cutoff_hz,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(time (N,) s, q (N, 5) rad) of a leg's IK angles on a uniform grid at ``rate_hz``,
-    in ``calib.COORDINATES`` order; coordinates the file lacks (hip adduction, rotation)
-    are 0 and named in the third element."""
-    storage = read_storage(ik_path)
-    columns = [f"{c}_{side}" for c in COORDINATES]
+    angles_in_degrees: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """(time (N,) s, q (N, 5) rad, missing) of a leg's IK angles on a uniform grid at
+    ``rate_hz``, in ``calib.COORDINATES`` order; coordinates the file lacks (hip adduction,
+    rotation) are 0 and named in ``missing``.
+
+    The file's unit is checked against its values (``train.data_checks.read_ik``) unless
+    ``angles_in_degrees`` says which it is.
+    """
+    columns = leg_coordinates(COORDINATES, (side,))
+    storage = read_ik(ik_path, columns, angles_in_degrees)
     held = [c for c in columns if storage.has_column(c)]
     q_held = storage.angles_radians(held)
     n = int(np.floor((storage.time[-1] - storage.time[0]) * rate_hz + 1e-6)) + 1
@@ -281,11 +307,25 @@ def predict_files(
     loads_path: str | Path | None = None,
     side: str = "r",
     lowpass_hz: float | None = TrialConfig().kinematics_cutoff_hz,
+    angles_in_degrees: bool | None = None,
+    notes: list[str] | None = None,
 ) -> Prediction:
-    """Predict from an IK file, or from IK + GRF + loads loaded as a training trial."""
+    """Predict from an IK file, or from IK + GRF + loads loaded as a training trial.
+
+    A recording shorter than one window is refused with its length; ``notes``, if
+    given, receives the IK-GRF overlap line (``train.data_checks.Overlap.describe``).
+    """
     if (grf_path is None) != (loads_path is None):
         raise PredictionError("give both --grf and --loads, or neither")
+    needs = f"one window ({predictor.window} rows + {DERIVATIVE_TAPS - 1} of derivative history)"
     if loads_path is not None:
+        overlap = check_trial_files(
+            ik_path, grf_path, loads_path, COORDINATES, (side,), angles_in_degrees
+        )
+        check_duration(
+            f"the IK-GRF overlap of {ik_path}", overlap.duration_s, predictor.rate_hz,
+            predictor.history, needs,
+        )  # fmt: skip
         trial = load_trial(
             ik_path,
             grf_path,
@@ -294,20 +334,30 @@ def predict_files(
             predictor.rate_hz,
             side,
             config=TrialConfig(kinematics_cutoff_hz=lowpass_hz),
+            angles_in_degrees=angles_in_degrees,
         )
+        if notes is not None:
+            notes.append(overlap.describe(f"{trial.n_samples} samples at {trial.rate_hz:g} Hz"))
         return predict(predictor, trial.time, trial.q)
-    time_s, q, missing = ik_on_grid(ik_path, predictor.rate_hz, side, lowpass_hz)
+    time_s, q, missing = ik_on_grid(
+        ik_path, predictor.rate_hz, side, lowpass_hz, angles_in_degrees
+    )
     needed = [c for c in missing if c in predictor.input_coordinates]
     if needed:
         raise PredictionError(
             f"{ik_path} has no {', '.join(f'{c}_{side}' for c in needed)}, which the network "
             f"reads ({', '.join(predictor.input_coordinates)})"
         )
+    check_duration(
+        f"IK {ik_path}", time_s[-1] - time_s[0], predictor.rate_hz, predictor.history, needs
+    )
     return predict(predictor, time_s, q)
 
 
 PREDICTION_ERRORS = (
     PredictionError,
+    DataError,
+    BackendError,
     RunError,
     BundleError,
     StorageError,
@@ -317,73 +367,7 @@ PREDICTION_ERRORS = (
 )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="train-predict",
-        description=(
-            "Estimate muscle activations and forces of a recording with a trained network. "
-            "RUN is a training run (train-fit --out) or a bundle (train-export). Writes "
-            "PREFIX_activation.sto, PREFIX_force.sto (muscle-tendon force, eq. 18) and "
-            "PREFIX_active_force.sto (active part, comparable with OpenSim's static "
-            "optimisation), one row per sample with a full window before it."
-        ),
-    )
-    parser.add_argument("run", metavar="RUN", help="training run or bundle directory")
-    parser.add_argument("--ik", required=True, help="inverse-kinematics coordinates (.mot/.sto)")
-    add_angle_arguments(parser)
-    parser.add_argument(
-        "--grf", help="ground reaction forces (.mot): load the trial as training does"
-    )
-    parser.add_argument("--loads", help="OpenSim ExternalLoads (.xml), with --grf")
-    parser.add_argument("-o", "--output", required=True, metavar="PREFIX", help="output prefix")
-    return parser
+if __name__ == "__main__":  # python -m train.predict: the same command as train.cli.predict
+    from train.cli.predict import main
 
-
-def add_angle_arguments(parser: argparse.ArgumentParser) -> None:
-    """--side and --lowpass: which leg's IK angles a network reads, filtered as in training
-    (`lowpass_hz(args)` turns --lowpass into predict_files' lowpass_hz)."""
-    parser.add_argument("--side", choices=("r", "l"), default="r", help="leg (default r)")
-    parser.add_argument(
-        "--lowpass",
-        type=float,
-        default=TrialConfig().kinematics_cutoff_hz,
-        metavar="HZ",
-        help="zero-phase low-pass of the joint angles as training applies it "
-        "(default %(default)s Hz; 0 = raw angles, as a device would stream them)",
-    )
-
-
-def lowpass_hz(args: argparse.Namespace) -> float | None:
-    """The --lowpass cut-off in Hz, None for raw angles (0)."""
-    return args.lowpass if args.lowpass > 0 else None
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        predictor = load_predictor(args.run)
-        prediction = predict_files(
-            predictor,
-            args.ik,
-            args.grf,
-            args.loads,
-            args.side,
-            lowpass_hz(args),
-        )
-        written = write_prediction(args.output, prediction, predictor.muscles)
-    except PREDICTION_ERRORS as exc:
-        print(f"train-predict: error: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"{predictor.source}: {prediction.time.size} samples "
-        f"{prediction.time[0]:.3f}-{prediction.time[-1]:.3f} s at {predictor.rate_hz:g} Hz "
-        f"(window {predictor.window}, lookahead {predictor.lookahead}); network "
-        f"{1e3 * prediction.inference_s / prediction.time.size:.2f} ms per sample"
-    )
-    for path in written:
-        print(f"  wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
     raise SystemExit(main())

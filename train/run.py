@@ -9,8 +9,10 @@ Layout (all written by ``train-fit``):
 - ``weights.pt``: the network's ``state_dict`` (normalisation buffers
   included), loadable with ``torch.load(path, weights_only=True)``;
 - ``normalization.json``: ``input_mean``/``input_std`` per input feature (SI);
-- ``metrics.json``: final losses by component, torque residual per joint,
-  R^2/NRMSE per muscle where labels were given, training time;
+- ``metrics.json``: final losses by component, torque balance per coordinate
+  (RMSE, % of peak, share balanced), R^2/r/NRMSE per muscle where labels were
+  given, training time, epochs and what stopped training;
+- ``history.json``: the logged losses of every epoch;
 - ``losses.png``: the loss components per epoch;
 - ``checkpoint.pt``: model + optimiser + schedule + epoch, for ``--resume``.
 """

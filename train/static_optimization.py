@@ -56,8 +56,6 @@ optimisation reports and what its force file should be compared with.
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +65,10 @@ from scipy.optimize import lsq_linear
 from tqdm import tqdm
 
 from calib.coordinates import COORDINATES
-from calib.subject import Subject, SubjectError, load_subject
-from train.opensim_io import ExternalLoadsError, StorageError, write_storage
-from train.physics_targets import PhysicsError, PhysicsOptions, choose_balance, trial_physics
-from train.trial import LegTrial, TrialConfig, TrialError, load_trial
+from calib.subject import Subject
+from train.opensim_io import write_storage
+from train.physics_targets import PhysicsOptions, trial_physics
+from train.trial import LegTrial
 
 
 class StaticOptimizationError(ValueError):
@@ -277,105 +275,7 @@ def write_results(
     return written
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="train-so",
-        description=(
-            "Static optimisation of one leg: per frame, the activations that minimise "
-            "the sum of squared activations while the muscles produce the moments the "
-            "motion and the ground reaction require, 0.01 <= a <= 1: hip flexion, "
-            "adduction and rotation, knee and ankle (three-dimensional inverse dynamics "
-            "below the moving pelvis) where the IK file holds them, else the sagittal "
-            "hip, knee and ankle. Moment the muscles cannot produce is reported as a "
-            "residual (N m) per coordinate. Writes "
-            "PREFIX_activation.sto, PREFIX_force.sto (eq. 18), PREFIX_active_force.sto "
-            "and PREFIX_residual.sto, and prints the time per frame."
-        ),
-    )
-    parser.add_argument("--ik", required=True, help="inverse-kinematics coordinates (.mot/.sto)")
-    parser.add_argument("--grf", required=True, help="ground reaction forces (.mot)")
-    parser.add_argument("--loads", required=True, help="OpenSim ExternalLoads (.xml)")
-    parser.add_argument("--subject", required=True, help="subject.json (calib-subject)")
-    parser.add_argument("-o", "--output", required=True, metavar="PREFIX", help="output prefix")
-    parser.add_argument(
-        "--rate", type=float, default=100.0, metavar="HZ", help="frame rate (default 100 Hz)"
-    )
-    parser.add_argument("--start", type=float, metavar="S", help="first time (s)")
-    parser.add_argument("--end", type=float, metavar="S", help="last time (s)")
-    parser.add_argument("--side", choices=("r", "l"), default="r", help="leg (default r)")
-    parser.add_argument(
-        "--lowpass",
-        type=float,
-        default=6.0,
-        metavar="HZ",
-        help="low-pass cut-off of the joint angles, as OpenSim's SO (default 6 Hz; 0 = off)",
-    )
-    parser.add_argument(
-        "--passive",
-        action="store_true",
-        help="let passive fibre force help balance the torques (off by default, as in "
-        "OpenSim's static optimisation: a rigid tendon overstretches some fibres)",
-    )
-    parser.add_argument(
-        "--no-base-motion",
-        action="store_true",
-        help="hold the pelvis still at each frame's measured pose (no pelvis velocity or "
-        "acceleration in the dynamics)",
-    )
-    parser.add_argument(
-        "--reserve",
-        type=float,
-        default=1.0,
-        metavar="NM",
-        help="residual torque cost scale: cost (residual / NM)^2 (default 1 N m)",
-    )
-    parser.add_argument(
-        "--sagittal",
-        action="store_true",
-        help="balance the sagittal hip, knee and ankle only (the paper's planar model)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        trial_config = TrialConfig(kinematics_cutoff_hz=args.lowpass if args.lowpass > 0 else None)
-        subject = load_subject(args.subject)
-        trial = load_trial(
-            args.ik, args.grf, args.loads, subject, args.rate, args.side, config=trial_config
-        )
-        balanced, reason = choose_balance([trial], "sagittal" if args.sagittal else "auto")
-        print(f"train-so: {reason}")
-        config = StaticOptimizationConfig(
-            include_passive=args.passive,
-            base_motion=not args.no_base_motion,
-            reserve_torque_nm=args.reserve,
-            balanced=balanced,
-        )
-        started = time.perf_counter()
-        result = static_optimization(
-            subject, trial, config, args.start, args.end, progress=not args.quiet
-        )
-        total = time.perf_counter() - started
-        written = write_results(args.output, result, subject.muscle_names, args.side)
-    except (
-        StaticOptimizationError,
-        SubjectError,
-        StorageError,
-        ExternalLoadsError,
-        TrialError,
-        PhysicsError,
-        OSError,
-    ) as exc:
-        print(f"train-so: error: {exc}", file=sys.stderr)
-        return 2
-    _report(result, total, written, args.side)
-    return 0
-
-
-def _report(
+def print_report(
     result: StaticOptimizationResult, total_s: float, written: list[Path], side: str
 ) -> None:
     n = result.n_frames
@@ -393,5 +293,7 @@ def _report(
         print(f"  wrote {path}")
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m train.static_optimization: the same command as train.cli.so
+    from train.cli.so import main
+
     raise SystemExit(main())

@@ -103,6 +103,30 @@ def test_template_keeps_sign_and_scale_in_counts(tmp_path):
     np.testing.assert_allclose([c.zero_offset for c in sensors.channels], samples.mean(axis=0))
 
 
+def test_a_capture_in_degrees_is_refused_and_accepted_with_its_scale(tmp_path):
+    """Standing at hip 3, knee 5, ankle -2 degrees, recorded in degrees: 5 would become a
+    5 rad offset; with the channels' scale pi/180 in a template the same file zeroes."""
+    rng = np.random.default_rng(2)
+    samples = np.array([3.0, 5.0, -2.0]) + rng.normal(0.0, 0.001, (200, 3))
+    path = _write_capture(tmp_path / "deg.csv", ["h", "k", "a"], samples)
+    with pytest.raises(SensorError) as info:
+        zero_sensors(read_capture(path))
+    message = str(info.value)
+    assert "looks like degrees" in message and "channel h (hip) reads 3" in message
+    assert "0.0174533" in message
+    template = SensorMap(
+        tuple(Channel(n, j, scale=np.pi / 180) for n, j in zip("hka", ("hip", "knee", "ankle")))
+    )
+    sensors = zero_sensors(read_capture(path), template)
+    np.testing.assert_allclose([c.zero_offset for c in sensors.channels], samples.mean(axis=0))
+    # with a template any mounting offset within a turn passes, none beyond it
+    beyond = _write_capture(tmp_path / "turn.csv", ["h", "k", "a"], samples * 2.5)
+    with pytest.raises(SensorError, match="looks like degrees"):
+        zero_sensors(read_capture(beyond), SensorMap(tuple(
+            Channel(n, j) for n, j in zip("hka", ("hip", "knee", "ankle"))
+        )))  # fmt: skip
+
+
 def test_moving_capture_is_refused_saying_by_how_much(tmp_path):
     t = np.arange(200) * 0.01
     samples = np.stack(

@@ -1,13 +1,14 @@
 """train-eval: scores of files and of a network against labels, table, JSON and figure."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from calib import default_subject
-from train.evaluate import main
+from train.cli.evaluate import main
 from train.model import ModelConfig, build_model
 from train.opensim_io import read_storage, write_storage
 from train.run import save_run
@@ -120,3 +121,37 @@ def test_muscles_option_scores_a_subset_and_refuses_unknown_names(tmp_path, caps
     assert list(json.loads(out_json.read_text())["activation"]["per_muscle"]) == ["m_b"]
     assert main([*args, "--muscles", "m_b,psoas_r"]) == 2
     assert "psoas_r" in capsys.readouterr().err
+
+
+def test_a_plot_name_matplotlib_cannot_write_is_refused_before_anything_is_written(
+    tmp_path, capsys
+):
+    labels, _, prefix = write_pair(tmp_path)
+    out_json = tmp_path / "scores.json"
+    args = ["--predictions", str(prefix), "--labels", str(labels), "--json", str(out_json)]
+    assert main([*args, "--plot", str(tmp_path / "fig.xyz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write .xyz" in err[0] and ".png" in err[0]
+    assert not out_json.exists()
+
+
+def test_many_muscles_plot_in_pages(tmp_path):
+    """43 muscles, two quantities: 9 + 9 rows of five panels, four rows to a page."""
+    t = np.linspace(0.5, 2.5, 121)
+    names = tuple(f"m{i}_r" for i in range(43))
+    curves = 0.5 + 0.4 * np.sin(2 * np.pi * t[:, None] + np.arange(43))
+    for stem in ("ref_activation", "est_activation"):
+        write_storage(tmp_path / f"{stem}.sto", t, names, curves)
+    for stem in ("ref_force", "est_active_force"):
+        write_storage(tmp_path / f"{stem}.sto", t, names, 900 * curves)
+    png = tmp_path / "fig.png"
+    assert main(["--predictions", str(tmp_path / "est"), "--labels",
+                 str(tmp_path / "ref_activation.sto"), "--forces", str(tmp_path / "ref_force.sto"),
+                 "--plot", str(png)]) == 0  # fmt: skip
+    pages = sorted(tmp_path.glob("fig*.png"))
+    assert [p.name for p in pages] == ["fig.png", "fig_2.png", "fig_3.png", "fig_4.png",
+                                       "fig_5.png"]  # fmt: skip
+    pdf = tmp_path / "fig.pdf"
+    assert main(["--predictions", str(tmp_path / "est"), "--labels",
+                 str(tmp_path / "ref_activation.sto"), "--plot", str(pdf)]) == 0  # fmt: skip
+    assert len(re.findall(rb"/Type /Page[^s]", pdf.read_bytes())) == 3  # 9 rows, 4 to a page

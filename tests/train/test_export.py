@@ -14,12 +14,12 @@ import torch
 from calib import default_subject
 from edge.bundle import BUNDLE_FILES, MANIFEST_FILE, load_bundle, sha256_file
 from edge.tensorrt_cache import tensorrt_available
+from train.cli.export import main
 from train.export import (
     ACTIVATION_BOUNDS,
     ExportError,
     check_bundle_parity,
     export_bundle,
-    main,
 )
 from train.model import ModelConfig, build_model
 from train.run import save_run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,19 @@ import torch
 
 from calib import default_subject
 from train import fit as fit_module
-from train.fit import FitError, TrainingConfig, as_tensors, fit, main, perturb_inputs, split_by_time
+from train.cli.fit import main
+from train.fit import (
+    FitError,
+    InterruptCheckpoint,
+    TrainingConfig,
+    TrainingInterrupted,
+    as_tensors,
+    converged,
+    fit,
+    perturb_inputs,
+    split_by_time,
+    torque_balance,
+)
 from train.model import ModelConfig
 from train.run import RunError, load_run
 from train.trial import LegTrial
@@ -51,11 +64,15 @@ def subject():
     return default_subject()
 
 
-def _fit(subject, out, epochs=3, seed=0, resume=False, **training):
+def _fit(subject, out, epochs=3, seed=0, resume=False, overwrite=False, **training):
     config = TrainingConfig(epochs=epochs, seed=seed, **training)
     model_config = ModelConfig(n_muscles=len(subject.muscles), **TINY)
     trials = [synthetic_trial(n=120), synthetic_trial(n=120, side="l", phase=np.pi)]
-    return fit(subject, trials, out, model_config, config, progress=False, resume=resume)
+    with InterruptCheckpoint() as interrupt:
+        return fit(
+            subject, trials, out, model_config, config, progress=False, resume=resume,
+            overwrite=overwrite, interrupt=interrupt,
+        )  # fmt: skip
 
 
 def test_a_few_epochs_reduce_the_loss(subject, tmp_path):
@@ -198,36 +215,119 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path, capsys):
     assert code == 2 and len(err) == 1 and err[0].startswith("train-fit: error:")
 
 
+def real_trial_args(out: Path, epochs: int = 2) -> list[str]:
+    """train-fit on the shared trial with the default subject and OpenSim's labels."""
+    return [
+        "--ik", str(DATA / "subject01_walk1_ik.mot"),
+        "--grf", str(DATA / "subject01_walk1_grf.mot"),
+        "--loads", str(DATA / "subject01_walk1_grf.xml"),
+        "--subject",
+        str(Path(__file__).resolve().parents[2] / "calib" / "data" / "default_subject.json"),
+        "--labels", str(DATA / "so" / "subject01_walk1_ik_StaticOptimization_activation.sto"),
+        "--out", str(out), "--epochs", str(epochs), "--no-progress",
+    ]  # fmt: skip
+
+
 def test_cli_on_the_real_trial(tmp_path):
     if not DATA.is_dir():
         pytest.skip(f"development data not found at {DATA}")
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps({"model": TINY, "training": {"checkpoint_every": 1}}))
-    code = main(
-        [
-            "--ik",
-            str(DATA / "subject01_walk1_ik.mot"),
-            "--grf",
-            str(DATA / "subject01_walk1_grf.mot"),
-            "--loads",
-            str(DATA / "subject01_walk1_grf.xml"),
-            "--subject",
-            str(Path(__file__).resolve().parents[2] / "calib" / "data" / "default_subject.json"),
-            "--labels",
-            str(DATA / "so" / "subject01_walk1_ik_StaticOptimization_activation.sto"),
-            "--out",
-            str(tmp_path / "run"),
-            "--epochs",
-            "2",
-            "--config",
-            str(config),
-            "--no-progress",
-        ]
-    )
+    code = main(real_trial_args(tmp_path / "run") + ["--config", str(config)])
     assert code == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["windows"]["train"] > 100 and metrics["epochs"] == 2
-    assert set(metrics["validation"]["activation"]["r2"]) == set(default_subject().muscle_names)
+    scores = metrics["validation"]["activation"]
+    assert set(scores["per_muscle"]) == set(default_subject().muscle_names)
     assert any(":l:" in name for name in metrics["trials"])
     run = load_run(tmp_path / "run")
     assert run.training["mode"] == "pi" and run.training["window"]["stride"] == 2
+
+
+def test_an_existing_run_is_refused_without_resume_or_overwrite(subject, tmp_path):
+    _fit(subject, tmp_path / "run", epochs=1)
+    before = (tmp_path / "run" / "weights.pt").stat().st_mtime_ns
+    with pytest.raises(FitError, match="already holds a training run.*--resume.*--overwrite"):
+        _fit(subject, tmp_path / "run", epochs=1)
+    assert (tmp_path / "run" / "weights.pt").stat().st_mtime_ns == before
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    _fit(subject, tmp_path / "run", epochs=2, seed=3, overwrite=True)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [1, 2]  # a new run, not the old one continued
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"  # not a run file: kept
+
+
+def test_ctrl_c_mid_epoch_writes_the_last_completed_epoch_and_resume_matches(
+    subject, tmp_path, monkeypatch
+):
+    """A real SIGINT in epoch 3 of 4 (checkpoints only every 25 epochs): the checkpoint
+    holds epoch 2 and --resume ends where an uninterrupted run ends."""
+    _fit(subject, tmp_path / "straight", epochs=4)
+    real_losses = fit_module.batch_losses
+    calls = {"n": 0}
+    steps_per_epoch = 10  # 78 training windows in batches of 8
+
+    def interrupt_in_epoch_three(model, batch, config):
+        calls["n"] += 1
+        if calls["n"] == 2 * steps_per_epoch + 3:
+            signal.raise_signal(signal.SIGINT)
+        return real_losses(model, batch, config)
+
+    monkeypatch.setattr(fit_module, "batch_losses", interrupt_in_epoch_three)
+    with pytest.raises(TrainingInterrupted, match="after epoch 2 is in .*--resume"):
+        _fit(subject, tmp_path / "resumed", epochs=4)
+    monkeypatch.setattr(fit_module, "batch_losses", real_losses)
+    state = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 2 and not (tmp_path / "resumed" / "weights.pt").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    _fit(subject, tmp_path / "resumed", epochs=4, resume=True)
+    a = torch.load(tmp_path / "straight" / "weights.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "weights.pt", weights_only=True)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_the_convergence_rule_on_a_known_history():
+    """Loss falls 10 % per epoch for 10 epochs, then 0.1 % per epoch: with patience 5 and
+    1 %, the first epoch whose last 5 epochs improved the best by < 1 % is epoch 15."""
+    losses = [100 * 0.9**e for e in range(10)] + [100 * 0.9**9 * 0.999**e for e in range(1, 20)]
+    history = [{"validation_total": v, "train_total": 2 * v} for v in losses]
+    config = TrainingConfig(patience=5, min_improvement=0.01)
+    stops = [n for n in range(1, len(history) + 1) if converged(history[:n], config)]
+    assert stops[0] == 15
+    assert not any(converged(history[:n], TrainingConfig(patience=0)) for n in range(1, 30))
+    # without validation the training loss decides
+    assert converged([{"train_total": v} for v in losses[:15]], config)
+
+
+def test_training_stops_by_the_rule_and_says_why(subject, tmp_path, capsys):
+    result = _fit(subject, tmp_path / "run", epochs=50, patience=2, min_improvement=0.9)
+    assert result.metrics["epochs"] == 3 and result.metrics["epochs_cap"] == 50
+    assert "convergence at epoch 3" in result.metrics["stopped_by"]
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 3  # the stop is checkpointed
+    out = capsys.readouterr().out
+    for name in subject.coordinates:
+        assert name in out
+    assert "% of peak" in out and "balanced" in out and "loss plot:" in out
+
+
+def test_torque_balance_by_hand():
+    required = np.array([[10.0, -4.0], [-10.0, 4.0]])
+    balance = torque_balance(required.copy(), required, ("a", "b"))
+    assert balance["a"]["rmse_nm"] == 0 and balance["all"]["balanced_share"] == 1
+    half = torque_balance(0.5 * required, required, ("a", "b"))
+    assert half["a"]["rmse_nm"] == pytest.approx(5.0) and half["a"]["peak_nm"] == 10.0
+    assert half["a"]["rmse_percent_of_peak"] == pytest.approx(50.0)
+    assert half["b"]["balanced_share"] == pytest.approx(0.5)
+    assert torque_balance(0 * required, required, ("a", "b"))["all"]["balanced_share"] == 0.0
+
+
+def test_one_leg_trains_alone(subject, tmp_path):
+    if not DATA.is_dir():
+        pytest.skip(f"development data not found at {DATA}")
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"model": TINY}))
+    code = main(real_trial_args(tmp_path / "run") + ["--config", str(config), "--legs", "right"])
+    assert code == 0
+    trials = json.loads((tmp_path / "run" / "metrics.json").read_text())["trials"]
+    assert trials and all(":r:" in name for name in trials)

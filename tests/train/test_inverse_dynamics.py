@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from calib.coordinates import COORDINATES, PAPER_MUSCLES
-from train.inverse_dynamics import main
+from train.cli.id import main
 from train.opensim_io import read_storage
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"

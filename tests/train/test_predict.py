@@ -9,11 +9,11 @@ import torch
 from calib import default_subject
 from edge.derivatives import DERIVATIVE_TAPS
 from edge.window import WindowSpec, offline_window
+from train.cli.predict import main
 from train.model import ModelConfig, build_model
 from train.opensim_io import read_storage
 from train.predict import (
     PredictionError,
-    main,
     predict,
     predictor_from_bundle,
     predictor_from_model,

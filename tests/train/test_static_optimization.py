@@ -7,11 +7,11 @@ import pytest
 from scipy.optimize import minimize
 
 from calib.subject import load_subject
+from train.cli.so import main
 from train.opensim_io import read_storage
 from train.static_optimization import (
     StaticOptimizationConfig,
     StaticOptimizationError,
-    main,
     residual_columns,
     solve_frame,
 )
@@ -109,21 +109,26 @@ def default_subject_file(tmp_path_factory):
     return path
 
 
-def test_train_so_cli_writes_four_storages_on_real_data(default_subject_file, tmp_path, capsys):
-    prefix = tmp_path / "so"
-    rc = main(
+def real_trial_so(subject: Path, prefix: Path, *options: str) -> int:
+    """train-so on the shared trial."""
+    return main(
         [
             "--ik", str(DATA / "subject01_walk1_ik.mot"),
             "--grf", str(DATA / "subject01_walk1_grf.mot"),
             "--loads", str(DATA / "subject01_walk1_grf.xml"),
-            "--subject", str(default_subject_file),
-            "-o", str(prefix),
-            "--start", "1.0", "--end", "1.2", "--quiet",
+            "--subject", str(subject), "-o", str(prefix), "--quiet", *options,
         ]
     )  # fmt: skip
+
+
+def test_train_so_cli_writes_four_storages_on_real_data(default_subject_file, tmp_path, capsys):
+    prefix = tmp_path / "so"
+    rc = real_trial_so(default_subject_file, prefix, "--start", "1.0", "--end", "1.2")
     assert rc == 0
     out = capsys.readouterr().out
     assert "ms per frame" in out
+    # the GRF ends at 2.5 s: the overlap line says the IK's last 1.5 s were dropped
+    assert "kept 0.500-2.500 s, dropped IK 2.500-4.000 s, GRF 0.000-0.500 s; 201 frames" in out
     muscles = load_subject(default_subject_file).muscle_names
     activation = read_storage(f"{prefix}_activation.sto")
     assert activation.columns == muscles
@@ -155,6 +160,19 @@ def test_train_so_cli_turns_bad_input_into_one_line(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("train-so: error:")
+
+
+def test_train_so_refuses_a_span_beyond_the_data_and_writes_nothing(
+    default_subject_file, tmp_path, capsys
+):
+    """The trial is 0.5-2.5 s (the GRF ends there): --end 3.5 is refused, not cut."""
+    rc = real_trial_so(default_subject_file, tmp_path / "so", "--start", "0.5", "--end", "3.5")
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "--end 3.5 s is outside the data" in err[0] and "0.500-2.500 s" in err[0]
+    assert "give --end between 0.500 and 2.500" in err[0]
+    assert not list(tmp_path.iterdir())
 
 
 TEN = (

@@ -10,8 +10,9 @@ coordinate's positive rotation), one row per sample at ``--rate``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from train.cli import add_units_argument, angles_in_degrees, fail
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--ik", required=True, type=Path, help="inverse-kinematics .mot/.sto")
+    add_units_argument(parser)
     parser.add_argument("--grf", type=Path, help="ground reaction forces .mot (default: the loads' file)")
     parser.add_argument("--loads", required=True, type=Path, help="OpenSim ExternalLoads .xml")
     parser.add_argument("--subject", required=True, type=Path, help="subject.json (calib-subject)")
@@ -68,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         subject = load_subject(args.subject)
         config = TrialConfig(kinematics_cutoff_hz=args.lowpass if args.lowpass > 0 else None)
-        trial = load_trial(args.ik, args.grf, args.loads, subject, args.rate, args.side, config)
+        trial = load_trial(
+            args.ik, args.grf, args.loads, subject, args.rate, args.side, config,
+            angles_in_degrees=angles_in_degrees(args),
+        )  # fmt: skip
         balanced, reason = choose_balance([trial], "sagittal" if args.sagittal else "auto")
         print(f"train-id: {reason}")
         qd, qdd = noncausal_derivatives(trial.q, trial.rate_hz)
@@ -84,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             description="train-id: generalised forces the leg's coordinates require (N m).",
         )
     except (SubjectError, StorageError, ExternalLoadsError, TrialError, PhysicsError, OSError) as exc:
-        print(f"train-id: error: {exc}", file=sys.stderr)
-        return 2
+        return fail("train-id", exc)
     for name, column in zip(columns, moments.T):
         print(f"  {name}: peak |.| {abs(column).max():.1f} N m")
     print(f"train-id: wrote {written} ({trial.n_samples} rows, {trial.time[0]:.3f}-{trial.time[-1]:.3f} s)")

@@ -1,0 +1,58 @@
+"""The train-* front ends: --help imports nothing heavy, and the defaults they repeat from
+the modules that do the work are those modules' values."""
+
+import subprocess
+import sys
+
+import pytest
+
+from train import cli
+from train.cli import evaluate as eval_cli
+from train.cli import fit as fit_cli
+
+COMMANDS = ("train.cli.fit", "train.cli.so", "train.cli.evaluate", "train.cli.predict",
+            "train.cli.export")  # fmt: skip
+HEAVY = ("torch", "scipy", "matplotlib", "onnxruntime", "numba", "numpy")
+
+
+@pytest.mark.parametrize("module", COMMANDS)
+def test_help_answers_without_importing_heavy_modules(module):
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['{module}', '--help']\n"
+        "try:\n"
+        f"    runpy.run_module('{module}', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert "usage:" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_repeated_defaults_equal_the_working_modules():
+    from edge.backends import CPU_PREFERENCE
+    from train.data_checks import ANGLE_UNITS
+    from train.emg import EmgSettings
+    from train.evaluate import FORCE_FILES
+    from train.fit import LEGS, MODES, TrainingConfig
+    from train.model import ARCHITECTURES
+    from train.trial import TrialConfig
+
+    assert cli.KINEMATICS_CUTOFF_HZ == TrialConfig().kinematics_cutoff_hz
+    assert cli.ANGLE_UNITS == tuple(ANGLE_UNITS)
+    assert cli.CPU_BACKENDS == CPU_PREFERENCE
+    assert fit_cli.MODES == MODES and fit_cli.ARCHITECTURES == ARCHITECTURES
+    assert fit_cli.LEGS == tuple(LEGS)
+    config = TrainingConfig()
+    assert (fit_cli.EPOCHS, fit_cli.PATIENCE, fit_cli.MIN_IMPROVEMENT) == (
+        config.epochs,
+        config.patience,
+        config.min_improvement,
+    )
+    assert eval_cli.FORCE_KINDS == tuple(FORCE_FILES)
+    assert eval_cli.EMG_BAND_HZ == EmgSettings().band_hz
+    assert eval_cli.EMG_ENVELOPE_HZ == EmgSettings().envelope_hz

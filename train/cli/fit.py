@@ -1,0 +1,154 @@
+"""``train-fit``: train PI-MJCA-BiGRU (label-free) or its supervised baseline (``train.fit``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from train.cli import add_units_argument, fail
+
+MODES = ("pi", "supervised")
+"""``train.fit.MODES``."""
+ARCHITECTURES = ("mjca_bigru", "bigru", "cnn_bigru")
+"""``train.model.ARCHITECTURES``."""
+LEGS = ("both", "right", "left")
+"""``train.fit.LEGS``' keys."""
+EPOCHS = 1000
+"""``train.fit.TrainingConfig().epochs``: the cap."""
+PATIENCE = 150
+"""``train.fit.TrainingConfig().patience``."""
+MIN_IMPROVEMENT = 0.01
+"""``train.fit.TrainingConfig().min_improvement``."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train-fit",
+        description=(
+            "Train PI-MJCA-BiGRU on OpenSim trials: label-free with the physics-informed loss "
+            "(--mode pi, default) or on reference activations (--mode supervised --labels). "
+            "Both legs of every trial are used (--legs to choose). Repeat --ik/--grf/--loads "
+            "(and --labels) once per trial, in the same order. Training stops when the "
+            f"validation physics loss has improved by less than {100 * MIN_IMPROVEMENT:g} % "
+            f"over {PATIENCE} epochs (--patience), at most after --epochs."
+        ),
+        epilog=(
+            "Example: train-fit --ik walk_ik.mot --grf walk_grf.mot --loads walk_grf.xml "
+            "--subject subject.json --out runs/walk. An --out that holds a run is refused "
+            "without --resume or --overwrite; Ctrl-C writes a checkpoint of the last completed "
+            "epoch, which --resume continues. Held out: --legs right trains on the right legs, "
+            "then train-eval RUN --side l scores the left. Several processes (DDP, gloo, CPU): "
+            "torchrun --nproc_per_node=2 -m train.cli.fit ARGS (the same arguments; the "
+            "effective batch is processes x 8)."
+        ),
+    )
+    parser.add_argument("--ik", action="append", required=True, type=Path, help="IK .mot (angles)")
+    add_units_argument(parser)
+    parser.add_argument(
+        "--grf", action="append", type=Path, help="GRF .mot (default: the one the loads file names)"
+    )
+    parser.add_argument(
+        "--loads", action="append", required=True, type=Path, help="ExternalLoads .xml"
+    )
+    parser.add_argument("--subject", required=True, type=Path, help="subject.json (calib-subject)")
+    parser.add_argument("--out", required=True, type=Path, help="RUN directory to write")
+    parser.add_argument("--mode", choices=MODES, help="pi (label-free, default) or supervised")
+    parser.add_argument(
+        "--labels",
+        action="append",
+        type=Path,
+        help="reference activations .sto per trial (supervised targets; in pi mode: metrics only)",
+    )
+    parser.add_argument(
+        "--legs",
+        choices=LEGS,
+        help="which legs of each trial train (default both; one leg leaves the other held out)",
+    )
+    parser.add_argument("--epochs", type=int, help=f"the most epochs to train (default {EPOCHS})")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        help=f"stop when the validation physics loss improved by less than "
+        f"{100 * MIN_IMPROVEMENT:g} %% over this many epochs (default {PATIENCE}; 0 = train "
+        "all --epochs)",
+    )
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
+    parser.add_argument("--rate", type=float, help="model sample rate in Hz (default 100)")
+    parser.add_argument(
+        "--lookahead", type=int, help="predict N samples before the window's end (default 0)"
+    )
+    parser.add_argument(
+        "--architecture", choices=ARCHITECTURES, help="network (default mjca_bigru)"
+    )
+    parser.add_argument(
+        "--augment", type=int, help="label-free augmented variants per leg (default 0)"
+    )
+    parser.add_argument(
+        "--input-noise-deg",
+        type=float,
+        help="std in degrees of Gaussian noise on the training angles before the causal "
+        "features (fresh every batch; targets stay clean; default 0)",
+    )
+    parser.add_argument(
+        "--sagittal",
+        action="store_true",
+        help="balance the sagittal hip, knee and ankle only (the paper's planar model); by "
+        "default hip flexion, adduction and rotation, knee and ankle wherever the IK holds them",
+    )
+    parser.add_argument(
+        "--inputs",
+        metavar="COORDS",
+        help="the network's input coordinates: 'sagittal' (default: hip_flexion, knee_angle, "
+        "ankle_angle, what an encoder exoskeleton measures), 'five' (adds hip_adduction and "
+        "hip_rotation, as an IMU suit provides) or a comma-separated list",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help='JSON {"model": {...ModelConfig}, "training": {...TrainingConfig}}; flags override it',
+    )
+    run = parser.add_mutually_exclusive_group()
+    run.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out (its files are deleted when training starts)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads per process (default 1: this small network's steps are too short "
+        "to share, and a second thread spins when the CPU is busy)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    import torch.distributed as dist
+
+    from train import fit as fitting
+
+    try:
+        fitting.run_cli(args)
+    except fitting.FIT_ERRORS as exc:
+        return fail("train-fit", exc)
+    except fitting.TrainingInterrupted as exc:
+        print(f"train-fit: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(
+            "train-fit: interrupted before training started; nothing was written", file=sys.stderr
+        )
+        return 130
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
