@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -23,10 +24,13 @@ from calib.subject import SubjectError
 from calib.zeroing import DEFAULT_MAX_STD_DEG, read_capture, zero_sensors
 
 
-def _box() -> str:
-    return ", ".join(f"{c} {lo:g}..{hi:g}" for c, (lo, hi) in CHECK_RANGE_DEG.items())
+def _wrapped(text: str, indent: int = 24) -> str:
+    """``text`` as lines of at most 94 characters, each indented by ``indent`` spaces."""
+    pad = " " * indent
+    return textwrap.fill(text, width=94, initial_indent=pad, subsequent_indent=pad)
 
 
+_BOX = ", ".join(f"{c} {lo:g}..{hi:g}" for c, (lo, hi) in CHECK_RANGE_DEG.items())
 EPILOG = f"""\
 modes (choose one):
   --height H --mass M   generic gait2392 scaled to the person: lengths x height ratio,
@@ -35,20 +39,22 @@ modes (choose one):
                         mass ratio^{FORCE_MASS_EXPONENT:.3f} (geometric similarity, Jaric 2002).
   --osim MODEL.osim     read a scaled OpenSim model (needs the opensim extra): segments, hip
                         centre, joint axes, muscle parameters; muscle lengths fitted as
-                        polynomials of the five coordinates each muscle crosses; prints the
+                        polynomials of the coordinates each muscle crosses; prints the
                         fit-error table against OpenSim at poses not used in the fit, within
-                        {_box()} (deg).
+                        (deg):
+{_wrapped(_BOX)}
                         --height H sets the height (else estimated from the leg length).
   --zero CAPTURE.csv    zero the sensors from a quiet standing capture and write sensors.json;
                         a capture that moves more than --max-std-deg is refused. The CSV has
                         a header of channel names (an optional time column is ignored); without
-                        --sensors-in it holds three columns ({", ".join(SAGITTAL_COORDINATES)})
-                        or five ({", ".join(COORDINATES)}), in OpenSim rad.
+                        --sensors-in it holds three columns or five, in OpenSim rad:
+{_wrapped(", ".join(SAGITTAL_COORDINATES) + "; or " + ", ".join(COORDINATES))}
   --zero-port PORT      the same, recording --seconds of standing from the device itself.
 
-coordinates (q order): {", ".join(COORDINATES)}.
+coordinates (the order of q): {", ".join(COORDINATES)}.
 muscles: default all: every right-leg muscle crossing the hip, knee or ankle (43 in gait2392);
-  --muscles paper: the paper's ten ({", ".join(PAPER_MUSCLES)});
+  --muscles paper: the paper's ten:
+{_wrapped(", ".join(PAPER_MUSCLES), 4)};
   --muscles NAME,NAME,...: those muscles.
 
 examples:
