@@ -33,7 +33,7 @@ from edge.derivatives import (
 )
 from edge.ring_buffer import SampleRing
 
-JOINTS = ("hip", "knee", "ankle")
+JOINTS = ("hip_flexion", "knee_angle", "ankle_angle")
 
 
 class SampleMapper:
@@ -52,7 +52,7 @@ class SampleMapper:
         joint_ranges: tuple[tuple[float, float], ...],
         margin_rad: float,
     ) -> None:
-        by_joint = {c.joint: (i, c) for i, c in enumerate(sensors.channels) if c.joint}
+        by_joint = {c.coordinate: (i, c) for i, c in enumerate(sensors.channels) if c.coordinate}
         self.n_channels = len(sensors.channels)
         self.channel = tuple(by_joint[j][0] for j in JOINTS)
         self.gain = tuple(by_joint[j][1].sign * by_joint[j][1].scale for j in JOINTS)

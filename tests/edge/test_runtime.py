@@ -231,8 +231,10 @@ def test_raw_encoder_counts_through_sensors_json(bundle, tmp_path):
     """A device sending int32 counts, mapped by a sensors.json scale: same as offline."""
     counts_per_rev = 16384
     step = 2 * math.pi / counts_per_rev
-    sensors = SensorMap(tuple(Channel(n, j, scale=step) for n, j in
-                              (("enc0", "hip"), ("enc1", "knee"), ("enc2", "ankle"))))
+    sensors = SensorMap(tuple(
+        Channel(n, c, scale=step)
+        for n, c in (("enc0", "hip_flexion"), ("enc1", "knee_angle"), ("enc2", "ankle_angle"))
+    ))
     pipeline = EstimatePipeline(bundle, select_backend(bundle, "onnxruntime", threads=1),
                                 HillModel(bundle.subject), sensors)
     config = SimulatorConfig(rate_hz=200.0, duration_s=2.0, encoding=ENCODING_COUNTS,
