@@ -85,7 +85,7 @@ from train.augment import augment_trials
 from train.cli import angles_in_degrees
 from train.data_checks import DataError, check_duration, check_trial_files
 from train.metrics import score_samples
-from train.model import ModelConfig, build_model
+from train.model import ModelConfig, build_model, clamped_activation
 from train.opensim_io import ExternalLoadsError, StorageError, read_storage
 from train.physics_targets import PhysicsError, choose_balance
 from train.run import (
@@ -307,8 +307,14 @@ def perturb_inputs(
 def batch_losses(
     model: torch.nn.Module, batch: dict[str, torch.Tensor], config: TrainingConfig
 ) -> dict[str, torch.Tensor]:
-    """Forward one batch; ``total`` is what is minimised, the rest is logged."""
-    activation = model(batch["inputs"])
+    """Forward one batch; ``total`` is what is minimised, the rest is logged.
+
+    A "clamped" network (``train.model``) returns its raw output in training mode: the
+    physics sees its clamp into the bounds and L_b the raw output.
+    """
+    output = model(batch["inputs"])
+    clamped = getattr(model, "module", model).config.output == "clamped"
+    activation = clamped_activation(output) if clamped else output
     parts = losses.physics_informed_loss(
         activation,
         batch["force_gain"],
@@ -316,12 +322,14 @@ def batch_losses(
         batch["moment_arms"],
         batch["required_torque"],
         config.loss_weights,
+        bounded=output if clamped else None,
     )
+    # The labels lie inside the bounds: the raw output fits them without a clamp's dead zone.
     if config.mode == "supervised":
         parts["physics"] = parts["total"]
-        parts["total"] = losses.supervised_loss(activation, batch["labels"])
+        parts["total"] = losses.supervised_loss(output, batch["labels"])
     elif "labels" in batch:
-        parts["supervised"] = losses.supervised_loss(activation, batch["labels"])
+        parts["supervised"] = losses.supervised_loss(output, batch["labels"])
     return parts
 
 

@@ -113,14 +113,20 @@ def physics_informed_loss(
     moment_arms: torch.Tensor,
     required_torque: torch.Tensor,
     weights: LossWeights = LossWeights(),
+    bounded: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Eq. (15) and its parts: keys ``total``, ``dynamics``, ``effort``, ``bounds`` (unweighted parts)."""
+    """Eq. (15) and its parts: keys ``total``, ``dynamics``, ``effort``, ``bounds`` (unweighted parts).
+
+    ``bounded``: what L_b (eq. 22) keeps inside the bounds when it is not the activation
+    itself: a "clamped" network's raw output (``train.model``), whose clamp the
+    activation already is.
+    """
     forces = muscle_forces(activation, force_gain, force_passive)
     torque = muscle_torques(forces, moment_arms)
     parts = {
         "dynamics": dynamics_loss(torque, required_torque),
         "effort": effort_loss(activation),
-        "bounds": bounds_loss(activation),
+        "bounds": bounds_loss(activation if bounded is None else bounded),
     }
     parts["total"] = (
         weights.dynamics * parts["dynamics"]

@@ -92,7 +92,7 @@ from torch import nn
 from edge.derivatives import FEATURES_PER_JOINT, SAGITTAL_INPUTS, input_feature_names
 
 ARCHITECTURES = ("mjca_bigru", "bigru", "cnn_bigru")
-OUTPUTS = ("bounded", "softplus", "linear")
+OUTPUTS = ("clamped", "bounded", "softplus", "linear")
 ACTIVATION_FLOOR = 0.01
 """Lower activation bound of eq. (22), built into the ``"softplus"`` and ``"bounded"`` outputs."""
 ACTIVATION_CEILING = 1.0
@@ -191,6 +191,18 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model config keys {unknown}; known: {sorted(known)}")
         return cls(**data)
+
+
+INITIAL_ACTIVATION = 0.05
+"""Where a "clamped" head starts every muscle: low, as a body at rest, inside the bounds."""
+INITIAL_WEIGHT_SCALE = 0.1
+"""The last Linear's default initial weights are scaled by this, so that every muscle
+starts near ``INITIAL_ACTIVATION`` whatever the input."""
+
+
+def clamped_activation(z: torch.Tensor) -> torch.Tensor:
+    """The "clamped" head's activations: z clamped into the bounds of eq. (22)."""
+    return z.clamp(ACTIVATION_FLOOR, ACTIVATION_CEILING)
 
 
 class InputNormalization(nn.Module):
@@ -351,6 +363,11 @@ class BiGRU(nn.Module):
 class PredictionHead(nn.Module):
     """Eq. (14): FCN 2Dg -> head_dims... -> M, GELU between layers, then the output mapping.
 
+    ``output`` "clamped": a = clamp(z, 0.01, 1) in eval mode; in training mode the head
+    returns z itself, which ``clamped_activation`` clamps for the physics while the bound
+    loss L_b (eq. 22) acts on z (the module doc says why); the last Linear starts every
+    muscle at ``INITIAL_ACTIVATION``.
+
     ``output`` "softplus": a = 0.01 + softplus(z), never below eq. (22)'s lower
     bound; "bounded": a = 0.01 + 0.99 sigmoid(z), inside both of its bounds;
     "linear": a = z (the module doc says why each exists).
@@ -365,12 +382,19 @@ class PredictionHead(nn.Module):
         for out in head_dims:
             layers += [nn.Linear(width, out), nn.GELU()]
             width = out
-        layers.append(nn.Linear(width, n_muscles))
+        last = nn.Linear(width, n_muscles)
+        if output == "clamped":
+            with torch.no_grad():
+                last.weight.mul_(INITIAL_WEIGHT_SCALE)
+                last.bias.fill_(INITIAL_ACTIVATION)
+        layers.append(last)
         self.layers = nn.Sequential(*layers)
         self.output = output
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         z = self.layers(h)
+        if self.output == "clamped":
+            return z if self.training else clamped_activation(z)
         if self.output == "softplus":
             return ACTIVATION_FLOOR + nn.functional.softplus(z)
         if self.output == "bounded":
@@ -439,4 +463,5 @@ __all__ = [
     "MuscleActivationNet",
     "PredictionHead",
     "build_model",
+    "clamped_activation",
 ]
