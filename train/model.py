@@ -15,38 +15,29 @@ joint (angle rad, velocity rad/s, acceleration rad/s^2), M muscles. The input
 exported form (torch.export, ONNX, TensorRT) takes raw features.
 
 Output mapping (``ModelConfig.output``): the paper does not say what follows
-the FCN's last Linear. ``"bounded"`` (default): a = 0.01 + 0.99 sigmoid(z),
-always inside static optimisation's bounds 0.01 <= a <= 1. ``"softplus"``:
-a = 0.01 + softplus(z), bounded below only. ``"linear"``: a = z, both bounds
-left to the loss (docs/INTERFACES.md's original wording).
+the FCN's last Linear, only that activations must stay within [0.01, 1]
+(the bound loss L_b, eq. 22). The options:
 
-Why a hard upper bound: the paper's bound loss L_b (eq. 22) only penalises
-a > 1, so where the muscles cannot balance a joint torque (the ten paper
-muscles at the ankle) the dynamics loss buys torque with activations above 1,
-which static optimisation caps at 1; and a device must never be sent a > 1.
-Measured with scripts/paper_experiments.py (subject01, seed 0, the ten paper
-muscles' mean activation R^2 over 0.55-2.5 s):
+- ``"clamped"`` (default): the activation is clamp(z, 0.01, 1); in training the
+  physics sees that clamp while L_b acts on z itself, and the last Linear
+  starts every muscle at ``INITIAL_ACTIVATION``. Inside the bounds the map is
+  the identity, so no muscle's gradient fades; below the floor a muscle
+  produces no force and L_b alone pulls z back, so it cannot die there.
+- ``"bounded"``: a = 0.01 + 0.99 sigmoid(z), smooth and always inside.
+- ``"softplus"``: a = 0.01 + softplus(z), bounded below only.
+- ``"linear"``: a = z, both bounds left to L_b (the paper read literally).
 
-    muscles  epochs  output    vs train-so  vs OpenSim SO act.  active force
-    ten        500   softplus     0.804          -1.653            -1.790
-    ten        500   bounded      0.863          -1.469            -1.613
-    all (43)  1000   softplus     0.961           0.669             0.508
-    all (43)  1000   bounded      0.972           0.675             0.509
-
-(ten: the gastrocnemii 0.47/0.85 -> 0.94/0.90, psoas/iliacus 0.79/0.78 ->
-0.64/0.62.)
-
-Why a hard lower bound: with
-a linear output and the paper's weights (w_p = 1000, w_b = 500) a negative
-activation costs only (1000 + 500) a^2 against 1000 a^2 for a positive one, so
-the loss's minimiser uses antagonists with negative activation as free torque
-generators. Measured on subject01's walking trial with the 43 right-leg
-muscles, the per-sample minimiser of the physics loss itself (no network,
-passive force off) scores a mean activation R^2 of the ten paper muscles of
--0.21 against our static optimisation (train-so) with a linear output
-(activations down to -0.28), and 0.95 once activations cannot go below 0.01
-(approximated by w_b = 1e5). A hard lower bound inside the network
-keeps the paper's weights and gives static optimisation's answer.
+Why the bounds are hard: L_b only penalises its violation, so where the
+muscles cannot balance a moment the dynamics loss buys torque with
+activations above 1, and with the paper's weights a negative activation
+costs only (1000 + 500) a^2 against 1000 a^2 for a positive one, so a linear
+output uses antagonists with negative activation as free torque generators; a
+device must never be sent either. Why "clamped" rather than "bounded": with
+the five-coordinate balance and 43 muscles, the sigmoid's vanishing slope
+near the floor let the effort term push some muscles (the hamstrings) to
+0.01 early in training, where they stayed ("dead" at the floor), although
+the loss's own per-sample minimum activates them. The README's measured
+figures compare the outputs.
 
 Choices where the paper is ambiguous (each repeated next to its code):
 - Eqs. (5)-(6) write W^K, W^V as Dl x Dl, but C_j (eq. 3) is (Nj-1)*Dl wide.
@@ -121,9 +112,9 @@ class ModelConfig:
     cnn_channels: tuple[int, ...] = (64, 128, 128)
     cnn_kernel: int = 3
     cnn_dropout: float = 0.05
-    output: str = "bounded"
-    """Output mapping after the last Linear: "bounded" (0.01 <= a <= 1), "softplus"
-    (a >= 0.01) or "linear" (module doc)."""
+    output: str = "clamped"
+    """Output mapping after the last Linear: "clamped" or "bounded" (0.01 <= a <= 1),
+    "softplus" (a >= 0.01) or "linear" (module doc)."""
     input_coordinates: tuple[str, ...] = SAGITTAL_INPUTS
     """The coordinates whose angle, velocity and acceleration the network reads (the
     paper's Nj "joints"): by default the sagittal hip, knee and ankle."""
