@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from version_1_0 import as_version_1_0
 
 from firmware_bridge import protocol as P
 from firmware_bridge.codec import (
@@ -130,8 +131,9 @@ def vectors(seed: int = 5, n: int = 240) -> list:
                 seq=u32(), timestamp_us=u32(), sample_seq=u32(), sample_timestamp_us=u32(),
                 activations=tuple(_f32(rng) for _ in range(m)),
                 forces=tuple(_f32(rng) for _ in range(m)),
-                torques=tuple(_f32(rng) for _ in range(3)), status=rng.getrandbits(16),
-                skipped=rng.getrandbits(16), latency_us=u32()))
+                torques=tuple(_f32(rng) for _ in range(rng.choice([0, 3, 5, P.MAX_TORQUES]))),
+                status=rng.getrandbits(16), skipped=rng.getrandbits(16), latency_us=u32(),
+                activation_age_us=u32()))
         elif kind == 1:
             c = rng.randrange(P.MAX_CHANNELS + 1)
             out.append(JointSample(seq=u32(), timestamp_us=u32(),
@@ -202,6 +204,17 @@ def test_c_and_python_drop_and_recover_the_same_frames(driver):
     errors = [int(v) for v in lines[-2].split()[1:]]
     assert errors == [python.errors[kind] for kind, _ in P.ERROR_KINDS]
     assert sum(errors) > 0
+
+
+def test_c_reads_version_1_0_estimates_with_their_1_0_meaning(driver):
+    """A 1.0 host's Estimate: byte 17 reserved, three torques, no activation age."""
+    old = Estimate(seq=5, timestamp_us=6, sample_seq=7, sample_timestamp_us=8,
+                   activations=(0.25, 0.5), forces=(100.0, 200.0), torques=(1.5, -2.0, 0.25),
+                   status=8, skipped=1, latency_us=300)
+    lines = run(driver, "decode", as_version_1_0(old).hex() + "\n")
+    assert [line[4:] for line in lines if line.startswith("MSG ")] == [describe(old)]
+    assert "n_torques=3" in describe(old) and "activation_age_us=0" in describe(old)
+    assert lines[-1] == "FRAMES 1"
 
 
 def test_python_decodes_what_the_c_firmware_encodes(driver):
