@@ -111,6 +111,9 @@ class Manifest:
     """Optional TensorRT settings the exporter recommends (edge.tensorrt_cache)."""
     exporter: Mapping[str, Any] = field(default_factory=dict)
     """Optional: what wrote the files (torch version, ONNX opset), for diagnosis."""
+    max_activation_age_ms: float | None = None
+    """Optional: an Estimate whose activations are older than this carries ACTIVATION_STALE
+    (None: the runtime's default, three model periods)."""
 
     def __post_init__(self) -> None:
         for name in ("architecture", "metrics", "files", "tensorrt", "exporter"):
@@ -147,6 +150,8 @@ class Manifest:
         for optional in ("tensorrt", "exporter"):
             if getattr(self, optional):
                 data[optional] = _plain(getattr(self, optional))
+        if self.max_activation_age_ms is not None:
+            data["max_activation_age_ms"] = self.max_activation_age_ms
         return data
 
     @classmethod
@@ -214,6 +219,8 @@ class Manifest:
             created=_string(data, "created"),
             tensorrt=_mapping(data, "tensorrt") if "tensorrt" in data else {},
             exporter=_mapping(data, "exporter") if "exporter" in data else {},
+            max_activation_age_ms=(_positive(data, "max_activation_age_ms")
+                                   if "max_activation_age_ms" in data else None),
         )
 
 

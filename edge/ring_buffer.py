@@ -29,6 +29,10 @@ class SampleRing:
     def __len__(self) -> int:
         return self._count
 
+    @property
+    def n_joints(self) -> int:
+        return self._q.shape[1]
+
     def clear(self) -> None:
         """Forget every sample (after a gap longer than a window, or a reconnect)."""
         self._next = 0

@@ -1,4 +1,9 @@
-"""The estimate log: a writer thread behind a bounded queue, so the loop never waits on disk.
+"""Where estimates go: frames back to the device, and the estimate log.
+
+``FrameWriter`` writes protocol frames to the device without ever waiting for a
+device that stopped reading (counted instead). ``EstimateLog`` is a writer thread
+behind a bounded queue, so the loop never waits on disk. (The third sink, the live
+status line, is edge.status.StatusReporter.)
 
 The loop hands each estimate over as one float64 row (``EstimateLog.submit``, a
 non-blocking put); the writer thread formats and writes it. Nothing is lost unless
@@ -8,22 +13,74 @@ OpenSim 4 and train/'s reader) or CSV (any other suffix).
 
 Columns: ``time`` (s, device clock, the predicted instant), ``sample_time``
 (s, device clock of the sample answered), ``seq``, ``status``, ``skipped``,
-``latency_us``, then ``<muscle>_activation``, ``<muscle>_force`` (N) per muscle, and
+``latency_us``, ``activation_age_us`` (device time from the end of the window the
+network saw to the sample answered), then ``<muscle>_activation``, ``<muscle>_force`` (N) per muscle, and
 ``<coordinate>_moment`` (N·m) per joint.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from serial import SerialBase, SerialTimeoutException
 
-FIXED_COLUMNS = ("time", "sample_time", "seq", "status", "skipped", "latency_us")
+from firmware_bridge.codec import Message, encode
+
+FIXED_COLUMNS = ("time", "sample_time", "seq", "status", "skipped", "latency_us",
+                 "activation_age_us")
 _ROWS_FIELD_DIGITS = 12
 _FLUSH_PERIOD_S = 0.5
+
+
+class FrameWriter:
+    """Writes protocol frames to a link; never waits for a device that stops reading.
+
+    A POSIX port (``fd`` given) is written with one non-blocking ``os.write``: a full
+    output buffer drops the frame (counted ``output_dropped``), a partial write
+    leaves a cut frame the device's decoder skips (``output_partial``). Links without
+    a file descriptor (pyserial URLs) are written through pyserial with its write
+    timeout; after a timeout (``output_timeout``) frames are dropped for
+    ``backoff_s``. A link that fails for good raises (pyserial's SerialException or
+    OSError): the caller treats the link as lost.
+    """
+
+    def __init__(self, link: SerialBase, fd: int | None, backoff_s: float,
+                 events: Counter[str]) -> None:
+        self.link = link
+        self.fd = fd
+        self.backoff_s = backoff_s
+        self.events = events
+        self._blocked_until = 0.0
+
+    def send(self, message: Message) -> bool:
+        """Encode and write one message; False when it was dropped (and counted)."""
+        if self._blocked_until and time.monotonic() < self._blocked_until:
+            self.events["output_dropped"] += 1
+            return False
+        frame = encode(message)
+        if self.fd is None:
+            try:
+                self.link.write(frame)
+            except SerialTimeoutException:  # the device stopped reading
+                self.events["output_timeout"] += 1
+                self._blocked_until = time.monotonic() + self.backoff_s
+                return False
+            return True
+        try:
+            written = os.write(self.fd, frame)
+        except BlockingIOError:
+            self.events["output_dropped"] += 1
+            return False
+        if written < len(frame):
+            self.events["output_partial"] += 1
+            return False
+        return True
 
 
 class LogError(OSError):
@@ -65,7 +122,8 @@ class EstimateLog:
             raise LogError(f"cannot write the estimate log {self.path}: {exc.strerror}") from exc
         self._write_header()
         self._row_format = ("\t" if self.is_sto else ",").join(
-            ["%.6f", "%.6f", "%d", "%d", "%d", "%d"] + ["%.9g"] * (len(self.columns) - 6)
+            ["%.6f", "%.6f"] + ["%d"] * (len(FIXED_COLUMNS) - 2)
+            + ["%.9g"] * (len(self.columns) - len(FIXED_COLUMNS))
         ) + "\n"
         self._thread = threading.Thread(target=self._run, name="estimate-log", daemon=True)
         self._thread.start()

@@ -40,6 +40,8 @@ class OnnxRuntimeBackend(BundleBackend):
                 f"onnxruntime {ort.__version__} cannot load {bundle.onnx_path} ({exc}); "
                 f"re-export the bundle or choose --backend torch"
             ) from exc
+        self._check_model_input(tuple(self.session.get_inputs()[0].shape),
+                                bundle.onnx_path.name)
         self._x = np.zeros(self.input_shape, dtype=np.float32)
         self._y = np.zeros((1, self.n_muscles), dtype=np.float32)
         self._binding = self.session.io_binding()
