@@ -17,6 +17,7 @@ show up in the tails (p99, p99.9): say what else ran when you quote them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -139,12 +140,14 @@ def bench_stages(bundle: Any, backends: list[str], frames: int, rate_hz: float,
 
 def bench_end_to_end(bundle: Any, backend_name: str, rate_hz: float, seconds: float,
                      log_path: Path | None = None, inference: Any = None,
-                     wrap_backend: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+                     wrap_backend: Callable[[Any], Any] | None = None,
+                     switch_interval_s: float | None = None) -> dict[str, Any]:
     """edge-run's loop against the simulator process over a pty for ``seconds``.
 
     ``inference``: edge.inference.InferenceSettings (default: the bundle's model-rate
     defaults); ``wrap_backend``: a function of the loaded backend returning the one to
-    run (to inject faults)."""
+    run (to inject faults); ``switch_interval_s``: the GIL switch interval in the loop
+    (default: the runtime's)."""
     from calib.sensors import SensorMap
     from edge.backends import select_backend
     from edge.hill import HillModel
@@ -161,13 +164,15 @@ def bench_end_to_end(bundle: Any, backend_name: str, rate_hz: float, seconds: fl
     hill.warmup()
     pipeline = EstimatePipeline(bundle, backend, hill, SensorMap.identity(), inference=inference)
     with SimulatedSource(rate_hz, seconds, open_link) as source:
-        runtime = Runtime(
-            RuntimeConfig(duration_s=seconds + 60.0, log_path=log_path, status_period_s=3600.0),
-            source, pipeline, log=sys.stderr,
-        )
+        config = RuntimeConfig(duration_s=seconds + 60.0, log_path=log_path,
+                               status_period_s=3600.0)
+        if switch_interval_s is not None:
+            config = dataclasses.replace(config, switch_interval_s=switch_interval_s)
+        runtime = Runtime(config, source, pipeline, log=sys.stderr)
         summary = runtime.run()
     summary["backend"] = name
     summary["inference"] = pipeline.inference.mode
+    summary["switch_interval_s"] = runtime.config.switch_interval_s
     summary["rate_hz"] = rate_hz
     summary["simulator"] = source.device_report
     return summary

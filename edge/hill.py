@@ -235,6 +235,11 @@ class HillModel:
         )
         return self.force, self.active_force, self.torque
 
+    def finite(self) -> bool:
+        """Whether the last ``evaluate`` gave finite forces and torques (one reduction: a
+        sum is finite only when every term is)."""
+        return math.isfinite(self._out.sum())
+
     def warmup(self) -> None:
         """Compile the kernel (or load it from Numba's cache) before the real-time loop."""
         self.evaluate(np.full(self.n_muscles, 0.1), np.zeros(self.n_coordinates),

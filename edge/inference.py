@@ -230,7 +230,7 @@ class ActivationCarry:
         return age
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True)
 def _extrapolate(start: np.ndarray, slope: np.ndarray, horizon_s: float,
                  out: np.ndarray) -> None:  # pragma: no cover - compiled
     """out = clip(start + slope * horizon_s, 0, 1), element by element."""

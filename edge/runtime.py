@@ -65,14 +65,14 @@ from edge.backends.base import Backend
 from edge.bundle import Bundle
 from edge.hill import HillModel
 from edge.inference import ActivationCarry, BackendFallback, InferenceSettings, InferenceWorker
-from edge.realtime import SwitchInterval
+from edge.realtime import LOOP_SWITCH_INTERVAL_S, SwitchInterval
 from edge.ring_buffer import SampleRing
 from edge.sinks import EstimateLog
 from edge.sources import LINK_ERRORS, LinkLost, SampleSource
 from edge.status import LatencyRecorder, RunCounters, StatusReporter, run_summary
 from edge.window import SampleMapper, WindowBuilder, WindowSpec
 from firmware_bridge import protocol as P
-from firmware_bridge.codec import Estimate, Heartbeat, Hello, JointSample, Message
+from firmware_bridge.codec import EstimatePacker, Heartbeat, Hello, JointSample, Message
 from firmware_bridge.timestamps import TimestampUnwrapper
 
 FLAG_BITS = {f.name: 1 << f.bit for f in P.ESTIMATE_STATUS_FLAGS}
@@ -93,6 +93,8 @@ MAX_WIRE_SKIPPED = 0xFFFF
 MAX_WIRE_U32 = 0xFFFFFFFF
 DEVICE_SILENT_HEARTBEATS = 3
 """No JointSample for this many heartbeat periods: the device is gone (PROTOCOL.md)."""
+PER_SAMPLE_SKIP_AFTER_US = 1000
+"""Per-sample inference answers the older samples of a read only within this (µs)."""
 VERSION_1_0_COORDINATES = ("hip_flexion", "knee_angle", "ankle_angle")
 """The torques a protocol 1.0 receiver reads, in order (without the side suffix)."""
 
@@ -107,7 +109,7 @@ class EstimatePipeline:
     ``accept(sample)`` maps, checks and stores one sample and returns its status
     bits; ``estimate(status)`` computes the values for the newest accepted sample
     into ``activations``, ``forces``, ``torques`` (one per coordinate of the Hill
-    model), sets ``activation_age_s`` and returns the final status. The ring holds
+    model), sets ``activation_age_us`` and returns the final status. The ring holds
     one window of a device up to ``max_device_rate_hz``; a device whose Hello
     announces a faster rate grows it (``ensure_device_rate``). ``close()`` stops the
     inference thread.
@@ -151,9 +153,10 @@ class EstimatePipeline:
         self._inference_period_s = (0.0 if inference.mode == "per-sample"
                                     else 1.0 / self.spec.rate_hz - 1e-6)
         self.activations = np.zeros(m)
-        self.forces = np.zeros(m)
-        self.torques = np.zeros(hill.n_coordinates)
-        self.activation_age_s = 0.0
+        self.forces = hill.force  # views of the Hill model's output, refilled per sample
+        self.torques = hill.torque
+        self.activation_age_us = 0
+        self._max_age_us = round(inference.max_activation_age_s * 1e6)
         self.held = np.zeros(len(joints))
         self.has_held = False
         self.last_seq: int | None = None
@@ -258,16 +261,14 @@ class EstimatePipeline:
             return self.zero_values(status | MODEL_NOT_READY)
         if worker.degraded:
             status |= BACKEND_DEGRADED
-        self.activation_age_s = age
-        if age > self.inference.max_activation_age_s:
+        # whole µs, as the Estimate and the log carry it: the flag agrees with what they show
+        self.activation_age_us = age_us = min(max(round(age * 1e6), 0), MAX_WIRE_U32)
+        if age_us > self._max_age_us:
             status |= ACTIVATION_STALE
-        force, _, torque = self.hill.evaluate(
+        self.hill.evaluate(
             self.activations, self.window.answered_angles, self.window.answered_velocities
         )
-        self.forces[:] = force
-        self.torques[:] = torque
-        # a sum is finite only when every term is: one reduction instead of two scans
-        if not math.isfinite(self.forces.sum() + self.torques.sum()):
+        if not self.hill.finite():
             self._events["nonfinite_output"] += 1
             return self.zero_values(status | INPUT_INVALID)
         return status
@@ -280,7 +281,7 @@ class EstimatePipeline:
         self.activations[:] = 0.0
         self.forces[:] = 0.0
         self.torques[:] = 0.0
-        self.activation_age_s = 0.0
+        self.activation_age_us = 0
         return status
 
     @property
@@ -298,7 +299,11 @@ class RuntimeConfig:
     marks an answer STALE when it left later than this after its sample arrived;
     ``skip_after_us``: when one read brings several samples, the older ones are
     answered only while less than this has passed since the read (0: answer the
-    newest only). ``view``: the live estimates as a "line" or one "bars" per muscle.
+    newest only; None: ``stale_after_us`` in model-rate mode, where an answer costs
+    tens of microseconds, and 1000 in per-sample mode, where each costs an
+    inference). ``view``: the live estimates as a "line" or one "bars" per muscle.
+    ``switch_interval_s``: the interpreter's GIL switch interval while the loop runs
+    (edge.realtime).
     """
 
     log_path: Path | None = None
@@ -308,10 +313,11 @@ class RuntimeConfig:
     reopen_period_s: float = 0.2
     heartbeat_period_s: float = P.DEFAULT_HEARTBEAT_PERIOD_MS / 1000.0
     stale_after_us: int = P.DEFAULT_MAX_ESTIMATE_AGE_MS * 1000
-    skip_after_us: int = 1000
+    skip_after_us: int | None = None
     log_queue_size: int = 65536
     status_period_s: float = 1.0
     view: str = "line"
+    switch_interval_s: float = LOOP_SWITCH_INTERVAL_S
 
 
 class Runtime:
@@ -350,9 +356,15 @@ class Runtime:
         self._next_heartbeat = 0.0
         self._status_bits = MODEL_NOT_READY
         self._n_muscles = len(self.muscles)
+        self._packer = EstimatePacker(self._n_muscles, len(self.coordinates))
         self._version_1_0_torques = (
             tuple(c.rsplit("_", 1)[0] for c in self.coordinates) == VERSION_1_0_COORDINATES)
         self._version_1_0_said = False
+        skip_after_us = config.skip_after_us
+        if skip_after_us is None:
+            per_sample = pipeline.inference.mode == "per-sample"
+            skip_after_us = PER_SAMPLE_SKIP_AFTER_US if per_sample else config.stale_after_us
+        self._skip_after_ns = skip_after_us * 1000
 
     def stop(self) -> None:
         """Ask the loop to finish (safe from signal handlers and other threads)."""
@@ -438,7 +450,7 @@ class Runtime:
             if not self._open():
                 self._say(f"waiting for {self.source.name} to appear")
                 self._reopen()
-            with reporter, SwitchInterval():
+            with reporter, SwitchInterval(c.switch_interval_s):
                 self.ended = self._loop()
         finally:
             self.source.close()
@@ -563,7 +575,7 @@ class Runtime:
         pipeline = self.pipeline
         counters = self.counters
         counters.samples_in += len(samples)
-        budget_ns = self.config.skip_after_us * 1000
+        budget_ns = self._skip_after_ns
         last = len(samples) - 1
         for i, sample in enumerate(samples):
             status = pipeline.accept(sample)
@@ -588,21 +600,14 @@ class Runtime:
         if self.source.sender_minor == 0:
             status = self._for_version_1_0(status)
         skipped = self._pending_skipped
-        age_us = min(round(pipeline.activation_age_s * 1e6), MAX_WIRE_U32)
+        age_us = pipeline.activation_age_us
         output = self.source.output
         if output is not None:
-            output.send(Estimate(
-                seq=self._estimate_seq + 1,
-                timestamp_us=self._host_us(),
-                sample_seq=sample.seq,
-                sample_timestamp_us=sample.timestamp_us,
-                activations=tuple(pipeline.activations.tolist()),
-                forces=tuple(pipeline.forces.tolist()),
-                torques=tuple(pipeline.torques.tolist()),
-                status=status,
-                skipped=min(skipped, MAX_WIRE_SKIPPED),
-                latency_us=min(latency_us, MAX_WIRE_U32),
-                activation_age_us=age_us,
+            output.send_frame(self._packer.pack(
+                self._estimate_seq + 1, self._host_us(), sample.seq, sample.timestamp_us,
+                status, min(skipped, MAX_WIRE_SKIPPED), min(latency_us, MAX_WIRE_U32),
+                pipeline.activations.tolist(), pipeline.forces.tolist(),
+                pipeline.torques.tolist(), age_us,
             ))
         self._estimate_seq += 1
         self._pending_skipped = 0

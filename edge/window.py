@@ -173,7 +173,7 @@ class WindowBuilder:
         return self.features[self.spec.answered_row, 1::3]
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _window_features(t, q, rate_hz, w_vel, w_acc, grid, features, out32):  # pragma: no cover
     """Resample (t, q) onto ``grid`` (ending at t[-1]) and fill the causal features.
 

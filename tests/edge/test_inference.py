@@ -96,14 +96,14 @@ def test_model_rate_answers_are_the_network_at_its_runs_and_the_line_between(bun
             continue
         assert status == truth  # same flags; activations older than 30 ms: none here
         t = pipeline.ring.newest_time
-        if pipeline.activation_age_s == 0.0:  # the network ran on this sample's window
+        if pipeline.activation_age_us == 0:  # the network ran on this sample's window
             np.testing.assert_allclose(pipeline.activations, reference.activations, atol=1e-7)
             outputs.append((t, reference.activations.copy()))
         elif len(outputs) == 1:  # one output so far: held
             np.testing.assert_array_equal(pipeline.activations, outputs[0][1])
         else:
             (t0, a0), (t1, a1) = outputs[-2], outputs[-1]
-            assert pipeline.activation_age_s == pytest.approx(t - t1)
+            assert pipeline.activation_age_us == round((t - t1) * 1e6)
             line = np.clip(a1 + (a1 - a0) / (t1 - t0) * (t - t1), 0.0, 1.0)
             np.testing.assert_allclose(pipeline.activations, line, atol=1e-9)
             checked += 1
@@ -152,7 +152,7 @@ def test_a_stalled_network_never_holds_up_an_answer_and_its_age_is_flagged(bundl
 
     settings = InferenceSettings.for_model_rate(bundle.manifest.sample_rate_hz)
     pipeline = _pipeline(bundle, settings, Stalling())
-    limit_s = settings.max_activation_age_s
+    limit_us = round(settings.max_activation_age_s * 1e6)
     samples = gait_samples(1200, 1000.0)
     rows = []
     try:
@@ -170,7 +170,7 @@ def test_a_stalled_network_never_holds_up_an_answer_and_its_age_is_flagged(bundl
                     _wait_for(stalled.is_set)  # the network thread is inside the stall
                 else:
                     _wait_for(lambda p=published: pipeline.worker.published > p)
-            rows.append((i, status, pipeline.activation_age_s, pipeline.activations.copy()))
+            rows.append((i, status, pipeline.activation_age_us, pipeline.activations.copy()))
     finally:
         resume.set()
         pipeline.close()
@@ -178,11 +178,11 @@ def test_a_stalled_network_never_holds_up_an_answer_and_its_age_is_flagged(bundl
     answered = [r for r in rows if not r[1] & MODEL_NOT_READY]
     assert len(rows) == len(samples) and len(answered) > 900  # after a window of warm-up
     for i, status, age, activations in answered:
-        assert bool(status & ACTIVATION_STALE) == (age > limit_s), (i, status, age)
+        assert bool(status & ACTIVATION_STALE) == (age > limit_us), (i, status, age)
         assert np.isfinite(activations).all()
     stale = [i for i, status, _, _ in answered if status & ACTIVATION_STALE]
     # the newest output before the stall is that of the last run before sample 500
-    assert 490 + 1000 * limit_s <= stale[0] <= 500 + 1000 * limit_s + 1
+    assert 490 + limit_us / 1000 <= stale[0] <= 500 + limit_us / 1000 + 1
     # the stall lasts to sample 650, where the network catches up on the newest window
     assert stale[-1] >= 649 - 1000 / bundle.manifest.sample_rate_hz and len(stale) >= 100
     assert not any(status & ACTIVATION_STALE for i, status, _, _ in answered if i > 700)

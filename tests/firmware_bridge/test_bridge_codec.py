@@ -14,6 +14,7 @@ from version_1_0 import as_version_1_0, read_as_version_1_0
 from firmware_bridge import protocol as P
 from firmware_bridge.codec import (
     Estimate,
+    EstimatePacker,
     Heartbeat,
     Hello,
     JointSample,
@@ -234,6 +235,24 @@ def test_a_version_1_0_receiver_reads_a_three_torque_version_1_1_estimate_correc
 def test_messages_beyond_the_protocol_are_refused_with_a_reason(bad, match):
     with pytest.raises(ProtocolError, match=match):
         encode(bad)
+
+
+@FAST
+@given(estimates())
+def test_the_estimate_packer_writes_what_the_encoder_writes(message):
+    packer = EstimatePacker(len(message.activations), len(message.torques))
+    frame = packer.pack(message.seq, message.timestamp_us, message.sample_seq,
+                        message.sample_timestamp_us, message.status, message.skipped,
+                        message.latency_us, list(message.activations), list(message.forces),
+                        list(message.torques), message.activation_age_us)
+    assert frame == encode(message)
+
+
+def test_the_estimate_packer_refuses_what_the_protocol_cannot_carry():
+    with pytest.raises(ProtocolError, match="at most 64 muscles and 16 torques"):
+        EstimatePacker(65, 3)
+    with pytest.raises(ProtocolError, match="does not fit"):
+        EstimatePacker(1, 1).pack(0, 0, 0, 0, 0, 0x10000, 0, [0.0], [0.0], [0.0], 0)
 
 
 @FAST
