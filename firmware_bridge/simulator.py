@@ -39,6 +39,7 @@ from firmware_bridge.codec import Estimate, Heartbeat, Hello, JointSample, Strea
 from firmware_bridge.link import LinkError, PseudoTerminal, open_link
 from firmware_bridge.motion_file import MotionFileError, read_joint_angles
 from firmware_bridge.normative_gait import JOINT_NAMES, load_normative_gait
+from firmware_bridge.progress import progress_bar
 
 _WRAP_US = 1 << 32
 _CHUNK_S = 0.02
@@ -783,15 +784,13 @@ def main(argv: list[str] | None = None) -> int:
     except (SimulatorConfigError, LinkError) as exc:
         print(f"bridge-sim: {exc}", file=sys.stderr)
         return 2
-    from tqdm import tqdm
-
     try:
         if args.port is None:
             print(f"device path: {link.device_path}", flush=True)
         if config.wait_for_host_s > 0:
             print(f"waiting up to {config.wait_for_host_s:g} s for the host", flush=True)
-        with tqdm(total=config.n_samples, unit="sample", mininterval=0.5,
-                  disable=not sys.stderr.isatty()) as bar:
+        with progress_bar(total=config.n_samples, unit="sample", mininterval=0.5,
+                          disable=not sys.stderr.isatty()) as bar:
             simulator = DeviceSimulator(config, link, progress=bar.update)
             interrupted = threading.Event()
 
