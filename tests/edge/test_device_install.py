@@ -35,7 +35,7 @@ BLOCKER = textwrap.dedent(f"""
 
 def _child(code: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", BLOCKER + textwrap.dedent(code), *args],
-                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          check=False, cwd=REPO, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
 
 

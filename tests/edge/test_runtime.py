@@ -25,11 +25,13 @@ from edge.derivatives import network_inputs, resample_uniform
 from edge.hill import HillModel
 from edge.inference import InferenceSettings
 from edge.runtime import (
+    ACTIVATION_STALE,
     BACKEND_DEGRADED,
     INPUT_GAP,
     INPUT_INVALID,
     INPUT_OUT_OF_RANGE,
     MODEL_NOT_READY,
+    STALE,
     ZEROED,
     EstimatePipeline,
     Runtime,
@@ -37,7 +39,7 @@ from edge.runtime import (
 )
 from edge.sources import SerialSource, SimulatedSource
 from edge.window import offline_window
-from firmware_bridge.codec import Estimate, Hello, JointSample, StreamDecoder
+from firmware_bridge.codec import Estimate, Heartbeat, Hello, JointSample, StreamDecoder
 from firmware_bridge.protocol import ENCODING_COUNTS
 from firmware_bridge.simulator import SimulatorConfig, SimulatorProcess, source_angles
 from firmware_bridge.timestamps import TimestampUnwrapper
@@ -408,3 +410,66 @@ def test_a_fast_device_grows_the_ring(bundle):
                 for i in range(6000)]
     assert not any(statuses)
     assert not pipeline.estimate(0) & MODEL_NOT_READY
+
+
+def test_a_silent_device_is_reported_and_the_host_heartbeat_says_not_estimating(bundle,
+                                                                              tmp_path):
+    """The device stops sending for 0.6 s with the link open: the host counts one device
+    silence (not a link error), its heartbeats then carry MODEL_NOT_READY, and it warms up
+    again (a window of MODEL_NOT_READY) when samples resume."""
+    rate = 200.0
+    ts, q = gait_angles(300, rate)
+    ts[150:] += 600_000  # the device clock runs on through the pause
+    device = PtyDevice(ts, q, rate, pause_at=150, paused_s=0.6)
+    summary, _ = _run(bundle, device, tmp_path)
+    assert summary["device"]["silences"] == 1 and summary["link"]["lost"] == 0
+    _check_accounting(summary, device.sent, device.estimates)
+    paused_from, paused_until = device.paused
+    beats = [(m, at) for m, at in zip(device.other, device.other_at)
+             if isinstance(m, Heartbeat)]
+    silent = [m.status for m, at in beats if paused_from + 0.35 < at < paused_until]
+    estimating = [m.status for m, at in beats if paused_from - 0.4 < at < paused_from]
+    assert len(silent) >= 2 and all(s & MODEL_NOT_READY for s in silent), silent
+    assert estimating and not any(s & MODEL_NOT_READY for s in estimating), estimating
+    after = [e for e in device.estimates if e.sample_seq >= 150]
+    assert after[0].status & MODEL_NOT_READY and not after[-1].status & ZEROED
+
+
+@pytest.mark.parametrize("coordinates", [None, ("hip_flexion_r", "hip_adduction_r",
+                                                "knee_angle_r")])
+def test_a_protocol_1_0_device_gets_estimates_it_reads_right(bundle, tmp_path, coordinates):
+    """A device whose frames carry minor 0 does not know ACTIVATION_STALE, so those answers
+    also carry STALE; and it reads three torques as hip, knee, ankle, so a host with other
+    torque coordinates answers it with MODEL_NOT_READY and zeros."""
+    inference = InferenceSettings(max_activation_age_s=1e-6)  # every carried answer stale
+    pipeline = _pipeline(bundle, inference=inference)
+    if coordinates is not None:
+        pipeline.coordinates = coordinates
+    device = PtyDevice(*gait_angles(200, 200.0), 200.0, protocol_minor=0)
+    summary, _ = _run(bundle, device, tmp_path, pipeline)
+    _check_accounting(summary, device.sent, device.estimates)
+    ready = [e for e in device.estimates if not e.status & MODEL_NOT_READY]
+    if coordinates is None:
+        stale = [e for e in ready if e.status & ACTIVATION_STALE]
+        assert len(stale) > 50 and all(e.status & STALE for e in stale)
+    else:
+        assert not ready and all(not any(e.forces) for e in device.estimates)
+
+
+def test_an_out_of_range_angle_is_answered_with_its_values_and_flagged(bundle, tmp_path):
+    """INPUT_OUT_OF_RANGE is advice: the estimate carries the values computed from the
+    angle as measured (equal to offline inference on it), and the later windows that hold
+    it are not flagged INPUT_GAP (no sample was missing or held)."""
+    ts, q = gait_angles(240, 200.0)
+    hip_hi = bundle.subject.joints["hip"].range[1]
+    q[120:125, 0] = hip_hi + 0.2  # 0.2 rad beyond the range: past the 0.1 rad margin
+    device = PtyDevice(ts, q, 200.0)
+    summary, runtime = _run(bundle, device, tmp_path)
+    _check_accounting(summary, device.sent, device.estimates)
+    flagged = [e for e in device.estimates if e.status & INPUT_OUT_OF_RANGE]
+    assert [e.sample_seq for e in flagged] == list(range(120, 125))
+    assert all(any(e.activations) and any(e.forces) for e in flagged)
+    assert not any(e.status & INPUT_GAP for e in device.estimates)
+    compared = _assert_equal_to_offline(bundle, runtime, device.sent, device.estimates,
+                                        SensorMap.identity())
+    assert compared > 150
