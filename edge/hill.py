@@ -76,8 +76,9 @@ def hill_kernel(
     basis: np.ndarray,
     gradient: np.ndarray,
     out: np.ndarray,
-) -> None:
-    """One sample: writes force (M), active force (M) and torque (J) into ``out`` (2M + J).
+) -> bool:
+    """One sample: writes force (M), active force (M) and torque (J) into ``out`` (2M + J);
+    returns whether all of them are finite.
 
     ``coordinates``: (0, 1, ..., J-1), a tuple, so that the compiler knows the number
     of coordinates as a constant and unrolls the short loops over them (2x faster
@@ -147,6 +148,10 @@ def hill_kernel(
         out[n_muscles + m] = active
         for j in range(n_coordinates):
             out[2 * n_muscles + j] -= gradient[j] * total  # eq. (17): tau = R^T F, R = -dl/dq
+    checksum = 0.0  # finite only when every term is
+    for i in range(out.shape[0]):
+        checksum += out[i]
+    return math.isfinite(checksum)
 
 
 class HillModel:
@@ -197,6 +202,7 @@ class HillModel:
         self._basis = np.zeros((self._exponents.shape[0], j + 1))
         self._gradient = np.zeros(j)
         self._coordinate_index = tuple(range(j))
+        self._finite = True
         self._out = np.zeros(2 * self.n_muscles + j)
         self._a = np.zeros(self.n_muscles)
         self._q = np.zeros(j)
@@ -208,21 +214,23 @@ class HillModel:
 
     def evaluate(self, a: np.ndarray, q: np.ndarray, qd: np.ndarray):
         """Forces (M,), active forces (M,) N and torques (J,) N m for activations a (M,),
-        q (J,) rad and qd (J,) rad/s; activations are clipped to [0, 1]."""
+        q (J,) rad and qd (J,) rad/s; activations are clipped to [0, 1]. float64 arrays of
+        the right shapes are read in place, anything else is copied first. ``finite()``
+        tells afterwards whether every output is finite."""
         try:
-            self._a[:] = a
-            self._q[:] = q
-            self._qd[:] = qd
+            a = _float64(self._a, a)
+            q = _float64(self._q, q)
+            qd = _float64(self._qd, qd)
         except ValueError as exc:
             raise ValueError(
                 f"expected activations ({self.n_muscles},), q ({self.n_coordinates},) rad and "
                 f"qd ({self.n_coordinates},) rad/s: {exc}"
             ) from exc
-        hill_kernel(
+        self._finite = hill_kernel(
             self._coordinate_index,
-            self._a,
-            self._q,
-            self._qd,
+            a,
+            q,
+            qd,
             self._exponents,
             self._row_start,
             self._term,
@@ -236,11 +244,22 @@ class HillModel:
         return self.force, self.active_force, self.torque
 
     def finite(self) -> bool:
-        """Whether the last ``evaluate`` gave finite forces and torques (one reduction: a
-        sum is finite only when every term is)."""
-        return math.isfinite(self._out.sum())
+        """Whether the last ``evaluate`` gave finite forces and torques."""
+        return self._finite
 
     def warmup(self) -> None:
-        """Compile the kernel (or load it from Numba's cache) before the real-time loop."""
-        self.evaluate(np.full(self.n_muscles, 0.1), np.zeros(self.n_coordinates),
-                      np.zeros(self.n_coordinates))
+        """Compile the kernel (or load it from Numba's cache) before the real-time loop, for
+        contiguous inputs and for the strided rows of a feature table (edge.window)."""
+        j = self.n_coordinates
+        a = np.full(self.n_muscles, 0.1)
+        self.evaluate(a, np.zeros(j), np.zeros(j))
+        rows = np.zeros((2, 3 * j))
+        self.evaluate(a, rows[0, 0::3], rows[0, 1::3])
+
+
+def _float64(buffer: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``x`` when it is a float64 array of ``buffer``'s shape, else ``buffer`` filled from it."""
+    if type(x) is np.ndarray and x.dtype == np.float64 and x.shape == buffer.shape:
+        return x
+    buffer[:] = x
+    return buffer

@@ -136,6 +136,10 @@ class WindowBuilder:
         self.input = np.zeros((1, spec.window, n_features), dtype=np.float32)
         self.features = np.zeros((spec.window, n_features))
         self._grid = np.zeros((spec.grid_points, spec.n_joints))
+        self.answered_angles = self.features[spec.answered_row, 0::3]
+        """Angles (n_joints,) rad at the predicted instant, from the last ``build`` (a view)."""
+        self.answered_velocities = self.features[spec.answered_row, 1::3]
+        """Causal angular velocities (n_joints,) rad/s at the predicted instant (a view)."""
         w_vel, w_acc = causal_derivative_weights(spec.rate_hz, spec.taps)
         self._w_vel = np.ascontiguousarray(w_vel)
         self._w_acc = np.ascontiguousarray(w_acc)
@@ -149,7 +153,7 @@ class WindowBuilder:
 
     def ready(self, ring: SampleRing) -> bool:
         """True when the ring's samples cover a full window ending at the newest one."""
-        return len(ring) >= 2 and ring.newest_time - self.spec.history_s >= ring.oldest_time
+        return len(ring) >= 2 and ring.span_s >= self.spec.history_s
 
     def build(self, ring: SampleRing) -> np.ndarray:
         """Fill and return ``self.input`` for a window ending at the ring's newest sample.
@@ -162,15 +166,6 @@ class WindowBuilder:
         )
         return self.input
 
-    @property
-    def answered_angles(self) -> np.ndarray:
-        """Angles (n_joints,) rad at the predicted instant, from the last ``build``."""
-        return self.features[self.spec.answered_row, 0::3]
-
-    @property
-    def answered_velocities(self) -> np.ndarray:
-        """Causal angular velocities (n_joints,) rad/s at the predicted instant."""
-        return self.features[self.spec.answered_row, 1::3]
 
 
 @numba.njit(cache=True)
