@@ -17,7 +17,9 @@ the window the network saw to the sample answered (0 in per-sample mode).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import sys
 import threading
 from collections import Counter
@@ -48,12 +50,16 @@ class InferenceSettings:
     ``max_activation_age_s``: an answer whose activations are older than this
     carries ACTIVATION_STALE. ``max_extrapolation_s``: the carry extrapolates at most
     this far past the newest output and holds the value reached beyond it.
+    ``thread_niceness``: the network thread's Linux nice value, raised above the
+    answer path's so that a sample arriving while the network computes on the same
+    core gets the core at once (scripts/bench_edge.py --worker-nice measures it).
     """
 
     mode: str = "model-rate"
     threaded: bool = True
     max_activation_age_s: float = 0.03
     max_extrapolation_s: float = 0.02
+    thread_niceness: int = 10
 
     def __post_init__(self) -> None:
         if self.mode not in INFERENCE_MODES:
@@ -73,14 +79,15 @@ class InferenceSettings:
 
     @classmethod
     def for_model_rate(cls, rate_hz: float, mode: str = "model-rate", threaded: bool = True,
-                       max_activation_age_s: float | None = None) -> InferenceSettings:
+                       max_activation_age_s: float | None = None,
+                       thread_niceness: int = 10) -> InferenceSettings:
         """Defaults scaled to the model's rate: stale after three model periods (one late
         network output is tolerated, two are not), extrapolation up to two periods."""
         period = 1.0 / rate_hz
         return cls(mode=mode, threaded=threaded,
                    max_activation_age_s=(3 * period if max_activation_age_s is None
                                          else max_activation_age_s),
-                   max_extrapolation_s=2 * period)
+                   max_extrapolation_s=2 * period, thread_niceness=thread_niceness)
 
 
 class NetworkOutput(NamedTuple):
@@ -110,10 +117,11 @@ class InferenceWorker:
 
     def __init__(self, backend: Backend, fallback: BackendFallback | None,
                  input_shape: tuple[int, ...], n_muscles: int, threaded: bool,
-                 log: TextIO | None = None) -> None:
+                 log: TextIO | None = None, niceness: int = 0) -> None:
         self.backend = backend
         self.fallback = fallback
         self.threaded = threaded
+        self.niceness = niceness
         self.log = log if log is not None else sys.stderr
         self.latest: OutputPair | None = None
         self.published = 0
@@ -153,6 +161,10 @@ class InferenceWorker:
             self._thread = None
 
     def _run(self) -> None:
+        if self.niceness and hasattr(os, "setpriority"):
+            # Linux: a thread's nice value is its own (its native id is a process id here)
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.niceness)
         while True:
             self._wake.wait()
             self._wake.clear()

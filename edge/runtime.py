@@ -148,7 +148,8 @@ class EstimatePipeline:
         self.unwrapper = TimestampUnwrapper()
         m = manifest.n_muscles
         self.worker = InferenceWorker(backend, fallback, bundle.input_shape, m,
-                                      threaded=inference.on_thread, log=log)
+                                      threaded=inference.on_thread, log=log,
+                                      niceness=inference.thread_niceness)
         self.carry = ActivationCarry(m, inference.max_extrapolation_s)
         self._inference_period_s = (0.0 if inference.mode == "per-sample"
                                     else 1.0 / self.spec.rate_hz - 1e-6)

@@ -22,6 +22,7 @@ on the machine show in the tails: say what else ran when quoting the figures.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -60,7 +61,7 @@ class StallOnce:
 
 
 def run_one(bundle, name: str, seconds: float, inference: str,
-            switch_interval_s: float | None) -> dict:
+            switch_interval_s: float | None, worker_nice: int | None) -> dict:
     from edge.bench import bench_end_to_end
     from edge.inference import InferenceSettings
 
@@ -80,6 +81,8 @@ def run_one(bundle, name: str, seconds: float, inference: str,
 
     settings = InferenceSettings.for_model_rate(bundle.manifest.sample_rate_hz,
                                                 mode=inference)
+    if worker_nice is not None:
+        settings = dataclasses.replace(settings, thread_niceness=worker_nice)
     try:
         result = bench_end_to_end(bundle, "auto", rate, seconds, log_path=log,
                                   inference=settings, switch_interval_s=switch_interval_s,
@@ -92,6 +95,7 @@ def run_one(bundle, name: str, seconds: float, inference: str,
     result["load_before"] = load_before
     result["load_after"] = os.getloadavg()[0]
     result["max_activation_age_us"] = settings.max_activation_age_s * 1e6
+    result["worker_nice"] = settings.thread_niceness
     rows = np.loadtxt(log, delimiter=",", skiprows=1, ndmin=2)
     result["log_rows"] = len(rows)
     if name == "stall":
@@ -115,7 +119,8 @@ def report(result: dict) -> list[tuple[str, bool]]:
     age = result["activation_age_us"]
     device = result["simulator"]
     print(f"\n== {result['run']}: {result['rate_hz']:g} Hz, {result['duration_s']:.1f} s, "
-          f"backend {result['backend']}, inference {result['inference']}, GIL switch interval "
+          f"backend {result['backend']}, inference {result['inference']} (network thread nice "
+          f"{result['worker_nice']}), GIL switch interval "
           f"{result['switch_interval_s'] * 1000:g} ms; load average "
           f"{result['load_before']:.2f} before, {result['load_after']:.2f} after, "
           f"{os.cpu_count()} CPUs")
@@ -160,6 +165,8 @@ def main() -> int:
     parser.add_argument("--switch-interval-ms", type=float,
                         help="the interpreter's GIL switch interval during the loop (default: "
                         "the runtime's own)")
+    parser.add_argument("--worker-nice", type=int,
+                        help="the network thread's nice value (default: the runtime's)")
     parser.add_argument("--bundle", type=Path, help="bundle (default: the shipped one)")
     parser.add_argument("--json", action="store_true", help="also print the raw figures as JSON")
     args = parser.parse_args()
@@ -180,7 +187,7 @@ def main() -> int:
     results, checks = [], []
     for name in runs:
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        result = run_one(bundle, name, args.seconds, args.inference, switch_s)
+        result = run_one(bundle, name, args.seconds, args.inference, switch_s, args.worker_nice)
         results.append(result)
         checks += report(result)
     if args.json:
