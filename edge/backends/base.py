@@ -58,19 +58,6 @@ class BundleBackend:
                 f"got {x.dtype} {x.shape}"
             )
 
-    def _check_model_input(self, shape: tuple, model_file: str) -> None:
-        """Refuse a model whose fixed input shape is not the manifest's (1, window, features)."""
-        fixed = tuple(d if isinstance(d, int) else None for d in shape)
-        expected = self.input_shape
-        if len(fixed) != len(expected) or any(
-                d is not None and d != e for d, e in zip(fixed, expected)):
-            window = fixed[1] if len(fixed) == 3 else "?"
-            raise BackendError(
-                f"the manifest of {self.bundle.directory} says window {expected[1]} "
-                f"({expected}), but {model_file} takes inputs of shape {shape} (window "
-                f"{window}): the manifest does not belong to this model; re-export the bundle"
-            )
-
     def _output(self, out: np.ndarray | None) -> np.ndarray:
         return np.empty(self.n_muscles, dtype=np.float32) if out is None else out
 

@@ -28,13 +28,7 @@ class TorchProgramBackend(BundleBackend):
         super().__init__(bundle)
         torch.set_num_threads(max(int(threads), 1))
         self._torch = torch
-        program = bundle.load_program()
-        user_inputs = set(program.graph_signature.user_inputs)
-        shapes = [tuple(n.meta["val"].shape) for n in program.graph.nodes
-                  if n.op == "placeholder" and n.name in user_inputs]
-        self._check_model_input(shapes[0] if len(shapes) == 1 else tuple(shapes),
-                                bundle.program_path.name)
-        self.module = program.module()
+        self.module = bundle.load_program().module()
         self._x = torch.zeros(self.input_shape, dtype=torch.float32)
 
     def infer(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
