@@ -163,8 +163,9 @@ def _check_log_path(path: Path | None) -> None:
         raise UsageError(f"--log {path}: the folder {folder} is not writable")
 
 
-def _check_port(args: argparse.Namespace, log: Any) -> None:
-    """A device path must be a serial port, or absent only with --wait."""
+def _check_port(args: argparse.Namespace) -> None:
+    """A device path must be a serial port, or absent only with --wait (the runtime then
+    says it is waiting, naming the ports that exist)."""
     from firmware_bridge.link import not_a_serial_port, serial_ports
 
     port = args.port
@@ -179,7 +180,6 @@ def _check_port(args: argparse.Namespace, log: Any) -> None:
     if not args.wait:
         raise UsageError(f"--port {port} does not exist (serial ports here: {found}); plug the "
                          f"device in, or pass --wait to wait for it")
-    print(f"waiting for {port} to appear (serial ports here: {found})", file=log, flush=True)
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -250,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     log = sys.stderr
     _check_args(args)
     _check_log_path(args.log)
-    _check_port(args, log)
+    _check_port(args)
     t_start = time.monotonic()
     bundle, sensors = _load(args)
     source = _source(args, bundle)

@@ -449,7 +449,7 @@ class Runtime:
         self.started = time.monotonic()
         try:
             if not self._open():
-                self._say(f"waiting for {self.source.name} to appear")
+                self._say(self.source.waiting_note())
                 self._reopen()
             with reporter, SwitchInterval(c.switch_interval_s):
                 self.ended = self._loop()

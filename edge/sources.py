@@ -27,6 +27,7 @@ from serial import SerialBase, SerialException
 
 from edge.sinks import FrameWriter
 from firmware_bridge.codec import JointSample, Message, StreamDecoder, encode
+from firmware_bridge.link import serial_ports
 from firmware_bridge.motion_file import read_joint_angles
 
 LINK_ERRORS = (SerialException, OSError)
@@ -55,6 +56,8 @@ class SampleSource(Protocol):
     def read(self, timeout_s: float) -> list[Message]: ...
 
     def greet_input_side(self, hello: Message) -> None: ...
+
+    def waiting_note(self) -> str: ...
 
     @property
     def ended(self) -> bool: ...
@@ -146,6 +149,11 @@ class SerialSource(_Lifecycle):
         self._past_errors.update(self._decoder.errors)
         self._decoder = StreamDecoder()
         return True
+
+    def waiting_note(self) -> str:
+        """What the runtime says while the port is absent."""
+        found = ", ".join(serial_ports()) or "none found"
+        return f"waiting for {self.port} to appear (serial ports here: {found})"
 
     def greet_input_side(self, hello: Message) -> None:
         """Also write the host's Hello to the input port when estimates go elsewhere (the
@@ -328,6 +336,9 @@ class ReplaySource(_Lifecycle):
 
     def greet_input_side(self, hello: Message) -> None:
         """A recording hears nothing."""
+
+    def waiting_note(self) -> str:
+        return f"waiting for {self.name}"
 
     def read(self, timeout_s: float) -> list[Message]:
         if self._next >= len(self.samples):

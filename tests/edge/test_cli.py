@@ -98,12 +98,16 @@ def test_a_missing_port_is_refused_naming_the_ports_here_unless_waited_for(capsy
     assert f"{missing} does not exist" in line and "--wait" in line
     assert f"serial ports here: {', '.join(serial_ports()) or 'none found'}" in line
     proc = _edge_run("--port", missing, "--wait", "--duration", "60")
+    lines = []
     try:
-        first = proc.stderr.readline()
-        assert first.startswith(f"waiting for {missing} to appear (serial ports here:"), first
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("waiting"):
+                break
     finally:
         proc.kill()
         proc.communicate()
+    assert lines[-1].startswith(f"waiting for {missing} to appear (serial ports here:"), lines
 
 
 def test_the_log_folder_is_checked_before_the_model_loads(capsys, tmp_path):
