@@ -201,7 +201,7 @@ class HillModel:
         self._powers = np.zeros((j, degree + 1))
         self._basis = np.zeros((self._exponents.shape[0], j + 1))
         self._gradient = np.zeros(j)
-        self._coordinate_index = tuple(range(j))
+        self.coordinate_index = tuple(range(j))
         self._finite = True
         self._out = np.zeros(2 * self.n_muscles + j)
         self._a = np.zeros(self.n_muscles)
@@ -227,7 +227,7 @@ class HillModel:
                 f"qd ({self.n_coordinates},) rad/s: {exc}"
             ) from exc
         self._finite = hill_kernel(
-            self._coordinate_index,
+            self.coordinate_index,
             a,
             q,
             qd,
@@ -242,6 +242,14 @@ class HillModel:
             self._out,
         )
         return self.force, self.active_force, self.torque
+
+    @property
+    def kernel_buffers(self) -> tuple:
+        """The arguments of ``hill_kernel`` after ``coordinates``, ``a``, ``q`` and ``qd`` (for
+        a compiled caller, with ``coordinate_index``); the results land in ``force``,
+        ``active_force`` and ``torque``."""
+        return (self._exponents, self._row_start, self._term, self._coefficient, self._params,
+                self._powers, self._basis, self._gradient, self._out)
 
     def finite(self) -> bool:
         """Whether the last ``evaluate`` gave finite forces and torques."""

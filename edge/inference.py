@@ -161,10 +161,14 @@ class InferenceWorker:
             self._thread = None
 
     def _run(self) -> None:
-        if self.niceness and hasattr(os, "setpriority"):
-            # Linux: a thread's nice value is its own (its native id is a process id here)
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.niceness)
+        # Linux scheduling is per thread: under edge-run --rt-priority this thread would
+        # inherit SCHED_FIFO and hold its core against the answer path; it runs as an
+        # ordinary thread, at a higher nice value.
+        with contextlib.suppress(AttributeError, OSError):
+            if os.sched_getscheduler(0) != os.SCHED_OTHER:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.niceness)
         while True:
             self._wake.wait()
             self._wake.clear()
@@ -216,34 +220,42 @@ class ActivationCarry:
     def __init__(self, n_muscles: int, max_extrapolation_s: float) -> None:
         self.max_extrapolation_s = max_extrapolation_s
         self._pair: OutputPair | None = None
-        self._slope = np.zeros(n_muscles)
-        self._linear = False
-        _extrapolate(self._slope, self._slope, 0.0, np.zeros(n_muscles))  # compile it now
+        self.slope = np.zeros(n_muscles)
+        """Per muscle, 1/s: the line's slope (zero while only one output is known)."""
+        extrapolate(self.slope, self.slope, 0.0, np.zeros(n_muscles))  # compile it now
 
-    def at(self, pair: OutputPair, generation: int, t_s: float, out: np.ndarray) -> float | None:
-        """Fill ``out`` (M,) with the activations at device time ``t_s``; returns their age
-        (s), or None when no output of this history exists yet."""
+    def prepare(self, pair: OutputPair, generation: int,
+                t_s: float) -> tuple[float, np.ndarray, float] | None:
+        """(age s, newest activations, horizon s) for device time ``t_s``: the activations
+        there are ``clip(newest + slope * horizon, 0, 1)`` (``extrapolate``); None when no
+        output of this history exists yet."""
         newest, previous = pair
         if newest.generation != generation:
             return None
         if pair is not self._pair:
             self._pair = pair
-            self._linear = (previous is not None and previous.generation == generation
-                            and newest.window_end_s > previous.window_end_s)
-            if self._linear:
-                np.subtract(newest.activations, previous.activations, out=self._slope)
-                self._slope /= newest.window_end_s - previous.window_end_s
+            if (previous is not None and previous.generation == generation
+                    and newest.window_end_s > previous.window_end_s):
+                np.subtract(newest.activations, previous.activations, out=self.slope)
+                self.slope /= newest.window_end_s - previous.window_end_s
+            else:
+                self.slope[:] = 0.0
         age = t_s - newest.window_end_s
-        if not self._linear:
-            out[:] = newest.activations
-            return age
-        _extrapolate(newest.activations, self._slope,
-                     min(max(age, 0.0), self.max_extrapolation_s), out)
+        return age, newest.activations, min(max(age, 0.0), self.max_extrapolation_s)
+
+    def at(self, pair: OutputPair, generation: int, t_s: float, out: np.ndarray) -> float | None:
+        """Fill ``out`` (M,) with the activations at device time ``t_s``; returns their age
+        (s), or None when no output of this history exists yet."""
+        prepared = self.prepare(pair, generation, t_s)
+        if prepared is None:
+            return None
+        age, newest, horizon = prepared
+        extrapolate(newest, self.slope, horizon, out)
         return age
 
 
 @njit(cache=True)
-def _extrapolate(start: np.ndarray, slope: np.ndarray, horizon_s: float,
+def extrapolate(start: np.ndarray, slope: np.ndarray, horizon_s: float,
                  out: np.ndarray) -> None:  # pragma: no cover - compiled
     """out = clip(start + slope * horizon_s, 0, 1), element by element."""
     for m in range(out.shape[0]):

@@ -61,6 +61,7 @@ from typing import TextIO
 import numpy as np
 
 from calib.sensors import SensorMap
+from edge.answer import answer_kernel
 from edge.backends.base import Backend
 from edge.bundle import Bundle
 from edge.hill import HillModel
@@ -72,7 +73,8 @@ from edge.sources import LINK_ERRORS, LinkLost, SampleSource
 from edge.status import LatencyRecorder, RunCounters, StatusReporter, run_summary
 from edge.window import SampleMapper, WindowBuilder, WindowSpec
 from firmware_bridge import protocol as P
-from firmware_bridge.codec import EstimatePacker, Heartbeat, Hello, JointSample, Message
+from firmware_bridge.codec import Heartbeat, Hello, JointSample, Message
+from firmware_bridge.estimate_frames import EstimatePacker
 from firmware_bridge.timestamps import TimestampUnwrapper
 
 FLAG_BITS = {f.name: 1 << f.bit for f in P.ESTIMATE_STATUS_FLAGS}
@@ -166,6 +168,18 @@ class EstimatePipeline:
         self.generation = 0
         self._next_inference_s = -math.inf
         self._events: Counter[str] = Counter()
+        self._compile_answer_kernel(m)
+
+    def _compile_answer_kernel(self, n_muscles: int) -> None:
+        """Compile (or load from Numba's cache) the per-sample kernel before the loop starts,
+        on a throwaway ring with the live types."""
+        ring = SampleRing(4, self.ring.n_joints)
+        for i in range(4):
+            ring.push(i, i * self.spec.history_s, np.zeros(self.ring.n_joints))
+        answer_kernel(*self.window.kernel_inputs(ring), self.spec.answered_row,
+                      np.zeros(n_muscles), self.carry.slope, 0.0, self.activations,
+                      self.hill.coordinate_index, *self.hill.kernel_buffers)
+        self.zero_values(0)
 
     @property
     def backend(self) -> Backend:
@@ -245,31 +259,37 @@ class EstimatePipeline:
             status |= MODEL_NOT_READY
         if status & ZEROED:
             return self.zero_values(status)
-        x = self.window.build(self.ring)
         t = self.ring.newest_time
         if t - self.spec.history_s <= self.suspect_until_s:
             status |= INPUT_GAP
         worker = self.worker
-        if t >= self._next_inference_s:
-            worker.submit(x, t, self.generation)
+        due = t >= self._next_inference_s
+        if due:
             self._next_inference_s = t + self._inference_period_s
+            if not worker.threaded:  # inline: this sample's own output is there at once
+                worker.submit(self.window.build(self.ring), t, self.generation)
         if worker.failure is not None:
             raise RuntimeError(f"inference failed and no fallback backend is left: "
                                f"{type(worker.failure).__name__}: {worker.failure}")
         pair = worker.latest
-        age = None if pair is None else self.carry.at(pair, self.generation, t, self.activations)
-        if age is None:  # the first network output of this history is not back yet
+        prepared = None if pair is None else self.carry.prepare(pair, self.generation, t)
+        if prepared is None:  # the first network output of this history is not back yet
+            if due and worker.threaded:
+                worker.submit(self.window.build(self.ring), t, self.generation)
             return self.zero_values(status | MODEL_NOT_READY)
+        age, newest, horizon_s = prepared
+        finite = answer_kernel(*self.window.kernel_inputs(self.ring), self.spec.answered_row,
+                               newest, self.carry.slope, horizon_s, self.activations,
+                               self.hill.coordinate_index, *self.hill.kernel_buffers)
+        if due and worker.threaded:  # the window the kernel just built
+            worker.submit(self.window.input, t, self.generation)
         if worker.degraded:
             status |= BACKEND_DEGRADED
         # whole µs, as the Estimate and the log carry it: the flag agrees with what they show
         self.activation_age_us = age_us = min(max(round(age * 1e6), 0), MAX_WIRE_U32)
         if age_us > self._max_age_us:
             status |= ACTIVATION_STALE
-        self.hill.evaluate(
-            self.activations, self.window.answered_angles, self.window.answered_velocities
-        )
-        if not self.hill.finite():
+        if not finite:
             self._events["nonfinite_output"] += 1
             return self.zero_values(status | INPUT_INVALID)
         return status
@@ -607,8 +627,7 @@ class Runtime:
             output.send_frame(self._packer.pack(
                 self._estimate_seq + 1, self._host_us(), sample.seq, sample.timestamp_us,
                 status, min(skipped, MAX_WIRE_SKIPPED), min(latency_us, MAX_WIRE_U32),
-                pipeline.activations.tolist(), pipeline.forces.tolist(),
-                pipeline.torques.tolist(), age_us,
+                pipeline.activations, pipeline.forces, pipeline.torques, age_us,
             ))
         self._estimate_seq += 1
         self._pending_skipped = 0

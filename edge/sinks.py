@@ -65,14 +65,15 @@ class FrameWriter:
         """Encode and write one message; False when it was dropped (and counted)."""
         return self.send_frame(encode(message))
 
-    def send_frame(self, frame: bytes) -> bool:
-        """Write one encoded frame; False when it was dropped (and counted)."""
+    def send_frame(self, frame: bytes | np.ndarray) -> bool:
+        """Write one encoded frame (bytes, or a uint8 array); False when it was dropped (and
+        counted)."""
         if self._blocked_until and time.monotonic() < self._blocked_until:
             self.events["output_dropped"] += 1
             return False
         if self.fd is None:
             try:
-                self.link.write(frame)
+                self.link.write(bytes(frame))
             except SerialTimeoutException:  # the device stopped reading
                 self.events["output_timeout"] += 1
                 self._blocked_until = time.monotonic() + self.backoff_s

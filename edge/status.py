@@ -47,28 +47,61 @@ class RunCounters:
 
 class LatencyRecorder:
     """A per-estimate duration in µs (latency, activation age): whole-run histogram plus a
-    ring of recent values."""
+    ring of recent values.
+
+    ``record`` appends to a short list (one list append in the loop); every
+    ``BATCH`` values are moved into the histogram and the ring together, so the loop
+    pays a few numpy calls once per batch instead of per estimate. Only the loop's
+    thread records; readers see the values up to the newest batch plus a copy of the
+    pending ones.
+    """
+
+    BATCH = 256
 
     def __init__(self) -> None:
         self.histogram = np.zeros(HISTOGRAM_LIMIT_US + 1, dtype=np.int64)
         self.recent = np.zeros(RECENT_LATENCIES, dtype=np.int64)
-        self.recorded = 0
+        self.flushed = 0
+        self._batch: list[int] = []
 
     def record(self, latency_us: int) -> None:
-        self.histogram[min(HISTOGRAM_LIMIT_US, latency_us)] += 1
-        self.recent[self.recorded % RECENT_LATENCIES] = latency_us
-        self.recorded += 1
+        batch = self._batch
+        batch.append(latency_us)
+        if len(batch) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Move the pending values into the histogram and the ring (the recording thread)."""
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        values = np.array(batch, dtype=np.int64)
+        np.add.at(self.histogram, np.minimum(values, HISTOGRAM_LIMIT_US), 1)
+        self.recent[(self.flushed + np.arange(values.size)) % RECENT_LATENCIES] = values
+        self.flushed += values.size
+
+    @property
+    def recorded(self) -> int:
+        """Values recorded so far."""
+        return self.flushed + len(self._batch)
 
     def percentiles(self) -> dict[str, float | None]:
-        """p50/p99/p999 (µs) over the whole run, from the histogram (exact to 1 µs)."""
+        """p50/p99/p999 (µs) over the whole run, from the histogram (exact to 1 µs); call it
+        from the recording thread, or after the run."""
+        self.flush()
         return histogram_percentiles(self.histogram, (50.0, 99.0, 99.9))
 
     def recent_since(self, start: int) -> np.ndarray:
-        """Latencies recorded since the counter value ``start`` (at most the ring's size)."""
-        end = self.recorded
-        n = min(end - start, RECENT_LATENCIES)
-        idx = np.arange(end - n, end) % RECENT_LATENCIES
-        return self.recent[idx]
+        """Latencies recorded since the count ``start`` (at most the ring's size plus the
+        pending ones), from any thread."""
+        pending = list(self._batch)
+        flushed = self.flushed
+        wanted = max(0, flushed + len(pending) - start)
+        from_pending = min(wanted, len(pending))
+        from_ring = min(wanted - from_pending, RECENT_LATENCIES, flushed)
+        idx = np.arange(flushed - from_ring, flushed) % RECENT_LATENCIES
+        return np.concatenate([self.recent[idx],
+                               np.array(pending[len(pending) - from_pending:], dtype=np.int64)])
 
 
 def histogram_percentiles(

@@ -7,7 +7,7 @@ there, are linearly interpolated from the ring's samples (``resample_uniform``,
 from device timestamps, so jitter and dropped samples change nothing), and the
 causal velocity and acceleration come from the causal FIR of ``network_inputs``
 — what training uses (edge/derivatives.py). The runtime evaluates both in one
-Numba kernel (``_window_features``: numpy's interpolation formula, the same FIR
+Numba kernel (``window_features``: numpy's interpolation formula, the same FIR
 weights), about 1 µs instead of ~30 µs for the numpy calls; a test holds it equal
 to ``resample_uniform`` + ``network_inputs`` to 1e-12.
 
@@ -160,16 +160,19 @@ class WindowBuilder:
 
         The caller checks ``ready(ring)`` first.
         """
-        _window_features(
-            ring.times(), ring.angles(), self.spec.rate_hz, self._w_vel, self._w_acc,
-            self._grid, self.features, self.input[0],
-        )
+        window_features(*self.kernel_inputs(ring))
         return self.input
+
+    def kernel_inputs(self, ring: SampleRing) -> tuple:
+        """The arguments of ``window_features`` for a window ending at the ring's newest
+        sample (for a compiled caller that builds the window itself)."""
+        return (ring.times(), ring.angles(), self.spec.rate_hz, self._w_vel, self._w_acc,
+                self._grid, self.features, self.input[0])
 
 
 
 @numba.njit(cache=True)
-def _window_features(t, q, rate_hz, w_vel, w_acc, grid, features, out32):  # pragma: no cover
+def window_features(t, q, rate_hz, w_vel, w_acc, grid, features, out32):  # pragma: no cover
     """Resample (t, q) onto ``grid`` (ending at t[-1]) and fill the causal features.
 
     Interpolation as numpy.interp computes it (slope * (x - x_j) + y_j, exact hits

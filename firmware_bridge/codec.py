@@ -457,44 +457,6 @@ def encode(message: Message) -> bytes:
     return cobs_encode(codec.encode_body(message)) + b"\x00"
 
 
-class EstimatePacker:
-    """Estimate frames for a fixed number of muscles and torques, packed straight from
-    their values: the host's per-sample path, without a message object or the general
-    encoder's checks. ``pack(...)`` returns the same bytes as ``encode(Estimate(...))``
-    (a test holds them equal); it takes the fields in the table's order."""
-
-    FIELDS = ("sample_seq", "sample_timestamp_us", "status", "skipped", "latency_us",
-              "n_muscles", "n_torques", "activations", "forces", "torques",
-              "activation_age_us")
-
-    def __init__(self, n_muscles: int, n_torques: int) -> None:
-        codec = _CODECS_BY_CLASS[Estimate]
-        names = tuple(f.name for f in codec.layout.fields if f.role != "reserved")
-        if names != self.FIELDS:
-            raise ProtocolError(f"EstimatePacker packs {self.FIELDS}, the table now has {names}")
-        if n_muscles > P.MAX_MUSCLES or n_torques > P.MAX_TORQUES:
-            raise ProtocolError(f"an Estimate carries at most {P.MAX_MUSCLES} muscles and "
-                                f"{P.MAX_TORQUES} torques, not {n_muscles} and {n_torques}")
-        self._struct = codec._compile_frame((n_muscles, n_muscles, n_torques),
-                                            P.ENCODING_RADIANS)
-        self._head = (P.MAGIC, P.VERSION_MAJOR, P.VERSION_MINOR, codec.layout.type_id, 0,
-                      self._struct.size - P.HEADER_SIZE)
-        self._counts = (n_muscles, n_torques)
-
-    def pack(self, seq: int, timestamp_us: int, sample_seq: int, sample_timestamp_us: int,
-             status: int, skipped: int, latency_us: int, activations: list[float],
-             forces: list[float], torques: list[float], activation_age_us: int) -> bytes:
-        """One wire frame (COBS and delimiter included)."""
-        try:
-            body = self._struct.pack(*self._head, seq, timestamp_us, sample_seq,
-                                     sample_timestamp_us, status, skipped, latency_us,
-                                     *self._counts, *activations, *forces, *torques,
-                                     activation_age_us)
-        except struct.error as exc:
-            raise ProtocolError(f"Estimate: a value does not fit its wire type ({exc})") from None
-        return cobs_encode(body + _CRC.pack(zlib.crc32(body))) + b"\x00"
-
-
 def decode_frame(frame: bytes) -> tuple[Message | None, str | None]:
     """Decode one un-stuffed frame (header + payload + CRC): (message, None) or (None, kind)."""
     if len(frame) < P.HEADER_SIZE + P.CRC_SIZE:

@@ -165,6 +165,10 @@ def main() -> int:
     parser.add_argument("--switch-interval-ms", type=float,
                         help="the interpreter's GIL switch interval during the loop (default: "
                         "the runtime's own)")
+    parser.add_argument("--rt-priority", type=int,
+                        help="SCHED_FIFO priority for the loop and the simulator it starts "
+                        "(as edge-run --rt-priority on the device; the network thread stays at "
+                        "normal scheduling)")
     parser.add_argument("--worker-nice", type=int,
                         help="the network thread's nice value (default: the runtime's)")
     parser.add_argument("--bundle", type=Path, help="bundle (default: the shipped one)")
@@ -179,6 +183,14 @@ def main() -> int:
     from edge.bundle import BundleError, default_bundle_path, load_bundle
 
     switch_s = None if args.switch_interval_ms is None else args.switch_interval_ms / 1000
+    if args.rt_priority is not None:
+        from edge.realtime import RealtimeError, set_realtime_priority
+
+        try:
+            print(set_realtime_priority(args.rt_priority), file=sys.stderr)
+        except RealtimeError as exc:
+            print(f"bench_edge: {exc}", file=sys.stderr)
+            return 2
     try:
         bundle = load_bundle(args.bundle or default_bundle_path())
     except BundleError as exc:

@@ -37,6 +37,9 @@ def test_histogram_percentiles_match_numpy_on_integers():
     for key, q in (("p50", 50), ("p99", 99), ("p999", 99.9)):
         assert p[key] == np.percentile(values, q, method="inverted_cdf")
     recorder.record(10**9)  # beyond the histogram: counted in its last bin
+    np.testing.assert_array_equal(recorder.recent_since(recorder.recorded - 3),
+                                  [values[-2], values[-1], 10**9])  # one still pending
+    recorder.flush()
     assert recorder.histogram[-1] == 1
     assert histogram_percentiles(np.zeros(10, dtype=np.int64), (50.0,)) == {"p50": None}
     np.testing.assert_array_equal(recorder.recent_since(recorder.recorded - 3),
