@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -141,13 +142,15 @@ def bench_stages(bundle: Any, backends: list[str], frames: int, rate_hz: float,
 def bench_end_to_end(bundle: Any, backend_name: str, rate_hz: float, seconds: float,
                      log_path: Path | None = None, inference: Any = None,
                      wrap_backend: Callable[[Any], Any] | None = None,
-                     switch_interval_s: float | None = None) -> dict[str, Any]:
+                     switch_interval_s: float | None = None,
+                     during_run: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """edge-run's loop against the simulator process over a pty for ``seconds``.
 
     ``inference``: edge.inference.InferenceSettings (default: the bundle's model-rate
     defaults); ``wrap_backend``: a function of the loaded backend returning the one to
     run (to inject faults); ``switch_interval_s``: the GIL switch interval in the loop
-    (default: the runtime's)."""
+    (default: the runtime's); ``during_run``: called with the pipeline on a thread of
+    its own once the run has started (to inject faults from outside)."""
     from calib.sensors import SensorMap
     from edge.backends import select_backend
     from edge.hill import HillModel
@@ -169,6 +172,8 @@ def bench_end_to_end(bundle: Any, backend_name: str, rate_hz: float, seconds: fl
         if switch_interval_s is not None:
             config = dataclasses.replace(config, switch_interval_s=switch_interval_s)
         runtime = Runtime(config, source, pipeline, log=sys.stderr)
+        if during_run is not None:
+            threading.Thread(target=during_run, args=(pipeline,), daemon=True).start()
         summary = runtime.run()
     summary["backend"] = name
     summary["inference"] = pipeline.inference.mode

@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "its own thread and every sample is answered at once with its newest "
                        "output extrapolated to the sample; per-sample: the network runs on "
                        "every sample's window before it is answered")
+    model.add_argument("--inference-worker", choices=("thread", "process"), default="thread",
+                       help="model-rate: run the network on a thread of edge-run (default) or in "
+                       "a process of its own, which shares no interpreter lock with the answers")
     model.add_argument("--max-activation-age", type=float, metavar="MS",
                        help="answers whose activations are older than this carry "
                        "ACTIVATION_STALE (default: the bundle's max_activation_age_ms, else "
@@ -198,30 +201,6 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     return bundle, sensors
 
 
-def _backend_factory(bundle: Any, log: Any):
-    """Selects and warms a backend by name; the fallback chain after a failure."""
-    from edge.backends import BackendError, select_backend
-    from edge.runtime import FALLBACK_ORDER
-
-    def load(name: str) -> Any:
-        backend = select_backend(bundle, name, threads=1)
-        backend.warmup(200)
-        return backend
-
-    def fallback(failed: str) -> Any:
-        order = [n for n in FALLBACK_ORDER if n != failed]
-        if failed in FALLBACK_ORDER:
-            order = [n for n in FALLBACK_ORDER[FALLBACK_ORDER.index(failed) + 1 :]]
-        for name in order:
-            try:
-                return load(name)
-            except BackendError as exc:  # this fallback is unavailable too: try the next
-                print(f"fallback backend {name} unavailable: {exc}", file=log, flush=True)
-        raise RuntimeError(f"backend {failed} failed and no fallback backend could be loaded")
-
-    return load, fallback
-
-
 def _source(args: argparse.Namespace, bundle: Any) -> Any:
     """The sample source the arguments name (not started yet)."""
     from edge.sources import ReplaySource, SerialSource, SimulatedSource
@@ -263,12 +242,12 @@ def run(args: argparse.Namespace) -> int:
     except RealtimeError as exc:
         raise UsageError(str(exc)) from None
 
-    from edge.backends import BackendError
+    from edge.backends import BackendError, backend_loader
     from edge.hill import HillModel
     from edge.inference import InferenceSettings
     from edge.runtime import EstimatePipeline, Runtime, RuntimeConfig
 
-    load_backend, fallback = _backend_factory(bundle, log)
+    load_backend, fallback = backend_loader(bundle, log)
     try:
         backend = load_backend(args.backend)
     except (BackendError, ValueError) as exc:
@@ -278,11 +257,15 @@ def run(args: argparse.Namespace) -> int:
     age_ms = args.max_activation_age or manifest.max_activation_age_ms
     inference = InferenceSettings.for_model_rate(
         manifest.sample_rate_hz, mode=args.inference, threaded=not args.fast,
-        max_activation_age_s=None if age_ms is None else age_ms / 1e3)
-    pipeline = EstimatePipeline(
-        bundle, backend, hill, sensors, inference=inference, range_margin_rad=args.range_margin,
-        fallback=fallback, log=log,
-    )
+        max_activation_age_s=None if age_ms is None else age_ms / 1e3,
+        worker=args.inference_worker)
+    try:
+        pipeline = EstimatePipeline(
+            bundle, backend, hill, sensors, inference=inference,
+            range_margin_rad=args.range_margin, fallback=fallback, log=log,
+        )
+    except BackendError as exc:
+        raise UsageError(f"backend: {exc}") from None
     try:
         source.start()
     except (OSError, TimeoutError, EOFError) as exc:
@@ -353,7 +336,8 @@ def _describe(args: argparse.Namespace, bundle: Any, backend_name: str, pipeline
     if inference.mode == "per-sample":
         how = "the network runs on every sample's window before the sample is answered"
     elif inference.on_thread:
-        how = (f"the network runs at {spec.rate_hz:g} Hz on its own thread; each sample is "
+        where = "on its own thread" if inference.worker == "thread" else "in its own process"
+        how = (f"the network runs at {spec.rate_hz:g} Hz {where}; each sample is "
                f"answered at once with its newest output extrapolated to the sample")
     else:
         how = (f"the network runs inline every {1000 / spec.rate_hz:g} ms of device time; "

@@ -33,6 +33,7 @@ from numba import njit
 from edge.backends.base import Backend
 
 INFERENCE_MODES = ("model-rate", "per-sample")
+WORKERS = ("thread", "process")
 
 BackendFallback = Callable[[str], Backend]
 """Given the name of the backend that failed, a loaded and warmed-up replacement."""
@@ -50,13 +51,16 @@ class InferenceSettings:
     ``max_activation_age_s``: an answer whose activations are older than this
     carries ACTIVATION_STALE. ``max_extrapolation_s``: the carry extrapolates at most
     this far past the newest output and holds the value reached beyond it.
-    ``thread_niceness``: the network thread's Linux nice value, raised above the
-    answer path's so that a sample arriving while the network computes on the same
-    core gets the core at once (scripts/bench_edge.py --worker-nice measures it).
+    ``worker``: where the network runs off the answer path, a "thread" of this process
+    or a "process" of its own (edge.inference_process). ``thread_niceness``: its Linux
+    nice value, raised above the answer path's so that a sample arriving while the
+    network computes on the same core gets the core at once (scripts/bench_edge.py
+    --worker-nice measures it).
     """
 
     mode: str = "model-rate"
     threaded: bool = True
+    worker: str = "thread"
     max_activation_age_s: float = 0.03
     max_extrapolation_s: float = 0.02
     thread_niceness: int = 10
@@ -65,6 +69,9 @@ class InferenceSettings:
         if self.mode not in INFERENCE_MODES:
             raise ValueError(f"inference mode must be one of {', '.join(INFERENCE_MODES)}, "
                              f"got {self.mode!r}")
+        if self.worker not in WORKERS:
+            raise ValueError(f"the inference worker must be one of {', '.join(WORKERS)}, got "
+                             f"{self.worker!r}")
         if not self.max_activation_age_s > 0:
             raise ValueError(f"the activation age limit must be positive, got "
                              f"{self.max_activation_age_s} s")
@@ -80,14 +87,15 @@ class InferenceSettings:
     @classmethod
     def for_model_rate(cls, rate_hz: float, mode: str = "model-rate", threaded: bool = True,
                        max_activation_age_s: float | None = None,
-                       thread_niceness: int = 10) -> InferenceSettings:
+                       thread_niceness: int = 10, worker: str = "thread") -> InferenceSettings:
         """Defaults scaled to the model's rate: stale after three model periods (one late
         network output is tolerated, two are not), extrapolation up to two periods."""
         period = 1.0 / rate_hz
         return cls(mode=mode, threaded=threaded,
                    max_activation_age_s=(3 * period if max_activation_age_s is None
                                          else max_activation_age_s),
-                   max_extrapolation_s=2 * period, thread_niceness=thread_niceness)
+                   max_extrapolation_s=2 * period, thread_niceness=thread_niceness,
+                   worker=worker)
 
 
 class NetworkOutput(NamedTuple):

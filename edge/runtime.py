@@ -66,6 +66,7 @@ from edge.backends.base import Backend
 from edge.bundle import Bundle
 from edge.hill import HillModel
 from edge.inference import ActivationCarry, BackendFallback, InferenceSettings, InferenceWorker
+from edge.inference_process import InferenceProcess
 from edge.realtime import LOOP_SWITCH_INTERVAL_S, SwitchInterval
 from edge.ring_buffer import SampleRing
 from edge.sinks import EstimateLog
@@ -88,7 +89,6 @@ ACTIVATION_STALE = FLAG_BITS["ACTIVATION_STALE"]
 ZEROED = MODEL_NOT_READY | INPUT_INVALID
 """Flags under which the estimate's values are zero."""
 
-FALLBACK_ORDER = ("tensorrt", "onnxruntime", "torch")
 DEVICE_RESET_S = 1.0
 """A device clock that runs backwards by more than this is a restarted device."""
 MAX_WIRE_SKIPPED = 0xFFFF
@@ -149,9 +149,13 @@ class EstimatePipeline:
         self.window.warmup()
         self.unwrapper = TimestampUnwrapper()
         m = manifest.n_muscles
-        self.worker = InferenceWorker(backend, fallback, bundle.input_shape, m,
-                                      threaded=inference.on_thread, log=log,
-                                      niceness=inference.thread_niceness)
+        if inference.on_thread and inference.worker == "process":
+            self.worker = InferenceProcess(bundle.directory, backend,
+                                           inference.thread_niceness, log)
+        else:
+            self.worker = InferenceWorker(backend, fallback, bundle.input_shape, m,
+                                          threaded=inference.on_thread, log=log,
+                                          niceness=inference.thread_niceness)
         self.carry = ActivationCarry(m, inference.max_extrapolation_s)
         self._inference_period_s = (0.0 if inference.mode == "per-sample"
                                     else 1.0 / self.spec.rate_hz - 1e-6)

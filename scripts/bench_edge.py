@@ -11,9 +11,10 @@ its own process over a pseudo-terminal, with the shipped bundle, for ``--seconds
 - loaded-1k: the same while a CPU-bound process (``python3 -c 'while True: pass'``)
   runs for the whole run;
 - idle-2k: 2 kHz sustained with zero skipped;
-- stall: 1 kHz for 10 s with the network stalled for 100 ms halfway (the backend
-  sleeps once): every sample answered, none lost, and ACTIVATION_STALE on exactly
-  the answers whose activation age (the log's activation_age_us) exceeds the limit.
+- stall: 1 kHz for 10 s with the network stalled for 100 ms halfway (in a thread: the
+  backend sleeps once; in a process: the process is stopped, SIGSTOP then SIGCONT):
+  every sample answered, none lost, and ACTIVATION_STALE on exactly the answers whose
+  activation age (the log's activation_age_us) exceeds the limit.
 
 Prints one block per run with the load average before and after. Other processes
 on the machine show in the tails: say what else ran when quoting the figures.
@@ -25,6 +26,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,7 +62,20 @@ class StallOnce:
         return self.backend.infer(x, out)
 
 
-def run_one(bundle, name: str, seconds: float, inference: str,
+def stop_process_for(after_s: float, stall_s: float, stalled: list[float]):
+    """A fault for a network in its own process: stop it for ``stall_s`` after ``after_s``."""
+
+    def stall(pipeline) -> None:
+        time.sleep(after_s)
+        stalled.append(time.monotonic())
+        os.kill(pipeline.worker.pid, signal.SIGSTOP)
+        time.sleep(stall_s)
+        os.kill(pipeline.worker.pid, signal.SIGCONT)
+
+    return stall
+
+
+def run_one(bundle, name: str, seconds: float, inference: str, worker: str,
             switch_interval_s: float | None, worker_nice: int | None) -> dict:
     from edge.bench import bench_end_to_end
     from edge.inference import InferenceSettings
@@ -80,13 +95,17 @@ def run_one(bundle, name: str, seconds: float, inference: str,
         return wrapped[0]
 
     settings = InferenceSettings.for_model_rate(bundle.manifest.sample_rate_hz,
-                                                mode=inference)
+                                                mode=inference, worker=worker)
     if worker_nice is not None:
         settings = dataclasses.replace(settings, thread_niceness=worker_nice)
+    stalled: list[float] = []
+    in_process = name == "stall" and worker == "process"
     try:
-        result = bench_end_to_end(bundle, "auto", rate, seconds, log_path=log,
-                                  inference=settings, switch_interval_s=switch_interval_s,
-                                  wrap_backend=wrap if name == "stall" else None)
+        result = bench_end_to_end(
+            bundle, "auto", rate, seconds, log_path=log, inference=settings,
+            switch_interval_s=switch_interval_s,
+            wrap_backend=wrap if name == "stall" and not in_process else None,
+            during_run=stop_process_for(seconds / 2, STALL_S, stalled) if in_process else None)
     finally:
         if hog is not None:
             hog.kill()
@@ -96,6 +115,7 @@ def run_one(bundle, name: str, seconds: float, inference: str,
     result["load_after"] = os.getloadavg()[0]
     result["max_activation_age_us"] = settings.max_activation_age_s * 1e6
     result["worker_nice"] = settings.thread_niceness
+    result["worker"] = settings.worker
     rows = np.loadtxt(log, delimiter=",", skiprows=1, ndmin=2)
     result["log_rows"] = len(rows)
     if name == "stall":
@@ -103,7 +123,7 @@ def run_one(bundle, name: str, seconds: float, inference: str,
         age = rows[:, 6]
         flagged = (rows[:, 3].astype(np.int64) & stale_bit) != 0
         result["stall"] = {
-            "stalled": wrapped[0].stalled_at is not None,
+            "stalled": bool(stalled) or (bool(wrapped) and wrapped[0].stalled_at is not None),
             "flagged": int(flagged.sum()),
             "older_than_limit": int((age > result["max_activation_age_us"]).sum()),
             "flag_mismatches": int((flagged != (age > result["max_activation_age_us"])).sum()),
@@ -119,8 +139,8 @@ def report(result: dict) -> list[tuple[str, bool]]:
     age = result["activation_age_us"]
     device = result["simulator"]
     print(f"\n== {result['run']}: {result['rate_hz']:g} Hz, {result['duration_s']:.1f} s, "
-          f"backend {result['backend']}, inference {result['inference']} (network thread nice "
-          f"{result['worker_nice']}), GIL switch interval "
+          f"backend {result['backend']}, inference {result['inference']} (network in a "
+          f"{result['worker']} at nice {result['worker_nice']}), GIL switch interval "
           f"{result['switch_interval_s'] * 1000:g} ms; load average "
           f"{result['load_before']:.2f} before, {result['load_after']:.2f} after, "
           f"{os.cpu_count()} CPUs")
@@ -162,6 +182,8 @@ def main() -> int:
                         help="length of the 1 kHz and 2 kHz runs, s (60)")
     parser.add_argument("--runs", default=",".join(RUNS), help=f"which runs ({','.join(RUNS)})")
     parser.add_argument("--inference", default="model-rate", choices=("model-rate", "per-sample"))
+    parser.add_argument("--worker", default="thread", choices=("thread", "process"),
+                        help="where the network runs in model-rate mode (default thread)")
     parser.add_argument("--switch-interval-ms", type=float,
                         help="the interpreter's GIL switch interval during the loop (default: "
                         "the runtime's own)")
@@ -199,7 +221,8 @@ def main() -> int:
     results, checks = [], []
     for name in runs:
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        result = run_one(bundle, name, args.seconds, args.inference, switch_s, args.worker_nice)
+        result = run_one(bundle, name, args.seconds, args.inference, args.worker, switch_s,
+                         args.worker_nice)
         results.append(result)
         checks += report(result)
     if args.json:

@@ -36,7 +36,8 @@ def test_help_explains_the_options(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for option in ("--port", "--wait", "--simulate", "--rate", "--replay", "--fast", "--bundle",
-                   "--sensors", "--backend", "--inference", "--max-activation-age", "--out-port",
+                   "--sensors", "--backend", "--inference", "--inference-worker",
+                   "--max-activation-age", "--out-port",
                    "--log", "--duration", "--json-status", "--view", "--rt-priority", "--cpu"):
         assert option in text
 
