@@ -1,17 +1,15 @@
 """Where estimates go: frames back to the device, and the estimate log.
 
 ``FrameWriter`` writes protocol frames to the device without ever waiting for a
-device that stopped reading (counted instead). ``EstimateLog`` is a writer thread
-behind a bounded queue, so the loop never waits on disk: the loop appends each row
-(no lock, no wake-up) and the writer drains what has gathered every
-``_DRAIN_PERIOD_S``, so it competes with the loop for the interpreter fifty times a
-second instead of at every sample. (The third sink, the live
+device that stopped reading (counted instead). ``EstimateLog`` is a writer process
+behind a pipe, so the loop never waits on disk and never waits for the
+interpreter while rows are formatted. (The third sink, the live
 status line, is edge.status.StatusReporter.)
 
 The loop hands each estimate over as one float64 row (``EstimateLog.submit``, a
-non-blocking append); the writer thread formats and writes it. Nothing is lost unless
-the queue is full, and every row lost that way is counted (``overflowed``) and
-reported in the run summary. Formats: OpenSim storage (``.sto``, readable by
+non-blocking write into the pipe); the writer process formats and writes it.
+Nothing is lost unless the pipe is full, and every row lost that way is counted
+(``overflowed``) and reported in the run summary. Formats: OpenSim storage (``.sto``, readable by
 OpenSim 4 and train/'s reader) or CSV (any other suffix).
 
 Columns: ``time`` (s, device clock, the predicted instant), ``sample_time``
@@ -23,10 +21,14 @@ network saw to the sample answered), then ``<muscle>_activation``, ``<muscle>_fo
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import multiprocessing
 import os
-import threading
+import signal
 import time
-from collections import Counter, deque
+from collections import Counter
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +40,9 @@ FIXED_COLUMNS = ("time", "sample_time", "seq", "status", "skipped", "latency_us"
                  "activation_age_us")
 _ROWS_FIELD_DIGITS = 12
 _FLUSH_PERIOD_S = 0.5
-_DRAIN_PERIOD_S = 0.02
+_LOG_NICENESS = 5
+_MAX_PIPE_BYTES = 1 << 20
+"""Linux lets any process raise a pipe's buffer to 1 MiB (/proc/sys/fs/pipe-max-size)."""
 
 
 class FrameWriter:
@@ -104,8 +108,68 @@ def log_columns(muscles: tuple[str, ...], coordinates: tuple[str, ...]) -> tuple
     )
 
 
+def _row_format(columns: tuple[str, ...], sto: bool) -> str:
+    return ("\t" if sto else ",").join(
+        ["%.6f", "%.6f"] + ["%d"] * (len(FIXED_COLUMNS) - 2)
+        + ["%.9g"] * (len(columns) - len(FIXED_COLUMNS))
+    ) + "\n"
+
+
+def _write_rows(path: str, columns: tuple[str, ...], sto: bool, rows_in, report) -> None:
+    """The log's process: append the rows arriving on ``rows_in`` (float64 records of
+    ``len(columns)`` values) to ``path`` until the other end closes, flushing every
+    ``_FLUSH_PERIOD_S``; then report (rows written, error or None) on ``report``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the run ends
+    with contextlib.suppress(AttributeError, OSError):
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, _LOG_NICENESS)
+    fd = rows_in.fileno()  # read raw: the records carry no framing
+    record = 8 * len(columns)
+    row_format = _row_format(columns, sto)
+    written, error, pending = 0, None, b""
+    last_flush = time.monotonic()
+    try:
+        log = open(path, "a", encoding="ascii", newline="\n")  # noqa: SIM115
+    except OSError as exc:
+        report.send((0, f"writing {path} failed: {exc.strerror}"))
+        return
+    with log:
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            pending += chunk
+            whole = len(pending) // record * record
+            if error is None and whole:
+                rows = np.frombuffer(pending[:whole], dtype=np.float64).reshape(-1, len(columns))
+                try:
+                    log.write("".join(row_format % tuple(r) for r in rows.tolist()))
+                    written += len(rows)
+                except OSError as exc:
+                    error = f"writing {path} failed: {exc.strerror}"
+            pending = pending[whole:]
+            if error is None and time.monotonic() - last_flush >= _FLUSH_PERIOD_S:
+                try:
+                    log.flush()
+                except OSError as exc:
+                    error = f"writing {path} failed: {exc.strerror}"
+                last_flush = time.monotonic()
+    report.send((written, error))
+
+
 class EstimateLog:
-    """Writes estimate rows to ``path`` from its own thread; use as a context manager."""
+    """Writes estimate rows to ``path`` from a process of its own; use as a context manager.
+
+    The loop fills the one row ``new_row()`` returns and ``submit``s it: one
+    non-blocking write of its bytes into a pipe (all of it or nothing: a row is less
+    than PIPE_BUF), so the loop never waits on the log and shares no interpreter lock
+    with its formatting. A row that finds the pipe full (the writer has fallen
+    ``queue_size`` rows behind) is counted in ``overflowed``. ``close()`` ends the
+    writer, which writes every row that reached the pipe; ``rows_written`` and
+    ``error`` then say what it did.
+    """
 
     def __init__(
         self,
@@ -118,81 +182,73 @@ class EstimateLog:
         self.columns = log_columns(tuple(muscles), tuple(coordinates))
         self.n_muscles = len(muscles)
         self.is_sto = self.path.suffix.lower() == ".sto"
-        self.queue_size = queue_size
-        self._rows: deque[np.ndarray] = deque()
-        self._closing = threading.Event()
         self.rows_written = 0
         self.overflowed = 0
         self.error: str | None = None
         self._rows_field_offset = 0
         try:
-            self._file = open(self.path, "w", encoding="ascii", newline="\n")  # noqa: SIM115
+            with open(self.path, "w", encoding="ascii", newline="\n") as header:
+                self._write_header(header)
         except OSError as exc:
             raise LogError(f"cannot write the estimate log {self.path}: {exc.strerror}") from exc
-        self._write_header()
-        self._row_format = ("\t" if self.is_sto else ",").join(
-            ["%.6f", "%.6f"] + ["%d"] * (len(FIXED_COLUMNS) - 2)
-            + ["%.9g"] * (len(self.columns) - len(FIXED_COLUMNS))
-        ) + "\n"
-        self._thread = threading.Thread(target=self._run, name="estimate-log", daemon=True)
-        self._thread.start()
+        self._row = np.zeros(len(self.columns))
+        rows_in, self._rows_out = os.pipe()
+        os.set_blocking(self._rows_out, False)
+        with contextlib.suppress(AttributeError, OSError):  # Linux: room for queue_size rows
+            fcntl.fcntl(self._rows_out, fcntl.F_SETPIPE_SZ,
+                        min(queue_size * self._row.nbytes, _MAX_PIPE_BYTES))
+        context = multiprocessing.get_context("spawn")
+        self._report, child_report = context.Pipe(duplex=False)
+        reader = Connection(rows_in, writable=False)  # a form the spawned process receives
+        self._process = context.Process(
+            target=_write_rows, name="estimate-log", daemon=True,
+            args=(str(self.path), self.columns, self.is_sto, reader, child_report))
+        self._process.start()
+        reader.close()
+        child_report.close()
 
-    def _write_header(self) -> None:
+    def _write_header(self, out) -> None:
         if self.is_sto:
-            self._file.write(f"{self.path.stem}\nversion=1\n")
-            self._rows_field_offset = self._file.tell() + len("nRows=")
-            self._file.write(f"nRows={0:0{_ROWS_FIELD_DIGITS}d}\n")
-            self._file.write(f"nColumns={len(self.columns)}\ninDegrees=no\nendheader\n")
-            self._file.write("\t".join(self.columns) + "\n")
+            out.write(f"{self.path.stem}\nversion=1\n")
+            self._rows_field_offset = out.tell() + len("nRows=")
+            out.write(f"nRows={0:0{_ROWS_FIELD_DIGITS}d}\n")
+            out.write(f"nColumns={len(self.columns)}\ninDegrees=no\nendheader\n")
+            out.write("\t".join(self.columns) + "\n")
         else:
-            self._file.write(",".join(self.columns) + "\n")
+            out.write(",".join(self.columns) + "\n")
 
     def new_row(self) -> np.ndarray:
-        """A fresh row to fill and submit (rows are handed over, never reused)."""
-        return np.empty(len(self.columns))
+        """The row to fill and submit (the same buffer every time: submit copies it out)."""
+        return self._row
 
     def submit(self, row: np.ndarray) -> bool:
-        """Queue one row without waiting; False (and counted) when the queue is full."""
-        if len(self._rows) >= self.queue_size:
+        """Hand one row to the writer without waiting; False (and counted) when it is
+        ``queue_size`` rows behind."""
+        try:
+            os.write(self._rows_out, row)
+        except BlockingIOError:
             self.overflowed += 1
             return False
-        self._rows.append(row)  # deque.append is atomic: no lock, and nobody is woken
         return True
 
-    def _run(self) -> None:
-        last_flush = time.monotonic()
-        closing = False
-        while not closing:
-            closing = self._closing.wait(_DRAIN_PERIOD_S)
-            while self._rows:
-                row = self._rows.popleft()
-                if self.error is None:
-                    try:
-                        self._file.write(self._row_format % tuple(row.tolist()))
-                        self.rows_written += 1
-                    except OSError as exc:
-                        self.error = f"writing {self.path} failed: {exc.strerror}"
-            now = time.monotonic()
-            if now - last_flush >= _FLUSH_PERIOD_S and self.error is None:
-                try:
-                    self._file.flush()
-                except OSError as exc:
-                    self.error = f"writing {self.path} failed: {exc.strerror}"
-                last_flush = now
-
     def close(self) -> None:
-        """Write every queued row, fix the .sto row count, close the file."""
-        if self._file.closed:
+        """Let the writer write every row it was handed, fix the .sto row count."""
+        if self._rows_out < 0:
             return
-        self._closing.set()
-        self._thread.join()
+        os.close(self._rows_out)
+        self._rows_out = -1
         try:
-            if self.is_sto:
-                self._file.seek(self._rows_field_offset)
-                self._file.write(f"{self.rows_written:0{_ROWS_FIELD_DIGITS}d}")
-            self._file.close()
-        except OSError as exc:
-            self.error = f"closing {self.path} failed: {exc.strerror}"
+            self.rows_written, self.error = self._report.recv()
+        except EOFError:
+            self.error = f"the writer of {self.path} ended early (exit code {self._process.exitcode})"
+        self._process.join()
+        if self.is_sto and self.error is None:
+            try:
+                with open(self.path, "r+", encoding="ascii", newline="\n") as out:
+                    out.seek(self._rows_field_offset)
+                    out.write(f"{self.rows_written:0{_ROWS_FIELD_DIGITS}d}")
+            except OSError as exc:
+                self.error = f"closing {self.path} failed: {exc.strerror}"
 
     def __enter__(self):
         return self
