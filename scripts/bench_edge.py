@@ -16,8 +16,12 @@ its own process over a pseudo-terminal, with the shipped bundle, for ``--seconds
   every sample answered, none lost, and ACTIVATION_STALE on exactly the answers whose
   activation age (the log's activation_age_us) exceeds the limit.
 
-Prints one block per run with the load average before and after. Other processes
-on the machine show in the tails: say what else ran when quoting the figures.
+``--rt-priority N`` runs the loop under SCHED_FIFO, as ``edge-run --rt-priority`` on
+the device; the simulator it starts inherits it (the network thread, the inference
+process and the log process drop to normal scheduling). ``--worker process`` puts the
+network in a process of its own. Prints one block per run with the load average
+before and after. Other processes on the machine show in the tails: say what else ran
+when quoting the figures.
 """
 
 from __future__ import annotations
