@@ -17,9 +17,7 @@ the window the network saw to the sample answered (0 in per-sample mode).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import sys
 import threading
 from collections import Counter
@@ -31,6 +29,7 @@ import numpy as np
 from numba import njit
 
 from edge.backends.base import Backend
+from edge.realtime import run_in_background
 
 INFERENCE_MODES = ("model-rate", "per-sample")
 WORKERS = ("thread", "process")
@@ -169,14 +168,7 @@ class InferenceWorker:
             self._thread = None
 
     def _run(self) -> None:
-        # Linux scheduling is per thread: under edge-run --rt-priority this thread would
-        # inherit SCHED_FIFO and hold its core against the answer path; it runs as an
-        # ordinary thread, at a higher nice value.
-        with contextlib.suppress(AttributeError, OSError):
-            if os.sched_getscheduler(0) != os.SCHED_OTHER:
-                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-        with contextlib.suppress(AttributeError, OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.niceness)
+        run_in_background(self.niceness)
         while True:
             self._wake.wait()
             self._wake.clear()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import signal
 import struct
 import sys
@@ -29,6 +28,7 @@ import numpy as np
 
 from edge.backends.base import Backend, BackendError
 from edge.inference import InferenceWorker, NetworkOutput, OutputPair
+from edge.realtime import run_in_background
 
 _REQUEST = struct.Struct("<dq")  # window end (s, device clock), history generation
 _RESULT = struct.Struct("<dqBI")  # the same, degraded, backend failures so far
@@ -39,11 +39,7 @@ START_TIMEOUT_S = 120.0
 def _serve(bundle_dir: str, backend_name: str, niceness: int, connection) -> None:
     """The child: load the bundle and backend, then answer windows until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the run ends
-    with contextlib.suppress(AttributeError, OSError):
-        if os.sched_getscheduler(0) != os.SCHED_OTHER:
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    run_in_background(niceness)
     from edge.backends import backend_loader
     from edge.bundle import load_bundle
 

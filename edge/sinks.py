@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from serial import SerialBase, SerialTimeoutException
 
+from edge.realtime import run_in_background
 from firmware_bridge.codec import Message, encode
 
 FIXED_COLUMNS = ("time", "sample_time", "seq", "status", "skipped", "latency_us",
@@ -120,11 +121,7 @@ def _write_rows(path: str, columns: tuple[str, ...], sto: bool, rows_in, report)
     ``len(columns)`` values) to ``path`` until the other end closes, flushing every
     ``_FLUSH_PERIOD_S``; then report (rows written, error or None) on ``report``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the run ends
-    with contextlib.suppress(AttributeError, OSError):
-        if os.sched_getscheduler(0) != os.SCHED_OTHER:
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, _LOG_NICENESS)
+    run_in_background(_LOG_NICENESS)
     fd = rows_in.fileno()  # read raw: the records carry no framing
     record = 8 * len(columns)
     row_format = _row_format(columns, sto)

@@ -19,9 +19,11 @@ Run it in a thread (`DeviceSimulator.start/join`), in a separate process
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -603,6 +605,10 @@ def _plan_chunk(cfg: SimulatorConfig, rng: np.random.Generator,
 def _process_main(config: SimulatorConfig, url: str | None, baud: int, connection) -> None:
     # Ctrl-C reaches the whole process group: the parent decides when this run ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A device is a machine of its own: it does not share a host's real-time priority.
+    with contextlib.suppress(AttributeError, OSError):
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     try:
         link = PseudoTerminal() if url is None else open_link(url, baud, timeout=0.01)
     except OSError as exc:
