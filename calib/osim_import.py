@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from calib.path_fit import FitError, FitSettings, PathSamples, fit_path, path_error
 from calib.subject import (
@@ -382,6 +381,8 @@ def import_osim(
     check_r = model.opensim_moment_arms(names, check_q)
     fitted: dict[str, Muscle] = {}
     reports: dict[str, MuscleFitReport] = {}
+    from tqdm import tqdm  # the opensim extra installs it; the device install has neither
+
     bar = tqdm(total=len(names), desc="fitting muscle paths", unit="muscle", disable=not progress)
     for joint_set, members in groups.items():
         train_q = _grid(joint_range, joint_set, model.default_q, midpoints=False)
