@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from calib.coordinates import COORDINATES, PAPER_MUSCLES, SAGITTAL_COORDINATES
-from calib.osim_import import CHECK_RANGE_DEG, format_report, import_osim, leg_length
+from calib.path_fit import CHECK_RANGE_DEG
 from calib.port_capture import capture_from_port
 from calib.scaling import (
     FORCE_MASS_EXPONENT,
@@ -158,6 +158,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if args.osim is not None:
         if args.mass is not None:
             parser.error("--mass goes with --height (scaling); --osim reads the model's mass")
+        from calib.osim_import import format_report, import_osim, leg_length  # opensim extra
+
         generic = generic_subject()
         start = time.monotonic()
         result = import_osim(

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from calib.coordinates import COORDINATES, PAPER_MUSCLES
 from calib.osim_model import OsimModel
 from calib.path_fit import (
+    CHECK_RANGE_DEG,
     LENGTH_TARGET_M,
     MOMENT_ARM_TARGET_M,
     FitError,
@@ -38,15 +39,6 @@ from calib.path_fit import (
 )
 from calib.subject import Body, Muscle, Segment, Subject, SubjectError
 
-# Where the fit must meet the accuracy targets (deg): walking and more; the knee reaches
-# 10 deg into hyperextension, which walking's straight knee at heel strike can touch.
-CHECK_RANGE_DEG = {
-    "hip_flexion": (-30.0, 60.0),
-    "hip_adduction": (-15.0, 15.0),
-    "hip_rotation": (-15.0, 15.0),
-    "knee_angle": (-110.0, 10.0),
-    "ankle_angle": (-30.0, 25.0),
-}
 # The fitted box extends the checked one by this margin on each side, inside the model's range.
 FIT_MARGIN_DEG = 5.0
 # Sobol poses for fitting and for choosing the degree (powers of two keep the sequence balanced).

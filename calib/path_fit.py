@@ -29,6 +29,16 @@ from calib.coordinates import COORDINATES
 from calib.polynomial import monomial_gradients, monomials
 from calib.subject import PathPolynomial
 
+# Where the fit must meet the accuracy targets (deg): walking and more; the knee reaches
+# 10 deg into hyperextension, which walking's straight knee at heel strike can touch.
+CHECK_RANGE_DEG = {
+    "hip_flexion": (-30.0, 60.0),
+    "hip_adduction": (-15.0, 15.0),
+    "hip_rotation": (-15.0, 15.0),
+    "knee_angle": (-110.0, 10.0),
+    "ankle_angle": (-30.0, 25.0),
+}
+
 LENGTH_TARGET_M = 1e-3
 MOMENT_ARM_TARGET_M = 3e-3
 DEGREE_TOLERANCE = 1.1

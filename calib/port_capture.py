@@ -16,7 +16,6 @@ import math
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 from calib.coordinates import COORDINATES, SAGITTAL_COORDINATES
 from calib.sensors import SensorError, SensorMap
@@ -24,6 +23,7 @@ from calib.zeroing import Capture
 from firmware_bridge import protocol
 from firmware_bridge.codec import Hello, JointSample, StreamDecoder, encode
 from firmware_bridge.link import DEFAULT_BAUD, LinkError, open_link
+from firmware_bridge.progress import progress_bar
 
 
 def capture_from_port(
@@ -45,7 +45,7 @@ def capture_from_port(
     rows: list[tuple[float, ...]] = []
     rejected = 0
     decoder = StreamDecoder()
-    bar = tqdm(total=seconds, desc="standing capture", unit="s", disable=not progress)
+    bar = progress_bar(total=seconds, desc="standing capture", unit="s", disable=not progress)
     try:
         link.write(
             encode(Hello(seq=0, timestamp_us=0, role=protocol.ROLE_HOST, sample_rate_hz=0.0))

@@ -4,9 +4,11 @@ Stages, each timed per call with ``time.perf_counter_ns`` over thousands of
 frames of a gait-like input: decode (one JointSample frame), accept (sensor
 mapping, checks, ring buffer), window (resampling and causal derivatives, the
 Numba kernel; the numpy reference is shown beside it), inference (every backend
-that loads here, batch 1, one thread), Hill forces and torques, encode (the
-Estimate frame), and end to end through a pseudo-terminal with the device
-simulator in its own process (sample received → estimate written).
+that loads here, batch 1, one thread; off the answer path in model-rate mode),
+carry (the newest network output extrapolated to the sample), Hill forces and
+torques, encode (the Estimate frame), and end to end through a pseudo-terminal
+with the device simulator in its own process (sample received → estimate
+written).
 
 Benchmarks print figures; they are not tests. Other processes on the machine
 show up in the tails (p99, p99.9): say what else ran when you quote them.
@@ -15,8 +17,10 @@ show up in the tails (p99, p99.9): say what else ran when you quote them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +73,7 @@ def bench_stages(bundle: Any, backends: list[str], frames: int, rate_hz: float,
     from edge.backends import BackendError, select_backend
     from edge.derivatives import network_inputs, resample_uniform
     from edge.hill import HillModel
+    from edge.inference import ActivationCarry, NetworkOutput
     from edge.runtime import EstimatePipeline
     from firmware_bridge.codec import Estimate, StreamDecoder, encode
 
@@ -114,50 +119,67 @@ def bench_stages(bundle: Any, backends: list[str], frames: int, rate_hz: float,
             time_calls(lambda b=backend: b.infer(x), frames)
         )
     a = np.clip(np.asarray(first.infer(x), dtype=np.float64), 0.0, 1.0)
+    carry = ActivationCarry(a.size, 0.02)
+    pair = (NetworkOutput(0, 0.01, a), NetworkOutput(0, 0.0, a * 0.9))
+    carried = np.empty_like(a)
+    results["carry (activations to the sample)"] = percentiles(
+        time_calls(lambda: carry.at(pair, 0, 0.015, carried), frames)
+    )
     q, qd = window.answered_angles.copy(), window.answered_velocities.copy()
     results["hill (forces, torques)"] = percentiles(
         time_calls(lambda: hill.evaluate(a, q, qd), frames)
     )
-    forces = np.asarray(hill.evaluate(a, q, qd)[0])
+    forces, _, torques = (np.array(v) for v in hill.evaluate(a, q, qd))
 
     def encode_estimate() -> None:
         encode(Estimate(1, 2, 3, 4, tuple(a.tolist()), tuple(forces.tolist()),
-                        (1.0, 2.0, 3.0), 0, 0, 100))
+                        tuple(torques.tolist()), 0, 0, 100, 5000))
 
     results["encode (Estimate frame)"] = percentiles(time_calls(encode_estimate, frames))
     return results
 
 
 def bench_end_to_end(bundle: Any, backend_name: str, rate_hz: float, seconds: float,
-                     log_path: Path | None = None) -> dict[str, Any]:
-    """edge-run's loop against the simulator process over a pty for ``seconds``."""
+                     log_path: Path | None = None, inference: Any = None,
+                     wrap_backend: Callable[[Any], Any] | None = None,
+                     switch_interval_s: float | None = None,
+                     during_run: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """edge-run's loop against the simulator process over a pty for ``seconds``.
+
+    ``inference``: edge.inference.InferenceSettings (default: the bundle's model-rate
+    defaults); ``wrap_backend``: a function of the loaded backend returning the one to
+    run (to inject faults); ``switch_interval_s``: the GIL switch interval in the loop
+    (default: the runtime's); ``during_run``: called with the pipeline on a thread of
+    its own once the run has started (to inject faults from outside)."""
     from calib.sensors import SensorMap
     from edge.backends import select_backend
-    from edge.cli import SimulatedDevice
     from edge.hill import HillModel
     from edge.runtime import EstimatePipeline, Runtime, RuntimeConfig
+    from edge.sources import SimulatedSource
     from firmware_bridge.link import open_link
 
     backend = select_backend(bundle, backend_name, threads=1)
     backend.warmup(200)
+    name = backend.name
+    if wrap_backend is not None:
+        backend = wrap_backend(backend)
     hill = HillModel(bundle.subject)
     hill.warmup()
-    pipeline = EstimatePipeline(bundle, backend, hill, SensorMap.identity())
-    simulator = SimulatedDevice(rate_hz, seconds)
-    try:
-        runtime = Runtime(
-            RuntimeConfig(port=simulator.device_path, duration_s=simulator.runtime_limit_s,
-                          log_path=log_path, status_period_s=3600.0),
-            pipeline, open_link, tuple(bundle.manifest.muscles),
-            tuple(bundle.subject.coordinates), log=sys.stderr,
-        )
-        simulator.stop_runtime_when_done(runtime)
+    pipeline = EstimatePipeline(bundle, backend, hill, SensorMap.identity(), inference=inference)
+    with SimulatedSource(rate_hz, seconds, open_link) as source:
+        config = RuntimeConfig(duration_s=seconds + 60.0, log_path=log_path,
+                               status_period_s=3600.0)
+        if switch_interval_s is not None:
+            config = dataclasses.replace(config, switch_interval_s=switch_interval_s)
+        runtime = Runtime(config, source, pipeline, log=sys.stderr)
+        if during_run is not None:
+            threading.Thread(target=during_run, args=(pipeline,), daemon=True).start()
         summary = runtime.run()
-    finally:
-        device = simulator.stop()
-    summary["backend"] = backend.name
+    summary["backend"] = name
+    summary["inference"] = pipeline.inference.mode
+    summary["switch_interval_s"] = runtime.config.switch_interval_s
     summary["rate_hz"] = rate_hz
-    summary["simulator"] = device
+    summary["simulator"] = source.device_report
     return summary
 
 
@@ -226,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             f"end to end ({e['backend']}, {e['rate_hz']:g} Hz, {e['duration_s']:.1f} s): "
             f"samples {e['samples_in']}, estimates {e['estimates_out']}, skipped {e['skipped']}, "
             f"latency µs p50 {lat['p50']} p99 {lat['p99']} p99.9 {lat['p999']}; "
-            f"errors {e['errors'] or 'none'}"
+            f"decoder errors {e['decoder_errors'] or 'none'}; events {e['events'] or 'none'}"
         )
     return 0
 

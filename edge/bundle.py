@@ -116,6 +116,9 @@ class Manifest:
     """Optional TensorRT settings the exporter recommends (edge.tensorrt_cache)."""
     exporter: Mapping[str, Any] = field(default_factory=dict)
     """Optional: what wrote the files (torch version, ONNX opset), for diagnosis."""
+    max_activation_age_ms: float | None = None
+    """Optional: an Estimate whose activations are older than this carries ACTIVATION_STALE
+    (None: the runtime's default, three model periods)."""
 
     def __post_init__(self) -> None:
         for name in ("architecture", "metrics", "files", "tensorrt", "exporter"):
@@ -155,6 +158,8 @@ class Manifest:
         for optional in ("tensorrt", "exporter"):
             if getattr(self, optional):
                 data[optional] = _plain(getattr(self, optional))
+        if self.max_activation_age_ms is not None:
+            data["max_activation_age_ms"] = self.max_activation_age_ms
         return data
 
     @classmethod
@@ -242,6 +247,8 @@ class Manifest:
             created=_string(data, "created"),
             tensorrt=_mapping(data, "tensorrt") if "tensorrt" in data else {},
             exporter=_mapping(data, "exporter") if "exporter" in data else {},
+            max_activation_age_ms=(_positive(data, "max_activation_age_ms")
+                                   if "max_activation_age_ms" in data else None),
         )
 
 
@@ -297,7 +304,7 @@ class Bundle:
 
         audit_program_archive(self.program_path)
         try:
-            return torch.export.load(self.program_path)
+            program = torch.export.load(self.program_path)
         except Exception as exc:  # torch raises many types for a bad archive
             written = self.manifest.exporter.get("torch", "an unrecorded version")
             raise BundleError(
@@ -305,6 +312,25 @@ class Bundle:
                 f"{torch.__version__} ({type(exc).__name__}: {exc}); re-export the bundle with "
                 f"torch {torch.__version__}, or use the onnxruntime backend"
             ) from exc
+        user_inputs = set(program.graph_signature.user_inputs)
+        shapes = [tuple(n.meta["val"].shape) for n in program.graph.nodes
+                  if n.op == "placeholder" and n.name in user_inputs]
+        check_model_input(self, shapes[0] if len(shapes) == 1 else tuple(shapes), PROGRAM_FILE)
+        return program
+
+
+def check_model_input(bundle: Bundle, shape: tuple, model_file: str) -> None:
+    """Refuse a model whose fixed input shape is not the manifest's (1, window, features)."""
+    fixed = tuple(d if isinstance(d, int) else None for d in shape)
+    expected = bundle.input_shape
+    if len(fixed) != len(expected) or any(
+            d is not None and d != e for d, e in zip(fixed, expected)):
+        window = fixed[1] if len(fixed) == 3 else "?"
+        raise BundleError(
+            f"the manifest of {bundle.directory} says window {expected[1]} ({expected}), but "
+            f"{model_file} takes inputs of shape {shape} (window {window}): the manifest does "
+            f"not belong to this model; re-export the bundle"
+        )
 
 
 def load_bundle(path: str | Path) -> Bundle:

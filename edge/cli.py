@@ -2,15 +2,18 @@
 
     edge-run --port /dev/ttyUSB0 [--bundle DIR] [--sensors sensors.json] ...
     edge-run --simulate [--rate 1000]      # no hardware: the device simulator on a pty
+    edge-run --replay trial.mot [--fast]   # a recorded trial through the same loop
 
 Bad input (a missing bundle, a bad sensors file, a port that cannot be used, a
-real-time setting that is not permitted) is one line on stderr and exit code 2.
+log folder that does not exist, a real-time setting that is not permitted) is one
+line on stderr and exit code 2, before the model is loaded where it can be.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -21,6 +24,10 @@ from typing import Any
 from firmware_bridge.link import DEFAULT_BAUD
 
 EXIT_BAD_INPUT = 2
+DEFAULT_SIMULATOR_RATE_HZ = 200.0
+SIMULATOR_SAFETY_S = 60.0
+"""A simulated run stops this long after its duration should the simulator hang."""
+END_STREAM_GRACE_S = 2.0
 
 
 class UsageError(Exception):
@@ -33,17 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Real-time muscle activation and force estimation: reads JointSample frames "
             "(firmware_bridge/PROTOCOL.md) from a serial port, answers each with an Estimate "
-            "frame (activations, forces, joint torques), logs every estimate and prints a "
-            "live status line."
+            "frame (activations, forces, joint torques), logs every estimate and shows them "
+            "live."
         ),
         epilog=(
             "Examples: edge-run --simulate;  edge-run --simulate --rate 1000 --json-status "
-            "--duration 10;  edge-run --port /dev/ttyUSB0 --sensors sensors.json --log run.sto. "
+            "--duration 10;  edge-run --port /dev/ttyUSB0 --sensors sensors.json --log run.sto;  "
+            "edge-run --replay walk_ik.mot --fast --log walk.sto. "
             "Stop with Ctrl-C (SIGINT) or SIGTERM: the log is flushed and a summary printed."
         ),
     )
-    src = p.add_argument_group("input")
+    src = p.add_argument_group("input (one of --port, --simulate, --replay)")
     src.add_argument("--port", help="serial device path or any pyserial URL (socket://, rfc2217://...)")
+    src.add_argument("--wait", action="store_true",
+                     help="with --port: wait for a port that does not exist yet (default: refuse)")
     src.add_argument("--baud", type=int, default=DEFAULT_BAUD,
                      help=f"bit/s (default {DEFAULT_BAUD})")
     src.add_argument(
@@ -52,15 +62,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the device simulator (built-in gait) as a separate process on a "
         "pseudo-terminal and run against it; the default bundle unless --bundle is given",
     )
-    src.add_argument("--rate", type=float, default=200.0,
-                     help="simulator sample rate in Hz (with --simulate; default 200)")
+    src.add_argument("--rate", type=float, metavar="HZ",
+                     help=f"with --simulate: its sample rate (default "
+                     f"{DEFAULT_SIMULATOR_RATE_HZ:g} Hz); a real device sets its own")
+    src.add_argument("--replay", type=Path, metavar="FILE",
+                     help="play a recorded trial (OpenSim .mot/.sto with the columns the "
+                     "network reads, e.g. hip_flexion_r, knee_angle_r, ankle_angle_r) through "
+                     "the loop at its own pace")
+    src.add_argument("--fast", action="store_true",
+                     help="with --replay: as fast as possible, the network inline at the model "
+                     "rate (the same answers on any machine)")
     src.add_argument("--sensors", type=Path,
-                     help="sensors.json mapping channels to joints (default: identity, radians)")
+                     help="sensors.json mapping channels to coordinates (default: one channel "
+                     "per coordinate the bundle's network reads, in radians, in the order "
+                     "hip_flexion, hip_adduction, hip_rotation, knee_angle, ankle_angle)")
     model = p.add_argument_group("model")
     model.add_argument("--bundle", type=Path,
                        help="bundle directory (default: the bundle shipped in the package)")
     model.add_argument("--backend", default="auto",
                        help="auto | tensorrt | onnxruntime | torch (default auto: the fastest here)")
+    model.add_argument("--inference", choices=("model-rate", "per-sample"), default="model-rate",
+                       help="model-rate (default): the network runs once per model period on "
+                       "its own thread and every sample is answered at once with its newest "
+                       "output extrapolated to the sample; per-sample: the network runs on "
+                       "every sample's window before it is answered")
+    model.add_argument("--inference-worker", choices=("thread", "process"), default="thread",
+                       help="model-rate: run the network on a thread of edge-run (default) or in "
+                       "a process of its own, which shares no interpreter lock with the answers")
+    model.add_argument("--max-activation-age", type=float, metavar="MS",
+                       help="answers whose activations are older than this carry "
+                       "ACTIVATION_STALE (default: the bundle's max_activation_age_ms, else "
+                       "three model periods)")
+    model.add_argument("--report-muscles", metavar="all|NAME,...",
+                       help="the muscles whose activations and forces go on the wire and into "
+                       "the log (default: the bundle's report_muscles, the paper's ten; all: "
+                       "every modelled muscle). Every muscle is modelled either way: the "
+                       "torques hold all of them")
     model.add_argument("--range-margin", type=float, default=0.1, metavar="RAD",
                        help="angles beyond the subject's joint ranges by more than this (rad) "
                        "are flagged INPUT_OUT_OF_RANGE (default 0.1)")
@@ -73,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "simulator plays S seconds and edge-run stops when it has answered them)")
     out.add_argument("--json-status", action="store_true",
                      help="status lines as JSON objects on stdout; the last line is the summary")
+    out.add_argument("--view", action="store_true",
+                     help="show one bar per muscle (activation and force) instead of a line")
     rt = p.add_argument_group("real time (Linux)")
     rt.add_argument("--rt-priority", type=int, metavar="N",
                     help="run under SCHED_FIFO at priority N (needs CAP_SYS_NICE or root)")
@@ -91,11 +130,24 @@ def _parse_cpus(text: str) -> tuple[int, ...]:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if not args.simulate and not args.port:
-        raise UsageError("give --port PORT (a serial device or pyserial URL), or --simulate")
-    if args.simulate and args.port:
-        raise UsageError("--simulate creates its own port: give either --port or --simulate")
-    if args.simulate and not 1.0 <= args.rate <= 5000.0:
+    sources = [name for name, given in (("--port", args.port), ("--simulate", args.simulate),
+                                        ("--replay", args.replay)) if given]
+    if not sources:
+        raise UsageError("give --port PORT (a serial device or pyserial URL), --simulate, or "
+                         "--replay FILE")
+    if len(sources) > 1:
+        raise UsageError(f"{' and '.join(sources)} are different inputs: give only one")
+    only_with = (("--rate", args.rate is not None, args.simulate,
+                  "--simulate (a real device sets its own rate, which its Hello announces)"),
+                 ("--wait", args.wait, args.port, "--port"),
+                 ("--fast", args.fast, args.replay, "--replay"))
+    for option, given, allowed, partner in only_with:
+        if given and not allowed:
+            raise UsageError(f"{option} applies only with {partner}")
+    if args.replay and (args.sensors or args.out_port):
+        raise UsageError("--replay plays the subject's coordinates in radians to no device: "
+                         "--sensors and --out-port do not apply")
+    if args.simulate and args.rate is not None and not 1.0 <= args.rate <= 5000.0:
         raise UsageError(f"--rate must lie in 1..5000 Hz, got {args.rate}")
     if args.baud <= 0:
         raise UsageError(f"--baud must be a positive number of bit/s, got {args.baud}")
@@ -103,6 +155,42 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--duration must be a positive number of seconds, got {args.duration}")
     if not args.range_margin >= 0:
         raise UsageError(f"--range-margin must be >= 0 rad, got {args.range_margin}")
+    if args.max_activation_age is not None and not args.max_activation_age > 0:
+        raise UsageError(f"--max-activation-age must be a positive number of ms, got "
+                         f"{args.max_activation_age}")
+
+
+def _check_log_path(path: Path | None) -> None:
+    """The log's folder must exist and be writable, and the log must not be a folder."""
+    if path is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"--log {path} is a folder: give a file name such as {path / 'run.sto'}")
+    if not folder.is_dir():
+        raise UsageError(f"--log {path}: the folder {folder} does not exist; create it first "
+                         f"(mkdir -p {folder})")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--log {path}: the folder {folder} is not writable")
+
+
+def _check_port(args: argparse.Namespace) -> None:
+    """A device path must be a serial port, or absent only with --wait (the runtime then
+    says it is waiting, naming the ports that exist)."""
+    from firmware_bridge.link import not_a_serial_port, serial_ports
+
+    port = args.port
+    if port is None or "://" in port:
+        return
+    problem = not_a_serial_port(port)
+    if problem:
+        raise UsageError(f"--port {problem}")
+    if os.path.exists(port):
+        return
+    found = ", ".join(serial_ports()) or "none found"
+    if not args.wait:
+        raise UsageError(f"--port {port} does not exist (serial ports here: {found}); plug the "
+                         f"device in, or pass --wait to wait for it")
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -114,49 +202,48 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
         bundle = load_bundle(path)
     except BundleError as exc:
         raise UsageError(f"bundle: {exc}") from None
+    inputs = tuple(bundle.manifest.input_coordinates)
     try:
-        sensors = load_sensors(args.sensors) if args.sensors else SensorMap.identity()
+        sensors = (load_sensors(args.sensors) if args.sensors
+                   else SensorMap.identity(len(inputs), inputs))
     except SensorError as exc:
         raise UsageError(f"sensors: {exc}") from None
     return bundle, sensors
 
 
-def _backend_factory(bundle: Any, log: Any):
-    """Selects and warms a backend by name; the fallback chain after a failure."""
-    from edge.backends import BackendError, select_backend
-    from edge.runtime import FALLBACK_ORDER
+def _source(args: argparse.Namespace, bundle: Any) -> Any:
+    """The sample source the arguments name (not started yet)."""
+    from edge.sources import ReplaySource, SerialSource, SimulatedSource
+    from firmware_bridge.link import LinkError, open_link
+    from firmware_bridge.motion_file import MotionFileError
 
-    def load(name: str) -> Any:
-        backend = select_backend(bundle, name, threads=1)
-        backend.warmup(200)
-        return backend
-
-    def fallback(failed: str) -> Any:
-        order = [n for n in FALLBACK_ORDER if n != failed]
-        if failed in FALLBACK_ORDER:
-            order = [n for n in FALLBACK_ORDER[FALLBACK_ORDER.index(failed) + 1 :]]
-        for name in order:
-            try:
-                return load(name)
-            except BackendError as exc:  # this fallback is unavailable too: try the next
-                print(f"fallback backend {name} unavailable: {exc}", file=log, flush=True)
-        raise RuntimeError(f"backend {failed} failed and no fallback backend could be loaded")
-
-    return load, fallback
+    if args.replay:
+        try:
+            return ReplaySource(args.replay, tuple(bundle.manifest.input_coordinates),
+                                fast=args.fast)
+        except MotionFileError as exc:
+            raise UsageError(f"--replay: {exc}") from None
+    if args.simulate:
+        rate = DEFAULT_SIMULATOR_RATE_HZ if args.rate is None else args.rate
+        return SimulatedSource(rate, args.duration, open_link, args.baud)
+    if "://" in args.port:  # a URL must open now (a device path may appear later)
+        try:
+            open_link(args.port, args.baud, 0.01).close()
+        except LinkError as exc:
+            raise UsageError(str(exc)) from None
+    return SerialSource(args.port, open_link, args.baud, out_port=args.out_port)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.realtime import (
-        RealtimeError,
-        latency_timer_warning,
-        pin_to_cpus,
-        set_realtime_priority,
-    )
+    from edge.realtime import RealtimeError, pin_to_cpus, set_realtime_priority
 
     log = sys.stderr
     _check_args(args)
+    _check_log_path(args.log)
+    _check_port(args)
     t_start = time.monotonic()
     bundle, sensors = _load(args)
+    source = _source(args, bundle)
     manifest = bundle.manifest
     try:
         if args.cpu:
@@ -166,42 +253,127 @@ def run(args: argparse.Namespace) -> int:
     except RealtimeError as exc:
         raise UsageError(str(exc)) from None
 
-    from edge.backends import BackendError
+    from edge.backends import BackendError, backend_loader
     from edge.hill import HillModel
+    from edge.inference import InferenceSettings
     from edge.runtime import EstimatePipeline, Runtime, RuntimeConfig
-    from firmware_bridge.link import open_link, usb_serial_latency_timer_ms
 
-    load_backend, fallback = _backend_factory(bundle, log)
+    load_backend, fallback = backend_loader(bundle, log)
     try:
         backend = load_backend(args.backend)
     except (BackendError, ValueError) as exc:
         raise UsageError(f"backend: {exc}") from None
     hill = HillModel(bundle.subject)
     hill.warmup()
-    pipeline = EstimatePipeline(
-        bundle, backend, hill, sensors, range_margin_rad=args.range_margin,
-        fallback=fallback, log=log,
-    )
-
-    simulator = None
-    port = args.port
+    age_ms = args.max_activation_age or manifest.max_activation_age_ms
+    inference = InferenceSettings.for_model_rate(
+        manifest.sample_rate_hz, mode=args.inference, threaded=not args.fast,
+        max_activation_age_s=None if age_ms is None else age_ms / 1e3,
+        worker=args.inference_worker)
+    try:
+        pipeline = EstimatePipeline(
+            bundle, backend, hill, sensors, inference=inference,
+            range_margin_rad=args.range_margin, fallback=fallback, log=log,
+            report_muscles=_report_muscles(args.report_muscles, manifest),
+        )
+    except BackendError as exc:
+        raise UsageError(f"backend: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        source.start()
+    except (OSError, TimeoutError, EOFError) as exc:
+        pipeline.close()
+        raise UsageError(f"--simulate: the device simulator did not start: {exc}") from None
+    try:
+        _describe(args, bundle, backend.name, pipeline, source, log)
+        print(f"ready in  {time.monotonic() - t_start:.1f} s", file=log, flush=True)
+        duration = args.duration
+        if args.simulate and duration is not None:
+            duration += SIMULATOR_SAFETY_S  # the simulator ends the run; this is a safety net
+        config = RuntimeConfig(
+            log_path=args.log, duration_s=duration, json_status=args.json_status,
+            status_period_s=1.0 if args.json_status or not log.isatty() else 0.25,
+            view="bars" if args.view else "line",
+        )
+        runtime = Runtime(config, source, pipeline, log=log)
+        _handle_signals(runtime, source)
+        summary = runtime.run()
+    finally:
+        source.stop()
     if args.simulate:
-        simulator = SimulatedDevice(args.rate, args.duration)
-        port = simulator.device_path
-    if "://" in port:
-        _check_url(port, args.baud, open_link)
-    warning = latency_timer_warning(port, usb_serial_latency_timer_ms(port))
-    if warning:
-        print(warning, file=log)
+        summary["simulator"] = source.device_report
+    _print_summary(summary, args.json_status)
+    return 0
 
+
+def _report_muscles(text: str | None, manifest: Any) -> tuple[str, ...] | None:
+    """--report-muscles: None (the manifest's choice), every muscle, or the names given."""
+    if text is None:
+        return None
+    if text.strip() == "all":
+        return tuple(manifest.muscles)
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _handle_signals(runtime: Any, source: Any) -> None:
+    """Ctrl-C / SIGTERM: a source that can end its stream in order does (its last samples
+    are answered, then the loop ends, at most END_STREAM_GRACE_S later); otherwise, or on
+    the second signal, the loop stops at once."""
+    ending = threading.Event()
+
+    def stop(signum: int, frame: Any) -> None:
+        if not ending.is_set() and source.end_stream():
+            ending.set()
+            timer = threading.Timer(END_STREAM_GRACE_S, runtime.stop)
+            timer.daemon = True
+            timer.start()
+        else:
+            runtime.stop()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _describe(args: argparse.Namespace, bundle: Any, backend_name: str, pipeline: Any,
+              source: Any, log: Any) -> None:
+    """The startup lines: what runs, on what, and how."""
+    from edge.realtime import latency_timer_warning
+    from firmware_bridge.link import usb_serial_latency_timer_ms
+
+    if not args.replay:
+        warning = latency_timer_warning(source.name, usb_serial_latency_timer_ms(source.name))
+        if warning:
+            print(warning, file=log)
+    manifest = bundle.manifest
     spec = pipeline.spec
+    inference = pipeline.inference
     print(f"bundle    {bundle.directory} ({manifest.architecture.get('architecture', '?')}, "
           f"window {spec.window} at {spec.rate_hz:g} Hz)", file=log)
     print(f"subject   {bundle.subject.source or 'the bundle subject.json'} "
           f"({bundle.subject.body.mass:.1f} kg, {bundle.subject.body.height:.2f} m, "
           f"{bundle.subject.body.side} leg)", file=log)
-    print(f"muscles   {' '.join(manifest.muscles)}", file=log)
-    print(f"backend   {backend.name}, 1 inference thread, warmed up", file=log)
+    print(f"muscles   {len(manifest.muscles)} modelled, {len(pipeline.muscles)} reported: "
+          f"{' '.join(pipeline.muscles)}", file=log)
+    print(f"torques   {' '.join(pipeline.coordinates)} (the moments the network balances)",
+          file=log)
+    neutral = [c for c in pipeline.hill.coordinates if c not in pipeline.measured]
+    print(f"inputs    the network reads {' '.join(manifest.input_coordinates)}; the device "
+          f"measures {' '.join(pipeline.measured)}"
+          + (f"; the Hill model holds {' '.join(neutral)} at 0 (neutral)" if neutral else ""),
+          file=log)
+    print(f"backend   {backend_name}, 1 inference thread, warmed up", file=log)
+    if inference.mode == "per-sample":
+        how = "the network runs on every sample's window before the sample is answered"
+    elif inference.on_thread:
+        where = "on its own thread" if inference.worker == "thread" else "in its own process"
+        how = (f"the network runs at {spec.rate_hz:g} Hz {where}; each sample is "
+               f"answered at once with its newest output extrapolated to the sample")
+    else:
+        how = (f"the network runs inline every {1000 / spec.rate_hz:g} ms of device time; "
+               f"the samples between get its newest output extrapolated to them")
+    print(f"inference {inference.mode}: {how}; answers with activations older than "
+          f"{inference.max_activation_age_s * 1000:g} ms carry ACTIVATION_STALE", file=log)
     if spec.lookahead:
         print(f"lookahead {spec.lookahead} model samples = {spec.delay_s * 1000:g} ms late: each "
               f"estimate describes the instant {spec.delay_s * 1000:g} ms before the sample it "
@@ -209,125 +381,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("lookahead 0: each estimate describes the sample it answers (least context)",
               file=log)
-    print(f"port      {port} at {args.baud} bit/s"
-          + (f", estimates to {args.out_port}" if args.out_port else "")
-          + (f" (simulator at {args.rate:g} Hz)" if simulator else ""), file=log)
-    print(f"ready in  {time.monotonic() - t_start:.1f} s", file=log, flush=True)
-
-    config = RuntimeConfig(
-        port=port, baud=args.baud, out_port=args.out_port, log_path=args.log,
-        duration_s=simulator.runtime_limit_s if simulator else args.duration,
-        json_status=args.json_status,
-    )
-    runtime = Runtime(
-        config, pipeline, open_link, tuple(manifest.muscles), tuple(bundle.subject.coordinates),
-        log=log,
-    )
-
-    def stop(signum: int, frame: Any) -> None:
-        if simulator is not None and not simulator.ending:
-            simulator.end_stream(runtime)  # its last samples are answered, then the loop ends
-        else:
-            runtime.stop()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    if simulator is not None:
-        simulator.stop_runtime_when_done(runtime)
-    try:
-        summary = runtime.run()
-    finally:
-        if simulator is not None:
-            summary_of_device = simulator.stop()
-    if simulator is not None:
-        summary["simulator"] = summary_of_device
-    _print_summary(summary, args.json_status)
-    return 0
-
-
-class SimulatedDevice:
-    """firmware_bridge's device simulator in its own process, on a pseudo-terminal.
-
-    It plays the built-in normative gait at ``rate_hz`` once edge-run has said Hello,
-    for ``duration_s`` (None: until stopped); edge-run stops when the simulator has
-    written its last sample and every sample is answered (``runtime_limit_s``, None
-    for an endless run, is only a safety net should the simulator hang). The
-    simulator keeps figures only, no per-sample records.
-    """
-
-    def __init__(self, rate_hz: float, duration_s: float | None = None) -> None:
-        from firmware_bridge.simulator import SimulatorConfig, SimulatorProcess
-
-        self.runtime_limit_s = None if duration_s is None else duration_s + 60.0
-        config = SimulatorConfig(rate_hz=rate_hz, duration_s=duration_s, wait_for_host_s=60.0,
-                                 drain_s=0.5, keep_records=0)
-        self._process = SimulatorProcess(config)
-        try:
-            self.device_path = self._process.start()
-        except (OSError, TimeoutError, EOFError) as exc:
-            raise UsageError(f"--simulate: the device simulator did not start: {exc}") from None
-        self._lock = threading.Lock()  # one reader of the simulator's messages at a time
-        self.ending = False
-
-    def _join(self, timeout: float | None) -> Any:
-        with self._lock:
-            return self._process.join(timeout)
-
-    def stop_runtime_when_done(self, runtime: Any) -> None:
-        """Finish ``runtime`` (answer what has arrived, then stop) when the simulator has
-        written its last sample; stop it at once should the simulator fail."""
-
-        def watch() -> None:
-            try:
-                with self._lock:
-                    self._process.wait_streamed(None)
-            except (RuntimeError, TimeoutError, EOFError, OSError):
-                runtime.stop()
-                return
-            runtime.finish()
-
-        threading.Thread(target=watch, name="simulator-watch", daemon=True).start()
-
-    def end_stream(self, runtime: Any, grace_s: float = 2.0) -> None:
-        """Ask the simulator to stop sending (``stop_runtime_when_done`` then finishes
-        ``runtime`` once its last samples are answered); stop ``runtime`` anyway after
-        ``grace_s`` should that not happen. Safe from a signal handler."""
-        self.ending = True
-        self._process.stop()
-        timer = threading.Timer(grace_s, runtime.stop)
-        timer.daemon = True
-        timer.start()
-
-    def stop(self) -> dict:
-        """Stop the simulator; its figures (round trip as the device saw it)."""
-        self._process.stop()
-        try:
-            report = self._join(10.0)
-        except (RuntimeError, TimeoutError, EOFError, OSError) as exc:
-            return {"error": str(exc)}
-        finally:
-            self._process.close()
-        return {
-            "samples_sent": report.samples_sent,
-            "estimates_received": report.estimates_received,
-            "answered": report.answered,
-            "skipped_reported": report.skipped_reported,
-            "lost": report.lost,
-            "late": report.late,
-            "overruns": report.overruns,
-            "round_trip_ms": {"p50": report.latency_ms_p50, "p99": report.latency_ms_p99,
-                              "p999": report.latency_ms_p999},
-        }
-
-
-def _check_url(url: str, baud: int, open_link: Any) -> None:
-    """A pyserial URL must open now (a device path may appear later: edge-run waits for it)."""
-    from firmware_bridge.link import LinkError
-
-    try:
-        open_link(url, baud, 0.01).close()
-    except LinkError as exc:
-        raise UsageError(str(exc)) from None
+    if args.replay:
+        pace = "as fast as possible" if args.fast else "at its own pace"
+        print(f"input     {source.name}: {len(source.samples)} samples over "
+              f"{source.duration_s:.2f} s, {pace}", file=log)
+    else:
+        print(f"port      {source.name} at {args.baud} bit/s"
+              + (f", estimates to {args.out_port}" if args.out_port else "")
+              + (f" (simulator at {source.rate_hz:g} Hz)" if args.simulate else ""), file=log)
 
 
 def _print_summary(summary: dict, json_lines: bool) -> None:

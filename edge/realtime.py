@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 
 LOOP_SWITCH_INTERVAL_S = 0.0002
 """GIL switch interval while the loop runs: a helper thread delays it by at most this."""
@@ -93,3 +95,15 @@ class SwitchInterval:
 
     def __exit__(self, *exc: object) -> None:
         sys.setswitchinterval(self._saved)
+
+
+def run_in_background(niceness: int) -> None:
+    """Make the calling thread (or process) an ordinary, lower-priority one: back to
+    SCHED_OTHER if it inherited real-time scheduling from the loop, at ``niceness``.
+    Linux schedules each thread on its own, so a helper thread of a process under
+    --rt-priority would otherwise hold its core against the answer path."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux, or not permitted
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)

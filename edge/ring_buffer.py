@@ -25,9 +25,15 @@ class SampleRing:
         self._seq = np.zeros(2 * capacity, dtype=np.int64)
         self._next = 0
         self._count = 0
+        self._newest = 0.0
+        self._first = 0.0
 
     def __len__(self) -> int:
         return self._count
+
+    @property
+    def n_joints(self) -> int:
+        return self._q.shape[1]
 
     def clear(self) -> None:
         """Forget every sample (after a gap longer than a window, or a reconnect)."""
@@ -43,7 +49,10 @@ class SampleRing:
         self._q[j] = q
         self._seq[i] = self._seq[j] = seq
         self._next = i + 1 if i + 1 < self.capacity else 0
+        self._newest = t_s
         if self._count < self.capacity:
+            if self._count == 0:
+                self._first = t_s
             self._count += 1
 
     def _span(self, k: int) -> slice:
@@ -68,8 +77,15 @@ class SampleRing:
     def newest_time(self) -> float:
         if self._count == 0:
             raise ValueError("the sample ring is empty")
-        return float(self._t[self._next - 1 + self.capacity])
+        return self._newest
 
     @property
     def oldest_time(self) -> float:
-        return float(self.times()[0])
+        if self._count < self.capacity:
+            return self._first if self._count else self.newest_time
+        return float(self._t[self._next])
+
+    @property
+    def span_s(self) -> float:
+        """Seconds from the oldest sample held to the newest (0 when empty)."""
+        return self._newest - self.oldest_time if self._count else 0.0

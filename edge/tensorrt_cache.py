@@ -139,7 +139,11 @@ def default_cache_dir() -> Path:
 
 def tensorrt_available() -> tuple[bool, str]:
     """(usable, reason): CUDA and torch-tensorrt both present?"""
-    import torch
+    try:
+        import torch
+    except ImportError:
+        return False, ("torch is not installed (the device install runs onnxruntime; TensorRT "
+                       "needs the platform's torch and torch-tensorrt, see docs/jetson.md)")
 
     if not torch.cuda.is_available():
         return False, "no CUDA device is visible to torch"

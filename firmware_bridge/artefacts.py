@@ -23,7 +23,7 @@ C_BEGIN = f"/* BEGIN GENERATED: {_SOURCE_NOTE}; do not edit by hand */"
 C_END = "/* END GENERATED */"
 
 _ARRAY_LIMITS = {"n_channels": "MJB_MAX_CHANNELS", "n_joints": "MJB_MAX_CHANNELS",
-                 "n_muscles": "MJB_MAX_MUSCLES"}
+                 "n_muscles": "MJB_MAX_MUSCLES", "n_torques": "MJB_MAX_TORQUES"}
 
 
 def snake(name: str) -> str:
@@ -59,7 +59,7 @@ def render_c_block() -> str:
         f"#define MJB_MAX_CHANNELS {P.MAX_CHANNELS}u",
         f"#define MJB_MAX_MUSCLES {P.MAX_MUSCLES}u",
         f"#define MJB_MAX_NAME_BYTES {P.MAX_NAME_BYTES}u",
-        f"#define MJB_N_TORQUES {P.N_TORQUES}u",
+        f"#define MJB_MAX_TORQUES {P.MAX_TORQUES}u",
         f"#define MJB_MAX_FRAME_SIZE {P.MAX_FRAME_SIZE}u /* header + payload + CRC */",
         (f"#define MJB_MAX_ENCODED_FRAME_SIZE {P.MAX_ENCODED_FRAME_SIZE}u "
          "/* after COBS, with the delimiter */"),
@@ -84,11 +84,19 @@ def render_c_block() -> str:
         for offset, f in _offsets(m.fixed_fields):
             lines.append(f"#define {prefix}_OFFSET_{f.name.upper()} {offset}u")
         lines.append(f"#define {prefix}_FIXED_SIZE {m.fixed_size}u")
+        if m.tail_fields:
+            lines.append(f"#define {prefix}_TAIL_SIZE {m.tail_size}u /* fields after the arrays */")
+        for f in m.fields:
+            if f.since_minor:
+                lines.append(f"#define {prefix}_{f.name.upper()}_BEFORE_1_{f.since_minor} "
+                             f"{f.default}u /* its value in frames of minor < {f.since_minor} */")
     lines += ["", "/* Estimate status bits. */"]
     for flag in P.ESTIMATE_STATUS_FLAGS:
         lines.append(f"#define MJB_STATUS_{flag.name} (1u << {flag.bit})")
     lines.append(f"#define MJB_STATUS_UNUSABLE_MASK 0x{P.STATUS_UNUSABLE_MASK:04X}u "
                  "/* an Estimate with any of these must not be applied */")
+    lines.append(f"#define MJB_STATUS_KNOWN_MASK 0x{P.STATUS_KNOWN_MASK:04X}u "
+                 "/* bits this version defines; any other bit: must not apply */")
     lines += ["", "/* Why a decoder dropped a candidate frame (index into mjb_decoder.errors). */",
               "typedef enum {", "    MJB_ERR_NONE = 0,"]
     for kind, doc in P.ERROR_KINDS:
@@ -128,12 +136,15 @@ def _render_c_struct(m: P.MessageLayout) -> list[str]:
 # -- Markdown ---------------------------------------------------------------------------
 def _md_field_rows(fields: tuple[P.Field, ...]) -> list[str]:
     rows = ["| offset | field | type | unit | meaning |", "| --- | --- | --- | --- | --- |"]
-    offset = 0
+    offset: int | str = 0
     for f in fields:
+        since = f"**since 1.{f.since_minor}** (older frames: {f.default}) " if f.since_minor else ""
         if f.length is None:
-            rows.append(f"| {offset} | `{f.name}` | {f.wire_type} | {f.unit} | {f.doc} |")
-            offset += _field_size(f)
+            rows.append(f"| {offset} | `{f.name}` | {f.wire_type} | {f.unit} | {since}{f.doc} |")
+            if isinstance(offset, int):
+                offset += _field_size(f)
             continue
+        offset = "then"
         count = f"[{f.length}]"
         if f.wire_type == "str":
             kind = f"str{count}"
@@ -158,6 +169,7 @@ def render_markdown_block() -> str:
         f"| header size | {P.HEADER_SIZE} bytes |",
         f"| max channels | {P.MAX_CHANNELS} |",
         f"| max muscles | {P.MAX_MUSCLES} |",
+        f"| max torques | {P.MAX_TORQUES} |",
         f"| max name length | {P.MAX_NAME_BYTES} UTF-8 bytes |",
         f"| max frame (header + payload + CRC) | {P.MAX_FRAME_SIZE} bytes |",
         f"| max encoded frame (COBS + delimiter) | {P.MAX_ENCODED_FRAME_SIZE} bytes |",
@@ -179,7 +191,10 @@ def render_markdown_block() -> str:
               "| bit | name | meaning | firmware must not apply the estimate |",
               "| --- | --- | --- | --- |"]
     for f in P.ESTIMATE_STATUS_FLAGS:
-        lines.append(f"| {f.bit} | `{f.name}` | {f.doc} | {'yes' if f.unusable else 'no'} |")
+        since = f"**since 1.{f.since_minor}** " if f.since_minor else ""
+        lines.append(f"| {f.bit} | `{f.name}` | {since}{f.doc} | "
+                     f"{'yes' if f.unusable else 'no'} |")
+    lines.append("| other | — | not defined by this version | yes |")
     lines += ["", "### Worked example", "", _worked_example()]
     lines += ["", "### Decoder error kinds (in the order the checks run)", "",
               "| kind | meaning |", "| --- | --- |"]

@@ -60,7 +60,8 @@ class JointSample:
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """Activations (0..1) and forces (N) in bundle muscle order, torques (N·m) hip/knee/ankle."""
+    """Activations (0..1) and forces (N) in the host Hello's muscle order, torques (N·m) about
+    the coordinates its Hello names, and the age (µs, device time) of the activations."""
 
     seq: int
     timestamp_us: int
@@ -72,6 +73,7 @@ class Estimate:
     status: int = 0
     skipped: int = 0
     latency_us: int = 0
+    activation_age_us: int = 0
 
 
 Message = Hello | Heartbeat | JointSample | Estimate
@@ -84,8 +86,6 @@ _HEADER_FORMAT = "<" + "".join(P.WIRE_TYPES[f.wire_type][0] for f in P.HEADER)
 _HEADER = struct.Struct(_HEADER_FORMAT)
 _CRC = struct.Struct("<I")
 _ENCODINGS = (P.ENCODING_RADIANS, P.ENCODING_COUNTS)
-_NAME_LIMITS = {"n_channels": P.MAX_CHANNELS, "n_joints": P.MAX_CHANNELS,
-                "n_muscles": P.MAX_MUSCLES}
 
 
 def _char(f: P.Field, encoding: int) -> str:
@@ -95,13 +95,21 @@ def _char(f: P.Field, encoding: int) -> str:
 
 
 class _MessageCodec:
-    """Encoder and decoder of one message type, its structs compiled from the table."""
+    """Encoder and decoder of one message type, its structs compiled from the table.
+
+    Encoding writes this version's layout. Decoding follows the sender's minor
+    version (the header's): fields a newer minor introduced take their table
+    default in an older sender's frame (a count field's default is its array's
+    length), and bytes a newer sender appended beyond what this version knows are
+    ignored.
+    """
 
     def __init__(self, layout: P.MessageLayout) -> None:
         self.layout = layout
         self.cls = MESSAGE_CLASSES[layout.name]
         self.fixed = layout.fixed_fields
         self.arrays = layout.array_fields
+        self.tail = layout.tail_fields
         self.has_strings = any(f.wire_type == "str" for f in self.arrays)
         self.fixed_struct = struct.Struct(
             "<" + "".join(P.WIRE_TYPES[f.wire_type][0] for f in self.fixed))
@@ -114,8 +122,8 @@ class _MessageCodec:
         self.fixed_index = {f.name: i for i, f in enumerate(self.fixed)}
         self._frame_structs: dict[tuple, struct.Struct] = {}
         self._array_structs: dict[tuple, struct.Struct] = {}
-        # Decode plans, one per (frame end, encoding byte) seen in a valid frame.
-        self._plans: dict[tuple[int, int], _DecodePlan] = {}
+        # Decode plans, one per (frame end, encoding byte, sender minor) seen in a valid frame.
+        self._plans: dict[tuple[int, int, int], _DecodePlan] = {}
         offsets = dict(zip(self.fixed_index, _field_offsets(self.fixed)))
         self._encoding_at = P.HEADER_SIZE + offsets["encoding"] if "encoding" in offsets else None
 
@@ -129,6 +137,14 @@ class _MessageCodec:
 
     def _encoding_valid(self, fixed_values: Sequence) -> bool:
         return self._encoding(fixed_values) in _ENCODINGS
+
+    def _as_of(self, fixed_values: Sequence, minor: int) -> list:
+        """The fixed values as a sender of ``minor`` meant them: defaults for later fields."""
+        return [f.default if f.since_minor > minor else v
+                for f, v in zip(self.fixed, fixed_values)]
+
+    def _tail_of(self, minor: int) -> tuple[P.Field, ...]:
+        return tuple(f for f in self.tail if f.since_minor <= minor)
 
     # -- encode ---------------------------------------------------------------------------
     def _fixed_values(self, msg: Message) -> list:
@@ -150,10 +166,10 @@ class _MessageCodec:
                 raise ProtocolError(
                     f"{self.layout.name}.{a.name} has {actual} items, expected {n} "
                     f"(same as {self.length_source.get(a.name, 'the protocol')})")
-            if isinstance(a.length, str) and n > _NAME_LIMITS[a.length]:
+            if isinstance(a.length, str) and n > P.ARRAY_LIMITS[a.length]:
                 raise ProtocolError(
                     f"{self.layout.name}.{a.name} has {n} items; the protocol allows at most "
-                    f"{_NAME_LIMITS[a.length]}")
+                    f"{P.ARRAY_LIMITS[a.length]}")
         return lengths
 
     def encode_body(self, msg: Message) -> bytes:
@@ -182,71 +198,89 @@ class _MessageCodec:
         args += fixed_values
         for a in self.arrays:
             args += getattr(msg, a.name)
+        for f in self.tail:
+            args.append(getattr(msg, f.name))
         return frame_struct.pack(*args)
 
     def _pack_with_names(self, msg: Message, fixed_values: list) -> bytes:
         payload = self.fixed_struct.pack(*fixed_values) + b"".join(
             _encode_names(getattr(msg, a.name), self.layout.name, a.name) for a in self.arrays)
+        payload += struct.pack("<" + _tail_format(self.tail),
+                               *(getattr(msg, f.name) for f in self.tail))
         return _HEADER.pack(P.MAGIC, P.VERSION_MAJOR, P.VERSION_MINOR, self.layout.type_id, 0,
                             len(payload), msg.seq, msg.timestamp_us) + payload
 
     def _compile_frame(self, lengths: tuple[int, ...], encoding: int) -> struct.Struct:
-        fmt = _HEADER_FORMAT + self.fixed_struct.format[1:] + "".join(
-            f"{n}{_char(a, encoding)}" for a, n in zip(self.arrays, lengths))
+        fmt = _HEADER_FORMAT + self.fixed_struct.format[1:] + self._arrays_format(
+            lengths, encoding) + _tail_format(self.tail)
         compiled = struct.Struct(fmt)
         self._frame_structs[(lengths, encoding)] = compiled
         return compiled
 
+    def _arrays_format(self, lengths: tuple[int, ...], encoding: int) -> str:
+        return "".join(f"{n}{_char(a, encoding)}" for a, n in zip(self.arrays, lengths))
+
     # -- decode ---------------------------------------------------------------------------
     def decode_payload(self, frame: bytes, end: int, seq: int, timestamp_us: int,
-                       newer_minor: bool) -> Message | None:
-        """Build the message from frame[HEADER_SIZE:end]; None when the payload is malformed."""
+                       minor: int) -> Message | None:
+        """Build the message from frame[HEADER_SIZE:end] as a sender of version 1.``minor``
+        wrote it; None when the payload is malformed."""
+        known = min(minor, P.VERSION_MINOR)
         at = self._encoding_at
-        key = (end, frame[at] if at is not None and at < end else 0)
+        key = (end, frame[at] if at is not None and at < end else 0, known)
         plan = self._plans.get(key)
         if plan is not None:
             values = plan.struct.unpack_from(frame, P.HEADER_SIZE)
             if all(values[i] == n for i, n in plan.counts):
-                kwargs = {"seq": seq, "timestamp_us": timestamp_us}
+                kwargs = {"seq": seq, "timestamp_us": timestamp_us, **plan.defaults}
                 for name, i in plan.scalars:
                     kwargs[name] = values[i]
                 for name, a, b in plan.arrays:
                     kwargs[name] = values[a:b]
                 return self.cls(**kwargs)
-        message = self._decode_generic(frame, end, seq, timestamp_us, newer_minor)
+        message = self._decode_generic(frame, end, seq, timestamp_us, minor)
         if message is not None and not self.has_strings:
             self._add_plan(key, frame, end)
         return message
 
-    def _add_plan(self, key: tuple[int, int], frame: bytes, end: int) -> None:
-        fixed_values = self.fixed_struct.unpack_from(frame, P.HEADER_SIZE)
+    def _add_plan(self, key: tuple[int, int, int], frame: bytes, end: int) -> None:
+        known = key[2]
+        raw = self.fixed_struct.unpack_from(frame, P.HEADER_SIZE)
+        fixed_values = self._as_of(raw, known)
         lengths = self._lengths(fixed_values)
         encoding = self._encoding(fixed_values)
-        full = struct.Struct(self.fixed_struct.format + "".join(
-            f"{n}{_char(a, encoding)}" for a, n in zip(self.arrays, lengths)))
+        tail = self._tail_of(known)
+        full = struct.Struct(self.fixed_struct.format + self._arrays_format(lengths, encoding)
+                             + _tail_format(tail))
         if P.HEADER_SIZE + full.size != end:
             return  # trailing bytes of a newer minor version: no plan, the general path
         arrays, start = [], len(self.fixed)
         for a, n in zip(self.arrays, lengths):
             arrays.append((a.name, start, start + n))
             start += n
+        current = [f for f in self.fixed if f.since_minor <= known]
         self._plans[key] = _DecodePlan(
             struct=full,
-            scalars=tuple((f.name, i) for i, f in enumerate(self.fixed) if f.role == "value"),
+            scalars=tuple((f.name, i) for i, f in enumerate(self.fixed)
+                          if f.role == "value" and f in current)
+            + tuple((f.name, start + i) for i, f in enumerate(tail)),
             arrays=tuple(arrays),
-            counts=tuple((i, fixed_values[i]) for i, f in enumerate(self.fixed)
-                         if f.role == "count"))
+            counts=tuple((i, raw[i]) for i, f in enumerate(self.fixed)
+                         if f.role == "count" and f in current),
+            defaults={f.name: f.default for f in self.fixed + self.tail
+                      if f.since_minor > known and f.role == "value"})
 
     def _decode_generic(self, frame: bytes, end: int, seq: int, timestamp_us: int,
-                        newer_minor: bool) -> Message | None:
+                        minor: int) -> Message | None:
+        known = min(minor, P.VERSION_MINOR)
         start = P.HEADER_SIZE
         if end - start < self.fixed_struct.size:
             return None
-        fixed_values = self.fixed_struct.unpack_from(frame, start)
+        fixed_values = self._as_of(self.fixed_struct.unpack_from(frame, start), known)
         offset = start + self.fixed_struct.size
         lengths = self._lengths(fixed_values)
         for a, n in zip(self.arrays, lengths):
-            if isinstance(a.length, str) and n > _NAME_LIMITS[a.length]:
+            if isinstance(a.length, str) and n > P.ARRAY_LIMITS[a.length]:
                 return None
         if not self._encoding_valid(fixed_values):
             return None
@@ -265,8 +299,7 @@ class _MessageCodec:
             key = (lengths, encoding)
             array_struct = self._array_structs.get(key)
             if array_struct is None:
-                array_struct = struct.Struct("<" + "".join(
-                    f"{n}{_char(a, encoding)}" for a, n in zip(self.arrays, lengths)))
+                array_struct = struct.Struct("<" + self._arrays_format(lengths, encoding))
                 self._array_structs[key] = array_struct
             if offset + array_struct.size > end:
                 return None
@@ -276,10 +309,23 @@ class _MessageCodec:
             for a, n in zip(self.arrays, lengths):
                 kwargs[a.name] = flat[i:i + n]
                 i += n
+        for f in self.tail:
+            if f.since_minor > known:
+                kwargs[f.name] = f.default
+                continue
+            size = P.WIRE_TYPES[f.wire_type][1]
+            if offset + size > end:
+                return None
+            kwargs[f.name] = struct.unpack_from("<" + _tail_format((f,)), frame, offset)[0]
+            offset += size
         # A newer minor version may append fields, which this receiver ignores.
-        if offset != end and not newer_minor:
+        if offset != end and minor <= P.VERSION_MINOR:
             return None
         return self.cls(**kwargs)
+
+
+def _tail_format(fields: Sequence[P.Field]) -> str:
+    return "".join(P.WIRE_TYPES[f.wire_type][0] for f in fields)
 
 
 @dataclass(frozen=True)
@@ -290,6 +336,7 @@ class _DecodePlan:
     scalars: tuple[tuple[str, int], ...]
     arrays: tuple[tuple[str, int, int], ...]
     counts: tuple[tuple[int, int], ...]
+    defaults: dict[str, int]
 
 
 def _field_offsets(fields: Sequence[P.Field]) -> list[int]:
@@ -428,7 +475,7 @@ def decode_frame(frame: bytes) -> tuple[Message | None, str | None]:
     codec = _CODECS_BY_TYPE.get(msg_type)
     if codec is None:
         return None, "unknown_type"
-    message = codec.decode_payload(frame, end, seq, timestamp_us, minor > P.VERSION_MINOR)
+    message = codec.decode_payload(frame, end, seq, timestamp_us, minor)
     if message is None:
         return None, "payload"
     return message, None
@@ -440,49 +487,67 @@ class StreamDecoder:
 
     Frames end at 0x00. A candidate that fails (COBS, CRC, ...) is scanned for a
     later frame start (a COBS code byte followed by the magic "MJ"), so a frame
-    that follows garbage without a delimiter in between is still recovered.
-    `errors` counts dropped candidates by kind (see ERROR_KINDS); `frames` counts
-    the messages returned.
+    that follows garbage without a delimiter in between is still recovered. A run
+    of more than ``max_frame_bytes`` without a delimiter counts once as
+    ``oversize`` (and not again as whatever its truncated remains fail as); only its
+    last frame's worth is kept and scanned. `errors` counts dropped candidates by
+    kind (see ERROR_KINDS); `frames` counts the messages returned; `sender_minor` is
+    the protocol minor version of the last message decoded (None before the first).
     """
 
     max_frame_bytes: int = P.MAX_ENCODED_FRAME_SIZE
     errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_KINDS, 0))
     frames: int = 0
+    sender_minor: int | None = None
     _pending: bytes = b""
+    _pending_oversize: bool = False
 
     def feed(self, data: bytes) -> list[Message]:
         buffer = self._pending + data if self._pending else bytes(data)
         parts = buffer.split(b"\x00")
         pending = parts.pop()
+        out: list[Message] = []
+        for i, part in enumerate(parts):
+            oversize = self._pending_oversize if i == 0 else False
+            if len(part) > self.max_frame_bytes:
+                if not oversize:
+                    self.errors["oversize"] += 1
+                part, oversize = part[-self.max_frame_bytes:], True
+            if part:
+                self._decode_candidate(part, out, oversize)
+        if parts:
+            self._pending_oversize = False
         if len(pending) > self.max_frame_bytes:
             # No delimiter for longer than any frame: keep only what could still be one.
-            self.errors["oversize"] += 1
+            if not self._pending_oversize:
+                self.errors["oversize"] += 1
+                self._pending_oversize = True
             pending = pending[-self.max_frame_bytes:]
         self._pending = pending
-        out: list[Message] = []
-        for part in parts:
-            if part:
-                self._decode_candidate(part, out)
         return out
 
-    def _decode_candidate(self, candidate: bytes, out: list[Message]) -> None:
+    def _decode_candidate(self, candidate: bytes, out: list[Message], oversize: bool) -> None:
         frame = cobs_decode(candidate)
         if frame is None:
             message, kind = None, "cobs"
         else:
             message, kind = decode_frame(frame)
         if message is not None:
-            self.frames += 1
-            out.append(message)
+            self._accept(message, frame, out)
             return
-        self.errors[kind] += 1
+        if not oversize:  # the remains of an oversize run are already counted
+            self.errors[kind] += 1
         start = candidate.find(b"MJ", 2)
         while start != -1:
             frame = cobs_decode(candidate[start - 1:])
             if frame is not None:
                 message, _ = decode_frame(frame)
                 if message is not None:
-                    self.frames += 1
-                    out.append(message)
+                    self._accept(message, frame, out)
                     return
             start = candidate.find(b"MJ", start + 1)
+
+    def _accept(self, message: Message, frame: bytes, out: list[Message]) -> None:
+        self.frames += 1
+        self.sender_minor = frame[3]
+        out.append(message)

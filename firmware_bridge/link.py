@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import select
+import stat
 import tty
 from pathlib import Path
 
 import serial
+from serial.tools import list_ports
 
 DEFAULT_BAUD = 921_600
 USB_SERIAL_SYSFS = Path("/sys/bus/usb-serial/devices")
@@ -31,6 +33,47 @@ def open_link(url_or_path: str, baud: int = DEFAULT_BAUD, timeout: float | None 
     except (serial.SerialException, ValueError, OSError) as exc:
         raise LinkError(f"cannot open serial link {url_or_path!r} at {baud} baud: {exc}") \
             from None
+
+
+def serial_ports() -> list[str]:
+    """The serial ports pyserial finds on this machine (device paths, sorted)."""
+    return sorted(port.device for port in list_ports.comports())
+
+
+def not_a_serial_port(path: str) -> str | None:
+    """What an existing ``path`` is when it cannot be a serial port, else None.
+
+    A serial port is a character device that is a terminal (/dev/ttyUSB0,
+    /dev/ttyACM0, a pseudo-terminal). A missing path also gives None: the device
+    may be plugged in later.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"{path} cannot be examined ({exc.strerror})"
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISREG, "a regular file"),
+             (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISBLK, "a block device (a disk)"))
+    for test, kind in kinds:
+        if test(mode):
+            return f"{path} is {kind}, not a serial port"
+    if not stat.S_ISCHR(mode):
+        return f"{path} is not a device file, not a serial port"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except PermissionError:
+        return (f"{path}: permission denied; add your user to the group that owns it "
+                f"(often `sudo usermod -aG dialout $USER`, then log in again)")
+    except OSError:
+        return None  # busy or absent for a moment: opening it later says why
+    try:
+        if not os.isatty(fd):
+            return f"{path} is a character device that is not a terminal, not a serial port"
+    finally:
+        os.close(fd)
+    return None
 
 
 class PseudoTerminal:

@@ -19,9 +19,11 @@ Run it in a thread (`DeviceSimulator.start/join`), in a separate process
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -39,6 +41,7 @@ from firmware_bridge.codec import Estimate, Heartbeat, Hello, JointSample, Strea
 from firmware_bridge.link import LinkError, PseudoTerminal, open_link
 from firmware_bridge.motion_file import MotionFileError, read_joint_angles
 from firmware_bridge.normative_gait import JOINT_NAMES, load_normative_gait
+from firmware_bridge.progress import progress_bar
 
 _WRAP_US = 1 << 32
 _CHUNK_S = 0.02
@@ -602,6 +605,10 @@ def _plan_chunk(cfg: SimulatorConfig, rng: np.random.Generator,
 def _process_main(config: SimulatorConfig, url: str | None, baud: int, connection) -> None:
     # Ctrl-C reaches the whole process group: the parent decides when this run ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A device is a machine of its own: it does not share a host's real-time priority.
+    with contextlib.suppress(AttributeError, OSError):
+        if os.sched_getscheduler(0) != os.SCHED_OTHER:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     try:
         link = PseudoTerminal() if url is None else open_link(url, baud, timeout=0.01)
     except OSError as exc:
@@ -783,15 +790,13 @@ def main(argv: list[str] | None = None) -> int:
     except (SimulatorConfigError, LinkError) as exc:
         print(f"bridge-sim: {exc}", file=sys.stderr)
         return 2
-    from tqdm import tqdm
-
     try:
         if args.port is None:
             print(f"device path: {link.device_path}", flush=True)
         if config.wait_for_host_s > 0:
             print(f"waiting up to {config.wait_for_host_s:g} s for the host", flush=True)
-        with tqdm(total=config.n_samples, unit="sample", mininterval=0.5,
-                  disable=not sys.stderr.isatty()) as bar:
+        with progress_bar(total=config.n_samples, unit="sample", mininterval=0.5,
+                          disable=not sys.stderr.isatty()) as bar:
             simulator = DeviceSimulator(config, link, progress=bar.update)
             interrupted = threading.Event()
 

@@ -1,7 +1,8 @@
 """Rebuild edge/default_bundle/: a label-free PI-MJCA-BiGRU for the default subject on the built-in gait.
 
 Recipe (deterministic for a seed):
-1. subject: ``calib.default_subject()`` (generic gait2392, the paper's ten muscles);
+1. subject: ``calib.default_subject()`` (generic gait2392, its 43 right-leg muscles over
+   five coordinates; the manifest reports the paper's ten by default);
 2. movement: the built-in gait cycle ``firmware_bridge.normative_gait`` (the
    right leg's five coordinates vs phase, right heel strike at phase 0),
    ``--cycles`` cycles at its own period, for the right leg and, half a cycle
@@ -40,7 +41,7 @@ Recipe (deterministic for a seed):
    which checks eager / torch.export / ONNX Runtime parity before returning.
 
     python scripts/build_default_bundle.py [--epochs N] [--augment K] [--seed S] [--out DIR]
-        [--output bounded] [--input-noise-deg 0.15]
+        [--output clamped] [--input-noise-deg 0.15]
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from train.normative import normative_leg
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "edge" / "default_bundle"
-DEFAULT_OUTPUT = "bounded"
+DEFAULT_OUTPUT = ModelConfig.output
 DEFAULT_INPUT_NOISE_DEG = 0.15
 
 

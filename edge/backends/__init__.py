@@ -9,17 +9,26 @@ the backend that needs them.
 
 from edge.backends.base import Backend, BackendError, BundleBackend
 from edge.backends.onnx_runtime import OnnxRuntimeBackend
-from edge.backends.selection import BACKEND_NAMES, CPU_PREFERENCE, create_backend, select_backend
+from edge.backends.selection import (
+    BACKEND_NAMES,
+    CPU_PREFERENCE,
+    FALLBACK_ORDER,
+    backend_loader,
+    create_backend,
+    select_backend,
+)
 from edge.backends.torch_program import TorchProgramBackend
 
 __all__ = [
     "BACKEND_NAMES",
     "CPU_PREFERENCE",
+    "FALLBACK_ORDER",
     "Backend",
     "BackendError",
     "BundleBackend",
     "OnnxRuntimeBackend",
     "TorchProgramBackend",
+    "backend_loader",
     "create_backend",
     "select_backend",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.backends.base import BackendError, BundleBackend
-from edge.bundle import ONNX_INPUT_NAME, ONNX_OUTPUT_NAME, Bundle
+from edge.bundle import ONNX_INPUT_NAME, ONNX_OUTPUT_NAME, Bundle, check_model_input
 
 
 class OnnxRuntimeBackend(BundleBackend):
@@ -40,6 +40,8 @@ class OnnxRuntimeBackend(BundleBackend):
                 f"onnxruntime {ort.__version__} cannot load {bundle.onnx_path} ({exc}); "
                 f"re-export the bundle or choose --backend torch"
             ) from exc
+        check_model_input(bundle, tuple(self.session.get_inputs()[0].shape),
+                          bundle.onnx_path.name)
         self._x = np.zeros(self.input_shape, dtype=np.float32)
         self._y = np.zeros((1, self.n_muscles), dtype=np.float32)
         self._binding = self.session.io_binding()

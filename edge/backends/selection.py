@@ -12,7 +12,9 @@ over, and ``SelectedBackend.notes`` says why.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from edge.backends.base import Backend, BackendError
 from edge.bundle import Bundle
@@ -73,3 +75,32 @@ def select_backend(
             if notes is not None:
                 notes.append(f"{candidate} skipped: {exc}")
     raise BackendError("no inference backend works here: " + "; ".join(failures))
+
+
+FALLBACK_ORDER = ("tensorrt", "onnxruntime", "torch")
+"""After a backend fails, the runtime tries the ones after it here, in order."""
+
+
+def backend_loader(bundle: Bundle, log: TextIO) -> tuple[Callable[[str], Backend],
+                                                         Callable[[str], Backend]]:
+    """(load, fallback): ``load(name)`` selects and warms up a backend (one thread);
+    ``fallback(failed)`` loads the next of ``FALLBACK_ORDER`` that works here, saying on
+    ``log`` why it passed over the others, and raises RuntimeError when none does."""
+
+    def load(name: str) -> Backend:
+        backend = select_backend(bundle, name, threads=1)
+        backend.warmup(200)
+        return backend
+
+    def fallback(failed: str) -> Backend:
+        order = [n for n in FALLBACK_ORDER if n != failed]
+        if failed in FALLBACK_ORDER:
+            order = list(FALLBACK_ORDER[FALLBACK_ORDER.index(failed) + 1 :])
+        for name in order:
+            try:
+                return load(name)
+            except BackendError as exc:  # this fallback is unavailable too: try the next
+                print(f"fallback backend {name} unavailable: {exc}", file=log, flush=True)
+        raise RuntimeError(f"backend {failed} failed and no fallback backend could be loaded")
+
+    return load, fallback

@@ -1,15 +1,15 @@
 """The bundle's ExportedProgram run by PyTorch on the CPU: the portable fallback.
 
-It needs nothing but torch, which the package always has. ``threads`` sets
-torch's intra-op thread count for the whole process (torch has no per-module
-setting).
+It needs torch (the ``train`` extra, or the platform's own build on a Jetson);
+without it the backend is unavailable and says so. ``threads`` sets torch's
+intra-op thread count for the whole process (torch has no per-module setting).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edge.backends.base import BundleBackend
+from edge.backends.base import BackendError, BundleBackend
 from edge.bundle import Bundle
 
 
@@ -17,7 +17,13 @@ class TorchProgramBackend(BundleBackend):
     name = "torch"
 
     def __init__(self, bundle: Bundle, threads: int = 1) -> None:
-        import torch
+        try:
+            import torch
+        except ImportError:
+            raise BackendError(
+                "the torch backend needs PyTorch, which is not installed: install it (pip "
+                "install 'mjca-edge[train]', or the platform's build) or use onnxruntime"
+            ) from None
 
         super().__init__(bundle)
         torch.set_num_threads(max(int(threads), 1))

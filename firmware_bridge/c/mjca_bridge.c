@@ -262,28 +262,30 @@ size_t mjb_encode_estimate(const mjb_estimate *m, uint8_t *out, size_t cap)
 {
     writer w;
     size_t i;
-    if (m->n_muscles > MJB_MAX_MUSCLES) {
+    if (m->n_muscles > MJB_MAX_MUSCLES || m->n_torques > MJB_MAX_TORQUES) {
         return 0;
     }
     writer_begin(&w, out, cap, (uint8_t)MJB_MSG_ESTIMATE,
-                 MJB_ESTIMATE_FIXED_SIZE + 8u * m->n_muscles + 4u * MJB_N_TORQUES, m->seq,
-                 m->timestamp_us);
+                 MJB_ESTIMATE_FIXED_SIZE + 8u * m->n_muscles + 4u * m->n_torques +
+                     MJB_ESTIMATE_TAIL_SIZE,
+                 m->seq, m->timestamp_us);
     put_u32(&w, m->sample_seq);
     put_u32(&w, m->sample_timestamp_us);
     put_u16(&w, m->status);
     put_u16(&w, m->skipped);
     put_u32(&w, m->latency_us);
     put_u8(&w, m->n_muscles);
-    put_u8(&w, 0); /* reserved */
+    put_u8(&w, m->n_torques);
     for (i = 0; i < m->n_muscles; ++i) {
         put_f32(&w, m->activations[i]);
     }
     for (i = 0; i < m->n_muscles; ++i) {
         put_f32(&w, m->forces[i]);
     }
-    for (i = 0; i < MJB_N_TORQUES; ++i) {
+    for (i = 0; i < m->n_torques; ++i) {
         put_f32(&w, m->torques[i]);
     }
+    put_u32(&w, m->activation_age_us);
     return writer_end(&w);
 }
 
@@ -406,15 +408,19 @@ static int decode_payload(reader *r, mjb_message *out)
         return 1;
     }
     case MJB_MSG_ESTIMATE: {
+        /* Fields added by minor 1 take their 1.0 meaning in a 1.0 sender's frame. */
         mjb_estimate *m = &out->u.estimate;
+        uint8_t n_torques_byte;
         m->sample_seq = get_u32(r);
         m->sample_timestamp_us = get_u32(r);
         m->status = get_u16(r);
         m->skipped = get_u16(r);
         m->latency_us = get_u32(r);
         m->n_muscles = get_u8(r);
-        (void)get_u8(r); /* reserved */
-        if (m->n_muscles > MJB_MAX_MUSCLES) {
+        n_torques_byte = get_u8(r); /* reserved in 1.0 */
+        m->n_torques = out->version_minor >= 1 ? n_torques_byte
+                                               : (uint8_t)MJB_ESTIMATE_N_TORQUES_BEFORE_1_1;
+        if (m->n_muscles > MJB_MAX_MUSCLES || m->n_torques > MJB_MAX_TORQUES) {
             return 0;
         }
         for (i = 0; i < m->n_muscles; ++i) {
@@ -423,9 +429,12 @@ static int decode_payload(reader *r, mjb_message *out)
         for (i = 0; i < m->n_muscles; ++i) {
             m->forces[i] = get_f32(r);
         }
-        for (i = 0; i < MJB_N_TORQUES; ++i) {
+        for (i = 0; i < m->n_torques; ++i) {
             m->torques[i] = get_f32(r);
         }
+        m->activation_age_us = out->version_minor >= 1
+                                   ? get_u32(r)
+                                   : (uint32_t)MJB_ESTIMATE_ACTIVATION_AGE_US_BEFORE_1_1;
         return 1;
     }
     default:
@@ -599,7 +608,8 @@ mjb_host_state mjb_host_watch_check(const mjb_host_watch *w, uint32_t now_us)
     if ((uint32_t)(now_us - w->estimate.sample_timestamp_us) > w->max_estimate_age_us) {
         return MJB_HOST_ESTIMATE_STALE;
     }
-    if (w->estimate.status & MJB_STATUS_UNUSABLE_MASK) {
+    /* Bits a newer minor version defines are unknown here: must not apply. */
+    if (w->estimate.status & (MJB_STATUS_UNUSABLE_MASK | (uint16_t)~MJB_STATUS_KNOWN_MASK)) {
         return MJB_HOST_ESTIMATE_UNUSABLE;
     }
     return MJB_HOST_OK;

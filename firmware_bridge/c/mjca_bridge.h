@@ -29,7 +29,7 @@ extern "C" {
 
 /* BEGIN GENERATED: generated from firmware_bridge/protocol.py by scripts/generate_protocol_artefacts.py; do not edit by hand */
 #define MJB_VERSION_MAJOR 1u
-#define MJB_VERSION_MINOR 0u
+#define MJB_VERSION_MINOR 1u
 #define MJB_MAGIC 0x4A4Du /* bytes 'M' 'J' */
 #define MJB_CRC_SIZE 4u /* CRC-32/ISO-HDLC, little-endian after the payload */
 #define MJB_CRC_CHECK_VALUE 0xCBF43926u /* CRC of "123456789" */
@@ -37,7 +37,7 @@ extern "C" {
 #define MJB_MAX_CHANNELS 16u
 #define MJB_MAX_MUSCLES 64u
 #define MJB_MAX_NAME_BYTES 31u
-#define MJB_N_TORQUES 3u
+#define MJB_MAX_TORQUES 16u
 #define MJB_MAX_FRAME_SIZE 2592u /* header + payload + CRC */
 #define MJB_MAX_ENCODED_FRAME_SIZE 2604u /* after COBS, with the delimiter */
 #define MJB_ROLE_DEVICE 0u
@@ -95,8 +95,11 @@ extern "C" {
 #define MJB_ESTIMATE_OFFSET_SKIPPED 10u
 #define MJB_ESTIMATE_OFFSET_LATENCY_US 12u
 #define MJB_ESTIMATE_OFFSET_N_MUSCLES 16u
-#define MJB_ESTIMATE_OFFSET_RESERVED 17u
+#define MJB_ESTIMATE_OFFSET_N_TORQUES 17u
 #define MJB_ESTIMATE_FIXED_SIZE 18u
+#define MJB_ESTIMATE_TAIL_SIZE 4u /* fields after the arrays */
+#define MJB_ESTIMATE_N_TORQUES_BEFORE_1_1 3u /* its value in frames of minor < 1 */
+#define MJB_ESTIMATE_ACTIVATION_AGE_US_BEFORE_1_1 0u /* its value in frames of minor < 1 */
 
 /* Estimate status bits. */
 #define MJB_STATUS_MODEL_NOT_READY (1u << 0)
@@ -105,7 +108,9 @@ extern "C" {
 #define MJB_STATUS_INPUT_GAP (1u << 3)
 #define MJB_STATUS_INPUT_INVALID (1u << 4)
 #define MJB_STATUS_BACKEND_DEGRADED (1u << 5)
-#define MJB_STATUS_UNUSABLE_MASK 0x0013u /* an Estimate with any of these must not be applied */
+#define MJB_STATUS_ACTIVATION_STALE (1u << 6)
+#define MJB_STATUS_UNUSABLE_MASK 0x0053u /* an Estimate with any of these must not be applied */
+#define MJB_STATUS_KNOWN_MASK 0x007Fu /* bits this version defines; any other bit: must not apply */
 
 /* Why a decoder dropped a candidate frame (index into mjb_decoder.errors). */
 typedef enum {
@@ -129,11 +134,11 @@ typedef struct {
     uint8_t role; /* 0 device, 1 host */
     uint8_t n_joints; /* number of joint names */
     uint8_t n_muscles; /* number of muscle names */
-    uint8_t encoding; /* device: JointSample encoding it sends (0 rad, 1 counts) */
-    float sample_rate_hz; /* device: nominal sample rate; host: expected rate [Hz] */
+    uint8_t encoding; /* device: JointSample encoding it sends (0 rad, 1 counts); host: 0 */
+    float sample_rate_hz; /* device: nominal sample rate; host: the model's rate (any device rate is resampled to it) [Hz] */
     uint16_t heartbeat_period_ms; /* the sender's heartbeat period [ms] */
     uint8_t reply_requested; /* 1: the receiver answers with its own Hello (with 0) */
-    char joint_names[MJB_MAX_CHANNELS][MJB_MAX_NAME_BYTES + 1]; /* joint (device channel) names in channel order, NUL-terminated */
+    char joint_names[MJB_MAX_CHANNELS][MJB_MAX_NAME_BYTES + 1]; /* device: its channel names in channel order; host: the coordinates of the Estimate's torques, in torque order, NUL-terminated */
     char muscle_names[MJB_MAX_MUSCLES][MJB_MAX_NAME_BYTES + 1]; /* muscle names in Estimate order (device sends none), NUL-terminated */
 } mjb_hello;
 
@@ -143,7 +148,7 @@ typedef struct {
     uint32_t timestamp_us; /* header: sender's clock */
     uint8_t role; /* 0 device, 1 host */
     uint16_t heartbeat_period_ms; /* the sender's heartbeat period [ms] */
-    uint16_t status; /* host: Estimate status bits that hold now; device: 0 */
+    uint16_t status; /* host: Estimate status bits that hold now (MODEL_NOT_READY while it is not estimating: no samples yet, or the device is silent); device: 0 */
 } mjb_heartbeat;
 
 /* JointSample (device->host). */
@@ -166,9 +171,11 @@ typedef struct {
     uint16_t skipped; /* samples received but not answered since the last Estimate */
     uint32_t latency_us; /* host time from the sample's arrival to this send [us] */
     uint8_t n_muscles; /* number of muscles */
+    uint8_t n_torques; /* number of torques (in a 1.0 frame this byte is reserved and there are 3 torques: hip, knee, ankle) */
     float activations[MJB_MAX_MUSCLES]; /* activation per muscle, 0..1 */
     float forces[MJB_MAX_MUSCLES]; /* muscle force per muscle [N] */
-    float torques[3]; /* hip, knee, ankle muscle torque tau = R^TF [N*m] */
+    float torques[MJB_MAX_TORQUES]; /* muscle torque tau = R^TF per coordinate of the host's Hello joint_names, in that order [N*m] */
+    uint32_t activation_age_us; /* device time from the end of the input window whose network output gave the activations to the instant estimated (0: the network ran on this sample's own window) [us] */
 } mjb_estimate;
 /* END GENERATED */
 
@@ -231,7 +238,8 @@ typedef enum {
     MJB_HOST_GONE,            /* no valid host frame within host_timeout_us */
     MJB_HOST_NO_ESTIMATE,     /* host alive, no Estimate yet */
     MJB_HOST_ESTIMATE_STALE,  /* newest Estimate answers a sample older than max_estimate_age_us */
-    MJB_HOST_ESTIMATE_UNUSABLE /* newest Estimate carries a bit of MJB_STATUS_UNUSABLE_MASK */
+    MJB_HOST_ESTIMATE_UNUSABLE /* newest Estimate carries a bit of MJB_STATUS_UNUSABLE_MASK
+                                  or a bit outside MJB_STATUS_KNOWN_MASK */
 } mjb_host_state;
 
 typedef struct {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,27 +35,100 @@ def test_help_explains_the_options(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--port", "--simulate", "--rate", "--bundle", "--sensors", "--backend",
-                   "--out-port", "--log", "--duration", "--json-status", "--rt-priority", "--cpu"):
+    for option in ("--port", "--wait", "--simulate", "--rate", "--replay", "--fast", "--bundle",
+                   "--sensors", "--backend", "--inference", "--inference-worker",
+                   "--max-activation-age", "--out-port",
+                   "--log", "--duration", "--json-status", "--view", "--rt-priority", "--cpu"):
         assert option in text
 
 
-def test_bad_input_is_one_clear_line(capsys, tmp_path, bundle_dir):
+@pytest.fixture
+def port():
+    """A serial port that exists (a pty, through a symlink as /dev/serial/by-id is)."""
+    device = PtyDevice(*gait_angles(10, 100.0), 100.0)
+    yield device.path
+    device.close()
+
+
+def test_bad_input_is_one_clear_line(capsys, tmp_path, bundle_dir, port):
     assert "--port" in _one_line_error(capsys, [])
-    assert "bundle" in _one_line_error(capsys, ["--port", "x", "--bundle", str(tmp_path / "no")])
+    assert "bundle" in _one_line_error(capsys, ["--port", port, "--bundle", str(tmp_path / "no")])
     bad = tmp_path / "sensors.json"
     bad.write_text("{not json")
     assert "sensors" in _one_line_error(
-        capsys, ["--port", "x", "--bundle", bundle_dir, "--sensors", str(bad)])
+        capsys, ["--port", port, "--bundle", bundle_dir, "--sensors", str(bad)])
     assert "--cpu" in _one_line_error(
-        capsys, ["--port", "x", "--bundle", bundle_dir, "--cpu", "4096"])
+        capsys, ["--port", port, "--bundle", bundle_dir, "--cpu", "4096"])
     assert "--rt-priority" in _one_line_error(
-        capsys, ["--port", "x", "--bundle", bundle_dir, "--rt-priority", "1000"])
-    assert "--duration" in _one_line_error(capsys, ["--port", "x", "--duration", "-1"])
+        capsys, ["--port", port, "--bundle", bundle_dir, "--rt-priority", "1000"])
+    assert "--duration" in _one_line_error(capsys, ["--port", port, "--duration", "-1"])
     assert "cannot open serial link" in _one_line_error(
         capsys, ["--port", "nosuch://x", "--bundle", bundle_dir])
     assert "unknown backend" in _one_line_error(
-        capsys, ["--port", "x", "--bundle", bundle_dir, "--backend", "nope"])
+        capsys, ["--port", port, "--bundle", bundle_dir, "--backend", "nope"])
+    assert "--max-activation-age" in _one_line_error(
+        capsys, ["--simulate", "--max-activation-age", "0"])
+
+
+def test_options_that_do_not_go_together_are_refused(capsys, tmp_path, port):
+    assert "give only one" in _one_line_error(capsys, ["--port", port, "--simulate"])
+    assert "--rate applies only with --simulate" in _one_line_error(
+        capsys, ["--port", port, "--rate", "1000"])
+    assert "--wait applies only with --port" in _one_line_error(capsys, ["--simulate", "--wait"])
+    assert "--fast applies only with --replay" in _one_line_error(capsys, ["--simulate", "--fast"])
+    assert "--sensors and --out-port do not apply" in _one_line_error(
+        capsys, ["--replay", str(tmp_path / "t.mot"), "--out-port", port])
+
+
+def test_a_port_that_is_not_a_serial_device_says_what_it_is(capsys, tmp_path):
+    regular = tmp_path / "samples.bin"
+    regular.write_bytes(b"MJ")
+    assert _one_line_error(capsys, ["--port", str(regular)]).endswith(
+        "is a regular file, not a serial port")
+    assert _one_line_error(capsys, ["--port", str(tmp_path)]).endswith(
+        "is a directory, not a serial port")
+    assert "/dev/null is a character device that is not a terminal" in _one_line_error(
+        capsys, ["--port", "/dev/null"])
+
+
+def test_a_missing_port_is_refused_naming_the_ports_here_unless_waited_for(capsys, tmp_path):
+    from firmware_bridge.link import serial_ports
+
+    missing = str(tmp_path / "ttyUSB7")
+    line = _one_line_error(capsys, ["--port", missing])
+    assert f"{missing} does not exist" in line and "--wait" in line
+    assert f"serial ports here: {', '.join(serial_ports()) or 'none found'}" in line
+    proc = _edge_run("--port", missing, "--wait", "--duration", "60")
+    lines = []
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("waiting"):
+                break
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert lines[-1].startswith(f"waiting for {missing} to appear (serial ports here:"), lines
+
+
+def test_the_log_folder_is_checked_before_the_model_loads(capsys, tmp_path):
+    line = _one_line_error(capsys, ["--simulate", "--bundle", str(tmp_path / "no bundle"),
+                                    "--log", str(tmp_path / "no" / "run.sto")])
+    assert "folder" in line and "does not exist" in line and "mkdir -p" in line
+    assert "is a folder" in _one_line_error(capsys, ["--simulate", "--log", str(tmp_path)])
+
+
+def test_a_manifest_window_that_the_model_does_not_take_is_refused_at_load(capsys, tmp_path,
+                                                                          bundle_dir, port):
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["window"] += 5
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    for backend in ("onnxruntime", "torch"):
+        line = _one_line_error(capsys, ["--port", port, "--bundle", str(copy),
+                                        "--backend", backend])
+        assert f"window {manifest['window']}" in line and "re-export" in line, line
 
 
 def _edge_run(*args):
@@ -153,6 +227,58 @@ def test_simulate_without_duration_runs_until_sigint_and_answers_every_sample(bu
     summary = lines[-1]
     assert summary["type"] == "summary", lines[-3:]
     assert summary["samples_in"] == summary["estimates_out"] + summary["skipped"] > 200
-    assert "device_silent" not in summary["errors"]
+    assert summary["device"]["silences"] == 0 and summary["ended"] == "stream ended"
     device = summary["simulator"]
     assert device["samples_sent"] == summary["samples_in"] and device["lost"] == 0, device
+
+
+def _write_trial(path, n=300, rate=100.0):
+    """An OpenSim motion file (degrees) of the test gait with the subject's coordinates."""
+    ts, q = gait_angles(n, rate)
+    t = (ts - ts[0]) * 1e-6
+    rows = "\n".join(f"{ti:.4f}\t" + "\t".join(f"{np.degrees(v):.6f}" for v in qi)
+                     for ti, qi in zip(t, q))
+    path.write_text(f"walk\nversion=1\nnRows={n}\nnColumns=4\ninDegrees=yes\nendheader\n"
+                    f"time\thip_flexion_r\tknee_angle_r\tankle_angle_r\n{rows}\n")
+    return q
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_replay_answers_every_sample_of_the_trial(tmp_path, bundle_dir, fast):
+    trial = tmp_path / "walk.mot"
+    _write_trial(trial)
+    log = tmp_path / "replay.csv"
+    args = ["--replay", str(trial), "--bundle", bundle_dir, "--log", str(log), "--json-status"]
+    proc = _edge_run(*args, *(["--fast"] if fast else []))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    summary = _json_lines(out)[-1]
+    assert summary["ended"] == "stream ended"
+    assert summary["samples_in"] == summary["estimates_out"] == 300 and summary["skipped"] == 0
+    rows = np.loadtxt(log, delimiter=",", skiprows=1, ndmin=2)
+    np.testing.assert_array_equal(rows[:, 2], np.arange(300))
+    assert ("as fast as possible" if fast else "at its own pace") in err
+    if fast:  # the network inline at the model rate: the same answers on any machine
+        again = tmp_path / "again.csv"
+        proc = _edge_run("--replay", str(trial), "--bundle", bundle_dir, "--log", str(again),
+                         "--fast")
+        proc.communicate(timeout=120)
+        columns = slice(7, None)  # values, not latencies
+        np.testing.assert_array_equal(np.loadtxt(again, delimiter=",", skiprows=1)[:, columns],
+                                      rows[:, columns])
+
+
+def test_a_replay_file_without_the_coordinates_is_one_line(capsys, tmp_path):
+    trial = tmp_path / "walk.mot"
+    trial.write_text("walk\nendheader\ntime\tknee_angle_r\n0\t1\n0.01\t2\n0.02\t3\n")
+    line = _one_line_error(capsys, ["--replay", str(trial)])
+    assert "missing column(s) hip_flexion_r, ankle_angle_r" in line
+
+
+def test_the_live_view_shows_activations_and_forces(bundle_dir):
+    proc = _edge_run("--simulate", "--bundle", bundle_dir, "--duration", "3", "--view")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    bars = [line for line in err.splitlines() if line.startswith("psoas ")]
+    assert bars and all(line.endswith(" N") and ("█" in line or "·" in line) for line in bars)
+    assert "summary:" in out and "ended: the device ended its stream" in out

@@ -3,25 +3,35 @@
 ``PtyDevice`` stands in for the firmware until firmware_bridge.simulator's
 DeviceSimulator can be driven sample by sample: it plays given angles as
 JointSample frames at a rate over a real pseudo-terminal, records exactly what it
-sent and every Estimate it read back, and can inject garbage, pull the cable
-(close the pty; the port's path is a symlink, as /dev/serial/by-id is) and plug it
-back in (a new pty behind the same path).
+sent and every Estimate it read back, and can inject garbage, pause (stop sending
+with the link open), pull the cable (close the pty; the port's path is a symlink,
+as /dev/serial/by-id is) and plug it back in (a new pty behind the same path), and
+send its frames as an older protocol minor version would.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import struct
 import tempfile
 import threading
 import time
 import tty
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from firmware_bridge.codec import Estimate, JointSample, StreamDecoder, encode
+from firmware_bridge.codec import (
+    Estimate,
+    JointSample,
+    StreamDecoder,
+    cobs_decode,
+    cobs_encode,
+    encode,
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,6 +69,15 @@ def gait_angles(n: int, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
     return np.round(t * 1e6).astype(np.int64) + 1000, q
 
 
+def with_minor(wire: bytes, minor: int | None) -> bytes:
+    """A wire frame re-stamped with another protocol minor version (None: as it is)."""
+    if minor is None:
+        return wire
+    body = bytearray(cobs_decode(wire[:-1])[:-4])
+    body[3] = minor
+    return cobs_encode(bytes(body) + struct.pack("<I", zlib.crc32(body))) + b"\x00"
+
+
 @dataclass
 class PtyDevice:
     """A device thread on the master side of a pty whose slave is reached via ``path``."""
@@ -69,9 +88,14 @@ class PtyDevice:
     garbage_at: dict[int, bytes] = field(default_factory=dict)
     unplug_at: int | None = None
     unplugged_s: float = 0.4
+    pause_at: int | None = None
+    paused_s: float = 0.6
+    protocol_minor: int | None = None
     sent: list[tuple[int, int, tuple[float, ...], int]] = field(default_factory=list)
     estimates: list[Estimate] = field(default_factory=list)
     other: list[object] = field(default_factory=list)
+    other_at: list[float] = field(default_factory=list)
+    paused: tuple[float, float] | None = None
     overrun: int = 0
 
     def __post_init__(self) -> None:
@@ -109,13 +133,24 @@ class PtyDevice:
                 if not data:
                     return
                 for m in self._decoder.feed(data):
-                    (self.estimates if isinstance(m, Estimate) else self.other).append(m)
+                    if isinstance(m, Estimate):
+                        self.estimates.append(m)
+                    else:
+                        self.other.append(m)
+                        self.other_at.append(time.perf_counter())
         except (BlockingIOError, OSError):
             return
 
     def _run(self) -> None:
         start = time.perf_counter() + 0.05
         for i in range(len(self.timestamps_us)):
+            if i == self.pause_at:  # the device stops sending; the link stays open
+                paused_from = time.perf_counter()
+                while time.perf_counter() < paused_from + self.paused_s:
+                    self._drain()
+                    time.sleep(0.002)
+                self.paused = (paused_from, time.perf_counter())
+                start = time.perf_counter() - i / self.rate_hz
             if i == self.unplug_at:
                 self._drain()
                 os.close(self._master)
@@ -133,7 +168,8 @@ class PtyDevice:
             try:
                 if i in self.garbage_at:
                     os.write(self._master, self.garbage_at[i])
-                os.write(self._master, encode(JointSample(i, ts, values, mask)))
+                os.write(self._master, with_minor(encode(JointSample(i, ts, values, mask)),
+                                                  self.protocol_minor))
             except BlockingIOError:  # nobody reads the port: the frame is lost, as on a UART
                 self.overrun += 1
                 continue

@@ -19,7 +19,8 @@ def _rows(n):
     rows[:, 3] = np.arange(n) % 4
     rows[:, 4] = 0
     rows[:, 5] = rng.integers(100, 900, n)
-    rows[:, 6:] = rng.normal(size=(n, rows.shape[1] - 6)) * 300
+    rows[:, 6] = rng.integers(0, 20000, n)
+    rows[:, 7:] = rng.normal(size=(n, rows.shape[1] - 7)) * 300
     return rows
 
 
@@ -35,7 +36,9 @@ def test_sto_log_reads_back_with_every_row(tmp_path):
     assert storage.columns[-1] == "ankle_angle_r_moment"
     np.testing.assert_allclose(storage.time, rows[:, 0], atol=1e-6)
     np.testing.assert_array_equal(storage.column("seq"), rows[:, 2])
-    np.testing.assert_allclose(storage.column("BF_force"), rows[:, 11], rtol=1e-8)
+    np.testing.assert_array_equal(storage.column("activation_age_us"), rows[:, 6])
+    bf_force = log_columns(MUSCLES, COORDS).index("BF_force")
+    np.testing.assert_allclose(storage.column("BF_force"), rows[:, bf_force], rtol=1e-8)
 
 
 def test_csv_log_and_overflow_is_counted_not_blocking(tmp_path):

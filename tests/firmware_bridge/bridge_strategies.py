@@ -42,8 +42,8 @@ def estimates(draw):
     return Estimate(
         seq=draw(u32), timestamp_us=draw(u32), sample_seq=draw(u32),
         sample_timestamp_us=draw(u32), activations=draw(values), forces=draw(values),
-        torques=draw(st.lists(f32, min_size=3, max_size=3).map(tuple)), status=draw(u16),
-        skipped=draw(u16), latency_us=draw(u32))
+        torques=draw(st.lists(f32, max_size=P.MAX_TORQUES).map(tuple)), status=draw(u16),
+        skipped=draw(u16), latency_us=draw(u32), activation_age_us=draw(u32))
 
 
 messages = st.one_of(hellos, heartbeats, radian_samples, count_samples, estimates())

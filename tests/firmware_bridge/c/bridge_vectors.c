@@ -87,13 +87,14 @@ static void describe(const mjb_message *m)
     case MJB_MSG_ESTIMATE: {
         const mjb_estimate *e = &m->u.estimate;
         printf("Estimate seq=%lu timestamp_us=%lu sample_seq=%lu sample_timestamp_us=%lu "
-               "status=%u skipped=%u latency_us=%lu n_muscles=%u",
+               "status=%u skipped=%u latency_us=%lu n_muscles=%u n_torques=%u",
                (unsigned long)e->seq, (unsigned long)e->timestamp_us,
                (unsigned long)e->sample_seq, (unsigned long)e->sample_timestamp_us, e->status,
-               e->skipped, (unsigned long)e->latency_us, e->n_muscles);
+               e->skipped, (unsigned long)e->latency_us, e->n_muscles, e->n_torques);
         print_floats("activations", e->activations, e->n_muscles);
         print_floats("forces", e->forces, e->n_muscles);
-        print_floats("torques", e->torques, MJB_N_TORQUES);
+        print_floats("torques", e->torques, e->n_torques);
+        printf(" activation_age_us=%lu", (unsigned long)e->activation_age_us);
         break;
     }
     default:
@@ -265,6 +266,15 @@ static int run_watch(void)
     mjb_host_watch_on_message(&watch, &m, t0 + 11000u);
     EXPECT(mjb_host_watch_check(&watch, t0 + 11000u) == MJB_HOST_ESTIMATE_UNUSABLE);
     m.u.estimate.status = MJB_STATUS_INPUT_INVALID;
+    mjb_host_watch_on_message(&watch, &m, t0 + 11000u);
+    EXPECT(mjb_host_watch_check(&watch, t0 + 11000u) == MJB_HOST_ESTIMATE_UNUSABLE);
+    m.u.estimate.status = MJB_STATUS_ACTIVATION_STALE;
+    mjb_host_watch_on_message(&watch, &m, t0 + 11000u);
+    EXPECT(mjb_host_watch_check(&watch, t0 + 11000u) == MJB_HOST_ESTIMATE_UNUSABLE);
+    m.u.estimate.status = MJB_STATUS_INPUT_OUT_OF_RANGE;
+    mjb_host_watch_on_message(&watch, &m, t0 + 11000u);
+    EXPECT(mjb_host_watch_check(&watch, t0 + 11000u) == MJB_HOST_OK);
+    m.u.estimate.status = 1u << 15; /* a bit a later minor version may define */
     mjb_host_watch_on_message(&watch, &m, t0 + 11000u);
     EXPECT(mjb_host_watch_check(&watch, t0 + 11000u) == MJB_HOST_ESTIMATE_UNUSABLE);
 
