@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from calib import default_subject
 from edge.backends import (
     BACKEND_NAMES,
     Backend,
@@ -52,12 +53,18 @@ INPUT_STD = np.array([0.3, 2.0, 20.0, 0.4, 4.0, 60.0, 0.15, 2.0, 40.0])
 def _trained_like(architecture: str, lookahead: int) -> torch.nn.Module:
     """An untrained network with perturbed weights (nothing special about zeros or defaults)."""
     torch.manual_seed(ARCHITECTURES.index(architecture))
+    n_muscles = len(default_subject().muscles)
     model = build_model(
-        ModelConfig(architecture=architecture, lookahead=lookahead), INPUT_MEAN, INPUT_STD
+        ModelConfig(n_muscles=n_muscles, architecture=architecture, lookahead=lookahead),
+        INPUT_MEAN, INPUT_STD,
     )
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(0.05 * torch.randn_like(parameter))
+        # mid-range outputs, so that no muscle sits at a clamp bound and every one varies
+        last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.bias.add_(0.4)
+        last.weight.mul_(5.0)
     return model.eval()
 
 
