@@ -213,14 +213,16 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def _source(args: argparse.Namespace, bundle: Any) -> Any:
     """The sample source the arguments name (not started yet)."""
+    from calib.coordinates import opensim_coordinate
     from edge.sources import ReplaySource, SerialSource, SimulatedSource
     from firmware_bridge.link import LinkError, open_link
     from firmware_bridge.motion_file import MotionFileError
 
     if args.replay:
         try:
-            return ReplaySource(args.replay, tuple(bundle.manifest.input_coordinates),
-                                fast=args.fast)
+            side = bundle.subject.body.side
+            columns = tuple(opensim_coordinate(c, side) for c in bundle.manifest.input_coordinates)
+            return ReplaySource(args.replay, columns, fast=args.fast)
         except MotionFileError as exc:
             raise UsageError(f"--replay: {exc}") from None
     if args.simulate:

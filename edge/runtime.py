@@ -121,11 +121,13 @@ class EstimatePipeline:
     evaluates every modelled muscle at the subject's whole pose, the measured
     coordinates from the sample and the others at 0 (neutral hip adduction and
     rotation for a sagittal device). ``report_muscles`` (default the manifest's
-    ``report_muscles``) chooses what is answered; the torques are about the
-    manifest's ``balanced_coordinates``, the moments the network learned to balance. The ring holds
-    one window of a device up to ``max_device_rate_hz``; a device whose Hello
-    announces a faster rate grows it (``ensure_device_rate``). ``close()`` stops the
-    inference thread.
+    ``report_muscles``) chooses what is answered; the torques are about
+    ``torque_coordinates``, by default the manifest's ``balanced_coordinates``, the
+    moments the network learned to balance.
+
+    The ring holds one window of a device up to ``max_device_rate_hz``; a device
+    whose Hello announces a faster rate grows it (``ensure_device_rate``).
+    ``close()`` stops the inference thread.
     """
 
     def __init__(
@@ -140,6 +142,7 @@ class EstimatePipeline:
         fallback: BackendFallback | None = None,
         log: TextIO | None = None,
         report_muscles: tuple[str, ...] | None = None,
+        torque_coordinates: tuple[str, ...] | None = None,
     ) -> None:
         manifest = bundle.manifest
         subject = bundle.subject
@@ -164,7 +167,10 @@ class EstimatePipeline:
                 self.spec.rate_hz, max_activation_age_s=None if age_ms is None else age_ms / 1e3)
         self.inference = inference
         self.muscles = reported
-        self.coordinates = tuple(manifest.balanced_coordinates)
+        self.coordinates = tuple(torque_coordinates or manifest.balanced_coordinates)
+        if not set(self.coordinates) <= set(hill.coordinates):
+            raise ValueError(f"torque coordinates {list(self.coordinates)} are not all among "
+                             f"the subject's {list(hill.coordinates)}")
         self.hill = hill
         pose_index = [hill.coordinates.index(c) for c in measured]
         ranges = subject.coordinate_ranges

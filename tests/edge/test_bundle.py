@@ -34,7 +34,8 @@ from train.model import ModelConfig, build_model
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> Path:
     torch.manual_seed(0)
-    config = ModelConfig(architecture="bigru", gru_hidden=16, head_dims=(32,))
+    config = ModelConfig(n_muscles=len(default_subject().muscles), architecture="bigru",
+                         gru_hidden=16, head_dims=(32,))
     bundle = export_bundle(build_model(config).eval(), tmp_path_factory.mktemp("src") / "bundle")
     return bundle.directory
 
