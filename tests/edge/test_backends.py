@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -360,7 +361,8 @@ def test_check_script_says_skipped_where_tensorrt_cannot_run():
         pytest.skip("CUDA and torch-tensorrt are present: run scripts/check_tensorrt.py itself")
     script = Path(__file__).resolve().parents[2] / "scripts" / "check_tensorrt.py"
     result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=120
+        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(script.parents[1])},
     )
     assert result.returncode == 0
     assert result.stdout.strip() == f"check_tensorrt: SKIPPED: {reason}"
