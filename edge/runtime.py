@@ -60,7 +60,7 @@ from typing import TextIO
 
 import numpy as np
 
-from calib.coordinates import SAGITTAL_COORDINATES
+from calib.coordinates import SAGITTAL_COORDINATES, opensim_coordinate
 from calib.sensors import SensorMap
 from edge.answer import answer_kernel
 from edge.backends.base import Backend
@@ -99,7 +99,7 @@ DEVICE_SILENT_HEARTBEATS = 3
 PER_SAMPLE_SKIP_AFTER_US = 1000
 """Per-sample inference answers the older samples of a read only within this (µs)."""
 VERSION_1_0_COORDINATES = SAGITTAL_COORDINATES
-"""The torques a protocol 1.0 receiver reads, in order."""
+"""The torques a protocol 1.0 receiver reads, in order (without the side suffix)."""
 
 
 def flag_names(status: int) -> list[str]:
@@ -167,10 +167,14 @@ class EstimatePipeline:
                 self.spec.rate_hz, max_activation_age_s=None if age_ms is None else age_ms / 1e3)
         self.inference = inference
         self.muscles = reported
-        self.coordinates = tuple(torque_coordinates or manifest.balanced_coordinates)
-        if not set(self.coordinates) <= set(hill.coordinates):
-            raise ValueError(f"torque coordinates {list(self.coordinates)} are not all among "
+        torque_coordinates = tuple(torque_coordinates or manifest.balanced_coordinates)
+        if not set(torque_coordinates) <= set(hill.coordinates):
+            raise ValueError(f"torque coordinates {list(torque_coordinates)} are not all among "
                              f"the subject's {list(hill.coordinates)}")
+        self.coordinates = tuple(opensim_coordinate(c, subject.body.side)
+                                 for c in torque_coordinates)
+        """The torques' coordinates as OpenSim names them on the subject's side
+        (``hip_flexion_r``, ...): the host Hello's joint_names and the log's columns."""
         self.hill = hill
         pose_index = [hill.coordinates.index(c) for c in measured]
         ranges = subject.coordinate_ranges
@@ -201,7 +205,7 @@ class EstimatePipeline:
             np.array(pose_index, dtype=np.int64), np.zeros(hill.n_coordinates),
             np.zeros(hill.n_coordinates), hill.coordinate_index, *hill.kernel_buffers,
             np.array([manifest.muscles.index(name) for name in reported], dtype=np.int64),
-            np.array([hill.coordinates.index(c) for c in self.coordinates], dtype=np.int64),
+            np.array([hill.coordinates.index(c) for c in torque_coordinates], dtype=np.int64),
             self.activations, self.forces, self.torques)
         """answer_kernel's arguments after the activations: the pose, the Hill model's
         buffers, what is reported and the buffers it lands in."""
@@ -425,7 +429,8 @@ class Runtime:
         self._status_bits = MODEL_NOT_READY
         self._n_muscles = len(self.muscles)
         self._packer = EstimatePacker(self._n_muscles, len(self.coordinates))
-        self._version_1_0_torques = tuple(self.coordinates) == VERSION_1_0_COORDINATES
+        self._version_1_0_torques = (
+            tuple(c.rsplit("_", 1)[0] for c in self.coordinates) == VERSION_1_0_COORDINATES)
         self._version_1_0_said = False
         skip_after_us = config.skip_after_us
         if skip_after_us is None:

@@ -288,8 +288,8 @@ def test_report_muscles_choose_what_the_log_holds(tmp_path, bundle_dir):
     assert [c for c in header if c.endswith(("_activation", "_force"))] == [
         "vas_lat_r_activation", "med_gas_r_activation", "vas_lat_r_force", "med_gas_r_force"]
     assert [c for c in header if c.endswith("_moment")] == [
-        f"{c}_moment" for c in ("hip_flexion", "hip_adduction", "hip_rotation", "knee_angle",
-                                "ankle_angle")]
+        f"{c}_r_moment" for c in ("hip_flexion", "hip_adduction", "hip_rotation", "knee_angle",
+                                  "ankle_angle")]
     assert "2 reported: vas_lat_r med_gas_r" in err
     assert "the Hill model holds hip_adduction hip_rotation at 0" in err
 
