@@ -83,7 +83,8 @@ def test_manifest_round_trips_through_its_dict(bundle_dir):
 
 def test_other_schema_version_is_refused_with_what_to_do(bundle_dir):
     _edit_manifest(bundle_dir, schema_version=SCHEMA_VERSION + 1)
-    with pytest.raises(BundleError, match=r"schema version 2 is not supported.*re-export"):
+    with pytest.raises(BundleError,
+                       match=rf"schema version {SCHEMA_VERSION + 1} is not supported.*re-export"):
         load_bundle(bundle_dir)
 
 
