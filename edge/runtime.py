@@ -3,8 +3,8 @@
 Per sample (``EstimatePipeline``): sensor mapping and checks → ring buffer →
 window at the bundle's rate from the device timestamps (edge/window.py) → the
 newest network output carried to the sample's instant (edge/inference.py; the
-network itself runs once per model period on its own thread, or inline per
-sample) → Hill forces and joint torques for the sample's own angles and
+network itself runs twice per model period by default on its own thread, or
+inline per sample) → Hill forces and joint torques for the sample's own angles and
 velocities (edge.hill, Numba) → estimate values. Around it (``Runtime``): a
 sample source (edge/sources.py: a serial link, reopened when it disappears; the
 simulated device; a replay), the skip policy, the Estimate frame, and the sinks
@@ -195,8 +195,9 @@ class EstimatePipeline:
                                           threaded=inference.on_thread, log=log,
                                           niceness=inference.thread_niceness)
         self.carry = ActivationCarry(m, inference.max_extrapolation_s)
-        self._inference_period_s = (0.0 if inference.mode == "per-sample"
-                                    else 1.0 / self.spec.rate_hz - 1e-6)
+        self._inference_period_s = (
+            0.0 if inference.mode == "per-sample"
+            else 1.0 / (self.spec.rate_hz * inference.runs_per_model_period) - 1e-6)
         self._modelled_activations = np.zeros(m)
         self.activations = np.zeros(len(reported))
         self.forces = np.zeros(len(reported))
