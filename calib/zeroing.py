@@ -134,13 +134,13 @@ def zero_sensors(
 def _refuse_degrees(capture: Capture, template: SensorMap, limit_rad: float) -> None:
     """Refuse joint channels whose mean angle (rad, after sign and scale) exceeds ``limit_rad``."""
     for c in template.channels:
-        if c.joint is None:
+        if c.coordinate is None:
             continue
         mean_raw = float(np.mean(capture.raw[:, capture.channels.index(c.name)]))
         angle = c.sign * c.scale * mean_raw
         if abs(angle) > limit_rad:
             raise SensorError(
-                f"the capture looks like degrees, not radians: channel {c.name} ({c.joint}) "
+                f"the capture looks like degrees, not radians: channel {c.name} ({c.coordinate}) "
                 f"reads {mean_raw:.4g} on average, {math.degrees(angle):.0f} deg as radians, "
                 f"beyond the {math.degrees(limit_rad):.0f} deg a standing reading can be; "
                 "convert the capture to radians, or give --sensors-in with that channel's "

@@ -190,10 +190,10 @@ def test_a_capture_in_degrees_is_refused_and_accepted_with_its_scale(tmp_path):
     with pytest.raises(SensorError) as info:
         zero_sensors(read_capture(path))
     message = str(info.value)
-    assert "looks like degrees" in message and "channel h (hip) reads 3" in message
+    assert "looks like degrees" in message and "channel h (hip_flexion) reads 3" in message
     assert "0.0174533" in message
     template = SensorMap(
-        tuple(Channel(n, j, scale=np.pi / 180) for n, j in zip("hka", ("hip", "knee", "ankle")))
+        tuple(Channel(n, c, scale=np.pi / 180) for n, c in zip("hka", SAGITTAL_COORDINATES))
     )
     sensors = zero_sensors(read_capture(path), template)
     np.testing.assert_allclose([c.zero_offset for c in sensors.channels], samples.mean(axis=0))
@@ -201,7 +201,7 @@ def test_a_capture_in_degrees_is_refused_and_accepted_with_its_scale(tmp_path):
     beyond = _write_capture(tmp_path / "turn.csv", ["h", "k", "a"], samples * 2.5)
     with pytest.raises(SensorError, match="looks like degrees"):
         zero_sensors(read_capture(beyond), SensorMap(tuple(
-            Channel(n, j) for n, j in zip("hka", ("hip", "knee", "ankle"))
+            Channel(n, c) for n, c in zip("hka", SAGITTAL_COORDINATES)
         )))  # fmt: skip
 
 
