@@ -1,5 +1,16 @@
-"""calib: the subject (segments, muscles, paths) and the sensors as worn, in validated JSON."""
+"""calib: the subject (segments, joints, muscles, paths) and the sensors as worn, in validated JSON."""
 
+from calib.coordinates import (
+    ACTIVATION_MAX,
+    ACTIVATION_MIN,
+    COORDINATES,
+    JOINT_NAMES,
+    PAPER_MUSCLES,
+    SAGITTAL_COORDINATES,
+    SAGITTAL_INDEX,
+    SEGMENT_NAMES,
+    full_pose,
+)
 from calib.sensors import Channel, SensorError, SensorMap, load_sensors
 from calib.subject import (
     Body,
@@ -15,6 +26,14 @@ from calib.subject import (
 )
 
 __all__ = [
+    "ACTIVATION_MAX",
+    "ACTIVATION_MIN",
+    "COORDINATES",
+    "JOINT_NAMES",
+    "PAPER_MUSCLES",
+    "SAGITTAL_COORDINATES",
+    "SAGITTAL_INDEX",
+    "SEGMENT_NAMES",
     "Body",
     "Channel",
     "Joint",
@@ -27,6 +46,7 @@ __all__ = [
     "Subject",
     "SubjectError",
     "default_subject",
+    "full_pose",
     "load_sensors",
     "load_subject",
 ]

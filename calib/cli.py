@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import textwrap
+import time
 from pathlib import Path
 
-from calib.osim_import import PAPER_MUSCLES, format_report, import_osim
+from calib.coordinates import COORDINATES, PAPER_MUSCLES, SAGITTAL_COORDINATES
+from calib.path_fit import CHECK_RANGE_DEG
 from calib.port_capture import capture_from_port
 from calib.scaling import (
     FORCE_MASS_EXPONENT,
@@ -20,6 +23,14 @@ from calib.sensors import SensorError, load_sensors
 from calib.subject import SubjectError
 from calib.zeroing import DEFAULT_MAX_STD_DEG, read_capture, zero_sensors
 
+
+def _wrapped(text: str, indent: int = 24) -> str:
+    """``text`` as lines of at most 94 characters, each indented by ``indent`` spaces."""
+    pad = " " * indent
+    return textwrap.fill(text, width=94, initial_indent=pad, subsequent_indent=pad)
+
+
+_BOX = ", ".join(f"{c} {lo:g}..{hi:g}" for c, (lo, hi) in CHECK_RANGE_DEG.items())
 EPILOG = f"""\
 modes (choose one):
   --height H --mass M   generic gait2392 scaled to the person: lengths x height ratio,
@@ -27,22 +38,29 @@ modes (choose one):
                         lengths and muscle paths x leg-length ratio, max isometric forces x
                         mass ratio^{FORCE_MASS_EXPONENT:.3f} (geometric similarity, Jaric 2002).
   --osim MODEL.osim     read a scaled OpenSim model (needs the opensim extra): segments, hip
-                        centre, muscle parameters; muscle lengths fitted as polynomials of the
-                        joint angles; prints the fit-error table against OpenSim.
+                        centre, joint axes, muscle parameters; muscle lengths fitted as
+                        polynomials of the coordinates each muscle crosses; prints the
+                        fit-error table against OpenSim at poses not used in the fit, within
+                        (deg):
+{_wrapped(_BOX)}
                         --height H sets the height (else estimated from the leg length).
   --zero CAPTURE.csv    zero the sensors from a quiet standing capture and write sensors.json;
                         a capture that moves more than --max-std-deg is refused. The CSV has
                         a header of channel names (an optional time column is ignored); without
-                        --sensors-in it holds three columns, hip, knee, ankle in OpenSim rad.
+                        --sensors-in it holds three columns or five, in OpenSim rad:
+{_wrapped(", ".join(SAGITTAL_COORDINATES) + "; or " + ", ".join(COORDINATES))}
   --zero-port PORT      the same, recording --seconds of standing from the device itself.
 
-muscles: default the paper's ten ({", ".join(PAPER_MUSCLES)});
-  --muscles all: every right-leg muscle crossing hip, knee or ankle flexion (43 in gait2392).
+coordinates (the order of q): {", ".join(COORDINATES)}.
+muscles: default all: every right-leg muscle crossing the hip, knee or ankle (43 in gait2392);
+  --muscles paper: the paper's ten:
+{_wrapped(", ".join(PAPER_MUSCLES), 4)};
+  --muscles NAME,NAME,...: those muscles.
 
 examples:
   calib-subject --height 1.75 --mass 68 -o subject.json
-  calib-subject --height 1.75 --mass 68 --muscles all --strength vas_lat_r=0.6 -o subject.json
-  calib-subject --osim subject01_scaled.osim --muscles all -o subject.json
+  calib-subject --height 1.75 --mass 68 --muscles paper --strength vas_lat_r=0.6 -o subject.json
+  calib-subject --osim subject01_scaled.osim -o subject.json
   calib-subject --zero standing.csv --sensors-in sensors.json -o sensors.json
   calib-subject --zero-port /dev/ttyACM0 --seconds 5 -o sensors.json
 """
@@ -81,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--muscles",
         metavar="SET",
-        help="'all' or a comma-separated list of model muscle names (default: the paper's ten)",
+        help="'all' (default), 'paper' (the paper's ten) or a comma-separated list of muscle names",
     )
     p.add_argument(
         "--strength",
@@ -95,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         "--sensors-in",
         type=Path,
         metavar="SENSORS",
-        help="with --zero or --zero-port: sensors.json giving channels, joints, signs, scales",
+        help="with --zero or --zero-port: sensors.json giving channels, coordinates, signs, scales",
     )
     p.add_argument(
         "--max-std-deg",
@@ -129,7 +147,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         print(
             f"wrote {args.output}: "
             + ", ".join(
-                f"{c.name}->{c.joint} zero {c.zero_offset:.6g}" for c in sensors.channels if c.joint
+                f"{c.name}->{c.coordinate} zero {c.zero_offset:.6g}"
+                for c in sensors.channels
+                if c.coordinate
             )
         )
         return
@@ -138,18 +158,21 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if args.osim is not None:
         if args.mass is not None:
             parser.error("--mass goes with --height (scaling); --osim reads the model's mass")
+        from calib.osim_import import format_report, import_osim, leg_length  # opensim extra
+
         generic = generic_subject()
-        generic_leg = sum(math.hypot(*generic.segments[s].distal_joint) for s in ("thigh", "shank"))
+        start = time.monotonic()
         result = import_osim(
             args.osim,
             muscles=args.muscles,
             height=args.height,
-            generic_leg_length=generic_leg,
+            generic_leg_length=leg_length(generic.segments),
             generic_height=generic.body.height,
             progress=not args.quiet,
         )
         subject = result.subject
         print(format_report(result.reports))
+        print(f"OpenSim evaluation and fitting took {time.monotonic() - start:.0f} s")
         if args.height is None:
             print(
                 f"height {subject.body.height:.3f} m estimated from the leg length "
@@ -160,7 +183,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             parser.error(
                 "give --height H --mass M, or --osim MODEL, or --zero CAPTURE, or --zero-port PORT"
             )
-        generic = select_muscles(generic_subject(), args.muscles, PAPER_MUSCLES)
+        generic = select_muscles(generic_subject(), args.muscles)
         subject = scale_subject(generic, args.height, args.mass)
     if args.strength:
         subject = apply_strength(subject, dict(args.strength))

@@ -1,23 +1,17 @@
-"""Build a ``Subject`` from an OpenSim model (.osim) through the official ``opensim`` bindings.
+"""Build a ``Subject`` from an OpenSim model (.osim): segments, joints, muscles and paths.
 
-What is read, at OpenSim's default pose (every coordinate at its default):
-- segments: thigh = femur_r, shank = tibia_r (+ patella_r where the model has
-  one), foot = talus_r + calcn_r + toes_r combined; mass, sagittal inertia about
-  the combined centre of mass (the body inertias rotated into ground, parallel
-  axis theorem in the sagittal plane), centre of mass and distal joint centre
-  relative to the proximal joint centre in ground axes (x anterior, y superior).
-  The foot's distal joint is the mtp joint centre.
-- the hip joint centre in the pelvis frame;
-- the muscles' Hill parameters as OpenSim stores them;
-- each muscle's length, evaluated by OpenSim on a grid of (hip_flexion_r,
-  knee_angle_r, ankle_angle_r) with every other coordinate at its default, and
-  fitted by ``calib.path_fit`` (lengths and moment arms, degree by held-out
-  error).
-
-The planar chain keeps the joint centres where OpenSim puts them at the default
-pose, with ideal hinges about z: gait2392's knee translates with flexion
-(coupled translations), which the segment geometry ignores; muscle lengths keep
-it because OpenSim evaluated them with the full knee.
+The model is read by ``calib.osim_model`` (official ``opensim`` bindings).
+Muscle paths: OpenSim evaluates each muscle's length, and its moment arms by
+central differences, at quasi-random (Sobol) poses filling the fitted box of
+the five coordinates (``FIT_RANGE_DEG``: the accuracy box ``CHECK_RANGE_DEG``
+plus a margin, inside the model's coordinate ranges) with every other
+coordinate at 0. A muscle crosses a coordinate when its moment arm about it
+exceeds ``CROSSING_THRESHOLD_M`` somewhere in those poses; its length is then
+fitted by ``calib.path_fit`` in the coordinates it crosses (lengths and moment
+arms jointly, degree by held-out error on a second Sobol set). The reported
+errors are against OpenSim's own lengths and moment arms
+(``Muscle.computeMomentArm``) at uniformly random poses in the accuracy box,
+none of them used in the fit.
 """
 
 from __future__ import annotations
@@ -28,51 +22,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import qmc
+from tqdm import tqdm
 
-from calib.path_fit import FitError, FitSettings, PathSamples, fit_path, path_error
-from calib.subject import (
-    JOINT_NAMES,
-    Body,
-    Joint,
-    Muscle,
-    Segment,
-    Subject,
-    SubjectError,
+from calib.coordinates import COORDINATES, PAPER_MUSCLES
+from calib.osim_model import OsimModel
+from calib.path_fit import (
+    CHECK_RANGE_DEG,
+    LENGTH_TARGET_M,
+    MOMENT_ARM_TARGET_M,
+    FitError,
+    FitSettings,
+    PathSamples,
+    fit_path,
+    path_error,
 )
+from calib.subject import Body, Muscle, Segment, Subject, SubjectError
 
-PAPER_MUSCLES = (
-    "psoas_r",
-    "rect_fem_r",
-    "bifemlh_r",
-    "semimem_r",
-    "iliacus_r",
-    "vas_int_r",
-    "vas_lat_r",
-    "vas_med_r",
-    "lat_gas_r",
-    "med_gas_r",
-)
-COORDINATES = {"hip": "hip_flexion_r", "knee": "knee_angle_r", "ankle": "ankle_angle_r"}
-# Walking ranges (deg) the fit must serve; the fit covers them plus a margin, within
-# the model's coordinate ranges.
-WALKING_RANGE_DEG = {"hip": (-30.0, 60.0), "knee": (-120.0, 10.0), "ankle": (-40.0, 30.0)}
+# The fitted box extends the checked one by this margin on each side, inside the model's range.
 FIT_MARGIN_DEG = 5.0
-# A muscle crosses a joint where its moment arm about it exceeds this anywhere (m).
+# Sobol poses for fitting and for choosing the degree (powers of two keep the sequence balanced).
+TRAIN_POSES = 4096
+HELD_OUT_POSES = 1024
+VALIDATION_POSES = 300
+# A muscle crosses a coordinate where its moment arm about it exceeds this anywhere (m).
 CROSSING_THRESHOLD_M = 1e-4
-# --muscles all: right-leg muscles whose moment arm about a flexion coordinate exceeds this (m).
+# --muscles all: right-leg muscles whose moment arm about one of the coordinates exceeds this (m).
 ACTIVE_MOMENT_ARM_M = 1e-3
-FD_STEP_RAD = 1e-6
-GRID_POINTS = {1: 81, 2: 41, 3: 15}
-SEGMENT_BODIES = {
-    "thigh": ("femur_r",),
-    "shank": ("tibia_r", "patella_r"),
-    "foot": ("talus_r", "calcn_r", "toes_r"),
-}
-SEGMENT_JOINTS = {
-    "thigh": ("hip_r", "knee_r"),
-    "shank": ("knee_r", "ankle_r"),
-    "foot": ("ankle_r", "mtp_r"),
-}
+SEED = 2392
 
 
 @dataclass(frozen=True)
@@ -82,6 +59,7 @@ class MuscleFitReport:
     name: str
     crosses: tuple[str, ...]
     degree: int
+    terms: int
     validation: FitError
 
 
@@ -91,246 +69,46 @@ class ImportResult:
     reports: tuple[MuscleFitReport, ...]
 
 
-def _opensim():
-    try:
-        import opensim
-    except ImportError as exc:
-        raise SubjectError(
-            "reading an .osim model needs the official OpenSim bindings: "
-            "pip install 'mjca-edge[opensim]' (opensim 4.6)"
-        ) from exc
-    return opensim
+def check_box() -> np.ndarray:
+    """(lo, hi) rad per coordinate of the accuracy box, shape (5, 2), ``COORDINATES`` order."""
+    return np.radians([CHECK_RANGE_DEG[c] for c in COORDINATES])
 
 
-class OsimModel:
-    """An OpenSim model at its default pose, with length and moment-arm evaluation."""
-
-    def __init__(self, path: str | Path):
-        osim = _opensim()
-        path = Path(path)
-        if not path.is_file():
-            raise SubjectError(f"OpenSim model not found: {path}")
-        # Loading chatter (format updates, missing meshes) would bury the fit table, so
-        # OpenSim's log level is left at "error" (restoring it logs a line of its own).
-        osim.Logger.setLevelString("error")
-        try:
-            self.model = osim.Model(str(path))
-            self.state = self.model.initSystem()
-        except RuntimeError as exc:
-            detail = " ".join(str(exc).split())[:240]
-            raise SubjectError(f"OpenSim cannot load {path} as a model: {detail}") from exc
-        self.path = path
-        coords = self.model.getCoordinateSet()
-        for name in COORDINATES.values():
-            if not coords.contains(name):
-                raise SubjectError(
-                    f"{path} has no coordinate '{name}': calib needs a gait2392-family "
-                    "model with hip_flexion_r, knee_angle_r, ankle_angle_r"
-                )
-        self.coordinates = [coords.get(COORDINATES[j]) for j in JOINT_NAMES]
-        self.default_q = np.array([c.getDefaultValue() for c in self.coordinates])
-        self._muscles = self.model.getMuscles()
-
-    def muscle(self, name: str):
-        if not self._muscles.contains(name):
-            raise SubjectError(f"{self.path} has no muscle named '{name}'")
-        return self._muscles.get(name)
-
-    def right_leg_muscles(self) -> list[str]:
-        return [
-            self._muscles.get(i).getName()
-            for i in range(self._muscles.getSize())
-            if self._muscles.get(i).getName().endswith("_r")
-        ]
-
-    def coordinate_range(self, joint: str) -> tuple[float, float]:
-        c = self.coordinates[JOINT_NAMES.index(joint)]
-        return (c.getRangeMin(), c.getRangeMax())
-
-    def _set_pose(self, q: np.ndarray) -> None:
-        for c, value in zip(self.coordinates, q):
-            c.setValue(self.state, float(value), False)
-        self.model.realizePosition(self.state)
-
-    def default_pose(self) -> None:
-        self._set_pose(self.default_q)
-
-    def lengths(self, names: Sequence[str], q: np.ndarray) -> np.ndarray:
-        """Muscle-tendon lengths (N, M) in m at poses q (N, 3) rad."""
-        muscles = [self.muscle(n) for n in names]
-        out = np.empty((len(q), len(muscles)))
-        for i, pose in enumerate(q):
-            self._set_pose(pose)
-            out[i] = [m.getLength(self.state) for m in muscles]
-        self.default_pose()
-        return out
-
-    def fd_moment_arms(self, names: Sequence[str], q: np.ndarray) -> np.ndarray:
-        """r = -dl/dq (N, M, 3) in m by central differences of OpenSim's lengths."""
-        out = np.empty((len(q), len(names), 3))
-        for j in range(3):
-            step = np.zeros(3)
-            step[j] = FD_STEP_RAD
-            plus = self.lengths(names, q + step)
-            minus = self.lengths(names, q - step)
-            out[:, :, j] = -(plus - minus) / (2 * FD_STEP_RAD)
-        return out
-
-    def opensim_moment_arms(self, names: Sequence[str], q: np.ndarray) -> np.ndarray:
-        """OpenSim's own moment arms (N, M, 3) in m (Muscle.computeMomentArm)."""
-        muscles = [self.muscle(n) for n in names]
-        out = np.empty((len(q), len(muscles), 3))
-        for i, pose in enumerate(q):
-            self._set_pose(pose)
-            for k, m in enumerate(muscles):
-                out[i, k] = [m.computeMomentArm(self.state, c) for c in self.coordinates]
-        self.default_pose()
-        return out
-
-    def total_mass(self) -> float:
-        bodies = self.model.getBodySet()
-        return float(sum(bodies.get(i).getMass() for i in range(bodies.getSize())))
-
-    def segments(self) -> tuple[dict[str, Segment], tuple[float, float]]:
-        """Planar segments at the default pose, and the hip centre (x, y) in the pelvis frame."""
-        self.default_pose()
-        bodies = self.model.getBodySet()
-        joints = self.model.getJointSet()
-        for needed in ("pelvis", "femur_r", "tibia_r", "talus_r", "calcn_r", "toes_r"):
-            if not bodies.contains(needed):
-                raise SubjectError(f"{self.path} has no body '{needed}' (gait2392 bodies needed)")
-        for needed in ("hip_r", "knee_r", "ankle_r", "mtp_r"):
-            if not joints.contains(needed):
-                raise SubjectError(f"{self.path} has no joint '{needed}' (gait2392 joints needed)")
-
-        def centre(joint: str) -> np.ndarray:
-            p = joints.get(joint).getChildFrame().getPositionInGround(self.state)
-            return np.array([p.get(0), p.get(1)])
-
-        segments = {}
-        for name, body_names in SEGMENT_BODIES.items():
-            proximal, distal = (centre(j) for j in SEGMENT_JOINTS[name])
-            parts = [bodies.get(b) for b in body_names if bodies.contains(b)]
-            masses = np.array([b.getMass() for b in parts])
-            coms = np.array([self._com_in_ground(b) for b in parts])
-            mass = float(masses.sum())
-            com = (masses[:, None] * coms).sum(axis=0) / mass
-            inertia = sum(
-                self._sagittal_inertia(b) + m * float(np.sum((c - com) ** 2))
-                for b, m, c in zip(parts, masses, coms)
-            )
-            segments[name] = Segment(
-                mass=mass,
-                inertia=float(inertia),
-                com=_pair(com - proximal),
-                distal_joint=_pair(distal - proximal),
-            )
-        hip = joints.get("hip_r").getChildFrame().getPositionInGround(self.state)
-        in_pelvis = self.model.getGround().findStationLocationInAnotherFrame(
-            self.state, hip, bodies.get("pelvis")
-        )
-        return segments, (in_pelvis.get(0), in_pelvis.get(1))
-
-    def _com_in_ground(self, body) -> np.ndarray:
-        p = body.findStationLocationInGround(self.state, body.getMassCenter())
-        return np.array([p.get(0), p.get(1)])
-
-    def _sagittal_inertia(self, body) -> float:
-        """I_zz about the body's centre of mass in ground axes (kg*m^2)."""
-        moments = body.getInertia().getMoments()
-        products = body.getInertia().getProducts()
-        tensor = np.array(
-            [
-                [moments.get(0), products.get(0), products.get(1)],
-                [products.get(0), moments.get(1), products.get(2)],
-                [products.get(1), products.get(2), moments.get(2)],
-            ]
-        )
-        rot = body.getTransformInGround(self.state).R()
-        r = np.array([[rot.get(i, j) for j in range(3)] for i in range(3)])
-        return float((r @ tensor @ r.T)[2, 2])
-
-    def muscle_parameters(self, name: str) -> dict[str, float]:
-        m = self.muscle(name)
-        return {
-            "max_isometric_force": m.getMaxIsometricForce(),
-            "optimal_fiber_length": m.getOptimalFiberLength(),
-            "tendon_slack_length": m.getTendonSlackLength(),
-            "pennation_at_optimal": m.getPennationAngleAtOptimalFiberLength(),
-            "max_contraction_velocity": m.getMaxContractionVelocity(),
-        }
-
-
-def walking_box(joints: Sequence[str] = JOINT_NAMES) -> np.ndarray:
-    """(lo, hi) rad of the walking range per joint, shape (len(joints), 2)."""
-    return np.radians([WALKING_RANGE_DEG[j] for j in joints])
-
-
-def fit_range(model: OsimModel) -> tuple[tuple[float, float], ...]:
-    """The fitted range per joint: walking range plus margin, inside the model's range (rad)."""
+def fit_box(model: OsimModel) -> np.ndarray:
+    """The fitted box (5, 2) rad: the accuracy box plus the margin, inside the model's ranges."""
+    margin = math.radians(FIT_MARGIN_DEG)
     out = []
-    for j in JOINT_NAMES:
-        lo, hi = np.radians(WALKING_RANGE_DEG[j])
-        margin = math.radians(FIT_MARGIN_DEG)
-        c_lo, c_hi = model.coordinate_range(j)
+    for c, (lo, hi) in zip(COORDINATES, check_box()):
+        c_lo, c_hi = model.coordinate_range(c)
         out.append((max(lo - margin, c_lo), min(hi + margin, c_hi)))
-    return tuple(out)
+    return np.array(out)
 
 
-def _grid(joint_range, crosses: tuple[str, ...], default_q: np.ndarray, midpoints: bool):
-    """Poses on a regular grid over the crossed joints (others at default)."""
-    n = GRID_POINTS[len(crosses)]
-    axes = []
-    for j in crosses:
-        lo, hi = joint_range[JOINT_NAMES.index(j)]
-        nodes = np.linspace(lo, hi, n)
-        axes.append((nodes[:-1] + nodes[1:]) / 2 if midpoints else nodes)
-    mesh = np.meshgrid(*axes, indexing="ij")
-    q = np.tile(default_q, (mesh[0].size, 1))
-    for j, values in zip(crosses, mesh):
-        q[:, JOINT_NAMES.index(j)] = values.ravel()
-    return q
+def sobol_poses(box: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """n scrambled Sobol poses (n, 5) filling ``box`` (5, 2) rad."""
+    unit = qmc.Sobol(len(box), scramble=True, seed=seed).random(n)
+    return qmc.scale(unit, box[:, 0], box[:, 1])
 
 
-def _random_poses(n: int, seed: int) -> np.ndarray:
-    box = walking_box()
+def random_poses(box: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """n uniformly random poses (n, 5) in ``box`` (5, 2) rad."""
     rng = np.random.default_rng(seed)
-    return box[:, 0] + rng.random((n, 3)) * (box[:, 1] - box[:, 0])
+    return box[:, 0] + rng.random((n, len(box))) * (box[:, 1] - box[:, 0])
 
 
-def crossing(model: OsimModel, names: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """The joints each muscle crosses: max |moment arm| above ``CROSSING_THRESHOLD_M`` on a coarse grid."""
-    box = walking_box()
-    axes = [np.linspace(lo, hi, 6) for lo, hi in box]
-    q = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=-1)
-    peak = np.abs(model.fd_moment_arms(names, q)).max(axis=0)
-    return {
-        n: tuple(j for k, j in enumerate(JOINT_NAMES) if peak[i, k] > CROSSING_THRESHOLD_M)
-        for i, n in enumerate(names)
-    }
-
-
-def active_leg_muscles(model: OsimModel) -> list[str]:
-    """Right-leg muscles with a moment arm above ``ACTIVE_MOMENT_ARM_M`` about a flexion coordinate."""
-    names = model.right_leg_muscles()
-    box = walking_box()
-    axes = [np.linspace(lo, hi, 5) for lo, hi in box]
-    q = np.stack([a.ravel() for a in np.meshgrid(*axes, indexing="ij")], axis=-1)
-    peak = np.abs(model.fd_moment_arms(names, q)).max(axis=(0, 2))
-    return [n for n, p in zip(names, peak) if p > ACTIVE_MOMENT_ARM_M]
-
-
-def resolve_muscles(model: OsimModel, spec: str | None) -> list[str]:
-    """``None``: the paper's ten; ``"all"``: every active right-leg muscle; else a comma list."""
-    if spec is None:
+def resolve_muscles(model: OsimModel, spec: str | None) -> list[str] | None:
+    """The named muscles, checked against the model: ``None`` or "all" gives ``None`` (every
+    active right-leg muscle, decided from OpenSim's moment arms); "paper" the paper's ten;
+    else a comma-separated list."""
+    if spec is None or spec.strip() == "all":
+        return None
+    if spec.strip() == "paper":
         names = list(PAPER_MUSCLES)
-    elif spec.strip() == "all":
-        return active_leg_muscles(model)
     else:
         names = [n.strip() for n in spec.split(",") if n.strip()]
         if not names:
             raise SubjectError(
-                "--muscles: expected 'all' or a comma-separated list of muscle names"
+                "--muscles: expected 'all', 'paper' or a comma-separated list of muscle names"
             )
     for n in names:
         model.muscle(n)
@@ -344,104 +122,124 @@ def import_osim(
     generic_leg_length: float | None = None,
     generic_height: float | None = None,
     progress: bool = True,
-    validation_poses: int = 300,
+    train_poses: int = TRAIN_POSES,
+    held_out_poses: int = HELD_OUT_POSES,
+    validation_poses: int = VALIDATION_POSES,
 ) -> ImportResult:
     """Read a model and fit its muscle paths; see the module docstring.
 
-    ``muscles``: None for the paper's ten, "all", or a comma-separated list.
-    ``height`` (m) is the person's standing height; OpenSim models do not store
-    one, so without it the height is estimated as ``generic_height`` times the
-    ratio of this model's thigh+shank length to ``generic_leg_length`` (the
-    generic gait2392 proportions). ``validation_poses`` random poses in the
-    walking ranges, none used in the fit, give the reported errors.
+    ``muscles``: None or "all" for every right-leg muscle with a moment arm above
+    ``ACTIVE_MOMENT_ARM_M`` about one of the five coordinates, "paper" for the
+    paper's ten, or a comma-separated list. ``height`` (m) is the person's
+    standing height; OpenSim models do not store one, so without it the height
+    is estimated as ``generic_height`` times the ratio of this model's
+    thigh+shank length to ``generic_leg_length`` (generic gait2392 proportions).
     """
     model = OsimModel(path)
-    names = resolve_muscles(model, muscles)
-    segments, hip_centre = model.segments()
-    leg = _leg_length(segments)
+    named = resolve_muscles(model, muscles)
+    segments = model.segments()
     if height is None:
         if generic_height is None or generic_leg_length is None:
             raise SubjectError("the person's height is needed: pass --height H (m)")
-        height = generic_height * leg / generic_leg_length
-    joint_range = fit_range(model)
-    settings = FitSettings(joint_range=joint_range)
-    crosses = crossing(model, names)
-    for n, c in crosses.items():
-        if not c:
+        height = generic_height * leg_length(segments) / generic_leg_length
+    box = fit_box(model)
+    joints = model.joints({c: (float(lo), float(hi)) for c, (lo, hi) in zip(COORDINATES, box)})
+    model.check_joint_rotations(joints, random_poses(box, 20, SEED))
+    settings = FitSettings(ranges=tuple((float(lo), float(hi)) for lo, hi in box))
+
+    candidates = model.right_leg_muscles() if named is None else named
+    train_q = sobol_poses(box, train_poses, SEED)
+    train_l, train_r = model.sample_paths(candidates, train_q, progress, "OpenSim, fitting poses")
+    peak = np.abs(train_r).max(axis=0)
+    if named is None:
+        keep = [i for i in range(len(candidates)) if peak[i].max() > ACTIVE_MOMENT_ARM_M]
+    else:
+        keep = list(range(len(candidates)))
+        idle = [n for n, p in zip(named, peak) if p.max() <= CROSSING_THRESHOLD_M]
+        if idle:
             raise SubjectError(
-                f"muscle '{n}' has no moment arm about hip_flexion_r, knee_angle_r or "
-                "ankle_angle_r in the walking range: leave it out of --muscles"
+                f"muscle '{idle[0]}' has no moment arm about any of "
+                f"{', '.join(model.coordinates[j].getName() for j in range(len(COORDINATES)))} "
+                "in the fitted range: leave it out of --muscles"
             )
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for n in names:
-        groups.setdefault(crosses[n], []).append(n)
-
-    check_q = _random_poses(validation_poses, seed=2392)
+    names = [candidates[i] for i in keep]
+    train_l, train_r, peak = train_l[:, keep], train_r[:, keep], peak[keep]
+    crosses = {
+        n: tuple(c for j, c in enumerate(COORDINATES) if peak[i, j] > CROSSING_THRESHOLD_M)
+        for i, n in enumerate(names)
+    }
+    held_q = sobol_poses(box, held_out_poses, SEED + 1)
+    held_l, held_r = model.sample_paths(names, held_q, progress, "OpenSim, held-out poses")
+    check_q = random_poses(check_box(), validation_poses, SEED + 2)
     check_l = model.lengths(names, check_q)
-    check_r = model.opensim_moment_arms(names, check_q)
-    fitted: dict[str, Muscle] = {}
-    reports: dict[str, MuscleFitReport] = {}
-    from tqdm import tqdm  # the opensim extra installs it; the device install has neither
+    check_r = model.opensim_moment_arms(names, check_q, progress, "OpenSim, check moment arms")
 
-    bar = tqdm(total=len(names), desc="fitting muscle paths", unit="muscle", disable=not progress)
-    for joint_set, members in groups.items():
-        train_q = _grid(joint_range, joint_set, model.default_q, midpoints=False)
-        held_q = _grid(joint_range, joint_set, model.default_q, midpoints=True)
-        train_l, train_r = model.lengths(members, train_q), model.fd_moment_arms(members, train_q)
-        held_l, held_r = model.lengths(members, held_q), model.fd_moment_arms(members, held_q)
-        for k, n in enumerate(members):
-            path, degree, _ = fit_path(
-                PathSamples(train_q, train_l[:, k], train_r[:, k]),
-                PathSamples(held_q, held_l[:, k], held_r[:, k]),
-                joint_set,
-                settings,
-            )
-            i = names.index(n)
-            check = PathSamples(check_q, check_l[:, i], check_r[:, i])
-            reports[n] = MuscleFitReport(n, joint_set, degree, path_error(path, check))
-            fitted[n] = Muscle(name=n, path=path, **model.muscle_parameters(n))
-            bar.update()
-    bar.close()
+    fitted, reports = [], []
+    for i, n in enumerate(
+        tqdm(names, desc="fitting muscle paths", unit="muscle", disable=not progress)
+    ):
+        path, degree, _ = fit_path(
+            PathSamples(train_q, train_l[:, i], train_r[:, i]),
+            PathSamples(held_q, held_l[:, i], held_r[:, i]),
+            crosses[n],
+            settings,
+        )
+        check = path_error(path, PathSamples(check_q, check_l[:, i], check_r[:, i]))
+        reports.append(MuscleFitReport(n, crosses[n], degree, len(path.exponents), check))
+        fitted.append(Muscle(name=n, path=path, **model.muscle_parameters(n)))
 
     subject = Subject(
         body=Body(mass=model.total_mass(), height=float(height), side="right"),
-        hip_centre=hip_centre,
+        hip_centre=model.hip_centre(),
         segments=segments,
-        joints={
-            j: Joint(coordinate=COORDINATES[j], range=joint_range[k])
-            for k, j in enumerate(JOINT_NAMES)
-        },
-        muscles=tuple(fitted[n] for n in names),
+        joints=joints,
+        muscles=tuple(fitted),
         source=f"calib-subject --osim {model.path.name}",
     )
-    return ImportResult(subject, tuple(reports[n] for n in names))
+    return ImportResult(subject, tuple(reports))
 
 
-def _leg_length(segments: dict[str, Segment]) -> float:
-    return float(
-        np.hypot(*segments["thigh"].distal_joint) + np.hypot(*segments["shank"].distal_joint)
-    )
+def leg_length(segments: dict[str, Segment]) -> float:
+    """Thigh plus shank length (m): hip-to-knee plus knee-to-ankle distance."""
+    return float(sum(np.linalg.norm(segments[s].distal_joint) for s in ("thigh", "shank")))
 
 
-def _pair(v: np.ndarray) -> tuple[float, float]:
-    return (float(v[0]), float(v[1]))
+COLUMN_LABELS = {
+    "hip_flexion": "hip_flex",
+    "hip_adduction": "hip_add",
+    "hip_rotation": "hip_rot",
+    "knee_angle": "knee",
+    "ankle_angle": "ankle",
+}
 
 
 def format_report(reports: Sequence[MuscleFitReport]) -> str:
     """The per-muscle error table (mm) against OpenSim on poses not used in the fit."""
-    header = f"{'muscle':<14}{'crosses':<18}{'deg':>4}"
-    header += f"{'len RMS':>9}{'len max':>9}{'MA RMS':>9}{'MA max':>9}   (mm)"
-    lines = [header]
+    header = f"{'muscle':<12}{'crosses':<31}{'deg':>4}{'terms':>6}{'length':>13}"
+    header += "".join(f"{COLUMN_LABELS[c]:>13}" for c in COORDINATES)
+    title = "errors against OpenSim (mm, RMS/max) at poses not used in the fit"
+    lines = [title + "; moment arms per coordinate", header]
     for r in reports:
         e = r.validation
-        lines.append(
-            f"{r.name:<14}{'+'.join(r.crosses):<18}{r.degree:>4}"
-            f"{e.length_rms * 1e3:>9.3f}{e.length_max * 1e3:>9.3f}"
-            f"{e.moment_arm_rms * 1e3:>9.3f}{e.moment_arm_max * 1e3:>9.3f}"
+        crossed = "+".join(COLUMN_LABELS[c] for c in r.crosses)
+        row = f"{r.name:<12}{crossed:<31}{r.degree:>4}{r.terms:>6}"
+        row += f"{_pair_mm(e.length_rms, e.length_max):>13}"
+        row += "".join(
+            f"{_pair_mm(rms, mx):>13}" for rms, mx in zip(e.moment_arm_rms, e.moment_arm_max)
         )
-    worst_l = max(r.validation.length_rms for r in reports) * 1e3
-    worst_r = max(r.validation.moment_arm_rms for r in reports) * 1e3
+        lines.append(row)
+    worst_l = max(reports, key=lambda r: r.validation.length_rms)
+    worst_r = max(reports, key=lambda r: max(r.validation.moment_arm_rms))
+    arm = worst_r.validation.moment_arm_rms
+    coordinate = COORDINATES[int(np.argmax(arm))]
     lines.append(
-        f"worst: length RMS {worst_l:.3f} mm (target 1), moment arm RMS {worst_r:.3f} mm (target 3)"
+        f"worst: length RMS {worst_l.validation.length_rms * 1e3:.3f} mm ({worst_l.name}; "
+        f"target {LENGTH_TARGET_M * 1e3:g}), moment-arm RMS {max(arm) * 1e3:.3f} mm "
+        f"({worst_r.name}, {coordinate}; target {MOMENT_ARM_TARGET_M * 1e3:g}); "
+        f"{sum(r.terms for r in reports)} terms in all"
     )
     return "\n".join(lines)
+
+
+def _pair_mm(rms: float, mx: float) -> str:
+    return f"{rms * 1e3:.3f}/{mx * 1e3:.2f}"

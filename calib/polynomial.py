@@ -1,7 +1,8 @@
-"""Monomials of the joint angles and their exact derivatives.
+"""Monomials of the coordinates and their exact derivatives.
 
-A term is prod_j q_j ** e[p, j] for an exponent row e[p] = (e_hip, e_knee,
-e_ankle); muscle-tendon lengths are linear combinations of such terms.
+A term is prod_j q_j ** e[p, j] for an exponent row e[p] with one entry per
+coordinate (``calib.coordinates.COORDINATES``); muscle-tendon lengths are
+linear combinations of such terms.
 """
 
 from __future__ import annotations
@@ -10,15 +11,15 @@ import numpy as np
 
 
 def monomials(q: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """Terms prod_j q_j ** e[p, j], shape (..., P), for q (..., 3) and exponents (P, 3)."""
+    """Terms prod_j q_j ** e[p, j], shape (..., P), for q (..., K) and exponents (P, K)."""
     return _terms(_powers(q, exponents), exponents)
 
 
 def monomial_gradients(q: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """d term_p / d q_j exactly, shape (..., P, 3)."""
+    """d term_p / d q_j exactly, shape (..., P, K)."""
     powers = _powers(q, exponents)
     columns = []
-    for j in range(3):
+    for j in range(exponents.shape[1]):
         lowered = exponents.copy()
         lowered[:, j] = np.maximum(exponents[:, j] - 1, 0)
         columns.append(_terms(powers, lowered) * exponents[:, j])
@@ -26,7 +27,7 @@ def monomial_gradients(q: np.ndarray, exponents: np.ndarray) -> np.ndarray:
 
 
 def _powers(q: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """q ** k for k = 0..max exponent, shape (K + 1, ..., 3)."""
+    """q ** k for k = 0..max exponent, shape (D + 1, ..., K)."""
     max_degree = int(exponents.max(initial=0))
     out = np.empty((max_degree + 1,) + q.shape)
     out[0] = 1.0
@@ -36,9 +37,7 @@ def _powers(q: np.ndarray, exponents: np.ndarray) -> np.ndarray:
 
 
 def _terms(powers: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    terms = (
-        powers[exponents[:, 0], ..., 0]
-        * powers[exponents[:, 1], ..., 1]
-        * powers[exponents[:, 2], ..., 2]
-    )
+    terms = powers[exponents[:, 0], ..., 0]
+    for j in range(1, exponents.shape[1]):
+        terms = terms * powers[exponents[:, j], ..., j]
     return np.moveaxis(terms, 0, -1)

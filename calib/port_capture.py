@@ -5,7 +5,8 @@ module opens the link with ``firmware_bridge.link.open_link``, greets the
 device with a host ``Hello`` (a device may wait for one before streaming) and
 keeps, for ``seconds``, every sample whose channels are all valid and finite.
 Values are positional: channel i of a sample is channel i of the sensors
-template (or ch0, ch1, ch2 without one), so the result feeds
+template (or ch0, ch1, ... without one, for a device that sends the three
+sagittal or all five coordinates), so the result feeds
 ``calib.zeroing.zero_sensors`` like a CSV capture.
 """
 
@@ -16,6 +17,7 @@ import time
 
 import numpy as np
 
+from calib.coordinates import COORDINATES, SAGITTAL_COORDINATES
 from calib.sensors import SensorError, SensorMap
 from calib.zeroing import Capture
 from firmware_bridge import protocol
@@ -34,7 +36,8 @@ def capture_from_port(
     """Samples (N, C) read from ``port`` (a device path or pyserial URL) for ``seconds`` s."""
     if not (math.isfinite(seconds) and seconds > 0):
         raise SensorError(f"--seconds must be a positive number, got {seconds}")
-    names = template.channel_names if template is not None else ("ch0", "ch1", "ch2")
+    names = template.channel_names if template is not None else None
+    untemplated_counts = (len(SAGITTAL_COORDINATES), len(COORDINATES))
     try:
         link = open_link(port, baud or DEFAULT_BAUD, timeout=0.05)
     except LinkError as exc:
@@ -52,10 +55,17 @@ def capture_from_port(
             for message in decoder.feed(link.read(4096)):
                 if not isinstance(message, JointSample):
                     continue
-                if len(message.values) != len(names):
+                if names is None and len(message.values) in untemplated_counts:
+                    names = tuple(f"ch{i}" for i in range(len(message.values)))
+                if names is None or len(message.values) != len(names):
+                    expected = (
+                        f"{len(names)} ({', '.join(names)})"
+                        if names is not None
+                        else "3 or 5 without a sensors template"
+                    )
                     raise SensorError(
                         f"the device sends {len(message.values)} channels, expected "
-                        f"{len(names)} ({', '.join(names)}); pass --sensors-in with its channels"
+                        f"{expected}; pass --sensors-in with its channels"
                     )
                 all_valid = message.valid_mask & ((1 << len(names)) - 1) == (1 << len(names)) - 1
                 if all_valid and all(math.isfinite(v) for v in message.values):

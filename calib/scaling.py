@@ -2,7 +2,7 @@
 
 Rules (k_h = height / generic height, k_m = mass / generic mass):
 - lengths (hip centre, segment centres of mass and joint centres) x k_h;
-- segment masses x k_m; sagittal inertias x k_m * k_h**2 (I ~ m L^2);
+- segment masses x k_m; inertia tensors x k_m * k_h**2 (I ~ m L^2);
 - optimal fibre lengths, tendon slack lengths and muscle-tendon path
   polynomials (hence moment arms) x the leg-length ratio, which equals k_h
   because every length of the generic leg scales with height;
@@ -11,7 +11,8 @@ Rules (k_h = height / generic height, k_m = mass / generic mass):
   strength normalisation, Jaric S., "Muscle strength testing: use of
   normalisation for body size", Sports Med 32(10):615-631, 2002);
 - pennation, max contraction velocity (in optimal fibre lengths per second)
-  and strength scales are dimensionless and unchanged.
+  and strength scales are dimensionless and unchanged; so are the joints'
+  axes and ranges.
 
 The generic coefficients (``calib/data/generic_gait2392.json``) are produced by
 ``scripts/build_generic_subject.py`` from OpenSim's generic gait2392 model.
@@ -22,7 +23,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from calib.subject import Body, Joint, Segment, Subject, SubjectError, load_subject
+from calib.coordinates import PAPER_MUSCLES
+from calib.subject import Body, Segment, Subject, SubjectError, load_subject
 
 GENERIC_SUBJECT_PATH = Path(__file__).resolve().parent / "data" / "generic_gait2392.json"
 # gait2392 is documented as a person about 1.8 m tall; its bodies weigh 75.16 kg.
@@ -31,17 +33,23 @@ FORCE_MASS_EXPONENT = 2.0 / 3.0
 
 
 def generic_subject() -> Subject:
-    """Generic gait2392 at its own size with every right-leg muscle that crosses hip/knee/ankle."""
+    """Generic gait2392 at its own size with every right-leg muscle that crosses its coordinates."""
     return load_subject(GENERIC_SUBJECT_PATH)
 
 
-def select_muscles(subject: Subject, spec: str | None, default: tuple[str, ...]) -> Subject:
-    """Keep the muscles named by ``spec``: None -> ``default``, "all" -> every one, or a comma list."""
-    if spec is not None and spec.strip() == "all":
+def select_muscles(subject: Subject, spec: str | None) -> Subject:
+    """Keep the muscles named by ``spec``: None or "all" -> every one, "paper" -> the
+    paper's ten, or a comma-separated list."""
+    if spec is None or spec.strip() == "all":
         return subject
-    names = default if spec is None else tuple(n.strip() for n in spec.split(",") if n.strip())
+    if spec.strip() == "paper":
+        names = PAPER_MUSCLES
+    else:
+        names = tuple(n.strip() for n in spec.split(",") if n.strip())
     if not names:
-        raise SubjectError("--muscles: expected 'all' or a comma-separated list of muscle names")
+        raise SubjectError(
+            "--muscles: expected 'all', 'paper' or a comma-separated list of muscle names"
+        )
     by_name = {m.name: m for m in subject.muscles}
     unknown = [n for n in names if n not in by_name]
     if unknown:
@@ -58,15 +66,16 @@ def scale_subject(generic: Subject, height: float, mass: float) -> Subject:
     k_m = mass / generic.body.mass
     k_f = k_m**FORCE_MASS_EXPONENT
 
-    def scale_xy(p: tuple[float, float]) -> tuple[float, float]:
-        return (p[0] * k_h, p[1] * k_h)
+    def scale_length(p: tuple[float, ...]) -> tuple[float, ...]:
+        return tuple(v * k_h for v in p)
 
+    k_inertia = k_m * k_h**2
     segments = {
         name: Segment(
             mass=s.mass * k_m,
-            inertia=s.inertia * k_m * k_h**2,
-            com=scale_xy(s.com),
-            distal_joint=scale_xy(s.distal_joint),
+            inertia=tuple(tuple(v * k_inertia for v in row) for row in s.inertia),
+            com=scale_length(s.com),
+            distal_joint=scale_length(s.distal_joint),
         )
         for name, s in generic.segments.items()
     }
@@ -82,9 +91,9 @@ def scale_subject(generic: Subject, height: float, mass: float) -> Subject:
     )
     return Subject(
         body=Body(mass=mass, height=height, side=generic.body.side),
-        hip_centre=scale_xy(generic.hip_centre),
+        hip_centre=scale_length(generic.hip_centre),
         segments=segments,
-        joints={n: Joint(j.coordinate, j.range) for n, j in generic.joints.items()},
+        joints=generic.joints,
         muscles=muscles,
         source=f"generic gait2392 scaled to height {height:g} m, mass {mass:g} kg",
     )

@@ -1,21 +1,26 @@
-"""The sensors as worn today: ``sensors.json`` maps raw channels to OpenSim joint angles.
+"""The sensors as worn today: ``sensors.json`` maps raw channels to OpenSim coordinates.
 
 Kept apart from ``subject.json`` because it changes every time the device is
-put on. For each channel: the joint it measures (or none), a sign, a zero
-offset and a scale, so that
+put on. For each channel: the coordinate it measures (one of
+``calib.coordinates.COORDINATES``, or none), a sign, a zero offset and a scale, so that
 
-    q_joint = sign * scale * (raw - zero_offset)      [rad, OpenSim coordinate]
+    q_coordinate = sign * scale * (raw - zero_offset)      [rad, OpenSim's sign]
 
 ``zero_offset`` is in raw units (counts, or whatever the device sends) and is
 the raw reading during quiet standing, where OpenSim's default pose puts every
 coordinate at 0 rad. ``scale`` is rad per raw unit (1 for a device that
 already sends radians). Without a sensors file, incoming angles are taken as
-OpenSim radians (``SensorMap.identity()``).
+OpenSim radians (``SensorMap.identity()``: hip flexion, knee, ankle).
+
+Every map measures the three sagittal coordinates (what an encoder
+exoskeleton has); hip adduction and hip rotation (an IMU suit) are optional.
+Each coordinate is measured by at most one channel. A file of schema version 1
+(channels naming a ``joint``: hip, knee or ankle, the sagittal coordinates) is
+still read.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from calib.json_file import load_json_file
-from calib.subject import JOINT_NAMES
+from calib.coordinates import COORDINATES, SAGITTAL_COORDINATES
+from calib.json_file import dumps_readable, load_json_file
 
-SENSORS_SCHEMA_VERSION = 1
-CHANNEL_FIELDS = ("name", "joint", "sign", "zero_offset", "scale")
+SENSORS_SCHEMA_VERSION = 2
+CHANNEL_FIELDS = ("name", "coordinate", "sign", "zero_offset", "scale")
+# Schema version 1 named the sagittal coordinates by their joint.
+VERSION_1_JOINTS = dict(zip(("hip", "knee", "ankle"), SAGITTAL_COORDINATES))
 
 
 class SensorError(ValueError):
@@ -36,10 +43,11 @@ class SensorError(ValueError):
 
 @dataclass(frozen=True)
 class Channel:
-    """One raw channel: its ``name``, the ``joint`` it measures (None: unused), sign, offset, scale."""
+    """One raw channel: its ``name``, the ``coordinate`` it measures (None: unused), sign,
+    offset, scale."""
 
     name: str
-    joint: str | None
+    coordinate: str | None
     sign: float = 1.0
     zero_offset: float = 0.0
     scale: float = 1.0
@@ -47,7 +55,8 @@ class Channel:
 
 @dataclass(frozen=True)
 class SensorMap:
-    """Channel -> joint mapping; every joint in ``JOINT_NAMES`` measured by exactly one channel."""
+    """Channel -> coordinate mapping: every sagittal coordinate measured by exactly one
+    channel, hip adduction and rotation by at most one."""
 
     channels: tuple[Channel, ...]
     schema_version: int = SENSORS_SCHEMA_VERSION
@@ -57,30 +66,47 @@ class SensorMap:
         _validate(self.to_dict())
 
     @classmethod
-    def identity(cls, n_channels: int = 3) -> SensorMap:
-        """Channels 0, 1, 2 are hip, knee, ankle in OpenSim radians; further channels unused."""
-        if n_channels < 3:
-            raise SensorError(f"identity mapping needs at least 3 channels, got {n_channels}")
+    def identity(
+        cls, n_channels: int = 3, coordinates: tuple[str, ...] = SAGITTAL_COORDINATES
+    ) -> SensorMap:
+        """Channels 0, 1, ... measure ``coordinates`` in OpenSim radians, in that order;
+        further channels are unused. ``identity(5, COORDINATES)`` is an IMU suit's five."""
+        if n_channels < len(coordinates):
+            raise SensorError(
+                f"identity mapping of {list(coordinates)} needs at least {len(coordinates)} "
+                f"channels, got {n_channels}"
+            )
         return cls(
-            tuple(Channel(f"ch{i}", JOINT_NAMES[i] if i < 3 else None) for i in range(n_channels))
+            tuple(
+                Channel(f"ch{i}", coordinates[i] if i < len(coordinates) else None)
+                for i in range(n_channels)
+            )
         )
 
     @property
     def channel_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.channels)
 
+    @property
+    def coordinates(self) -> tuple[str, ...]:
+        """The measured coordinates, in ``COORDINATES`` order: the columns of ``to_radians``."""
+        measured = {c.coordinate for c in self.channels}
+        return tuple(c for c in COORDINATES if c in measured)
+
     def to_radians(self, raw: Any) -> np.ndarray:
-        """Raw readings (..., C) -> OpenSim joint angles (..., 3) in rad (hip, knee, ankle)."""
+        """Raw readings (..., C) -> OpenSim angles (..., len(coordinates)) in rad, one column
+        per measured coordinate in ``COORDINATES`` order (``self.coordinates``)."""
         raw = np.asarray(raw, dtype=np.float64)
         if raw.ndim == 0 or raw.shape[-1] != len(self.channels):
             raise SensorError(
                 f"raw readings must have shape (..., {len(self.channels)}) "
                 f"(one value per channel {list(self.channel_names)}), got {raw.shape}"
             )
-        out = np.empty(raw.shape[:-1] + (3,))
+        columns = self.coordinates
+        out = np.empty(raw.shape[:-1] + (len(columns),))
         for i, c in enumerate(self.channels):
-            if c.joint is not None:
-                out[..., JOINT_NAMES.index(c.joint)] = (
+            if c.coordinate is not None:
+                out[..., columns.index(c.coordinate)] = (
                     c.sign * c.scale * (raw[..., i] - c.zero_offset)
                 )
         return out
@@ -91,7 +117,7 @@ class SensorMap:
             "channels": [
                 {
                     "name": c.name,
-                    "joint": c.joint,
+                    "coordinate": c.coordinate,
                     "sign": c.sign,
                     "zero_offset": c.zero_offset,
                     "scale": c.scale,
@@ -101,23 +127,23 @@ class SensorMap:
         }
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        Path(path).write_text(dumps_readable(self.to_dict()))
 
     @classmethod
     def from_dict(cls, data: Any) -> SensorMap:
+        data = _upgrade(data)
         _validate(data)
         return cls(
             tuple(
                 Channel(
                     name=c["name"],
-                    joint=c["joint"],
+                    coordinate=c.get("coordinate"),
                     sign=float(c.get("sign", 1.0)),
                     zero_offset=float(c.get("zero_offset", 0.0)),
                     scale=float(c.get("scale", 1.0)),
                 )
                 for c in data["channels"]
             ),
-            schema_version=data["schema_version"],
         )
 
 
@@ -132,6 +158,30 @@ def _finite(value: Any, where: str, expected: str) -> float:
     return float(value)
 
 
+def _upgrade(data: Any) -> Any:
+    """A schema-version-1 map (channels naming a sagittal ``joint``) in today's form;
+    anything else unchanged (``_validate`` judges it)."""
+    if (
+        not isinstance(data, dict)
+        or data.get("schema_version") != 1
+        or not isinstance(data.get("channels"), list)
+    ):
+        return data
+    channels = []
+    for i, c in enumerate(data["channels"]):
+        if isinstance(c, dict):
+            joint = c.get("joint")
+            if joint is not None and joint not in VERSION_1_JOINTS:
+                raise SensorError(
+                    f"field 'channels[{i}].joint': expected one of {list(VERSION_1_JOINTS)} or "
+                    f"null (sensors.json schema version 1), got {joint!r}"
+                )
+            fields = {k: v for k, v in c.items() if k != "joint"}
+            c = {**fields, "coordinate": VERSION_1_JOINTS.get(joint)}
+        channels.append(c)
+    return {**data, "schema_version": SENSORS_SCHEMA_VERSION, "channels": channels}
+
+
 def _validate(data: Any) -> None:
     if not isinstance(data, dict):
         raise SensorError(
@@ -140,13 +190,14 @@ def _validate(data: Any) -> None:
     version = data.get("schema_version")
     if isinstance(version, bool) or version != SENSORS_SCHEMA_VERSION:
         raise SensorError(
-            f"field 'schema_version': expected {SENSORS_SCHEMA_VERSION}, got {version!r}"
+            f"field 'schema_version': expected {SENSORS_SCHEMA_VERSION} (or 1, the sagittal "
+            f"form), got {version!r}"
         )
     channels = data.get("channels")
     if not isinstance(channels, list) or not channels:
         raise SensorError(f"field 'channels': expected a non-empty list, got {channels!r:.60}")
     names: set[str] = set()
-    joints: list[str] = []
+    measured: list[str] = []
     for i, c in enumerate(channels):
         where = f"channels[{i}]"
         if not isinstance(c, dict):
@@ -163,13 +214,14 @@ def _validate(data: Any) -> None:
                 f"field '{where}.name': expected a unique non-empty string, got {name!r}"
             )
         names.add(name)
-        joint = c.get("joint")
-        if joint is not None and joint not in JOINT_NAMES:
+        coordinate = c.get("coordinate")
+        if coordinate is not None and coordinate not in COORDINATES:
             raise SensorError(
-                f"field '{where}.joint': expected one of {list(JOINT_NAMES)} or null, got {joint!r}"
+                f"field '{where}.coordinate': expected one of {list(COORDINATES)} or null, "
+                f"got {coordinate!r}"
             )
-        if joint is not None:
-            joints.append(joint)
+        if coordinate is not None:
+            measured.append(coordinate)
         sign = _finite(c.get("sign", 1.0), f"{where}.sign", "+1 or -1")
         if sign not in (1.0, -1.0):
             raise SensorError(f"field '{where}.sign': expected +1 or -1, got {sign!r}")
@@ -181,8 +233,11 @@ def _validate(data: Any) -> None:
             raise SensorError(
                 f"field '{where}.scale': expected a positive number (rad per raw unit), got {scale!r}"
             )
-    if sorted(joints) != sorted(JOINT_NAMES):
+    repeated = sorted({c for c in measured if measured.count(c) > 1})
+    missing = [c for c in SAGITTAL_COORDINATES if c not in measured]
+    if repeated or missing:
         raise SensorError(
-            f"field 'channels': every joint {list(JOINT_NAMES)} must be measured by exactly one "
-            f"channel, got {joints}"
+            f"field 'channels': every sagittal coordinate {list(SAGITTAL_COORDINATES)} must be "
+            "measured by exactly one channel, hip_adduction and hip_rotation by at most one; "
+            f"got {measured}"
         )

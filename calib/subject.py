@@ -1,34 +1,38 @@
-"""The subject: one person's planar leg model, as stored in ``subject.json``.
+"""The subject: one person's leg over five coordinates, as stored in ``subject.json``.
 
 A ``Subject`` holds numbers only (no physics code): the body, the hip joint
 centre in the pelvis frame, three rigid segments (thigh, shank, foot), three
-joints named by their OpenSim coordinates, and the muscles with their Hill
-parameters and muscle-tendon length polynomials.
+joints (hip a ball joint of three coordinates, knee and ankle hinges) and the
+muscles with their Hill parameters and muscle-tendon length polynomials.
 
 Conventions (see docs/INTERFACES.md):
-- SI units everywhere, angles in radians, OpenSim coordinates
-  ``q = (hip_flexion, knee_angle, ankle_angle)`` (knee 0 straight, negative
-  flexed; ankle positive in dorsiflexion).
-- The planar chain has fixed joint centres at OpenSim's default pose and ideal
-  hinges about z. OpenSim's gait2392 knee translates with flexion (coupled
-  translations); the planar model ignores that translation for the segment
-  geometry, while the muscle-tendon lengths below keep it (OpenSim evaluated
-  them with the full knee).
-- Segment ``com`` and ``distal_joint`` are (x, y) in metres relative to the
-  segment's proximal joint centre, in ground axes at the default pose
-  (x anterior, y superior). The foot's distal joint is the
-  metatarsophalangeal (mtp) joint centre.
+- SI units everywhere, angles in radians; a pose q has ``COORDINATES`` =
+  (hip_flexion, hip_adduction, hip_rotation, knee_angle, ankle_angle) on its
+  last axis (``calib.coordinates``), with OpenSim's signs.
+- Every vector and tensor is expressed in OpenSim's ground axes at the model's
+  default pose (every coordinate 0, pelvis upright): x anterior, y superior,
+  z to the right. The subject describes a right leg (the right hip centre has
+  z > 0); a measured left leg is stored as its mirror image and ``body.side``
+  says which leg was measured.
+- Segment ``com`` and ``distal_joint`` are (x, y, z) in metres relative to the
+  segment's proximal joint centre at the default pose; ``inertia`` is the 3x3
+  tensor about the segment's centre of mass. The foot's distal joint is the
+  metatarsophalangeal (mtp) joint centre. Joint centres are fixed at their
+  default-pose places: gait2392's knee translates with flexion, which the
+  segment geometry leaves out (the muscle lengths keep it).
+- A joint's rotation is the intrinsic sequence of its coordinates' rotations,
+  R = Rot(axis_1, q_1) Rot(axis_2, q_2) ..., each axis a unit vector in the
+  axes above; the child segment's orientation is the parent's times R.
 - Muscle-tendon length is a polynomial in raw radians
   ``l_mt(q) = sum_p c[p] * prod_j q_j ** e[p, j]`` whose monomials use only the
-  joints the muscle crosses; moment arms are its exact negative derivative,
-  r = -dl/dq (OpenSim's sign), never fitted separately.
+  coordinates the muscle crosses; moment arms are its exact negative
+  derivative, r = -dl/dq (OpenSim's sign), never fitted separately.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -36,14 +40,31 @@ from typing import Any
 
 import numpy as np
 
-from calib.json_file import load_json_file
+from calib.coordinates import (
+    COORDINATES,
+    JOINT_COORDINATES,
+    JOINT_NAMES,
+    SEGMENT_NAMES,
+    as_pose,
+)
+from calib.json_file import dumps_readable, load_json_file
 from calib.polynomial import monomial_gradients, monomials
 
-SCHEMA_VERSION = 1
-JOINT_NAMES = ("hip", "knee", "ankle")
-SEGMENT_NAMES = ("thigh", "shank", "foot")
+SCHEMA_VERSION = 2
 SIDES = ("right", "left")
 DEFAULT_SUBJECT_PATH = Path(__file__).resolve().parent / "data" / "default_subject.json"
+REBUILD_COMMANDS = (
+    "calib-subject --osim MODEL.osim -o subject.json",
+    "calib-subject --height H --mass M -o subject.json",
+)
+# A joint axis is a unit vector to within this much (its norm, dimensionless).
+AXIS_NORM_TOLERANCE = 1e-6
+# Inertia symmetry and the principal-moment triangle inequality hold to within this
+# fraction of the tensor's largest entry (rounding of the numbers in a file).
+INERTIA_RELATIVE_TOLERANCE = 1e-9
+
+Vector3 = tuple[float, float, float]
+Tensor3 = tuple[Vector3, Vector3, Vector3]
 
 
 class SubjectError(ValueError):
@@ -52,7 +73,7 @@ class SubjectError(ValueError):
 
 @dataclass(frozen=True)
 class Body:
-    """The whole person: ``mass`` (kg), standing ``height`` (m), modelled ``side`` of the leg."""
+    """The whole person: ``mass`` (kg), standing ``height`` (m), measured ``side`` of the leg."""
 
     mass: float
     height: float
@@ -61,42 +82,45 @@ class Body:
 
 @dataclass(frozen=True)
 class Segment:
-    """One rigid segment of the planar chain.
+    """One rigid segment of the leg.
 
-    ``mass`` in kg, ``inertia`` in kg*m^2 (sagittal, about z through the centre
-    of mass), ``com`` and ``distal_joint`` (x, y) in m relative to the proximal
-    joint centre at the default pose.
+    ``mass`` in kg; ``inertia`` the 3x3 tensor in kg*m^2 about the centre of
+    mass; ``com`` and ``distal_joint`` (x, y, z) in m relative to the proximal
+    joint centre at the default pose (see the module docstring for the axes).
     """
 
     mass: float
-    inertia: float
-    com: tuple[float, float]
-    distal_joint: tuple[float, float]
+    inertia: Tensor3
+    com: Vector3
+    distal_joint: Vector3
 
 
 @dataclass(frozen=True)
 class Joint:
-    """A hinge: the OpenSim ``coordinate`` it is and the ``range`` (lo, hi) in rad.
+    """A joint: its ``coordinates`` (in ``COORDINATES`` order), each one's unit rotation
+    axis in ``axes`` and the range (lo, hi) rad in ``ranges`` where the subject's
+    muscle-path polynomials were fitted and are valid.
 
-    The range is where the subject's muscle-path polynomials were fitted and
-    are valid; callers should keep angles inside it.
+    The joint's rotation is Rot(axes[0], q[0]) Rot(axes[1], q[1]) ... (intrinsic).
     """
 
-    coordinate: str
-    range: tuple[float, float]
+    coordinates: tuple[str, ...]
+    axes: tuple[Vector3, ...]
+    ranges: tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True)
 class PathPolynomial:
     """Muscle-tendon length (m) as a polynomial of q in raw radians.
 
-    ``crosses`` lists the joints (from ``JOINT_NAMES``) the muscle spans;
-    ``exponents`` holds one (e_hip, e_knee, e_ankle) per term, zero for joints not
-    crossed; ``coefficients`` the matching coefficients in m / rad**degree.
+    ``crosses`` lists the coordinates (from ``COORDINATES``, in that order) the
+    muscle spans; ``exponents`` holds one row of five exponents per term, in
+    ``COORDINATES`` order, zero for coordinates not crossed; ``coefficients``
+    the matching coefficients in m / rad**degree.
     """
 
     crosses: tuple[str, ...]
-    exponents: tuple[tuple[int, int, int], ...]
+    exponents: tuple[tuple[int, ...], ...]
     coefficients: tuple[float, ...]
 
     def scaled(self, factor: float) -> PathPolynomial:
@@ -130,9 +154,9 @@ class MuscleArrays:
     """Muscle parameters as float64 arrays, what the torch and Numba physics evaluate.
 
     ``max_isometric_force`` (M,) N already multiplied by the strength scale;
-    ``path_exponents`` (P, 3) int64 is the union monomial basis and
-    ``path_coefficients`` (M, P) the coefficients in that basis:
-    l_mt(q) = sum_p c[m, p] * prod_j q_j ** e[p, j].
+    ``path_exponents`` (P, 5) int64 is the union monomial basis (columns in
+    ``COORDINATES`` order) and ``path_coefficients`` (M, P) the coefficients in
+    that basis: l_mt(q) = sum_p c[m, p] * prod_j q_j ** e[p, j].
     """
 
     max_isometric_force: np.ndarray
@@ -149,7 +173,7 @@ class Subject:
     """One person's leg: see the module docstring for the conventions."""
 
     body: Body
-    hip_centre: tuple[float, float]
+    hip_centre: Vector3
     segments: Mapping[str, Segment]
     joints: Mapping[str, Joint]
     muscles: tuple[Muscle, ...]
@@ -170,8 +194,14 @@ class Subject:
 
     @property
     def coordinates(self) -> tuple[str, ...]:
-        """The OpenSim coordinate names of (hip, knee, ankle)."""
-        return tuple(self.joints[j].coordinate for j in JOINT_NAMES)
+        """The names of q's last axis: ``calib.coordinates.COORDINATES``."""
+        return COORDINATES
+
+    @property
+    def coordinate_ranges(self) -> np.ndarray:
+        """(5, 2) rad: each coordinate's valid range (lo, hi), in ``COORDINATES`` order."""
+        ranges = {c: r for j in self.joints.values() for c, r in zip(j.coordinates, j.ranges)}
+        return np.array([ranges[c] for c in COORDINATES], dtype=np.float64)
 
     def muscle_arrays(self) -> MuscleArrays:
         """Float64 arrays of the muscle parameters and paths (copies, safe to modify)."""
@@ -179,13 +209,13 @@ class Subject:
         return MuscleArrays(*(np.array(getattr(a, f)) for f in MuscleArrays.__dataclass_fields__))
 
     def muscle_tendon_length(self, q: Any) -> np.ndarray:
-        """Muscle-tendon lengths (..., M) in m at joint angles q (..., 3) in rad."""
-        basis = monomials(_as_pose(q), self._arrays.path_exponents)
+        """Muscle-tendon lengths (..., M) in m at poses q (..., 5) in rad."""
+        basis = monomials(as_pose(q), self._arrays.path_exponents)
         return basis @ self._arrays.path_coefficients.T
 
     def moment_arms(self, q: Any) -> np.ndarray:
-        """Moment arms (..., M, 3) in m at q (..., 3) rad: r = -dl_mt/dq, exactly."""
-        gradients = monomial_gradients(_as_pose(q), self._arrays.path_exponents)
+        """Moment arms (..., M, 5) in m at q (..., 5) rad: r = -dl_mt/dq, exactly."""
+        gradients = monomial_gradients(as_pose(q), self._arrays.path_exponents)
         return -np.einsum("...pj,mp->...mj", gradients, self._arrays.path_coefficients)
 
     def to_dict(self) -> dict[str, Any]:
@@ -193,7 +223,7 @@ class Subject:
 
     def save(self, path: str | Path) -> None:
         """Write the subject as human-readable JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        Path(path).write_text(dumps_readable(self.to_dict()))
 
     @classmethod
     def from_dict(cls, data: Any) -> Subject:
@@ -202,18 +232,22 @@ class Subject:
         body = data["body"]
         return cls(
             body=Body(float(body["mass"]), float(body["height"]), body.get("side", "right")),
-            hip_centre=_pair(data["hip_centre"]),
+            hip_centre=_floats(data["hip_centre"]),
             segments={
                 name: Segment(
                     mass=float(s["mass"]),
-                    inertia=float(s["inertia"]),
-                    com=_pair(s["com"]),
-                    distal_joint=_pair(s["distal_joint"]),
+                    inertia=tuple(_floats(row) for row in s["inertia"]),
+                    com=_floats(s["com"]),
+                    distal_joint=_floats(s["distal_joint"]),
                 )
                 for name, s in ((n, data["segments"][n]) for n in SEGMENT_NAMES)
             },
             joints={
-                name: Joint(coordinate=j["coordinate"], range=_pair(j["range"]))
+                name: Joint(
+                    coordinates=tuple(j["coordinates"]),
+                    axes=tuple(_floats(a) for a in j["axes"]),
+                    ranges=tuple(_floats(r) for r in j["ranges"]),
+                )
                 for name, j in ((n, data["joints"][n]) for n in JOINT_NAMES)
             },
             muscles=tuple(_muscle_from_dict(m) for m in data["muscles"]),
@@ -228,18 +262,8 @@ def load_subject(path: str | Path) -> Subject:
 
 
 def default_subject() -> Subject:
-    """The shipped default: generic gait2392 at its own size, the paper's ten muscles."""
+    """The shipped default: generic gait2392 at its own size, every leg muscle (43)."""
     return load_subject(DEFAULT_SUBJECT_PATH)
-
-
-def _as_pose(q: Any) -> np.ndarray:
-    q = np.asarray(q, dtype=np.float64)
-    if q.ndim == 0 or q.shape[-1] != 3:
-        raise ValueError(
-            f"joint angles must have shape (..., 3) = (hip_flexion, knee_angle, ankle_angle) "
-            f"in rad, got shape {q.shape}"
-        )
-    return q
 
 
 def _build_arrays(muscles: tuple[Muscle, ...]) -> MuscleArrays:
@@ -261,13 +285,13 @@ def _build_arrays(muscles: tuple[Muscle, ...]) -> MuscleArrays:
         max_contraction_velocity=np.array(
             [m.max_contraction_velocity for m in muscles], np.float64
         ),
-        path_exponents=np.array(terms, dtype=np.int64).reshape(-1, 3),
+        path_exponents=np.array(terms, dtype=np.int64).reshape(-1, len(COORDINATES)),
         path_coefficients=coefficients,
     )
 
 
-def _pair(value: Any) -> tuple[float, float]:
-    return (float(value[0]), float(value[1]))
+def _floats(values: Sequence[Any]) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
 
 
 def _muscle_from_dict(m: Mapping[str, Any]) -> Muscle:
@@ -283,7 +307,7 @@ def _muscle_from_dict(m: Mapping[str, Any]) -> Muscle:
         path=PathPolynomial(
             crosses=tuple(path["crosses"]),
             exponents=tuple(tuple(int(x) for x in e) for e in path["exponents"]),
-            coefficients=tuple(float(c) for c in path["coefficients"]),
+            coefficients=_floats(path["coefficients"]),
         ),
     )
 
@@ -297,14 +321,18 @@ def _subject_to_dict(s: Subject) -> dict[str, Any]:
         "segments": {
             name: {
                 "mass": seg.mass,
-                "inertia": seg.inertia,
+                "inertia": [list(row) for row in seg.inertia],
                 "com": list(seg.com),
                 "distal_joint": list(seg.distal_joint),
             }
             for name, seg in s.segments.items()
         },
         "joints": {
-            name: {"coordinate": j.coordinate, "range": list(j.range)}
+            name: {
+                "coordinates": list(j.coordinates),
+                "axes": [list(a) for a in j.axes],
+                "ranges": [list(r) for r in j.ranges],
+            }
             for name, j in s.joints.items()
         },
         "muscles": [
@@ -371,13 +399,19 @@ def _positive(data: Mapping[str, Any], key: str, where: str, unit: str) -> float
     return _number(_get(data, key, where), where + key, f"a positive number ({unit})", 0.0, True)
 
 
-def _finite_pair(value: Any, where: str, unit: str) -> tuple[float, float]:
-    expected = f"a list of two finite numbers [x, y] ({unit})"
-    if not isinstance(value, (list, tuple)) or len(value) != 2:
+def _list(value: Any, where: str, expected: str, length: int | None = None) -> Sequence[Any]:
+    if not isinstance(value, (list, tuple)) or (length is not None and len(value) != length):
         raise _fail(where, expected, value)
-    return (
-        _number(value[0], where + "[0]", expected, None, False),
-        _number(value[1], where + "[1]", expected, None, False),
+    return value
+
+
+def _finite_vector(value: Any, where: str, names: str, unit: str) -> np.ndarray:
+    """A list of finite numbers, one per name in ``names`` (e.g. "x, y, z")."""
+    n = len(names.split(","))
+    expected = f"a list of {n} finite numbers [{names}] ({unit})"
+    value = _list(value, where, expected, n)
+    return np.array(
+        [_number(v, f"{where}[{i}]", expected, None, False) for i, v in enumerate(value)]
     )
 
 
@@ -395,6 +429,12 @@ def _validate(data: Any) -> None:
         ("schema_version", "source", "body", "hip_centre", "segments", "joints", "muscles"),
     )
     version = _get(data, "schema_version", "")
+    if version == 1 and not isinstance(version, bool):
+        raise SubjectError(
+            "this is the planar three-coordinate subject format (schema_version 1), which "
+            f"this calib no longer reads; rebuild it with `{REBUILD_COMMANDS[0]}` "
+            f"or `{REBUILD_COMMANDS[1]}`"
+        )
     if isinstance(version, bool) or version != SCHEMA_VERSION:
         raise _fail(
             "schema_version",
@@ -412,7 +452,7 @@ def _validate(data: Any) -> None:
     if side not in SIDES:
         raise _fail("body.side", f"one of {list(SIDES)}", side)
 
-    _finite_pair(_get(data, "hip_centre", ""), "hip_centre", "m")
+    _finite_vector(_get(data, "hip_centre", ""), "hip_centre", "x, y, z", "m")
 
     segments = _obj(_get(data, "segments", ""), "segments")
     for name in SEGMENT_NAMES:
@@ -423,21 +463,21 @@ def _validate(data: Any) -> None:
         )
         where = f"segments.{name}."
         _positive(seg, "mass", where, "kg")
-        _positive(seg, "inertia", where, "kg*m^2")
-        _finite_pair(_get(seg, "com", where), where + "com", "m")
-        _finite_pair(_get(seg, "distal_joint", where), where + "distal_joint", "m")
+        _validate_inertia(_get(seg, "inertia", where), where + "inertia")
+        _finite_vector(_get(seg, "com", where), where + "com", "x, y, z", "m")
+        _finite_vector(_get(seg, "distal_joint", where), where + "distal_joint", "x, y, z", "m")
     extra = sorted(set(segments) - set(SEGMENT_NAMES))
     if extra:
         raise _fail("segments", f"only {list(SEGMENT_NAMES)}", extra)
 
     joints = _obj(_get(data, "joints", ""), "joints")
     for name in JOINT_NAMES:
-        joint = _obj(_get(joints, name, "joints."), f"joints.{name}", ("coordinate", "range"))
-        where = f"joints.{name}."
-        _string(joint, "coordinate", where)
-        lo, hi = _finite_pair(_get(joint, "range", where), where + "range", "rad")
-        if not lo < hi:
-            raise _fail(where + "range", "[lo, hi] with lo < hi (rad)", [lo, hi])
+        _validate_joint(
+            _obj(
+                _get(joints, name, "joints."), f"joints.{name}", ("coordinates", "axes", "ranges")
+            ),
+            name,
+        )
     extra = sorted(set(joints) - set(JOINT_NAMES))
     if extra:
         raise _fail("joints", f"only {list(JOINT_NAMES)}", extra)
@@ -448,6 +488,70 @@ def _validate(data: Any) -> None:
     seen: set[str] = set()
     for i, m in enumerate(muscles):
         _validate_muscle(_obj(m, f"muscles[{i}]", MUSCLE_FIELDS), i, seen)
+
+
+def _validate_inertia(value: Any, where: str) -> None:
+    """A 3x3 tensor: finite, symmetric, positive definite, principal moments a triangle."""
+    expected = "a 3x3 list of finite numbers (kg*m^2)"
+    rows = _list(value, where, expected, 3)
+    tensor = np.array(
+        [_finite_vector(r, f"{where}[{i}]", "x, y, z", "kg*m^2") for i, r in enumerate(rows)]
+    )
+    tolerance = INERTIA_RELATIVE_TOLERANCE * float(np.abs(tensor).max(initial=0.0))
+    asymmetry = np.abs(tensor - tensor.T)
+    if asymmetry.max() > tolerance:
+        i, j = np.unravel_index(int(np.argmax(asymmetry)), asymmetry.shape)
+        raise _fail(
+            where,
+            f"a symmetric tensor ([{i}][{j}] = [{j}][{i}])",
+            [list(map(float, r)) for r in tensor],
+        )
+    moments = np.linalg.eigvalsh((tensor + tensor.T) / 2)
+    if moments[0] <= 0.0:
+        raise _fail(
+            where,
+            f"a positive-definite tensor (principal moments {moments.tolist()} must be > 0)",
+            [list(map(float, r)) for r in tensor],
+        )
+    if moments[2] > moments[0] + moments[1] + tolerance:
+        raise _fail(
+            where,
+            "principal moments satisfying the triangle inequality (the largest, "
+            f"{moments[2]:.6g}, at most the sum of the others, {moments[0] + moments[1]:.6g})",
+            [list(map(float, r)) for r in tensor],
+        )
+
+
+def _validate_joint(joint: Mapping[str, Any], name: str) -> None:
+    where = f"joints.{name}."
+    coordinates = list(JOINT_COORDINATES[name])
+    got = _get(joint, "coordinates", where)
+    if got != coordinates:
+        raise _fail(
+            where + "coordinates", f"{coordinates} (the {name}'s coordinates, in this order)", got
+        )
+    n = len(coordinates)
+    axes = _list(
+        _get(joint, "axes", where), where + "axes", f"a list of {n} unit vectors [x, y, z]", n
+    )
+    for k, axis in enumerate(axes):
+        vector = _finite_vector(axis, f"{where}axes[{k}]", "x, y, z", "a unit vector")
+        if abs(float(np.linalg.norm(vector)) - 1.0) > AXIS_NORM_TOLERANCE:
+            raise _fail(
+                f"{where}axes[{k}]",
+                f"a unit vector (norm 1 within {AXIS_NORM_TOLERANCE:g}; this one's norm is "
+                f"{np.linalg.norm(vector):.9g})",
+                axis,
+            )
+    ranges = _list(
+        _get(joint, "ranges", where), where + "ranges", f"a list of {n} ranges [lo, hi] (rad)", n
+    )
+    for k, r in enumerate(ranges):
+        lo, hi = _finite_vector(r, f"{where}ranges[{k}]", "lo, hi", "rad")
+        if not lo < hi:
+            raise _fail(
+                f"{where}ranges[{k}]", "[lo, hi] with lo < hi (rad)", [float(lo), float(hi)]
+            )
 
 
 MUSCLE_FIELDS = (
@@ -483,44 +587,51 @@ def _validate_muscle(m: Mapping[str, Any], i: int, seen: set[str]) -> None:
         raise _fail(where + "pennation_at_optimal", "an angle in [0, pi/2) rad", pennation)
     if "strength_scale" in m:
         _number(m["strength_scale"], where + "strength_scale", "a number >= 0", 0.0, False)
+    _validate_path(
+        _obj(_get(m, "path", where), where + "path", ("crosses", "exponents", "coefficients")),
+        where + "path.",
+    )
 
-    path = _obj(_get(m, "path", where), where + "path", ("crosses", "exponents", "coefficients"))
-    pwhere = where + "path."
-    crosses = _get(path, "crosses", pwhere)
+
+def _validate_path(path: Mapping[str, Any], where: str) -> None:
+    crosses = _get(path, "crosses", where)
     if (
         not isinstance(crosses, (list, tuple))
         or not crosses
-        or any(c not in JOINT_NAMES for c in crosses)
-        or len(set(crosses)) != len(crosses)
+        or any(c not in COORDINATES for c in crosses)
+        or list(crosses) != sorted(set(crosses), key=COORDINATES.index)
     ):
         raise _fail(
-            pwhere + "crosses",
-            f"a non-empty list of distinct joints from {list(JOINT_NAMES)}",
+            where + "crosses",
+            f"a non-empty list of distinct coordinates from {list(COORDINATES)}, in that order",
             crosses,
         )
-    exponents = _get(path, "exponents", pwhere)
-    coefficients = _get(path, "coefficients", pwhere)
+    exponents = _get(path, "exponents", where)
+    coefficients = _get(path, "coefficients", where)
+    row = f"[{', '.join('e_' + c for c in COORDINATES)}]"
     if not isinstance(exponents, (list, tuple)) or not exponents:
-        raise _fail(pwhere + "exponents", "a non-empty list of [e_hip, e_knee, e_ankle]", exponents)
+        raise _fail(where + "exponents", f"a non-empty list of {row}", exponents)
     if not isinstance(coefficients, (list, tuple)) or len(coefficients) != len(exponents):
         raise _fail(
-            pwhere + "coefficients",
+            where + "coefficients",
             f"a list of {len(exponents)} numbers (one per exponent row)",
             coefficients,
         )
     terms = set()
     for k, e in enumerate(exponents):
-        ewhere = f"{pwhere}exponents[{k}]"
+        ewhere = f"{where}exponents[{k}]"
         if (
             not isinstance(e, (list, tuple))
-            or len(e) != 3
+            or len(e) != len(COORDINATES)
             or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in e)
         ):
-            raise _fail(ewhere, "three non-negative integers [e_hip, e_knee, e_ankle]", e)
-        for j, joint in enumerate(JOINT_NAMES):
-            if e[j] and joint not in crosses:
-                raise _fail(ewhere, f"exponent 0 for '{joint}', which the muscle does not cross", e)
+            raise _fail(ewhere, f"five non-negative integers {row}", e)
+        for j, coordinate in enumerate(COORDINATES):
+            if e[j] and coordinate not in crosses:
+                raise _fail(
+                    ewhere, f"exponent 0 for '{coordinate}', which the muscle does not cross", e
+                )
         if tuple(e) in terms:
             raise _fail(ewhere, "an exponent row not repeated", e)
         terms.add(tuple(e))
-        _number(coefficients[k], f"{pwhere}coefficients[{k}]", "a finite number (m)", None, False)
+        _number(coefficients[k], f"{where}coefficients[{k}]", "a finite number (m)", None, False)

@@ -3,7 +3,7 @@
 A capture is a CSV file with a header row: one column per raw channel, plus
 optionally a time column (``time``, ``t`` or ``timestamp``, ignored). Standing
 quietly is OpenSim's default pose, every coordinate 0 rad, so each channel's
-zero offset becomes its mean raw reading. A capture in which a measured joint
+zero offset becomes its mean raw reading. A capture in which a measured coordinate
 moves (standard deviation above ``max_std_deg``, in degrees after sign and
 scale) is refused: zeroing on a moving leg would bias every later angle.
 
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from calib.coordinates import COORDINATES, SAGITTAL_COORDINATES
 from calib.sensors import Channel, SensorError, SensorMap
 
 TIME_COLUMNS = ("time", "t", "timestamp")
@@ -79,10 +80,11 @@ def zero_sensors(
 ) -> SensorMap:
     """A sensor map whose zero offsets are the capture's means.
 
-    ``template`` supplies the channels (names, joints, signs, scales); its
+    ``template`` supplies the channels (names, coordinates, signs, scales); its
     channel names must all be capture columns. Without one, the capture must
-    have exactly three channel columns, taken as hip, knee, ankle in OpenSim
-    radians (sign +1, scale 1).
+    have exactly three channel columns, taken as hip_flexion, knee_angle,
+    ankle_angle, or five, taken as ``COORDINATES``, in OpenSim radians (sign +1,
+    scale 1).
     """
     if not math.isfinite(max_std_deg) or max_std_deg <= 0:
         raise SensorError(
@@ -94,14 +96,15 @@ def zero_sensors(
         )
     assumed = template is None
     if template is None:
-        if len(capture.channels) != 3:
+        by_count = {len(SAGITTAL_COORDINATES): SAGITTAL_COORDINATES, len(COORDINATES): COORDINATES}
+        if len(capture.channels) not in by_count:
             raise SensorError(
                 f"the capture has {len(capture.channels)} channel columns {list(capture.channels)}; "
-                "without --sensors-in exactly 3 (hip, knee, ankle, in rad) are expected"
+                f"without --sensors-in exactly 3 ({', '.join(SAGITTAL_COORDINATES)}) or 5 "
+                f"({', '.join(COORDINATES)}), in rad, are expected"
             )
-        template = SensorMap(
-            tuple(Channel(n, j) for n, j in zip(capture.channels, ("hip", "knee", "ankle")))
-        )
+        coordinates = by_count[len(capture.channels)]
+        template = SensorMap(tuple(Channel(n, c) for n, c in zip(capture.channels, coordinates)))
     missing = [c.name for c in template.channels if c.name not in capture.channels]
     if missing:
         raise SensorError(
@@ -113,11 +116,11 @@ def zero_sensors(
     moving = []
     for c in template.channels:
         raw = capture.raw[:, capture.channels.index(c.name)]
-        if c.joint is not None:
+        if c.coordinate is not None:
             angle_deg = np.degrees(c.sign * c.scale * raw)
             std, span = float(np.std(angle_deg)), float(np.ptp(angle_deg))
             if std > max_std_deg:
-                moving.append(f"{c.name} ({c.joint}) std {std:.2f} deg, range {span:.2f} deg")
+                moving.append(f"{c.name} ({c.coordinate}) std {std:.2f} deg, range {span:.2f} deg")
         channels.append(dataclasses.replace(c, zero_offset=float(np.mean(raw))))
     if moving:
         raise SensorError(
@@ -131,13 +134,13 @@ def zero_sensors(
 def _refuse_degrees(capture: Capture, template: SensorMap, limit_rad: float) -> None:
     """Refuse joint channels whose mean angle (rad, after sign and scale) exceeds ``limit_rad``."""
     for c in template.channels:
-        if c.joint is None:
+        if c.coordinate is None:
             continue
         mean_raw = float(np.mean(capture.raw[:, capture.channels.index(c.name)]))
         angle = c.sign * c.scale * mean_raw
         if abs(angle) > limit_rad:
             raise SensorError(
-                f"the capture looks like degrees, not radians: channel {c.name} ({c.joint}) "
+                f"the capture looks like degrees, not radians: channel {c.name} ({c.coordinate}) "
                 f"reads {mean_raw:.4g} on average, {math.degrees(angle):.0f} deg as radians, "
                 f"beyond the {math.degrees(limit_rad):.0f} deg a standing reading can be; "
                 "convert the capture to radians, or give --sensors-in with that channel's "

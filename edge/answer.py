@@ -17,16 +17,30 @@ from edge.window import window_features
 
 
 @njit(cache=True)
-def answer_kernel(t, q, rate_hz, w_vel, w_acc, grid, features, input32, row,
-                  newest, slope, horizon_s, activations, coordinates, exponents, row_start,
-                  term, coefficient, params, powers, basis, gradient,
-                  out):  # pragma: no cover - compiled
+def answer_kernel(t, q, rate_hz, w_vel, w_acc, grid, features, input_columns, input32, row,
+                  newest, slope, horizon_s, activations, pose_index, pose, pose_rate,
+                  coordinates, exponents, row_start, term, coefficient, params, powers, basis,
+                  gradient, out, report_index, torque_index, reported_activations,
+                  reported_forces, torques):  # pragma: no cover - compiled
     """Build the window ending at t[-1] (``window_features``), carry the activations
-    (``extrapolate``: clip(newest + slope * horizon_s) into ``activations``) and evaluate
-    the Hill model on the window's row ``row`` (``hill_kernel`` into ``out``); returns
-    whether every force and torque is finite."""
-    window_features(t, q, rate_hz, w_vel, w_acc, grid, features, input32)
+    (``extrapolate``: clip(newest + slope * horizon_s) into ``activations``), place the
+    window's row ``row`` of the measured coordinates into the subject's whole pose
+    (``pose[pose_index[c]]``, ``pose_rate``; the unmeasured ones stay as they are, at 0),
+    evaluate the Hill model there (``hill_kernel`` into ``out``) and copy the reported
+    muscles' activations and forces (``report_index``) and the torques about the
+    balanced coordinates (``torque_index``); returns whether every force and torque is
+    finite."""
+    window_features(t, q, rate_hz, w_vel, w_acc, grid, features, input_columns, input32)
     extrapolate(newest, slope, horizon_s, activations)
-    return hill_kernel(coordinates, activations, features[row, 0::3], features[row, 1::3],
-                       exponents, row_start, term, coefficient, params, powers, basis,
-                       gradient, out)
+    for c in range(pose_index.shape[0]):
+        pose[pose_index[c]] = features[row, 3 * c]
+        pose_rate[pose_index[c]] = features[row, 3 * c + 1]
+    finite = hill_kernel(coordinates, activations, pose, pose_rate, exponents, row_start,
+                         term, coefficient, params, powers, basis, gradient, out)
+    n_muscles = params.shape[0]
+    for k in range(report_index.shape[0]):
+        reported_activations[k] = activations[report_index[k]]
+        reported_forces[k] = out[report_index[k]]
+    for k in range(torque_index.shape[0]):
+        torques[k] = out[2 * n_muscles + torque_index[k]]
+    return finite

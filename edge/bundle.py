@@ -2,11 +2,13 @@
 
 A bundle is a directory:
 
-- ``manifest.json``: what the network expects and promises (muscles and joints in
-  order, window, sample rate, lookahead, input features and normalisation, output
-  range, architecture, training metrics) and the SHA-256 of every other file;
+- ``manifest.json``: what the network expects and promises (muscles and the
+  subject's coordinates in order, the coordinates the network reads and those
+  whose moments the muscles balance, the muscles reported by default, window,
+  sample rate, lookahead, input features and normalisation, output range,
+  architecture, training metrics) and the SHA-256 of every other file;
 - ``model.pt2``: the network as a ``torch.export`` ExportedProgram (batch 1, fixed
-  window), raw SI features (1, W, 9) -> activations (1, M);
+  window), raw SI features (1, W, 3 J) of J input coordinates -> activations (1, M);
 - ``model.onnx``: the same function for ONNX Runtime, its last GRU layer
   computing only the time step the head reads (edge/gru_rewrite.py);
 - ``subject.json``: the subject it was trained with (``calib.Subject``).
@@ -35,12 +37,12 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from calib import Subject, SubjectError, load_subject
-from edge.derivatives import DERIVATIVE_TAPS, INPUT_FEATURES
+from edge.derivatives import DERIVATIVE_TAPS, input_feature_names
 
 if TYPE_CHECKING:
     from torch.export import ExportedProgram
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bundle layout version; a loader refuses any other."""
 
 MANIFEST_FILE = "manifest.json"
@@ -100,6 +102,9 @@ class Manifest:
     lookahead: int
     derivative_taps: int
     input_features: tuple[str, ...]
+    input_coordinates: tuple[str, ...]
+    balanced_coordinates: tuple[str, ...]
+    report_muscles: tuple[str, ...]
     input_mean: tuple[float, ...]
     input_std: tuple[float, ...]
     output_range: tuple[tuple[float, float], ...]
@@ -139,6 +144,9 @@ class Manifest:
             "lookahead": self.lookahead,
             "derivative_taps": self.derivative_taps,
             "input_features": list(self.input_features),
+            "input_coordinates": list(self.input_coordinates),
+            "balanced_coordinates": list(self.balanced_coordinates),
+            "report_muscles": list(self.report_muscles),
             "input_mean": list(self.input_mean),
             "input_std": list(self.input_std),
             "output_range": [list(r) for r in self.output_range],
@@ -190,14 +198,31 @@ class Manifest:
                 f"computes {DERIVATIVE_TAPS}: its inputs would differ from training; re-export "
                 f"with this version"
             )
+        inputs = _names(data, "input_coordinates")
+        balanced = _names(data, "balanced_coordinates")
+        for key, names in (("input_coordinates", inputs), ("balanced_coordinates", balanced)):
+            unknown = [name for name in names if name not in joints]
+            if unknown:
+                raise BundleError(
+                    f"manifest {key} {unknown} are not among its joints {list(joints)}; "
+                    "re-export the bundle"
+                )
         features = _names(data, "input_features")
-        if features != INPUT_FEATURES:
+        if features != input_feature_names(inputs):
             raise BundleError(
-                f"manifest input_features {list(features)} differ from this runtime's "
-                f"{list(INPUT_FEATURES)}: re-export the bundle with this version"
+                f"manifest input_features {list(features)} differ from what this runtime "
+                f"computes for {list(inputs)} ({list(input_feature_names(inputs))}): re-export "
+                "the bundle with this version"
             )
-        mean = _numbers(data, "input_mean", len(INPUT_FEATURES))
-        std = _numbers(data, "input_std", len(INPUT_FEATURES))
+        report = _names(data, "report_muscles")
+        unknown = [name for name in report if name not in muscles]
+        if unknown or not report:
+            raise BundleError(
+                f"manifest report_muscles {list(report)} must be a non-empty subset of its "
+                f"muscles ({unknown} are not): re-export the bundle"
+            )
+        mean = _numbers(data, "input_mean", len(features))
+        std = _numbers(data, "input_std", len(features))
         if min(std) <= 0:
             raise BundleError("manifest input_std must be strictly positive")
         return cls(
@@ -210,6 +235,9 @@ class Manifest:
             lookahead=lookahead,
             derivative_taps=taps,
             input_features=features,
+            input_coordinates=inputs,
+            balanced_coordinates=balanced,
+            report_muscles=report,
             input_mean=mean,
             input_std=std,
             output_range=_ranges(data, len(muscles)),
@@ -234,6 +262,9 @@ _REQUIRED_KEYS = (
     "lookahead",
     "derivative_taps",
     "input_features",
+    "input_coordinates",
+    "balanced_coordinates",
+    "report_muscles",
     "input_mean",
     "input_std",
     "output_range",
@@ -264,8 +295,8 @@ class Bundle:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        """(1, window, 9): the one input shape every backend takes."""
-        return (1, self.manifest.window, len(INPUT_FEATURES))
+        """(1, window, 3 J): the one input shape every backend takes."""
+        return (1, self.manifest.window, len(self.manifest.input_features))
 
     def load_program(self) -> ExportedProgram:
         """The ExportedProgram of ``model.pt2``, on the CPU, after a no-pickle audit."""

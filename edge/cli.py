@@ -66,23 +66,31 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"with --simulate: its sample rate (default "
                      f"{DEFAULT_SIMULATOR_RATE_HZ:g} Hz); a real device sets its own")
     src.add_argument("--replay", type=Path, metavar="FILE",
-                     help="play a recorded trial (OpenSim .mot/.sto with the subject's "
-                     "coordinates) through the loop at its own pace")
+                     help="play a recorded trial (OpenSim .mot/.sto with the columns the "
+                     "network reads, e.g. hip_flexion_r, knee_angle_r, ankle_angle_r) through "
+                     "the loop at its own pace")
     src.add_argument("--fast", action="store_true",
                      help="with --replay: as fast as possible, the network inline at the model "
                      "rate (the same answers on any machine)")
     src.add_argument("--sensors", type=Path,
-                     help="sensors.json mapping channels to joints (default: identity, radians)")
+                     help="sensors.json mapping channels to coordinates (default: one channel "
+                     "per coordinate the bundle's network reads, in radians, in the order "
+                     "hip_flexion, hip_adduction, hip_rotation, knee_angle, ankle_angle)")
     model = p.add_argument_group("model")
     model.add_argument("--bundle", type=Path,
                        help="bundle directory (default: the bundle shipped in the package)")
     model.add_argument("--backend", default="auto",
                        help="auto | tensorrt | onnxruntime | torch (default auto: the fastest here)")
     model.add_argument("--inference", choices=("model-rate", "per-sample"), default="model-rate",
-                       help="model-rate (default): the network runs once per model period on "
+                       help="model-rate (default): the network runs at --inference-rate on "
                        "its own thread and every sample is answered at once with its newest "
                        "output extrapolated to the sample; per-sample: the network runs on "
                        "every sample's window before it is answered")
+    model.add_argument("--inference-rate", type=float, metavar="HZ",
+                       help="model-rate: how often the network runs (default: twice the "
+                       "bundle's rate, 200 Hz for the default bundle; more often carries the "
+                       "activations a shorter way, each run costs one network evaluation off "
+                       "the answer path)")
     model.add_argument("--inference-worker", choices=("thread", "process"), default="thread",
                        help="model-rate: run the network on a thread of edge-run (default) or in "
                        "a process of its own, which shares no interpreter lock with the answers")
@@ -90,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="answers whose activations are older than this carry "
                        "ACTIVATION_STALE (default: the bundle's max_activation_age_ms, else "
                        "three model periods)")
+    model.add_argument("--report-muscles", metavar="all|NAME,...",
+                       help="the muscles whose activations and forces go on the wire and into "
+                       "the log (default: the bundle's report_muscles, the paper's ten; all: "
+                       "every modelled muscle). Every muscle is modelled either way: the "
+                       "torques hold all of them")
     model.add_argument("--range-margin", type=float, default=0.1, metavar="RAD",
                        help="angles beyond the subject's joint ranges by more than this (rad) "
                        "are flagged INPUT_OUT_OF_RANGE (default 0.1)")
@@ -147,6 +160,9 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--duration must be a positive number of seconds, got {args.duration}")
     if not args.range_margin >= 0:
         raise UsageError(f"--range-margin must be >= 0 rad, got {args.range_margin}")
+    if args.inference_rate is not None and not args.inference_rate > 0:
+        raise UsageError(f"--inference-rate must be a positive number of Hz, got "
+                         f"{args.inference_rate}")
     if args.max_activation_age is not None and not args.max_activation_age > 0:
         raise UsageError(f"--max-activation-age must be a positive number of ms, got "
                          f"{args.max_activation_age}")
@@ -194,8 +210,10 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
         bundle = load_bundle(path)
     except BundleError as exc:
         raise UsageError(f"bundle: {exc}") from None
+    inputs = tuple(bundle.manifest.input_coordinates)
     try:
-        sensors = load_sensors(args.sensors) if args.sensors else SensorMap.identity()
+        sensors = (load_sensors(args.sensors) if args.sensors
+                   else SensorMap.identity(len(inputs), inputs))
     except SensorError as exc:
         raise UsageError(f"sensors: {exc}") from None
     return bundle, sensors
@@ -203,13 +221,16 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def _source(args: argparse.Namespace, bundle: Any) -> Any:
     """The sample source the arguments name (not started yet)."""
+    from calib.coordinates import opensim_coordinate
     from edge.sources import ReplaySource, SerialSource, SimulatedSource
     from firmware_bridge.link import LinkError, open_link
     from firmware_bridge.motion_file import MotionFileError
 
     if args.replay:
         try:
-            return ReplaySource(args.replay, tuple(bundle.subject.coordinates), fast=args.fast)
+            side = bundle.subject.body.side
+            columns = tuple(opensim_coordinate(c, side) for c in bundle.manifest.input_coordinates)
+            return ReplaySource(args.replay, columns, fast=args.fast)
         except MotionFileError as exc:
             raise UsageError(f"--replay: {exc}") from None
     if args.simulate:
@@ -258,14 +279,17 @@ def run(args: argparse.Namespace) -> int:
     inference = InferenceSettings.for_model_rate(
         manifest.sample_rate_hz, mode=args.inference, threaded=not args.fast,
         max_activation_age_s=None if age_ms is None else age_ms / 1e3,
-        worker=args.inference_worker)
+        worker=args.inference_worker, inference_rate_hz=args.inference_rate)
     try:
         pipeline = EstimatePipeline(
             bundle, backend, hill, sensors, inference=inference,
             range_margin_rad=args.range_margin, fallback=fallback, log=log,
+            report_muscles=_report_muscles(args.report_muscles, manifest),
         )
     except BackendError as exc:
         raise UsageError(f"backend: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     try:
         source.start()
     except (OSError, TimeoutError, EOFError) as exc:
@@ -291,6 +315,15 @@ def run(args: argparse.Namespace) -> int:
         summary["simulator"] = source.device_report
     _print_summary(summary, args.json_status)
     return 0
+
+
+def _report_muscles(text: str | None, manifest: Any) -> tuple[str, ...] | None:
+    """--report-muscles: None (the manifest's choice), every muscle, or the names given."""
+    if text is None:
+        return None
+    if text.strip() == "all":
+        return tuple(manifest.muscles)
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def _handle_signals(runtime: Any, source: Any) -> None:
@@ -330,17 +363,25 @@ def _describe(args: argparse.Namespace, bundle: Any, backend_name: str, pipeline
     print(f"subject   {bundle.subject.source or 'the bundle subject.json'} "
           f"({bundle.subject.body.mass:.1f} kg, {bundle.subject.body.height:.2f} m, "
           f"{bundle.subject.body.side} leg)", file=log)
-    print(f"muscles   {' '.join(manifest.muscles)}", file=log)
-    print(f"torques   {' '.join(pipeline.coordinates)}", file=log)
+    print(f"muscles   {len(manifest.muscles)} modelled, {len(pipeline.muscles)} reported: "
+          f"{' '.join(pipeline.muscles)}", file=log)
+    print(f"torques   {' '.join(pipeline.coordinates)} (the moments the network balances)",
+          file=log)
+    neutral = [c for c in pipeline.hill.coordinates if c not in pipeline.measured]
+    print(f"inputs    the network reads {' '.join(manifest.input_coordinates)}; the device "
+          f"measures {' '.join(pipeline.measured)}"
+          + (f"; the Hill model holds {' '.join(neutral)} at 0 (neutral)" if neutral else ""),
+          file=log)
     print(f"backend   {backend_name}, 1 inference thread, warmed up", file=log)
+    inference_hz = spec.rate_hz * inference.runs_per_model_period
     if inference.mode == "per-sample":
         how = "the network runs on every sample's window before the sample is answered"
     elif inference.on_thread:
         where = "on its own thread" if inference.worker == "thread" else "in its own process"
-        how = (f"the network runs at {spec.rate_hz:g} Hz {where}; each sample is "
+        how = (f"the network runs at {inference_hz:g} Hz {where}; each sample is "
                f"answered at once with its newest output extrapolated to the sample")
     else:
-        how = (f"the network runs inline every {1000 / spec.rate_hz:g} ms of device time; "
+        how = (f"the network runs inline every {1000 / inference_hz:g} ms of device time; "
                f"the samples between get its newest output extrapolated to them")
     print(f"inference {inference.mode}: {how}; answers with activations older than "
           f"{inference.max_activation_age_s * 1000:g} ms carry ACTIVATION_STALE", file=log)

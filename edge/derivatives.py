@@ -33,15 +33,20 @@ DERIVATIVE_TAPS = 5
 DERIVATIVE_ORDER = 2
 """Degree of the local polynomial fitted to each stencil."""
 
-N_JOINTS = 3
 FEATURES_PER_JOINT = 3
-INPUT_FEATURES = tuple(
-    f"{joint}_{quantity}"
-    for joint in ("hip_flexion", "knee_angle", "ankle_angle")
-    for quantity in ("q", "qd", "qdd")
-)
-"""Column order of the network's input: joint-major (angle rad, velocity rad/s,
-acceleration rad/s^2) for hip_flexion, knee_angle, ankle_angle."""
+SAGITTAL_INPUTS = ("hip_flexion", "knee_angle", "ankle_angle")
+"""The network's default input coordinates: what an encoder exoskeleton measures."""
+
+
+def input_feature_names(coordinates: tuple[str, ...] = SAGITTAL_INPUTS) -> tuple[str, ...]:
+    """Column order of the network's input for these input coordinates: coordinate-major
+    (angle rad, velocity rad/s, acceleration rad/s^2), e.g. hip_flexion_q, hip_flexion_qd,
+    hip_flexion_qdd, knee_angle_q, ..."""
+    return tuple(f"{c}_{quantity}" for c in coordinates for quantity in ("q", "qd", "qdd"))
+
+
+INPUT_FEATURES = input_feature_names()
+"""The default (sagittal) input columns."""
 
 
 @lru_cache(maxsize=16)
@@ -78,22 +83,23 @@ def network_inputs(
 ) -> np.ndarray:
     """Network features of every sample that has a full causal stencil.
 
-    q_uniform: (N, 3) angles in rad on a uniform grid at ``rate_hz``.
-    Returns (N - taps + 1, 9): row i belongs to sample ``i + taps - 1``, columns
-    in ``INPUT_FEATURES`` order.
+    q_uniform: (N, J) angles in rad of the J input coordinates on a uniform grid
+    at ``rate_hz``. Returns (N - taps + 1, 3 J): row i belongs to sample
+    ``i + taps - 1``, columns in ``input_feature_names`` order.
     """
     q = np.asarray(q_uniform, dtype=np.float64)
-    if q.ndim != 2 or q.shape[1] != N_JOINTS:
-        raise ValueError(f"expected joint angles of shape (N, {N_JOINTS}), got {q.shape}")
+    if q.ndim != 2 or q.shape[1] < 1:
+        raise ValueError(f"expected joint angles of shape (N, joints), got {q.shape}")
     if q.shape[0] < taps:
         raise ValueError(f"need at least {taps} samples for one causal stencil, got {q.shape[0]}")
     w_vel, w_acc = causal_derivative_weights(rate_hz, taps)
-    stencils = np.lib.stride_tricks.sliding_window_view(q, taps, axis=0)  # (N-taps+1, 3, taps)
-    features = np.empty((stencils.shape[0], N_JOINTS, FEATURES_PER_JOINT))
+    stencils = np.lib.stride_tricks.sliding_window_view(q, taps, axis=0)  # (N-taps+1, J, taps)
+    n_joints = q.shape[1]
+    features = np.empty((stencils.shape[0], n_joints, FEATURES_PER_JOINT))
     features[:, :, 0] = stencils[:, :, -1]
     features[:, :, 1] = stencils @ w_vel
     features[:, :, 2] = stencils @ w_acc
-    return features.reshape(stencils.shape[0], N_JOINTS * FEATURES_PER_JOINT)
+    return features.reshape(stencils.shape[0], n_joints * FEATURES_PER_JOINT)
 
 
 def history_length(window: int, taps: int = DERIVATIVE_TAPS) -> int:
@@ -106,7 +112,7 @@ def resample_uniform(
 ) -> np.ndarray:
     """Angles at ``t_end_s - (n-1-i)/rate_hz``, i = 0..n-1, linearly interpolated.
 
-    t_s: (K,) strictly increasing device timestamps in s; q: (K, 3) rad. Grid
+    t_s: (K,) strictly increasing device timestamps in s; q: (K, J) rad. Grid
     points before ``t_s[0]`` take the first sample's value: callers check
     ``t_end_s - (n-1)/rate_hz >= t_s[0]`` when they need a full history.
     """

@@ -3,8 +3,8 @@
 Per sample (``EstimatePipeline``): sensor mapping and checks → ring buffer →
 window at the bundle's rate from the device timestamps (edge/window.py) → the
 newest network output carried to the sample's instant (edge/inference.py; the
-network itself runs once per model period on its own thread, or inline per
-sample) → Hill forces and joint torques for the sample's own angles and
+network itself runs twice per model period by default on its own thread, or
+inline per sample) → Hill forces and joint torques for the sample's own angles and
 velocities (edge.hill, Numba) → estimate values. Around it (``Runtime``): a
 sample source (edge/sources.py: a serial link, reopened when it disappears; the
 simulated device; a replay), the skip policy, the Estimate frame, and the sinks
@@ -60,6 +60,7 @@ from typing import TextIO
 
 import numpy as np
 
+from calib.coordinates import SAGITTAL_COORDINATES, opensim_coordinate
 from calib.sensors import SensorMap
 from edge.answer import answer_kernel
 from edge.backends.base import Backend
@@ -97,7 +98,7 @@ DEVICE_SILENT_HEARTBEATS = 3
 """No JointSample for this many heartbeat periods: the device is gone (PROTOCOL.md)."""
 PER_SAMPLE_SKIP_AFTER_US = 1000
 """Per-sample inference answers the older samples of a read only within this (µs)."""
-VERSION_1_0_COORDINATES = ("hip_flexion", "knee_angle", "ankle_angle")
+VERSION_1_0_COORDINATES = SAGITTAL_COORDINATES
 """The torques a protocol 1.0 receiver reads, in order (without the side suffix)."""
 
 
@@ -110,11 +111,23 @@ class EstimatePipeline:
 
     ``accept(sample)`` maps, checks and stores one sample and returns its status
     bits; ``estimate(status)`` computes the values for the newest accepted sample
-    into ``activations``, ``forces``, ``torques`` (one per coordinate of the Hill
-    model), sets ``activation_age_us`` and returns the final status. The ring holds
-    one window of a device up to ``max_device_rate_hz``; a device whose Hello
-    announces a faster rate grows it (``ensure_device_rate``). ``close()`` stops the
-    inference thread.
+    into ``activations`` and ``forces`` (one per reported muscle, ``muscles``) and
+    ``torques`` (one per balanced coordinate, ``coordinates``), sets
+    ``activation_age_us`` and returns the final status.
+
+    The ring and the window hold the coordinates the sensors measure (``measured``,
+    ``calib.coordinates`` order); the network reads the bundle's
+    ``input_coordinates`` among them, which must all be measured. The Hill model
+    evaluates every modelled muscle at the subject's whole pose, the measured
+    coordinates from the sample and the others at 0 (neutral hip adduction and
+    rotation for a sagittal device). ``report_muscles`` (default the manifest's
+    ``report_muscles``) chooses what is answered; the torques are about
+    ``torque_coordinates``, by default the manifest's ``balanced_coordinates``, the
+    moments the network learned to balance.
+
+    The ring holds one window of a device up to ``max_device_rate_hz``; a device
+    whose Hello announces a faster rate grows it (``ensure_device_rate``).
+    ``close()`` stops the inference thread.
     """
 
     def __init__(
@@ -128,24 +141,49 @@ class EstimatePipeline:
         max_device_rate_hz: float = 5000.0,
         fallback: BackendFallback | None = None,
         log: TextIO | None = None,
+        report_muscles: tuple[str, ...] | None = None,
+        torque_coordinates: tuple[str, ...] | None = None,
     ) -> None:
         manifest = bundle.manifest
-        joints = tuple(bundle.subject.joints)
+        subject = bundle.subject
+        measured = tuple(sensors.coordinates)
+        missing = [c for c in manifest.input_coordinates if c not in measured]
+        if missing:
+            raise ValueError(
+                f"the bundle's network reads {', '.join(manifest.input_coordinates)} but the "
+                f"sensor mapping measures {', '.join(measured)}: pass --sensors with a "
+                f"sensors.json whose channels name {', '.join(missing)}")
+        reported = tuple(manifest.report_muscles if report_muscles is None else report_muscles)
+        unknown = [name for name in reported if name not in manifest.muscles]
+        if unknown or not reported:
+            raise ValueError(f"muscles to report {list(unknown or reported)} are not among the "
+                             f"bundle's {len(manifest.muscles)} ({', '.join(manifest.muscles)})")
+        self.measured = measured
         self.spec = WindowSpec(manifest.window, manifest.sample_rate_hz, manifest.lookahead,
-                               n_joints=len(joints))
+                               n_joints=len(measured))
         if inference is None:
             age_ms = manifest.max_activation_age_ms
             inference = InferenceSettings.for_model_rate(
                 self.spec.rate_hz, max_activation_age_s=None if age_ms is None else age_ms / 1e3)
         self.inference = inference
-        self.muscles = tuple(manifest.muscles)
-        self.coordinates = hill.coordinates
+        self.muscles = reported
+        torque_coordinates = tuple(torque_coordinates or manifest.balanced_coordinates)
+        if not set(torque_coordinates) <= set(hill.coordinates):
+            raise ValueError(f"torque coordinates {list(torque_coordinates)} are not all among "
+                             f"the subject's {list(hill.coordinates)}")
+        self.coordinates = tuple(opensim_coordinate(c, subject.body.side)
+                                 for c in torque_coordinates)
+        """The torques' coordinates as OpenSim names them on the subject's side
+        (``hip_flexion_r``, ...): the host Hello's joint_names and the log's columns."""
         self.hill = hill
-        ranges = tuple(tuple(bundle.subject.joints[j].range) for j in joints)
-        self.mapper = SampleMapper(sensors, joints, ranges, range_margin_rad)
+        pose_index = [hill.coordinates.index(c) for c in measured]
+        ranges = subject.coordinate_ranges
+        self.mapper = SampleMapper(sensors, measured, tuple(tuple(ranges[i]) for i in pose_index),
+                                   range_margin_rad)
         self.ring = SampleRing(math.ceil(self.spec.history_s * max_device_rate_hz) + 8,
-                               len(joints))
-        self.window = WindowBuilder(self.spec)
+                               len(measured))
+        self.window = WindowBuilder(self.spec,
+                                    tuple(measured.index(c) for c in manifest.input_coordinates))
         self.window.warmup()
         self.unwrapper = TimestampUnwrapper()
         m = manifest.n_muscles
@@ -157,14 +195,24 @@ class EstimatePipeline:
                                           threaded=inference.on_thread, log=log,
                                           niceness=inference.thread_niceness)
         self.carry = ActivationCarry(m, inference.max_extrapolation_s)
-        self._inference_period_s = (0.0 if inference.mode == "per-sample"
-                                    else 1.0 / self.spec.rate_hz - 1e-6)
-        self.activations = np.zeros(m)
-        self.forces = hill.force  # views of the Hill model's output, refilled per sample
-        self.torques = hill.torque
+        self._inference_period_s = (
+            0.0 if inference.mode == "per-sample"
+            else 1.0 / (self.spec.rate_hz * inference.runs_per_model_period) - 1e-6)
+        self._modelled_activations = np.zeros(m)
+        self.activations = np.zeros(len(reported))
+        self.forces = np.zeros(len(reported))
+        self.torques = np.zeros(len(self.coordinates))
+        self._selection = (
+            np.array(pose_index, dtype=np.int64), np.zeros(hill.n_coordinates),
+            np.zeros(hill.n_coordinates), hill.coordinate_index, *hill.kernel_buffers,
+            np.array([manifest.muscles.index(name) for name in reported], dtype=np.int64),
+            np.array([hill.coordinates.index(c) for c in torque_coordinates], dtype=np.int64),
+            self.activations, self.forces, self.torques)
+        """answer_kernel's arguments after the activations: the pose, the Hill model's
+        buffers, what is reported and the buffers it lands in."""
         self.activation_age_us = 0
         self._max_age_us = round(inference.max_activation_age_s * 1e6)
-        self.held = np.zeros(len(joints))
+        self.held = np.zeros(len(measured))
         self.has_held = False
         self.last_seq: int | None = None
         self.suspect_until_s = -math.inf
@@ -181,8 +229,8 @@ class EstimatePipeline:
         for i in range(4):
             ring.push(i, i * self.spec.history_s, np.zeros(self.ring.n_joints))
         answer_kernel(*self.window.kernel_inputs(ring), self.spec.answered_row,
-                      np.zeros(n_muscles), self.carry.slope, 0.0, self.activations,
-                      self.hill.coordinate_index, *self.hill.kernel_buffers)
+                      np.zeros(n_muscles), self.carry.slope, 0.0, self._modelled_activations,
+                      *self._selection)
         self.zero_values(0)
 
     @property
@@ -283,8 +331,8 @@ class EstimatePipeline:
             return self.zero_values(status | MODEL_NOT_READY)
         age, newest, horizon_s = prepared
         finite = answer_kernel(*self.window.kernel_inputs(self.ring), self.spec.answered_row,
-                               newest, self.carry.slope, horizon_s, self.activations,
-                               self.hill.coordinate_index, *self.hill.kernel_buffers)
+                               newest, self.carry.slope, horizon_s, self._modelled_activations,
+                               *self._selection)
         if due and worker.threaded:  # the window the kernel just built
             worker.submit(self.window.input, t, self.generation)
         if worker.degraded:

@@ -27,7 +27,7 @@ from serial import SerialBase, SerialException
 
 from edge.sinks import FrameWriter
 from firmware_bridge.codec import JointSample, Message, StreamDecoder, encode
-from firmware_bridge.link import serial_ports
+from firmware_bridge.link import DEFAULT_BAUD, serial_ports
 from firmware_bridge.motion_file import read_joint_angles
 
 LINK_ERRORS = (SerialException, OSError)
@@ -113,7 +113,7 @@ class SerialSource(_Lifecycle):
     device, as pyserial reports it.
     """
 
-    def __init__(self, port: str, open_link: OpenLink, baud: int = 1_000_000,
+    def __init__(self, port: str, open_link: OpenLink, baud: int = DEFAULT_BAUD,
                  out_port: str | None = None, read_timeout_s: float = 0.05,
                  write_timeout_s: float = 0.002, output_backoff_s: float = 0.1) -> None:
         self.name = port
@@ -230,7 +230,7 @@ class SimulatedSource(SerialSource):
     """
 
     def __init__(self, rate_hz: float, duration_s: float | None, open_link: OpenLink,
-                 baud: int = 1_000_000) -> None:
+                 baud: int = DEFAULT_BAUD) -> None:
         super().__init__("", open_link, baud)
         self.rate_hz = rate_hz
         self.duration_s = duration_s

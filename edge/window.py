@@ -38,8 +38,8 @@ from edge.ring_buffer import SampleRing
 class SampleMapper:
     """Raw device channels -> OpenSim joint angles (rad), checked, without allocation.
 
-    ``joints`` names the subject's joints in coordinate order and ``joint_ranges``
-    their (lo, hi) ranges (rad). The same arithmetic as
+    ``joints`` names the coordinates the sensors measure (``calib.coordinates`` order) and
+    ``joint_ranges`` their (lo, hi) ranges (rad). The same arithmetic as
     ``calib.sensors.SensorMap.to_radians`` (``sign * scale * (raw - zero_offset)`` in
     float64), so runtime angles equal offline ones bit for bit. A sample is
     *invalid* when a channel a joint uses is marked invalid or is not finite, *out
@@ -54,7 +54,7 @@ class SampleMapper:
         joint_ranges: tuple[tuple[float, float], ...],
         margin_rad: float,
     ) -> None:
-        by_joint = {c.joint: (i, c) for i, c in enumerate(sensors.channels) if c.joint}
+        by_joint = {c.coordinate: (i, c) for i, c in enumerate(sensors.channels) if c.coordinate}
         self.n_channels = len(sensors.channels)
         self.channel = tuple(by_joint[j][0] for j in joints)
         self.gain = tuple(by_joint[j][1].sign * by_joint[j][1].scale for j in joints)
@@ -127,14 +127,24 @@ class WindowSpec:
 
 
 class WindowBuilder:
-    """Builds the (1, window, 3 * n_joints) float32 network input into one preallocated
-    buffer."""
+    """Builds the float32 network input (1, window, 3 * len(input_joints)) into one
+    preallocated buffer, from a window of all ``spec.n_joints`` measured coordinates.
 
-    def __init__(self, spec: WindowSpec) -> None:
+    ``input_joints``: which of the measured coordinates (indices, in order) the network
+    reads; default all of them. ``features`` (window, 3 * n_joints) keeps every measured
+    coordinate, for the Hill model."""
+
+    def __init__(self, spec: WindowSpec, input_joints: tuple[int, ...] | None = None) -> None:
         self.spec = spec
-        n_features = 3 * spec.n_joints
-        self.input = np.zeros((1, spec.window, n_features), dtype=np.float32)
-        self.features = np.zeros((spec.window, n_features))
+        if input_joints is None:
+            input_joints = tuple(range(spec.n_joints))
+        if not input_joints or any(not 0 <= j < spec.n_joints for j in input_joints):
+            raise ValueError(f"input joints {input_joints} must name some of the "
+                             f"{spec.n_joints} measured coordinates")
+        self.input_columns = np.array([3 * j + f for j in input_joints for f in range(3)],
+                                      dtype=np.int64)
+        self.input = np.zeros((1, spec.window, self.input_columns.size), dtype=np.float32)
+        self.features = np.zeros((spec.window, 3 * spec.n_joints))
         self._grid = np.zeros((spec.grid_points, spec.n_joints))
         self.answered_angles = self.features[spec.answered_row, 0::3]
         """Angles (n_joints,) rad at the predicted instant, from the last ``build`` (a view)."""
@@ -167,13 +177,15 @@ class WindowBuilder:
         """The arguments of ``window_features`` for a window ending at the ring's newest
         sample (for a compiled caller that builds the window itself)."""
         return (ring.times(), ring.angles(), self.spec.rate_hz, self._w_vel, self._w_acc,
-                self._grid, self.features, self.input[0])
+                self._grid, self.features, self.input_columns, self.input[0])
 
 
 
 @numba.njit(cache=True)
-def window_features(t, q, rate_hz, w_vel, w_acc, grid, features, out32):  # pragma: no cover
-    """Resample (t, q) onto ``grid`` (ending at t[-1]) and fill the causal features.
+def window_features(t, q, rate_hz, w_vel, w_acc, grid, features, input_columns,
+                    out32):  # pragma: no cover
+    """Resample (t, q) onto ``grid`` (ending at t[-1]), fill the causal ``features`` and
+    copy the network's columns (``input_columns``) into ``out32``.
 
     Interpolation as numpy.interp computes it (slope * (x - x_j) + y_j, exact hits
     return y_j); features as edge.derivatives.network_inputs (joint-major q, qd, qdd).
@@ -212,15 +224,15 @@ def window_features(t, q, rate_hz, w_vel, w_acc, grid, features, out32):  # prag
             features[r, 3 * c] = grid[r + taps - 1, c]
             features[r, 3 * c + 1] = vel
             features[r, 3 * c + 2] = acc
-            out32[r, 3 * c] = features[r, 3 * c]
-            out32[r, 3 * c + 1] = vel
-            out32[r, 3 * c + 2] = acc
+        for k in range(input_columns.shape[0]):
+            out32[r, k] = features[r, input_columns[k]]
 
 
 def offline_window(
     t_s: np.ndarray, q: np.ndarray, t_end_s: float, spec: WindowSpec
 ) -> np.ndarray:
-    """The (1, window, 9) float32 input for a window ending at ``t_end_s``, from whole arrays.
+    """The (1, window, 3 J) float32 input for a window ending at ``t_end_s``, from whole
+    arrays q (N, J).
 
     The reference the runtime is checked against: the same functions, no ring.
     """

@@ -38,7 +38,7 @@ import numpy as np
 
 from firmware_bridge import protocol as P
 from firmware_bridge.codec import Estimate, Heartbeat, Hello, JointSample, StreamDecoder, encode
-from firmware_bridge.link import LinkError, PseudoTerminal, open_link
+from firmware_bridge.link import DEFAULT_BAUD, LinkError, PseudoTerminal, open_link
 from firmware_bridge.motion_file import MotionFileError, read_joint_angles
 from firmware_bridge.normative_gait import JOINT_NAMES, load_normative_gait
 from firmware_bridge.progress import progress_bar
@@ -656,7 +656,7 @@ class SimulatorProcess:
     """
 
     def __init__(self, config: SimulatorConfig, url: str | None = None,
-                 baud: int = 921_600) -> None:
+                 baud: int = DEFAULT_BAUD) -> None:
         self.config = config
         self.url = url
         self.baud = baud
@@ -745,7 +745,8 @@ def _parser() -> argparse.ArgumentParser:
                     "Estimate frames back and report round-trip latency, lost and late "
                     "estimates. Ctrl-C ends the run early; the report follows.")
     parser.add_argument("--port", help="pyserial URL or device path (default: a new pty)")
-    parser.add_argument("--baud", type=int, default=921_600, help="baud rate (default 921600)")
+    parser.add_argument("--baud", type=int, default=DEFAULT_BAUD,
+                        help=f"baud rate (default {DEFAULT_BAUD})")
     parser.add_argument("--rate", type=float, default=100.0, help="samples per second")
     parser.add_argument("--duration", type=float, default=10.0,
                         help="seconds to play (default 10; 0: until Ctrl-C)")

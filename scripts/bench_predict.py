@@ -54,7 +54,7 @@ def measure(bundle: Path, ik: Path, backend: str, threads: int, windows: int | N
         )
     from train.predict import ik_on_grid
 
-    time_s, q = ik_on_grid(ik, predictor.rate_hz)
+    time_s, q, _ = ik_on_grid(ik, predictor.rate_hz)
     part = predict(predictor, time_s[: windows + predictor.history - 1],
                    q[: windows + predictor.history - 1])  # fmt: skip
     return (

@@ -1,16 +1,22 @@
 """Rebuild edge/default_bundle/: a label-free PI-MJCA-BiGRU for the default subject on the built-in gait.
 
 Recipe (deterministic for a seed):
-1. subject: ``calib.default_subject()`` (generic gait2392, the paper's ten muscles);
-2. movement: the built-in gait cycle ``firmware_bridge.normative_gait`` (angles
-   vs phase, right heel strike at phase 0), ``--cycles`` cycles at its own
-   period, for the right leg and, half a cycle later, the left;
-3. kinetics: ``train/data/normative_kinetics.json`` (scripts/fit_normative_kinetics.py,
-   from the real subject01 trial): ground reaction force per body weight and
-   centre of pressure relative to the ankle per leg length, vs stance phase,
-   scaled to the default subject's weight and leg length; the foot is free
-   in swing. The pelvis is upright and the hip fixed (the gait file has no
-   pelvis motion), i.e. the paper's fixed-hip model;
+1. subject: ``calib.default_subject()`` (generic gait2392, its 43 right-leg muscles over
+   five coordinates; the manifest reports the paper's ten by default);
+2. movement: the built-in gait cycle ``firmware_bridge.normative_gait`` (the
+   right leg's five coordinates vs phase, right heel strike at phase 0),
+   ``--cycles`` cycles at its own period, for the right leg and, half a cycle
+   later, the left (``train.normative.normative_leg``: the left leg in the right
+   leg's mirrored world, as train.trial loads left legs);
+3. pelvis and kinetics: ``train/data/normative_kinetics.json``
+   (scripts/fit_normative_kinetics.py, from the same cycle of the real subject01
+   trial): the pelvis's six coordinates vs phase (angles; translations per leg
+   length, treadmill-like), the ground reaction force and free moment per body
+   weight and the centre of pressure relative to the ankle in the foot's frame
+   per leg length, vs stance phase, scaled to the default subject's weight and
+   leg length; the foot is free in swing. Built for subject01's body, the
+   gait's five required moments are within 1-6 % of their peak (RMS) of the
+   recorded trial's (scripts/normative_moments.py);
 4. variety: ``--augment`` label-free variants per leg from ``train.augment``
    (time-warped speeds 0.8-1.25x, joint amplitude 0.9-1.1x, +-2 degree offsets);
 5. training: ``train.fit.fit`` with the paper's loss and optimiser settings,
@@ -35,77 +41,26 @@ Recipe (deterministic for a seed):
    which checks eager / torch.export / ONNX Runtime parity before returning.
 
     python scripts/build_default_bundle.py [--epochs N] [--augment K] [--seed S] [--out DIR]
-        [--output bounded] [--input-noise-deg 0.15]
+        [--output clamped] [--input-noise-deg 0.15]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from calib import default_subject
-from firmware_bridge.normative_gait import load_normative_gait
 from train.augment import augment_trials
-from train.dynamics import GRAVITY, joint_positions
-from train.fit import TrainingConfig, fit
 from train.model import OUTPUTS, ModelConfig
-from train.trial import LegTrial
+from train.normative import normative_leg
 
 REPO = Path(__file__).resolve().parents[1]
-KINETICS = REPO / "train" / "data" / "normative_kinetics.json"
 DEFAULT_OUT = REPO / "edge" / "default_bundle"
-RATE_HZ = 100.0
-ANKLE = 2  # index of the ankle in train.dynamics.POINTS
-DEFAULT_OUTPUT = "bounded"
+DEFAULT_OUTPUT = ModelConfig.output
 DEFAULT_INPUT_NOISE_DEG = 0.15
-
-
-def leg_length_m(subject) -> float:
-    """Hip to ankle joint centre at the default pose (m), as the kinetics were normalised."""
-    thigh = np.asarray(subject.segments["thigh"].distal_joint)
-    shank = np.asarray(subject.segments["shank"].distal_joint)
-    return float(np.linalg.norm(thigh + shank))
-
-
-def normative_leg(subject, kinetics: dict, cycles: int, side: str) -> LegTrial:
-    """One leg walking the built-in gait for ``cycles`` cycles at ``RATE_HZ``."""
-    gait = load_normative_gait()
-    n = round(cycles * gait.period_s * RATE_HZ)
-    time_s = np.arange(n) / RATE_HZ
-    phase = time_s / gait.period_s - (0.5 if side == "l" else 0.0)
-    q = gait.angles_at_phase(phase)
-    cycle_phase = np.mod(phase, 1.0)
-    stance = float(kinetics["stance_fraction"])
-    contact = cycle_phase < stance
-    s = np.clip(cycle_phase / stance, 0.0, 1.0)
-    b = np.asarray(kinetics["force_per_body_weight_sin"])  # (2, K), k = 1..K
-    c = np.asarray(kinetics["cop_from_ankle_per_leg_length_cos"])  # (2, K+1), k = 0..K
-    sines = np.sin(np.pi * s[:, None] * np.arange(1, b.shape[1] + 1))
-    cosines = np.cos(np.pi * s[:, None] * np.arange(0, c.shape[1]))
-    weight = subject.body.mass * GRAVITY
-    force = weight * sines @ b.T
-    ankle = joint_positions(subject, q)[:, ANKLE, :]
-    cop = ankle + leg_length_m(subject) * cosines @ c.T
-    contact &= force[:, 1] > 0
-    return LegTrial(
-        time=time_s,
-        q=q,
-        force=np.where(contact[:, None], force, 0.0),
-        cop=np.where(contact[:, None], cop, 0.0),
-        contact=contact,
-        pelvis_tilt=np.zeros(n),
-        hip_acceleration=np.zeros((n, 2)),
-        side=side,
-        rate_hz=RATE_HZ,
-        source=("firmware_bridge.normative_gait",),
-        variant="normative",
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,11 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=Path, help="keep the training RUN here (default: temporary)")
     args = parser.parse_args(argv)
     from train.export import export_bundle
+    from train.fit import TrainingConfig, fit
 
     started = time.perf_counter()
     subject = default_subject()
-    kinetics = json.loads(KINETICS.read_text())
-    legs = [normative_leg(subject, kinetics, args.cycles, side) for side in ("r", "l")]
+    legs = [normative_leg(subject, args.cycles, side) for side in ("r", "l")]
     variants = augment_trials(legs, args.augment, args.seed, subject)
     config = TrainingConfig(
         epochs=args.epochs,

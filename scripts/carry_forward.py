@@ -1,9 +1,11 @@
 """Which carry-forward method should model-rate inference use? Measured, not guessed.
 
     python scripts/carry_forward.py [--seconds 20] [--rates 1000,2000] [--bundle DIR]
+        [--delays-ms 0,1,2] [--inference-rates 100,200]
 
-In model-rate mode the network runs once per model period, on the window ending
-at the sample that completes the period, and the samples in between are answered
+In model-rate mode the network runs ``--inference-rates`` times a second (default
+the bundle's model rate; edge-run's default is twice that), on the window ending
+at the sample that completes its period, and the samples in between are answered
 with its newest output carried to their instant. This script plays the built-in
 gait as a device would (clean, and as a 14-bit encoder with 0.1° of noise), runs
 the network on *every* sample's window (the per-sample reference), and scores
@@ -38,8 +40,9 @@ TAU_DEACTIVATION_S = 0.040
 
 
 def reference_stream(bundle, rate_hz: float, seconds: float, noisy: bool):
-    """Device samples of the built-in gait and the per-sample network activations (N, M);
-    rows before the first full window are dropped."""
+    """Device samples of the built-in gait and the per-sample network activations of the
+    reported muscles (N, R), as the Estimates carry them; rows before the first full
+    window are dropped."""
     from calib.sensors import SensorMap
     from edge.backends import select_backend
     from edge.hill import HillModel
@@ -123,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delays-ms", default="0,1,2",
                         help="window end to output use, ms (0,1,2)")
     parser.add_argument("--bundle", type=Path, help="bundle (default: the shipped one)")
+    parser.add_argument("--inference-rates", default="",
+                        help="how often the network runs, Hz, comma-separated (default: the "
+                        "bundle's model rate)")
     args = parser.parse_args(argv)
     from edge.bundle import BundleError, default_bundle_path, load_bundle
 
@@ -132,21 +138,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"carry_forward: bundle: {exc}", file=sys.stderr)
         return 2
     model_rate = bundle.manifest.sample_rate_hz
-    muscles = [m.removesuffix("_r").removesuffix("_l") for m in bundle.manifest.muscles]
+    muscles = [m.removesuffix("_r").removesuffix("_l") for m in bundle.manifest.report_muscles]
     print(f"bundle {bundle.directory}, model rate {model_rate:g} Hz, {args.seconds:g} s of gait")
-    print(f"{'stream':6s} {'rate':>5s} {'delay':>6s} {'method':12s} {'min R²':>7s} "
+    print(f"{'stream':6s} {'rate':>5s} {'runs':>6s} {'delay':>6s} {'method':12s} {'min R²':>7s} "
           f"{'max |Δa|':>8s}  R² per muscle ({' '.join(muscles)})")
+    inference_rates = [float(r) for r in args.inference_rates.split(",") if r] or [model_rate]
     for noisy in (False, True):
         for rate in (float(r) for r in args.rates.split(",")):
             times, reference = reference_stream(bundle, rate, args.seconds, noisy)
-            runs = network_runs(times, model_rate)
-            for delay_ms in (float(d) for d in args.delays_ms.split(",")):
-                for method in ("hold", "linear", "first-order"):
-                    estimate = carried(method, times, reference, runs, delay_ms / 1e3, model_rate)
-                    r2, worst = scores(estimate, reference)
-                    print(f"{'noisy' if noisy else 'clean':6s} {rate:5.0f} {delay_ms:4.1f}ms "
-                          f"{method:12s} {r2.min():7.4f} {worst:8.4f}  "
-                          + " ".join(f"{v:.4f}" for v in r2), flush=True)
+            for inference_rate in inference_rates:
+                runs = network_runs(times, inference_rate)
+                for delay_ms in (float(d) for d in args.delays_ms.split(",")):
+                    for method in ("hold", "linear", "first-order"):
+                        estimate = carried(method, times, reference, runs, delay_ms / 1e3,
+                                           inference_rate)
+                        r2, worst = scores(estimate, reference)
+                        print(f"{'noisy' if noisy else 'clean':6s} {rate:5.0f} "
+                              f"{inference_rate:4.0f}Hz {delay_ms:4.1f}ms "
+                              f"{method:12s} {r2.min():7.4f} {worst:8.4f}  "
+                              + " ".join(f"{v:.4f}" for v in r2), flush=True)
     return 0
 
 

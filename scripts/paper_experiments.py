@@ -60,7 +60,7 @@ import sys
 from pathlib import Path
 
 from calib import cli as calib_cli
-from calib.osim_import import PAPER_MUSCLES
+from calib.coordinates import PAPER_MUSCLES
 from train.cli import evaluate, fit
 from train.cli import so as static_optimization
 from train.model import OUTPUTS

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from calib import cli as calib_cli
-from calib.osim_import import PAPER_MUSCLES
+from calib.coordinates import PAPER_MUSCLES
 from train.cli import evaluate
 from train.cli import so as static_optimization
 from train.opensim_io import read_storage

@@ -143,13 +143,14 @@ class LegChain(torch.nn.Module):
 
     @classmethod
     def from_subject(cls, subject: Any) -> LegChain:
-        """The chain of a ``calib.Subject`` (its ``segments`` thigh, shank, foot)."""
+        """The sagittal projection of a ``calib.Subject``'s thigh, shank and foot: inertia
+        about z and the (x, y) of each centre of mass and distal joint."""
         segments = [subject.segments[name] for name in SEGMENTS]
         return cls(
             mass=[s.mass for s in segments],
-            inertia=[s.inertia for s in segments],
-            com=[s.com for s in segments],
-            distal=[s.distal_joint for s in segments],
+            inertia=[np.asarray(s.inertia, dtype=np.float64)[2, 2] for s in segments],
+            com=[tuple(s.com)[:2] for s in segments],
+            distal=[tuple(s.distal_joint)[:2] for s in segments],
         )
 
     def constants(self, like: torch.Tensor) -> dict[str, torch.Tensor]:

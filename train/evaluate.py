@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from calib.osim_import import PAPER_MUSCLES
+from calib.coordinates import PAPER_MUSCLES
 from calib.subject import SubjectError, load_subject
 from train.cli import angles_in_degrees, lowpass_hz
 from train.data_checks import DataError, check_span

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from calib import Subject, default_subject
+from calib.coordinates import COORDINATES, PAPER_MUSCLES
 from edge.bundle import (
     BUNDLE_FILES,
     MANIFEST_FILE,
@@ -49,7 +50,7 @@ from edge.bundle import (
     package_version,
     sha256_file,
 )
-from edge.derivatives import DERIVATIVE_TAPS, INPUT_FEATURES
+from edge.derivatives import DERIVATIVE_TAPS
 from edge.gru_rewrite import last_step_gru
 from edge.tensorrt_cache import TensorRTSettings
 
@@ -75,6 +76,8 @@ def export_bundle(
     metrics: Mapping[str, Any] | None = None,
     output_range: Sequence[tuple[float, float]] | None = None,
     tensorrt: TensorRTSettings | None = None,
+    balanced_coordinates: Sequence[str] | None = None,
+    report_muscles: Sequence[str] | None = None,
 ) -> Bundle:
     """Write a bundle to ``out_dir`` and return it, loaded and validated.
 
@@ -87,12 +90,17 @@ def export_bundle(
     output_range: (lo, hi) activations per muscle; defaults to the bound loss's
     ``ACTIVATION_BOUNDS`` for every muscle.
     tensorrt: settings recorded in the manifest for the device's first start.
+    balanced_coordinates: the coordinates whose moments the muscles were trained to
+    balance (a run records them; default the subject's five).
+    report_muscles: the muscles the runtime reports by default: the paper's ten where
+    the subject models them (``calib.coordinates.PAPER_MUSCLES``), else all.
     """
     if isinstance(source, (str, Path)):
         model, run_subject, run_rate, run_metrics = _load_run(Path(source))
         subject = subject or run_subject
         sample_rate_hz = sample_rate_hz or run_rate
         metrics = run_metrics if metrics is None else metrics
+        balanced_coordinates = balanced_coordinates or run_metrics.get("balanced_coordinates")
     else:
         model = source
     subject = subject or default_subject()
@@ -109,6 +117,11 @@ def export_bundle(
             f"subject it was trained with"
         )
     ranges = _output_range(output_range, config.n_muscles)
+    balanced = list(balanced_coordinates or COORDINATES)
+    report = list(report_muscles or default_report_muscles(subject.muscle_names))
+    unknown = [name for name in report if name not in subject.muscle_names]
+    if unknown:
+        raise ExportError(f"report muscles {unknown} are not among the subject's muscles")
     out = _prepare_directory(Path(out_dir))
 
     cpu_model = copy.deepcopy(model).to(device="cpu", dtype=torch.float32).eval()
@@ -127,7 +140,10 @@ def export_bundle(
         "sample_rate_hz": sample_rate_hz,
         "lookahead": int(config.lookahead),
         "derivative_taps": DERIVATIVE_TAPS,
-        "input_features": list(INPUT_FEATURES),
+        "input_features": list(config.input_features),
+        "input_coordinates": list(config.input_coordinates),
+        "balanced_coordinates": balanced,
+        "report_muscles": report,
         "input_mean": _buffer(cpu_model, "normalize.mean"),
         "input_std": _buffer(cpu_model, "normalize.std"),
         "output_range": [list(r) for r in ranges],
@@ -144,6 +160,13 @@ def export_bundle(
     bundle = load_bundle(out)
     check_bundle_parity(cpu_model, bundle)
     return bundle
+
+
+def default_report_muscles(muscles: Sequence[str]) -> tuple[str, ...]:
+    """The paper's ten muscles where the subject models them, in the subject's order; all
+    muscles when it models none of them."""
+    paper = [name for name in muscles if name in PAPER_MUSCLES]
+    return tuple(paper or muscles)
 
 
 def check_bundle_parity(
@@ -198,7 +221,7 @@ def _example_windows(model: nn.Module, window: int, n: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
     mean = model.get_buffer("normalize.mean").detach().cpu()
     std = model.get_buffer("normalize.std").detach().cpu()
-    noise = torch.randn(n, window, len(INPUT_FEATURES), generator=generator)
+    noise = torch.randn(n, window, mean.numel(), generator=generator)
     return (mean + std * noise).to(torch.float32)
 
 

@@ -77,15 +77,17 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
+from calib.coordinates import COORDINATES
 from calib.subject import Subject, SubjectError, load_subject
-from edge.derivatives import DERIVATIVE_TAPS, N_JOINTS
+from edge.derivatives import DERIVATIVE_TAPS, SAGITTAL_INPUTS
 from train import losses
 from train.augment import augment_trials
 from train.cli import angles_in_degrees
 from train.data_checks import DataError, check_duration, check_trial_files
 from train.metrics import score_samples
-from train.model import ModelConfig, build_model
+from train.model import ModelConfig, build_model, clamped_activation
 from train.opensim_io import ExternalLoadsError, StorageError, read_storage
+from train.physics_targets import PhysicsError, choose_balance
 from train.run import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -158,6 +160,10 @@ class TrainingConfig:
     checkpoint_every: int = 25
     input_noise_deg: float = 0.0
     """Std (degrees) of the Gaussian angle noise added to training inputs (module doc)."""
+    balance: str = "auto"
+    """The coordinates the muscles balance: "auto" (hip flexion, adduction and rotation,
+    knee and ankle where every trial holds them, else the sagittal three), "five" or
+    "sagittal" (``train.physics_targets.choose_balance``)."""
     patience: int = 150
     """Epochs over which the validation physics loss must improve (``converged``); 0 = off."""
     min_improvement: float = 0.01
@@ -184,6 +190,8 @@ class TrainingConfig:
             raise FitError("augment must be >= 0 and checkpoint_every >= 1")
         if not 0 <= self.input_noise_deg < 90:
             raise FitError(f"input noise must be in [0, 90) degrees, got {self.input_noise_deg}")
+        if self.balance not in ("auto", "five", "sagittal"):
+            raise FitError(f"balance must be auto, five or sagittal, got {self.balance!r}")
         if self.patience < 0 or not 0 <= self.min_improvement < 1:
             raise FitError(
                 f"patience must be >= 0 epochs and min_improvement in [0, 1), got "
@@ -285,9 +293,9 @@ def perturb_inputs(
     """
     if noise_deg == 0:
         return batch
-    b, w, _ = batch["inputs"].shape
+    b, w, n_features = batch["inputs"].shape
     noise_rad = math.radians(noise_deg) * torch.randn(
-        (b, w + DERIVATIVE_TAPS - 1, N_JOINTS), generator=generator, dtype=torch.float64
+        (b, w + DERIVATIVE_TAPS - 1, n_features // 3), generator=generator, dtype=torch.float64
     )
     change = angle_noise_features(noise_rad, rate_hz).to(batch["inputs"].dtype)
     return {**batch, "inputs": batch["inputs"] + change}
@@ -299,8 +307,14 @@ def perturb_inputs(
 def batch_losses(
     model: torch.nn.Module, batch: dict[str, torch.Tensor], config: TrainingConfig
 ) -> dict[str, torch.Tensor]:
-    """Forward one batch; ``total`` is what is minimised, the rest is logged."""
-    activation = model(batch["inputs"])
+    """Forward one batch; ``total`` is what is minimised, the rest is logged.
+
+    A "clamped" network (``train.model``) returns its raw output in training mode: the
+    physics sees its clamp into the bounds and L_b the raw output.
+    """
+    output = model(batch["inputs"])
+    clamped = getattr(model, "module", model).config.output == "clamped"
+    activation = clamped_activation(output) if clamped else output
     parts = losses.physics_informed_loss(
         activation,
         batch["force_gain"],
@@ -308,12 +322,14 @@ def batch_losses(
         batch["moment_arms"],
         batch["required_torque"],
         config.loss_weights,
+        bounded=output if clamped else None,
     )
+    # The labels lie inside the bounds: the raw output fits them without a clamp's dead zone.
     if config.mode == "supervised":
         parts["physics"] = parts["total"]
-        parts["total"] = losses.supervised_loss(activation, batch["labels"])
+        parts["total"] = losses.supervised_loss(output, batch["labels"])
     elif "labels" in batch:
-        parts["supervised"] = losses.supervised_loss(activation, batch["labels"])
+        parts["supervised"] = losses.supervised_loss(output, batch["labels"])
     return parts
 
 
@@ -406,11 +422,16 @@ def fit(
         raise FitError(
             f"model config has {model_config.n_muscles} muscles, the subject {len(subject.muscles)}"
         )
+    balanced, reason = choose_balance(list(trials) + list(extra_trials or []), config.balance)
+    if world.is_main:
+        print(f"train-fit: {reason}", flush=True)
     window_config = WindowConfig(
         window=model_config.window,
         stride=config.stride,
         lookahead=model_config.lookahead,
         base_motion=config.base_motion,
+        balanced=balanced,
+        input_coordinates=model_config.input_coordinates,
     )
     windows = build_windows(trials, subject, window_config)
     if label_storages is not None:
@@ -463,7 +484,8 @@ def fit(
         print(
             f"train-fit: {config.mode} {model_config.architecture}, {len(train_set)} training / "
             f"{len(validation_set)} validation windows at {windows.rate_hz:g} Hz, "
-            f"{len(subject.muscles)} muscles, {config.epochs} epochs x {steps} steps"
+            f"{len(subject.muscles)} muscles, inputs {', '.join(model_config.input_coordinates)}, "
+            f"{config.epochs} epochs x {steps} steps"
             + (f", {world.world_size} processes" if world.world_size > 1 else ""),
             flush=True,
         )
@@ -530,6 +552,8 @@ def fit(
             "processes": world.world_size,
             "windows": {"train": len(train_set), "validation": len(validation_set)},
             "trials": list(windows.trial_names),
+            "balanced_coordinates": list(balanced),
+            "input_coordinates": list(model_config.input_coordinates),
         }
     )
     if world.is_main:
@@ -649,12 +673,6 @@ def convergence_reason(history: list[dict[str, float]], config: TrainingConfig) 
     )
 
 
-def coordinate_names(subject: Subject, n: int) -> tuple[str, ...]:
-    """The subject's coordinate names for an (..., n) torque, else coordinate 1..n."""
-    names = tuple(subject.coordinates)
-    return names if len(names) == n else tuple(f"coordinate {i + 1}" for i in range(n))
-
-
 def torque_balance(torque: np.ndarray, required: np.ndarray, names: tuple[str, ...]) -> dict:
     """How well the muscles' torque (K, C) N m meets the required torque (K, C), per coordinate.
 
@@ -731,7 +749,12 @@ def _concatenate(a: WindowSet, b: WindowSet) -> WindowSet:
     arrays = {name: np.concatenate([getattr(a, name), getattr(b, name)]) for name in names}
     arrays["trial"] = np.concatenate([a.trial, b.trial + len(a.trial_names)])
     return WindowSet(
-        **arrays, trial_names=a.trial_names + b.trial_names, rate_hz=a.rate_hz, labels=None
+        **arrays,
+        trial_names=a.trial_names + b.trial_names,
+        rate_hz=a.rate_hz,
+        balanced=a.balanced,
+        input_coordinates=a.input_coordinates,
+        labels=None,
     )
 
 
@@ -756,7 +779,7 @@ def _final_metrics(
         )
         torque = losses.muscle_torques(forces, tensors["moment_arms"])
         required = tensors["required_torque"].numpy().astype(np.float64)
-        names = coordinate_names(subject, required.shape[1])
+        names = windows.balanced
         balance = torque_balance(torque.numpy().astype(np.float64), required, names)
         metrics[name] = {
             "losses": parts,
@@ -863,6 +886,10 @@ def configs_from_args(args, n_muscles: int) -> tuple[ModelConfig, TrainingConfig
                 f"--config {args.config}: unknown training keys {sorted(set(training_data) - known)}"
             )
     model_data["n_muscles"] = n_muscles
+    if args.inputs is not None:
+        model_data["input_coordinates"] = input_coordinates(args.inputs)
+    if args.sagittal:
+        training_data["balance"] = "sagittal"
     for flag, key in (("lookahead", "lookahead"), ("architecture", "architecture")):
         if getattr(args, flag) is not None:
             model_data[key] = getattr(args, flag)
@@ -882,6 +909,20 @@ def configs_from_args(args, n_muscles: int) -> tuple[ModelConfig, TrainingConfig
         return ModelConfig.from_dict(model_data), TrainingConfig(**training_data)
     except (TypeError, ValueError) as exc:
         raise FitError(str(exc)) from exc
+
+
+def input_coordinates(text: str) -> tuple[str, ...]:
+    """``--inputs``: "sagittal", "five" or a comma-separated list of coordinates."""
+    named = {"sagittal": SAGITTAL_INPUTS, "five": COORDINATES}
+    if text in named:
+        return named[text]
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in COORDINATES]
+    if unknown or len(names) < 2:
+        raise FitError(
+            f"--inputs {text!r}: give sagittal, five or at least two of {', '.join(COORDINATES)}"
+        )
+    return tuple(c for c in COORDINATES if c in names)
 
 
 def trial_files(args) -> list[TrialFiles]:
@@ -958,6 +999,7 @@ FIT_ERRORS = (
     DataError,
     StorageError,
     ExternalLoadsError,
+    PhysicsError,
     FileNotFoundError,
 )
 

@@ -171,26 +171,29 @@ def muscle_forces(
 
 
 def path_lengths(arrays: Any, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Muscle-tendon lengths (..., M) m and their gradient dl/dq (..., M, 3) m/rad.
+    """Muscle-tendon lengths (..., M) m and their gradient dl/dq (..., M, J) m/rad at the
+    pose q (..., J) rad of the J coordinates of the paths.
 
     l_mt(q) = sum_p c[m, p] prod_j q_j ** e[p, j]; the moment arms are -dl/dq.
     """
     p = _parameters(arrays, q)
     exponents, coefficients = p["path_exponents"], p["path_coefficients"]
+    n_coordinates = exponents.shape[1]
     degree = int(exponents.max()) if exponents.numel() else 0
     powers = [torch.ones_like(q)]
     for _ in range(degree):
         powers.append(powers[-1] * q)
-    powers = torch.stack(powers)  # (degree + 1, ..., 3)
-    factors = [powers[exponents[:, j], ..., j] for j in range(3)]  # each (P, ...)
-    basis = factors[0] * factors[1] * factors[2]
+    powers = torch.stack(powers)  # (degree + 1, ..., J)
+    factors = [powers[exponents[:, j], ..., j] for j in range(n_coordinates)]  # each (P, ...)
+    basis = torch.stack(factors).prod(dim=0)
     lengths = torch.movedim(basis, 0, -1) @ coefficients.T
     gradient = []
-    for j in range(3):
+    for j in range(n_coordinates):
         lowered = powers[torch.clamp(exponents[:, j] - 1, min=0), ..., j]
-        others = [factors[i] for i in range(3) if i != j]
-        d_basis = exponents[:, j].to(q.dtype).reshape((-1,) + (1,) * (q.ndim - 1))
-        d_basis = d_basis * lowered * others[0] * others[1]
+        d_basis = exponents[:, j].to(q.dtype).reshape((-1,) + (1,) * (q.ndim - 1)) * lowered
+        for i in range(n_coordinates):
+            if i != j:
+                d_basis = d_basis * factors[i]
         gradient.append(torch.movedim(d_basis, 0, -1) @ coefficients.T)
     return lengths, torch.stack(gradient, dim=-1)
 
@@ -228,7 +231,8 @@ def _muscle_torques(model: MuscleModel, a, q, qd):
 
 
 def muscle_torques(subject_or_model: Any, a: Any, q: Any, qd: Any):
-    """Joint torques (..., 3) N m from activations a (..., M) at q (..., 3) rad, qd rad/s.
+    """Generalised forces (..., J) N m from activations a (..., M) at the pose q (..., J) rad
+    of the subject's J coordinates and its rate qd rad/s.
 
     Returns ``(tau, MuscleForces)``. ``subject_or_model`` is a ``calib.Subject``
     or a prebuilt ``MuscleModel`` (build it once for training). numpy in ->
@@ -240,8 +244,9 @@ def muscle_torques(subject_or_model: Any, a: Any, q: Any, qd: Any):
         else MuscleModel.from_subject(subject_or_model)
     )
     (a, q, qd), to_output = _as_tensors(a, q, qd)
-    if q.ndim == 0 or q.shape[-1] != 3:
-        raise ValueError(f"q must have shape (..., 3) in rad, got {tuple(q.shape)}")
+    n_coordinates = model.path_exponents.shape[1]
+    if q.ndim == 0 or q.shape[-1] != n_coordinates:
+        raise ValueError(f"q must have shape (..., {n_coordinates}) in rad, got {tuple(q.shape)}")
     if a.ndim == 0 or a.shape[-1] != model.n_muscles:
         raise ValueError(
             f"activations must have shape (..., {model.n_muscles}), one per muscle of the "

@@ -5,46 +5,39 @@ joint embedding (eqs. 1-2) -> multi-joint cross-attention (eqs. 3-8) ->
 joint integration (eq. 9) -> stacked BiGRU (eqs. 10-12) -> one time step
 (eq. 13) -> prediction head (eq. 14).
 
-Shapes: B batch, W window (time steps, the paper's S), Nj = 3 joints,
-F = 3 features per joint (angle rad, velocity rad/s, acceleration rad/s^2),
-M muscles. The input ``x`` is (B, W, 9) raw SI features in
-``edge.derivatives.INPUT_FEATURES`` order (joint-major); the normalisation
+Shapes: B batch, W window (time steps, the paper's S), Nj input coordinates
+("joints": the paper's three sagittal angles by default, five with the hip's
+adduction and rotation, ``ModelConfig.input_coordinates``), F = 3 features per
+joint (angle rad, velocity rad/s, acceleration rad/s^2), M muscles. The input
+``x`` is (B, W, 3 Nj) raw SI features in ``ModelConfig.input_features`` order
+(joint-major); the normalisation
 ``(x - mean) / std`` is a registered buffer inside the module, so every
 exported form (torch.export, ONNX, TensorRT) takes raw features.
 
 Output mapping (``ModelConfig.output``): the paper does not say what follows
-the FCN's last Linear. ``"bounded"`` (default): a = 0.01 + 0.99 sigmoid(z),
-always inside static optimisation's bounds 0.01 <= a <= 1. ``"softplus"``:
-a = 0.01 + softplus(z), bounded below only. ``"linear"``: a = z, both bounds
-left to the loss (docs/INTERFACES.md's original wording).
+the FCN's last Linear, only that activations must stay within [0.01, 1]
+(the bound loss L_b, eq. 22). The options:
 
-Why a hard upper bound: the paper's bound loss L_b (eq. 22) only penalises
-a > 1, so where the muscles cannot balance a joint torque (the ten paper
-muscles at the ankle) the dynamics loss buys torque with activations above 1,
-which static optimisation caps at 1; and a device must never be sent a > 1.
-Measured with scripts/paper_experiments.py (subject01, seed 0, the ten paper
-muscles' mean activation R^2 over 0.55-2.5 s):
+- ``"clamped"`` (default): the activation is clamp(z, 0.01, 1); in training the
+  physics sees that clamp while L_b acts on z itself, and the last Linear
+  starts every muscle at ``INITIAL_ACTIVATION``. Inside the bounds the map is
+  the identity, so no muscle's gradient fades; below the floor a muscle
+  produces no force and L_b alone pulls z back, so it cannot die there.
+- ``"bounded"``: a = 0.01 + 0.99 sigmoid(z), smooth and always inside.
+- ``"softplus"``: a = 0.01 + softplus(z), bounded below only.
+- ``"linear"``: a = z, both bounds left to L_b (the paper read literally).
 
-    muscles  epochs  output    vs train-so  vs OpenSim SO act.  active force
-    ten        500   softplus     0.804          -1.653            -1.790
-    ten        500   bounded      0.863          -1.469            -1.613
-    all (43)  1000   softplus     0.961           0.669             0.508
-    all (43)  1000   bounded      0.972           0.675             0.509
-
-(ten: the gastrocnemii 0.47/0.85 -> 0.94/0.90, psoas/iliacus 0.79/0.78 ->
-0.64/0.62.)
-
-Why a hard lower bound: with
-a linear output and the paper's weights (w_p = 1000, w_b = 500) a negative
-activation costs only (1000 + 500) a^2 against 1000 a^2 for a positive one, so
-the loss's minimiser uses antagonists with negative activation as free torque
-generators. Measured on subject01's walking trial with the 43 right-leg
-muscles, the per-sample minimiser of the physics loss itself (no network,
-passive force off) scores a mean activation R^2 of the ten paper muscles of
--0.21 against our static optimisation (train-so) with a linear output
-(activations down to -0.28), and 0.95 once activations cannot go below 0.01
-(approximated by w_b = 1e5). A hard lower bound inside the network
-keeps the paper's weights and gives static optimisation's answer.
+Why the bounds are hard: L_b only penalises its violation, so where the
+muscles cannot balance a moment the dynamics loss buys torque with
+activations above 1, and with the paper's weights a negative activation
+costs only (1000 + 500) a^2 against 1000 a^2 for a positive one, so a linear
+output uses antagonists with negative activation as free torque generators; a
+device must never be sent either. Why "clamped" rather than "bounded": with
+the five-coordinate balance and 43 muscles, the sigmoid's vanishing slope
+near the floor let the effort term push some muscles (the hamstrings) to
+0.01 early in training, where they stayed ("dead" at the floor), although
+the loss's own per-sample minimum activates them. The README's measured
+figures compare the outputs.
 
 Choices where the paper is ambiguous (each repeated next to its code):
 - Eqs. (5)-(6) write W^K, W^V as Dl x Dl, but C_j (eq. 3) is (Nj-1)*Dl wide.
@@ -87,10 +80,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from edge.derivatives import FEATURES_PER_JOINT, INPUT_FEATURES, N_JOINTS
+from edge.derivatives import FEATURES_PER_JOINT, SAGITTAL_INPUTS, input_feature_names
 
 ARCHITECTURES = ("mjca_bigru", "bigru", "cnn_bigru")
-OUTPUTS = ("bounded", "softplus", "linear")
+OUTPUTS = ("clamped", "bounded", "softplus", "linear")
 ACTIVATION_FLOOR = 0.01
 """Lower activation bound of eq. (22), built into the ``"softplus"`` and ``"bounded"`` outputs."""
 ACTIVATION_CEILING = 1.0
@@ -119,9 +112,12 @@ class ModelConfig:
     cnn_channels: tuple[int, ...] = (64, 128, 128)
     cnn_kernel: int = 3
     cnn_dropout: float = 0.05
-    output: str = "bounded"
-    """Output mapping after the last Linear: "bounded" (0.01 <= a <= 1), "softplus"
-    (a >= 0.01) or "linear" (module doc)."""
+    output: str = "clamped"
+    """Output mapping after the last Linear: "clamped" or "bounded" (0.01 <= a <= 1),
+    "softplus" (a >= 0.01) or "linear" (module doc)."""
+    input_coordinates: tuple[str, ...] = SAGITTAL_INPUTS
+    """The coordinates whose angle, velocity and acceleration the network reads (the
+    paper's Nj "joints"): by default the sagittal hip, knee and ankle."""
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -146,8 +142,26 @@ class ModelConfig:
             raise ValueError(
                 f"cnn_kernel must be odd to keep the window length, got {self.cnn_kernel}"
             )
+        object.__setattr__(self, "input_coordinates", tuple(self.input_coordinates))
+        if len(self.input_coordinates) < 2 or len(set(self.input_coordinates)) != len(
+            self.input_coordinates
+        ):
+            raise ValueError(
+                f"input_coordinates must name at least two distinct coordinates, got "
+                f"{list(self.input_coordinates)}"
+            )
         object.__setattr__(self, "head_dims", tuple(int(d) for d in self.head_dims))
         object.__setattr__(self, "cnn_channels", tuple(int(c) for c in self.cnn_channels))
+
+    @property
+    def n_joints(self) -> int:
+        """Nj: the number of input coordinates."""
+        return len(self.input_coordinates)
+
+    @property
+    def input_features(self) -> tuple[str, ...]:
+        """The input's column names (``edge.derivatives.input_feature_names``)."""
+        return input_feature_names(self.input_coordinates)
 
     @property
     def output_step(self) -> int:
@@ -158,6 +172,7 @@ class ModelConfig:
         data = asdict(self)
         data["head_dims"] = list(self.head_dims)
         data["cnn_channels"] = list(self.cnn_channels)
+        data["input_coordinates"] = list(self.input_coordinates)
         return data
 
     @classmethod
@@ -169,17 +184,33 @@ class ModelConfig:
         return cls(**data)
 
 
+INITIAL_ACTIVATION = 0.05
+"""Where a "clamped" head starts every muscle: low, as a body at rest, inside the bounds."""
+INITIAL_WEIGHT_SCALE = 0.1
+"""The last Linear's default initial weights are scaled by this, so that every muscle
+starts near ``INITIAL_ACTIVATION`` whatever the input."""
+
+
+def clamped_activation(z: torch.Tensor) -> torch.Tensor:
+    """The "clamped" head's activations: z clamped into the bounds of eq. (22)."""
+    return z.clamp(ACTIVATION_FLOOR, ACTIVATION_CEILING)
+
+
 class InputNormalization(nn.Module):
     """(x - mean) / std with the training set's statistics as buffers."""
 
-    def __init__(self, mean: np.ndarray | torch.Tensor, std: np.ndarray | torch.Tensor) -> None:
+    def __init__(
+        self,
+        mean: np.ndarray | torch.Tensor,
+        std: np.ndarray | torch.Tensor,
+        features: tuple[str, ...],
+    ) -> None:
         super().__init__()
         mean_t = torch.as_tensor(np.asarray(mean, dtype=np.float32)).reshape(-1)
         std_t = torch.as_tensor(np.asarray(std, dtype=np.float32)).reshape(-1)
-        n_features = len(INPUT_FEATURES)
-        if mean_t.numel() != n_features or std_t.numel() != n_features:
+        if mean_t.numel() != len(features) or std_t.numel() != len(features):
             raise ValueError(
-                f"input_mean and input_std need {n_features} entries ({', '.join(INPUT_FEATURES)}), "
+                f"input_mean and input_std need {len(features)} entries ({', '.join(features)}), "
                 f"got {mean_t.numel()} and {std_t.numel()}"
             )
         if not torch.all(torch.isfinite(mean_t)) or not torch.all(std_t > 0):
@@ -197,10 +228,10 @@ class JointEmbedding(nn.Module):
     (B, W, Nj*F) -> (B, W, Nj, Dl).
     """
 
-    def __init__(self, joint_dim: int) -> None:
+    def __init__(self, n_joints: int, joint_dim: int) -> None:
         super().__init__()
         self.per_joint = nn.ModuleList(
-            nn.Linear(FEATURES_PER_JOINT, joint_dim) for _ in range(N_JOINTS)
+            nn.Linear(FEATURES_PER_JOINT, joint_dim) for _ in range(n_joints)
         )
         self.activation = nn.GELU()
 
@@ -225,21 +256,22 @@ class MultiJointCrossAttention(nn.Module):
     be identically 1.
     """
 
-    def __init__(self, joint_dim: int, heads: int) -> None:
+    def __init__(self, n_joints: int, joint_dim: int, heads: int) -> None:
         super().__init__()
+        self.n_joints = n_joints
         self.heads = heads
         self.head_dim = joint_dim // heads
-        others_dim = (N_JOINTS - 1) * joint_dim
+        others_dim = (n_joints - 1) * joint_dim
         self.query = nn.ModuleList(
-            nn.Linear(joint_dim, joint_dim, bias=False) for _ in range(N_JOINTS)
+            nn.Linear(joint_dim, joint_dim, bias=False) for _ in range(n_joints)
         )
         self.key = nn.ModuleList(
-            nn.Linear(others_dim, joint_dim, bias=False) for _ in range(N_JOINTS)
+            nn.Linear(others_dim, joint_dim, bias=False) for _ in range(n_joints)
         )
         self.value = nn.ModuleList(
-            nn.Linear(others_dim, joint_dim, bias=False) for _ in range(N_JOINTS)
+            nn.Linear(others_dim, joint_dim, bias=False) for _ in range(n_joints)
         )
-        self.output = nn.ModuleList(nn.Linear(joint_dim, joint_dim) for _ in range(N_JOINTS))
+        self.output = nn.ModuleList(nn.Linear(joint_dim, joint_dim) for _ in range(n_joints))
 
     def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
         b, w, _ = t.shape
@@ -248,9 +280,9 @@ class MultiJointCrossAttention(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         b, w, _, d = h.shape
         updated = []
-        for j in range(N_JOINTS):
+        for j in range(self.n_joints):
             h_j = h[:, :, j, :]
-            others = [h[:, :, k, :] for k in range(N_JOINTS) if k != j]
+            others = [h[:, :, k, :] for k in range(self.n_joints) if k != j]
             c_j = torch.cat(others, dim=-1)  # eq. (3): (B, W, (Nj-1)*Dl)
             q = self._split_heads(self.query[j](h_j))  # eq. (4)
             k = self._split_heads(self.key[j](c_j))  # eq. (5)
@@ -265,9 +297,9 @@ class MultiJointCrossAttention(nn.Module):
 class JointIntegration(nn.Module):
     """Eq. (9): GELU(Linear(Concat_j H'_j)); (B, W, Nj, Dl) -> (B, W, Di)."""
 
-    def __init__(self, joint_dim: int, integrated_dim: int) -> None:
+    def __init__(self, n_joints: int, joint_dim: int, integrated_dim: int) -> None:
         super().__init__()
-        self.linear = nn.Linear(N_JOINTS * joint_dim, integrated_dim)
+        self.linear = nn.Linear(n_joints * joint_dim, integrated_dim)
         self.activation = nn.GELU()
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -278,13 +310,15 @@ class JointIntegration(nn.Module):
 class ConvolutionalFrontEnd(nn.Module):
     """Section III-D2 ablation: three Conv1d over time, each GELU + dropout.
 
-    (B, W, 9) -> (B, W, channels[-1]); padding keeps the window length.
+    (B, W, 3 Nj) -> (B, W, channels[-1]); padding keeps the window length.
     """
 
-    def __init__(self, channels: tuple[int, ...], kernel: int, dropout: float) -> None:
+    def __init__(
+        self, n_features: int, channels: tuple[int, ...], kernel: int, dropout: float
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        width = len(INPUT_FEATURES)
+        width = n_features
         for out in channels:
             layers += [
                 nn.Conv1d(width, out, kernel, stride=1, padding=kernel // 2),
@@ -320,6 +354,11 @@ class BiGRU(nn.Module):
 class PredictionHead(nn.Module):
     """Eq. (14): FCN 2Dg -> head_dims... -> M, GELU between layers, then the output mapping.
 
+    ``output`` "clamped": a = clamp(z, 0.01, 1) in eval mode; in training mode the head
+    returns z itself, which ``clamped_activation`` clamps for the physics while the bound
+    loss L_b (eq. 22) acts on z (the module doc says why); the last Linear starts every
+    muscle at ``INITIAL_ACTIVATION``.
+
     ``output`` "softplus": a = 0.01 + softplus(z), never below eq. (22)'s lower
     bound; "bounded": a = 0.01 + 0.99 sigmoid(z), inside both of its bounds;
     "linear": a = z (the module doc says why each exists).
@@ -334,12 +373,19 @@ class PredictionHead(nn.Module):
         for out in head_dims:
             layers += [nn.Linear(width, out), nn.GELU()]
             width = out
-        layers.append(nn.Linear(width, n_muscles))
+        last = nn.Linear(width, n_muscles)
+        if output == "clamped":
+            with torch.no_grad():
+                last.weight.mul_(INITIAL_WEIGHT_SCALE)
+                last.bias.fill_(INITIAL_ACTIVATION)
+        layers.append(last)
         self.layers = nn.Sequential(*layers)
         self.output = output
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         z = self.layers(h)
+        if self.output == "clamped":
+            return z if self.training else clamped_activation(z)
         if self.output == "softplus":
             return ACTIVATION_FLOOR + nn.functional.softplus(z)
         if self.output == "bounded":
@@ -349,27 +395,28 @@ class PredictionHead(nn.Module):
 
 
 class MuscleActivationNet(nn.Module):
-    """The whole network: raw features (B, W, 9) -> activations (B, M)."""
+    """The whole network: raw features (B, W, 3 Nj) -> activations (B, M)."""
 
     def __init__(self, config: ModelConfig, input_mean: np.ndarray, input_std: np.ndarray) -> None:
         super().__init__()
         self.config = config
-        self.normalize = InputNormalization(input_mean, input_std)
+        n_features = len(config.input_features)
+        self.normalize = InputNormalization(input_mean, input_std, config.input_features)
         if config.architecture == "mjca_bigru":
             self.front = nn.Sequential(
-                JointEmbedding(config.joint_dim),
-                MultiJointCrossAttention(config.joint_dim, config.heads),
-                JointIntegration(config.joint_dim, config.integrated_dim),
+                JointEmbedding(config.n_joints, config.joint_dim),
+                MultiJointCrossAttention(config.n_joints, config.joint_dim, config.heads),
+                JointIntegration(config.n_joints, config.joint_dim, config.integrated_dim),
             )
             gru_input = config.integrated_dim
         elif config.architecture == "cnn_bigru":
             self.front = ConvolutionalFrontEnd(
-                config.cnn_channels, config.cnn_kernel, config.cnn_dropout
+                n_features, config.cnn_channels, config.cnn_kernel, config.cnn_dropout
             )
             gru_input = config.cnn_channels[-1]
         else:  # "bigru": the concatenated joint features go straight into the BiGRU
             self.front = nn.Identity()
-            gru_input = len(INPUT_FEATURES)
+            gru_input = n_features
         self.bigru = BiGRU(gru_input, config.gru_hidden, config.gru_layers, config.gru_dropout)
         self.head = PredictionHead(
             2 * config.gru_hidden, config.head_dims, config.n_muscles, config.output
@@ -386,7 +433,7 @@ def build_model(
     config: ModelConfig, input_mean: np.ndarray | None = None, input_std: np.ndarray | None = None
 ) -> MuscleActivationNet:
     """The network for ``config``; normalisation defaults to identity (mean 0, std 1)."""
-    n_features = len(INPUT_FEATURES)
+    n_features = len(config.input_features)
     mean = np.zeros(n_features) if input_mean is None else input_mean
     std = np.ones(n_features) if input_std is None else input_std
     return MuscleActivationNet(config, mean, std)
@@ -407,4 +454,5 @@ __all__ = [
     "MuscleActivationNet",
     "PredictionHead",
     "build_model",
+    "clamped_activation",
 ]

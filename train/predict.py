@@ -39,10 +39,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from calib.coordinates import COORDINATES
 from calib.subject import Subject
 from edge.backends import BackendError, create_backend
 from edge.bundle import MANIFEST_FILE, BundleError, load_bundle
-from edge.derivatives import DERIVATIVE_TAPS, history_length, network_inputs, resample_uniform
+from edge.derivatives import (
+    DERIVATIVE_TAPS,
+    SAGITTAL_INPUTS,
+    history_length,
+    network_inputs,
+    resample_uniform,
+)
 from train.data_checks import (
     DataError,
     check_duration,
@@ -51,8 +58,8 @@ from train.data_checks import (
     read_ik,
 )
 from train.opensim_io import ExternalLoadsError, StorageError, write_storage
+from train.physics_targets import force_factors
 from train.run import RunError, load_run
-from train.static_optimization import muscle_force_factors
 from train.trial import (
     TrialConfig,
     TrialError,
@@ -61,7 +68,6 @@ from train.trial import (
     resample_kinematics,
 )
 
-JOINT_COORDINATES = ("hip_flexion", "knee_angle", "ankle_angle")
 BUNDLE_BATCH = 4096
 """Windows handed to a bundle predictor's loop at once (each still runs at batch 1)."""
 
@@ -74,9 +80,9 @@ class PredictionError(ValueError):
 class Predictor:
     """A trained network and what it expects.
 
-    ``infer`` maps float32 windows (B, window, 9) of raw SI features to
-    activations (B, M); ``batch_size`` is the largest B it takes (1 for an
-    exported program).
+    ``infer`` maps float32 windows (B, window, 3 J) of raw SI features of the J
+    ``input_coordinates`` to activations (B, M); ``batch_size`` is the largest B it
+    takes (1 for an exported program).
     """
 
     subject: Subject
@@ -86,6 +92,7 @@ class Predictor:
     infer: Callable[[np.ndarray], np.ndarray]
     batch_size: int
     source: str
+    input_coordinates: tuple[str, ...] = SAGITTAL_INPUTS
 
     @property
     def muscles(self) -> tuple[str, ...]:
@@ -105,15 +112,18 @@ def predictor_from_model(
     lookahead: int,
     source: str = "model",
     batch_size: int = 256,
+    input_coordinates: tuple[str, ...] = SAGITTAL_INPUTS,
 ) -> Predictor:
-    """A predictor from an eager network ``forward(x (B, W, 9)) -> (B, M)``."""
+    """A predictor from an eager network ``forward(x (B, W, 3 J)) -> (B, M)``."""
     model = model.eval()
 
     def infer(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return model(torch.from_numpy(x)).double().numpy()
 
-    return Predictor(subject, window, rate_hz, lookahead, infer, batch_size, source)
+    return Predictor(
+        subject, window, rate_hz, lookahead, infer, batch_size, source, input_coordinates
+    )
 
 
 def predictor_from_bundle(
@@ -140,6 +150,7 @@ def predictor_from_bundle(
         infer,
         BUNDLE_BATCH,
         f"bundle {bundle.directory} ({runner.name})",
+        manifest.input_coordinates,
     )
 
 
@@ -155,6 +166,7 @@ def predictor_from_run(path: str | Path, threads: int = 1) -> Predictor:
         run.sample_rate_hz,
         run.lookahead,
         source=f"run {run.directory}",
+        input_coordinates=run.config.input_coordinates,
     )
 
 
@@ -170,7 +182,7 @@ def load_predictor(path: str | Path, backend: str = "onnxruntime", threads: int 
 
 @dataclass(frozen=True)
 class Prediction:
-    """Per answered sample: ``time`` (N,) s, ``q`` (N, 3) rad, ``activation`` (N, M)
+    """Per answered sample: ``time`` (N,) s, ``q`` (N, 5) rad, ``activation`` (N, M)
     as the network gives it, ``force`` (N, M) N (eq. 18), ``active_force`` (N, M) N;
     ``inference_s`` the network's wall time for all N windows."""
 
@@ -188,32 +200,43 @@ def ik_on_grid(
     side: str = "r",
     lowpass_hz: float | None = TrialConfig().kinematics_cutoff_hz,
     angles_in_degrees: bool | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(time (N,) s, q (N, 3) rad) of a leg's IK angles on a uniform grid at ``rate_hz``.
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """(time (N,) s, q (N, 5) rad, missing) of a leg's IK angles on a uniform grid at
+    ``rate_hz``, in ``calib.COORDINATES`` order; coordinates the file lacks (hip adduction,
+    rotation) are 0 and named in ``missing``.
 
     The file's unit is checked against its values (``train.data_checks.read_ik``) unless
     ``angles_in_degrees`` says which it is.
     """
-    columns = leg_coordinates(JOINT_COORDINATES, (side,))
+    columns = leg_coordinates(COORDINATES, (side,))
     storage = read_ik(ik_path, columns, angles_in_degrees)
-    q = storage.angles_radians(columns)
+    held = [c for c in columns if storage.has_column(c)]
+    q_held = storage.angles_radians(held)
     n = int(np.floor((storage.time[-1] - storage.time[0]) * rate_hz + 1e-6)) + 1
     grid = storage.time[0] + np.arange(n) / rate_hz
     if lowpass_hz is None:
-        return grid, resample_uniform(storage.time, q, grid[-1], rate_hz, n)
-    config = TrialConfig(kinematics_cutoff_hz=lowpass_hz)
-    return grid, resample_kinematics(storage, q, grid, config)
+        on_grid = resample_uniform(storage.time, q_held, grid[-1], rate_hz, n)
+    else:
+        config = TrialConfig(kinematics_cutoff_hz=lowpass_hz)
+        on_grid = resample_kinematics(storage, q_held, grid, config)
+    q = np.zeros((n, len(COORDINATES)))
+    q[:, [columns.index(c) for c in held]] = on_grid
+    missing = tuple(c for c in COORDINATES if f"{c}_{side}" not in held)
+    return grid, q, missing
 
 
 def predict(predictor: Predictor, time_s: np.ndarray, q: np.ndarray) -> Prediction:
     """Activations and forces for every grid sample with a full window before it.
 
-    ``time_s`` (N,) s and ``q`` (N, 3) rad on a uniform grid at the predictor's rate.
+    ``time_s`` (N,) s and ``q`` (N, 5) rad (``calib.COORDINATES`` order) on a uniform
+    grid at the predictor's rate; the network reads its input coordinates, the
+    forces use the whole pose.
     """
     q = np.asarray(q, dtype=np.float64)
-    if q.ndim != 2 or q.shape[1] != 3 or q.shape[0] != len(time_s):
+    if q.ndim != 2 or q.shape[1] != len(COORDINATES) or q.shape[0] != len(time_s):
         raise PredictionError(
-            f"expected angles (N, 3) matching {len(time_s)} times, got shape {q.shape}"
+            f"expected angles (N, {len(COORDINATES)}) matching {len(time_s)} times, got "
+            f"shape {q.shape}"
         )
     if q.shape[0] < predictor.history:
         raise PredictionError(
@@ -221,11 +244,13 @@ def predict(predictor: Predictor, time_s: np.ndarray, q: np.ndarray) -> Predicti
             f"({predictor.history}: {predictor.window} rows + {DERIVATIVE_TAPS - 1} for the "
             "causal derivatives)"
         )
-    features = network_inputs(q, predictor.rate_hz).astype(np.float32)  # row r: sample r+taps-1
+    inputs = [COORDINATES.index(c) for c in predictor.input_coordinates]
+    # row r of the features belongs to sample r + taps - 1
+    features = network_inputs(q[:, inputs], predictor.rate_hz).astype(np.float32)
     windows = np.lib.stride_tricks.sliding_window_view(features, predictor.window, axis=0)
     windows = np.ascontiguousarray(
         windows.transpose(0, 2, 1)
-    )  # (K, W, 9), window k ends at row k+W-1
+    )  # (K, W, 3 J), window k ends at row k+W-1
     started = time.perf_counter()
     activation = np.concatenate(
         [
@@ -241,7 +266,7 @@ def predict(predictor: Predictor, time_s: np.ndarray, q: np.ndarray) -> Predicti
         )
     answered = np.arange(windows.shape[0]) + predictor.history - 1 - predictor.lookahead
     qd, _ = noncausal_derivatives(q, predictor.rate_hz)
-    active_max, passive = muscle_force_factors(predictor.subject, q[answered], qd[answered])
+    active_max, passive = force_factors(predictor.subject, q[answered], qd[answered])
     active_force = active_max * np.clip(activation, 0.0, 1.0)
     return Prediction(
         time=np.asarray(time_s, dtype=np.float64)[answered],
@@ -295,7 +320,7 @@ def predict_files(
     needs = f"one window ({predictor.window} rows + {DERIVATIVE_TAPS - 1} of derivative history)"
     if loads_path is not None:
         overlap = check_trial_files(
-            ik_path, grf_path, loads_path, JOINT_COORDINATES, (side,), angles_in_degrees
+            ik_path, grf_path, loads_path, COORDINATES, (side,), angles_in_degrees
         )
         check_duration(
             f"the IK-GRF overlap of {ik_path}", overlap.duration_s, predictor.rate_hz,
@@ -314,7 +339,15 @@ def predict_files(
         if notes is not None:
             notes.append(overlap.describe(f"{trial.n_samples} samples at {trial.rate_hz:g} Hz"))
         return predict(predictor, trial.time, trial.q)
-    time_s, q = ik_on_grid(ik_path, predictor.rate_hz, side, lowpass_hz, angles_in_degrees)
+    time_s, q, missing = ik_on_grid(
+        ik_path, predictor.rate_hz, side, lowpass_hz, angles_in_degrees
+    )
+    needed = [c for c in missing if c in predictor.input_coordinates]
+    if needed:
+        raise PredictionError(
+            f"{ik_path} has no {', '.join(f'{c}_{side}' for c in needed)}, which the network "
+            f"reads ({', '.join(predictor.input_coordinates)})"
+        )
     check_duration(
         f"IK {ik_path}", time_s[-1] - time_s[0], predictor.rate_hz, predictor.history, needs
     )

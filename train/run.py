@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from calib.subject import Subject, SubjectError, load_subject
-from edge.derivatives import INPUT_FEATURES
 from train.model import ModelConfig, MuscleActivationNet, build_model
 
 CONFIG_FILE = "config.json"
@@ -100,7 +99,7 @@ def save_run(
         "training": training,
         "sample_rate_hz": float(sample_rate_hz),
         "muscles": list(subject.muscle_names),
-        "input_features": list(INPUT_FEATURES),
+        "input_features": list(model.config.input_features),
         "package_version": package_version(),
     }
     _write_json(directory / CONFIG_FILE, config)
@@ -110,7 +109,7 @@ def save_run(
     _write_json(
         directory / NORMALIZATION_FILE,
         {
-            "input_features": list(INPUT_FEATURES),
+            "input_features": list(model.config.input_features),
             "input_mean": model.normalize.mean.tolist(),
             "input_std": model.normalize.std.tolist(),
         },
@@ -135,10 +134,11 @@ def load_run(path: str | Path) -> TrainedRun:
         sample_rate_hz = float(config["sample_rate_hz"])
     except (KeyError, TypeError, ValueError) as exc:
         raise RunError(f"{directory / CONFIG_FILE} is not a train-fit config: {exc}") from exc
-    if list(normalization.get("input_features", [])) != list(INPUT_FEATURES):
+    expected = list(model_config.input_features)
+    if list(normalization.get("input_features", [])) != expected:
         raise RunError(
             f"{directory / NORMALIZATION_FILE} lists input features "
-            f"{normalization.get('input_features')}, this package expects {list(INPUT_FEATURES)}"
+            f"{normalization.get('input_features')}, the run's network reads {expected}"
         )
     try:
         subject = load_subject(directory / SUBJECT_FILE)

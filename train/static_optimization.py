@@ -1,14 +1,17 @@
-"""Planar static optimisation: the conventional method the network replaces (Section II-C).
+"""Static optimisation: the conventional method the network replaces (Section II-C).
 
 Per frame t, the muscles' activations a (M,) that minimise the effort of eq. (21)
-while producing the torques the motion requires:
+while producing the generalised forces the motion requires:
 
     minimise  sum_n a_n^2
-    subject to  R_t^T F_t(a) = tau_req,t     (eq. 17, the 3 sagittal joints)
+    subject to  R_t^T F_t(a) = tau_req,t     (eq. 17, the balanced coordinates)
                 0.01 <= a_n <= 1             (the bounds of eq. 22)
 
-with tau_req = M(q) qdd + C(q, qd) qd + G(q) - J_v^T F_grf (eqs. 16, 24, 32:
-``train.dynamics.inverse_dynamics`` minus ``train.dynamics.grf_torques``).
+with tau_req, R and the force factors from ``train.physics_targets``, the
+module the physics loss uses too: by default the five coordinates hip
+flexion, adduction and rotation, knee and ankle of the three-dimensional leg
+(``train.dynamics3d``) wherever the trial holds them, else (or with
+``--sagittal``) the paper's planar hip, knee and ankle.
 
 Muscle force is affine in activation. With a rigid tendon the fibre length and
 velocity follow from the kinematics alone (eqs. 19-20), so at a frame's fixed
@@ -16,8 +19,8 @@ kinematics F(a) = A * a + P (eq. 18): A = F_o f_a f_v cos(phi) the active force 
 full activation, P = F_o f_p cos(phi) the passive force (``train.hill``). Each
 frame is therefore a small convex quadratic programme in a.
 
-Solver (and why). The equality constraint cannot always be met: a planar set of
-ten muscles leaves part of a real ankle or hip torque unbalanced. Like OpenSim's
+Solver (and why). The equality constraint cannot always be met: a small set of
+muscles (the paper's ten) leaves part of a real ankle or hip torque unbalanced. Like OpenSim's
 "reserve" actuators, each joint gets a residual torque rho_j that the muscles'
 torque is allowed to miss, at a high cost:
 
@@ -38,18 +41,6 @@ Kinematics: the trial's joint angles are low-pass filtered at 6 Hz by default
 optimisation of the reference trial filters its IK coordinates
 (setup ``lowpass_cutoff_frequency_for_coordinates`` = 6), then differentiated
 with the trial's best non-causal estimator (``train.trial.noncausal_derivatives``).
-
-The chain in the world. The ground-reaction force and its centre of pressure
-are measured in the world frame, and gravity points down the world's y axis, so
-the chain's absolute segment angles must include the pelvis's tilt
-(``pelvis_tilt`` + hip flexion + ...): the pelvis is tilted ~5 degrees in this
-trial's IK, which moves the foot ~8 cm against the COP when ignored and wrecks
-the ankle torque. The tilt is therefore always used for the GRF torques and
-gravity. ``base_motion`` (default True) adds the base's motion as well: the
-tilt's rate and acceleration and the hip centre's linear acceleration as an
-inertial load (``train.dynamics.BaseMotion``), which the real pelvis has and
-OpenSim's whole-body inverse dynamics includes; False keeps the pelvis still
-at its measured tilt.
 
 Passive force. OpenSim's static optimisation uses active force only, and with
 good reason: with a rigid tendon, gait2392's tendon slack lengths stretch some
@@ -73,13 +64,11 @@ import numpy as np
 from scipy.optimize import lsq_linear
 from tqdm import tqdm
 
+from calib.coordinates import COORDINATES
 from calib.subject import Subject
-from train.dynamics import BaseMotion, grf_torques, inverse_dynamics
-from train.hill import muscle_forces
 from train.opensim_io import write_storage
-from train.trial import LegTrial, noncausal_derivatives
-
-JOINT_COLUMNS = ("hip_flexion", "knee_angle", "ankle_angle")
+from train.physics_targets import PhysicsOptions, trial_physics
+from train.trial import LegTrial
 
 
 class StaticOptimizationError(ValueError):
@@ -88,15 +77,13 @@ class StaticOptimizationError(ValueError):
 
 @dataclass(frozen=True)
 class StaticOptimizationConfig:
-    """Settings of the planar static optimisation.
+    """Settings of the static optimisation.
 
     ``min_activation``/``max_activation``: the bounds of eq. (22).
     ``reserve_torque_nm``: a joint's residual torque costs (rho / reserve)^2, in N m.
     ``include_passive``: whether passive fibre force helps balance the torques
     (False, as OpenSim's static optimisation; see the module docstring).
-    ``base_motion``: the pelvis's tilt rate and acceleration and the hip centre's
-    acceleration enter the inverse dynamics (``train.dynamics.BaseMotion``); False
-    keeps the pelvis still at its measured tilt. The tilt itself is always used.
+    ``balanced`` and ``base_motion``: as ``train.physics_targets.PhysicsOptions``.
     """
 
     min_activation: float = 0.01
@@ -104,6 +91,7 @@ class StaticOptimizationConfig:
     reserve_torque_nm: float = 1.0
     include_passive: bool = False
     base_motion: bool = True
+    balanced: tuple[str, ...] = COORDINATES
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_activation < self.max_activation:
@@ -119,11 +107,11 @@ class StaticOptimizationConfig:
 
 @dataclass(frozen=True)
 class FrameProblems:
-    """Everything the optimisation needs per frame, for N frames and M muscles.
+    """Everything the optimisation needs per frame, for N frames, M muscles, C coordinates.
 
-    ``torque_per_activation`` (N, 3, M) N m: B = R^T diag(A), the joint torques of
-    each muscle at full activation; ``passive_torque`` (N, 3) N m: R^T P;
-    ``required_torque`` (N, 3) N m: tau_req; ``active_force_max`` (N, M) N: A;
+    ``torque_per_activation`` (N, C, M) N m: B = R^T diag(A), the generalised forces of
+    each muscle at full activation; ``passive_torque`` (N, C) N m: R^T P;
+    ``required_torque`` (N, C) N m: tau_req; ``active_force_max`` (N, M) N: A;
     ``passive_force`` (N, M) N: P.
     """
 
@@ -137,8 +125,9 @@ class FrameProblems:
 @dataclass(frozen=True)
 class StaticOptimizationResult:
     """Per frame: ``time`` (N,) s, ``activation`` (N, M), ``force`` (N, M) N (eq. 18),
-    ``active_force`` (N, M) N, ``residual`` (N, 3) N m (tau_req minus the muscles'
-    torque), ``required_torque`` (N, 3) N m, and the solver's wall time in s."""
+    ``active_force`` (N, M) N, ``residual`` (N, C) N m (tau_req minus the muscles'
+    torque), ``required_torque`` (N, C) N m of the ``balanced`` coordinates, and the
+    solver's wall time in s."""
 
     time: np.ndarray
     activation: np.ndarray
@@ -147,6 +136,7 @@ class StaticOptimizationResult:
     residual: np.ndarray
     required_torque: np.ndarray
     solve_seconds: float
+    balanced: tuple[str, ...] = COORDINATES
 
     @property
     def n_frames(self) -> int:
@@ -159,9 +149,9 @@ def solve_frame(
     required_torque: np.ndarray,
     config: StaticOptimizationConfig,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One frame: activations (M,) and residual torque (3,) N m.
+    """One frame: activations (M,) and residual torque (C,) N m.
 
-    Muscle torque = ``torque_per_activation`` (3, M) @ a + ``offset_torque`` (3,);
+    Muscle torque = ``torque_per_activation`` (C, M) @ a + ``offset_torque`` (C,);
     minimises sum a^2 + sum (residual / reserve)^2 over the activation bounds.
     """
     b = np.asarray(torque_per_activation, dtype=np.float64)
@@ -177,65 +167,26 @@ def solve_frame(
     return activation, target - b @ activation
 
 
-def muscle_force_factors(
-    subject: Subject, q: np.ndarray, qd: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """(A, P), each (N, M) in N: F = A * a + P at each frame (eq. 18, rigid tendon).
-
-    A = F_o f_a f_v cos(phi) is the active force at full activation, P = F_o f_p cos(phi)
-    the passive force; q (N, 3) rad, qd (N, 3) rad/s fix the fibre length and
-    velocity (eqs. 19-20) through the subject's muscle-tendon lengths and moment arms.
-    """
-    q = np.asarray(q, dtype=np.float64)
-    qd = np.asarray(qd, dtype=np.float64)
-    l_mt = subject.muscle_tendon_length(q)  # (N, M)
-    v_mt = -np.einsum("nmj,nj->nm", subject.moment_arms(q), qd)  # dl/dt = (dl/dq) qd, r = -dl/dq
-    forces = muscle_forces(subject.muscle_arrays(), np.ones_like(l_mt), l_mt, v_mt)
-    return np.asarray(forces.active), np.asarray(forces.passive)
-
-
 def frame_problems(
-    subject: Subject,
-    q: np.ndarray,
-    qd: np.ndarray,
+    moment_arms: np.ndarray,
+    active_force_max: np.ndarray,
+    passive_force: np.ndarray,
     required_torque: np.ndarray,
     include_passive: bool = False,
 ) -> FrameProblems:
     """Muscle torque as an affine function of activation at each frame (eq. 17).
 
-    q (N, 3) rad, qd (N, 3) rad/s, required_torque (N, 3) N m.
+    ``moment_arms`` (N, M, C) m, ``active_force_max`` A and ``passive_force`` P (N, M) N,
+    ``required_torque`` (N, C) N m.
     """
-    moment_arms = subject.moment_arms(np.asarray(q, dtype=np.float64))  # (N, M, 3)
-    active, passive = muscle_force_factors(subject, q, qd)
-    balancing = passive if include_passive else np.zeros_like(passive)
+    balancing = passive_force if include_passive else np.zeros_like(passive_force)
     return FrameProblems(
-        torque_per_activation=np.einsum("nmj,nm->njm", moment_arms, active),
+        torque_per_activation=np.einsum("nmj,nm->njm", moment_arms, active_force_max),
         passive_torque=np.einsum("nmj,nm->nj", moment_arms, balancing),
         required_torque=np.asarray(required_torque, dtype=np.float64),
-        active_force_max=active,
-        passive_force=passive,
+        active_force_max=active_force_max,
+        passive_force=passive_force,
     )
-
-
-def required_torques(
-    subject: Subject, trial: LegTrial, qd: np.ndarray, qdd: np.ndarray, base_motion: bool = True
-) -> np.ndarray:
-    """tau_req (N, 3) N m = inverse dynamics - GRF torques (eqs. 16, 24, 32).
-
-    The chain hangs from the pelvis at its measured tilt; ``base_motion`` adds the
-    tilt's rate and acceleration and the hip centre's acceleration.
-    """
-    tilt = trial.pelvis_tilt
-    if base_motion:
-        tilt_rate, tilt_acceleration = noncausal_derivatives(tilt, trial.rate_hz)
-        hip_acceleration = trial.hip_acceleration
-    else:
-        tilt_rate = tilt_acceleration = np.zeros_like(tilt)
-        hip_acceleration = np.zeros_like(trial.hip_acceleration)
-    base = BaseMotion(tilt, tilt_rate, tilt_acceleration, hip_acceleration)
-    tau_id = np.asarray(inverse_dynamics(subject, trial.q, qd, qdd, base=base))
-    tau_grf = np.asarray(grf_torques(subject, trial.q, trial.force, trial.cop, base_tilt=tilt))
-    return tau_id - tau_grf
 
 
 def static_optimization(
@@ -248,8 +199,9 @@ def static_optimization(
 ) -> StaticOptimizationResult:
     """Static optimisation of every trial frame in [start_s, end_s]."""
     config = config or StaticOptimizationConfig()
-    qd, qdd = noncausal_derivatives(trial.q, trial.rate_hz)
-    tau_req = required_torques(subject, trial, qd, qdd, config.base_motion)
+    physics = trial_physics(
+        trial, subject, PhysicsOptions(balanced=config.balanced, base_motion=config.base_motion)
+    )
     lo = -np.inf if start_s is None else start_s - 1e-9
     hi = np.inf if end_s is None else end_s + 1e-9
     frames = np.flatnonzero((trial.time >= lo) & (trial.time <= hi))
@@ -259,10 +211,14 @@ def static_optimization(
             f"the requested span {start_s}-{end_s} s"
         )
     problems = frame_problems(
-        subject, trial.q[frames], qd[frames], tau_req[frames], config.include_passive
+        physics.moment_arms[frames],
+        physics.force_gain[frames],
+        physics.force_passive[frames],
+        physics.required_torque[frames],
+        config.include_passive,
     )
     activation = np.empty((frames.size, len(subject.muscles)))
-    residual = np.empty((frames.size, 3))
+    residual = np.empty((frames.size, len(config.balanced)))
     started = time.perf_counter()
     for k in tqdm(
         range(frames.size), desc="static optimisation", unit="frame", disable=not progress
@@ -283,12 +239,13 @@ def static_optimization(
         residual=residual,
         required_torque=problems.required_torque,
         solve_seconds=solve_seconds,
+        balanced=tuple(config.balanced),
     )
 
 
-def residual_columns(side: str) -> tuple[str, ...]:
+def residual_columns(side: str, balanced: tuple[str, ...] = COORDINATES) -> tuple[str, ...]:
     """Column names of the residual torques, after the leg's OpenSim coordinates."""
-    return tuple(f"{name}_{side}_residual" for name in JOINT_COLUMNS)
+    return tuple(f"{name}_{side}_residual" for name in balanced)
 
 
 def write_results(
@@ -300,7 +257,8 @@ def write_results(
         ("activation", muscles, result.activation, "muscle activation (0-1)"),
         ("force", muscles, result.force, "muscle-tendon force (N), eq. (18)"),
         ("active_force", muscles, result.active_force, "active muscle force (N)"),
-        ("residual", residual_columns(side), result.residual, "unbalanced joint torque (N m)"),
+        ("residual", residual_columns(side, result.balanced), result.residual,
+         "unbalanced generalised force (N m)"),
     ]
     written = []
     for suffix, columns, data, what in outputs:
@@ -311,7 +269,7 @@ def write_results(
                 columns,
                 data,
                 name=f"StaticOptimization_{suffix}",
-                description=f"Planar static optimisation (train-so): {what}.",
+                description=f"Static optimisation (train-so): {what}.",
             )
         )
     return written
@@ -326,7 +284,7 @@ def print_report(
         f"{1e3 * total_s / n:.2f} ms per frame in all "
         f"({1e3 * result.solve_seconds / n:.2f} ms solving), {total_s:.2f} s"
     )
-    for name, column in zip(residual_columns(side), result.residual.T):
+    for name, column in zip(residual_columns(side, result.balanced), result.residual.T):
         print(
             f"  residual {name}: RMS {np.sqrt(np.mean(column**2)):.2f} N m, "
             f"max |.| {np.max(np.abs(column)):.2f} N m"

@@ -1,38 +1,43 @@
 """A walking trial per leg at the model's sample rate, from OpenSim's IK, GRF and ExternalLoads files.
 
-What a leg's trial holds (all SI, OpenSim coordinates, world sagittal plane with
-x forward and y up, z to the subject's right):
+What a leg's trial holds (SI units, OpenSim's ground axes: x forward, y up,
+z to the right):
 
-- ``q`` (N, 3): hip_flexion, knee_angle, ankle_angle of that leg (rad). The left
-  leg's sagittal coordinates share the right's signs in OpenSim, so the left
-  leg is a second sample of the same chain.
-- ``force`` (N, 2): that foot's ground-reaction force (x, y) in N.
-- ``cop`` (N, 2): its centre of pressure (x, y) in m relative to the hip joint
-  centre: hip centre in ground = (pelvis_tx, pelvis_ty) + R(pelvis_tilt) · hip_centre,
-  with ``subject.hip_centre`` in the pelvis frame (the left hip shares the right's
-  sagittal (x, y)). Pelvis list and rotation are ignored unless
-  ``TrialConfig.hip_lateral_offset_m`` is given (then the 3-D hip centre is projected,
-  exactly as OpenSim places it; the planar formula errs by up to ~8 mm here).
-- ``contact`` (N,): vertical force above ``contact_threshold_n`` (20 N by default,
-  the threshold that places this trial's heel strikes at 0.618 s and 1.853 s).
-  Below it the centre of pressure is meaningless, and the foot is treated as
-  free: force 0, cop 0.
-- ``pelvis_tilt`` (N,) rad and ``hip_acceleration`` (N, 2) m/s² of the hip centre,
-  for the optional base-motion terms of the physics loss.
+- ``q`` (N, 5): the leg's coordinates in ``calib.COORDINATES`` order
+  (hip_flexion, hip_adduction, hip_rotation, knee_angle, ankle_angle), rad.
+  An IK file without hip adduction or rotation leaves them at 0, and
+  ``measured`` says which coordinates the file held.
+- ``pelvis`` (N, 6): pelvis_tilt, pelvis_list, pelvis_rotation (rad) and
+  pelvis_tx, pelvis_ty, pelvis_tz (m), the moving base of the leg; list,
+  rotation and tz are 0 when the file lacks them.
+- ``force`` (N, 3) N and ``cop`` (N, 3) m: that foot's ground reaction force and
+  its centre of pressure on the floor, in ground; ``free_moment`` (N, 3) N m, the
+  couple about the vertical through the COP that completes the plate's wrench.
+- ``contact`` (N,): vertical force above ``contact_threshold_n`` (20 N by
+  default, the threshold that places this trial's heel strikes at 0.618 s and
+  1.853 s). Below it the centre of pressure is meaningless and the foot is
+  free: force, COP and free moment 0.
+
+The left leg is mirrored into the right leg's world (z -> -z): OpenSim's left
+hip adduction and rotation turn about -x and -y, so the mirrored left leg is
+the right leg's model with the same coordinate values; the pelvis's list,
+rotation and tz, the force's and COP's z and the free moment's x and y change
+sign (a moment is a pseudovector). Both legs are then samples of one model.
 
 Processing (``TrialConfig``):
 - joint and pelvis coordinates: low-pass, ``kinematics_cutoff_hz`` = 6 Hz by default,
   as OpenSim's static optimisation of this trial filters them (so physics torques
   match the reference), then a cubic spline to the model's time grid;
-- GRF: low-pass, ``grf_cutoff_hz`` = 15 Hz, before resampling (linear interpolation
-  of the filtered signal);
+- GRF: the plate's wrench (all forces acting on that foot, their points and
+  torques) is reduced to one force at the centre of pressure on the floor plus
+  a vertical free moment, then low-pass filtered at ``grf_cutoff_hz`` = 15 Hz
+  before resampling (linear interpolation of the filtered signal);
 - every low-pass is a 2nd-order Butterworth run forwards and backwards
   (``scipy.signal.sosfiltfilt``): zero phase, 4th-order roll-off;
 - contact is decided on the unfiltered vertical force (filtering would smear
-  heel strike earlier), the centre of pressure is computed from the unfiltered
-  force and moment where the foot is loaded and bridged linearly across the
-  unloaded stretches before filtering, so garbage COP from an unloaded plate
-  never leaks into stance.
+  heel strike earlier); the centre of pressure is computed where the foot is
+  loaded and bridged linearly across the unloaded stretches before filtering,
+  so garbage COP from an unloaded plate never leaks into stance.
 
 ``noncausal_derivatives`` gives the best (non-causal) q̇, q̈ for the physics
 loss; the network's inputs use the causal estimator in ``edge.derivatives``.
@@ -48,6 +53,8 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.signal import butter, savgol_filter, sosfiltfilt
 
+from calib.coordinates import COORDINATES
+from train.dynamics3d import PELVIS_COORDINATES, LegModel, leg_kinematics
 from train.opensim_io import ExternalForceSpec, Storage, read_external_loads, read_storage
 
 __all__ = [
@@ -62,13 +69,20 @@ __all__ = [
 ]
 
 SIDES = ("r", "l")
-_JOINT_COORDINATES = ("hip_flexion", "knee_angle", "ankle_angle")
-_PELVIS_COLUMNS = ("pelvis_tilt", "pelvis_tx", "pelvis_ty")
+_REQUIRED_COORDINATES = ("hip_flexion", "knee_angle", "ankle_angle")
+_REQUIRED_PELVIS = ("pelvis_tilt", "pelvis_tx", "pelvis_ty")
+FREE_MOMENT = "free_moment"
+"""The name ``LegTrial.measured`` gives the GRF file's torque columns."""
 
 # Savitzky–Golay derivative: a quartic over ~0.1 s centred on each sample; its
 # passband (≈ 20 Hz at 100 Hz) keeps gait's content, the window bounds the noise gain.
 _DERIVATIVE_WINDOW_S = 0.1
 _DERIVATIVE_POLYORDER = 4
+
+# The mirror z -> -z: which columns of pelvis, force, COP and free moment change sign.
+_MIRROR_PELVIS = np.array([1.0, -1.0, -1.0, 1.0, 1.0, -1.0])
+_MIRROR_VECTOR = np.array([1.0, 1.0, -1.0])
+_MIRROR_PSEUDOVECTOR = np.array([-1.0, -1.0, 1.0])
 
 
 class TrialError(ValueError):
@@ -77,18 +91,16 @@ class TrialError(ValueError):
 
 @dataclass(frozen=True)
 class TrialConfig:
-    """How a trial is filtered and where a foot counts as loaded."""
+    """How a trial is filtered, where a foot counts as loaded and how far the COP may stray."""
 
     kinematics_cutoff_hz: float | None = 6.0
     grf_cutoff_hz: float = 15.0
     contact_threshold_n: float = 20.0
     filter_order: int = 2
-    hip_lateral_offset_m: float | None = None
-    """The hip centre's distance from the pelvis's mid-plane (m; gait2392: 0.0835 generic,
-    0.0856 for subject01). Given, the hip centre is placed in 3-D with pelvis list and
-    rotation and projected on the sagittal plane; None keeps the planar formula, which
-    errs by up to ~8 mm on the reference trial (the hip's lateral offset swung by a
-    few degrees of pelvis rotation)."""
+    max_cop_distance_m: float = 0.3
+    """The farthest (horizontally) a loaded foot's centre of pressure may lie from the
+    foot's heel-to-toe line (ankle to mtp joint centre); farther means the GRF and the
+    kinematics disagree (another foot's plate, another frame, a mirrored axis)."""
 
     def __post_init__(self) -> None:
         if self.kinematics_cutoff_hz is not None and not self.kinematics_cutoff_hz > 0:
@@ -99,44 +111,48 @@ class TrialConfig:
             raise TrialError(f"contact_threshold_n must be > 0 N, got {self.contact_threshold_n}")
         if self.filter_order < 1:
             raise TrialError(f"filter_order must be >= 1, got {self.filter_order}")
-        if self.hip_lateral_offset_m is not None and not self.hip_lateral_offset_m >= 0:
-            raise TrialError(f"hip_lateral_offset_m must be >= 0 m or None, got {self.hip_lateral_offset_m}")
+        if not self.max_cop_distance_m > 0:
+            raise TrialError(f"max_cop_distance_m must be > 0 m, got {self.max_cop_distance_m}")
 
 
 @dataclass(frozen=True, eq=False)
 class LegTrial:
-    """One leg's trial at ``rate_hz``, uniform samples from ``time[0]``; see the module docstring."""
+    """One leg's trial at ``rate_hz``, uniform samples from ``time[0]``; see the module docstring.
+
+    ``measured``: the coordinates (``calib.COORDINATES`` and pelvis names) the IK
+    file held and ``"free_moment"`` when the GRF file has torque columns; what is
+    not measured is 0.
+    """
 
     time: np.ndarray
     q: np.ndarray
+    pelvis: np.ndarray
     force: np.ndarray
     cop: np.ndarray
+    free_moment: np.ndarray
     contact: np.ndarray
-    pelvis_tilt: np.ndarray
-    hip_acceleration: np.ndarray
     side: str
     rate_hz: float
+    measured: tuple[str, ...] = COORDINATES + PELVIS_COORDINATES + (FREE_MOMENT,)
     source: tuple[str, ...] = ()
     variant: str = "recorded"
 
     def __post_init__(self) -> None:
         n = self.time.shape[0]
-        shapes = {
-            "time": (self.time, (n,)),
-            "q": (self.q, (n, 3)),
-            "force": (self.force, (n, 2)),
-            "cop": (self.cop, (n, 2)),
-            "contact": (self.contact, (n,)),
-            "pelvis_tilt": (self.pelvis_tilt, (n,)),
-            "hip_acceleration": (self.hip_acceleration, (n, 2)),
-        }
-        for name, (array, shape) in shapes.items():
+        for name, width in self._widths().items():
+            array = getattr(self, name)
+            shape = (n,) if width is None else (n, width)
             if array.shape != shape:
                 raise TrialError(f"LegTrial.{name} has shape {array.shape}, expected {shape}")
         if self.side not in SIDES:
             raise TrialError(f"LegTrial.side must be 'r' or 'l', got {self.side!r}")
         if not self.rate_hz > 0:
             raise TrialError(f"LegTrial.rate_hz must be > 0, got {self.rate_hz}")
+
+    @staticmethod
+    def _widths() -> dict[str, int | None]:
+        return {"time": None, "q": len(COORDINATES), "pelvis": len(PELVIS_COORDINATES),
+                "force": 3, "cop": 3, "free_moment": 3, "contact": None}
 
     @property
     def n_samples(self) -> int:
@@ -146,21 +162,16 @@ class LegTrial:
     def duration_s(self) -> float:
         return (self.n_samples - 1) / self.rate_hz
 
+    def missing(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """Those of ``names`` the trial's files did not hold."""
+        return tuple(name for name in names if name not in self.measured)
+
     def segment(self, start: int, stop: int, variant: str | None = None) -> LegTrial:
         """Samples [start, stop) as a trial of their own, time kept."""
         if not 0 <= start < stop <= self.n_samples:
             raise TrialError(f"segment [{start}, {stop}) outside 0..{self.n_samples}")
-        return replace(
-            self,
-            time=self.time[start:stop].copy(),
-            q=self.q[start:stop].copy(),
-            force=self.force[start:stop].copy(),
-            cop=self.cop[start:stop].copy(),
-            contact=self.contact[start:stop].copy(),
-            pelvis_tilt=self.pelvis_tilt[start:stop].copy(),
-            hip_acceleration=self.hip_acceleration[start:stop].copy(),
-            variant=variant if variant is not None else self.variant,
-        )
+        cut = {name: getattr(self, name)[start:stop].copy() for name in self._widths()}
+        return replace(self, **cut, variant=variant if variant is not None else self.variant)
 
 
 def load_trial(
@@ -175,9 +186,10 @@ def load_trial(
 ) -> LegTrial:
     """One leg of a trial over the common time span of IK and GRF, at ``rate_hz``.
 
-    ``subject`` needs ``hip_centre`` (x, y) m in the pelvis frame (``calib.Subject``).
-    ``grf_path`` None takes the data file the ExternalLoads names. ``angles_in_degrees``
-    overrides the IK header's unit (see ``read_storage``).
+    ``subject`` (``calib.Subject``) places the hip in the pelvis and the foot whose
+    centre of pressure is checked. ``grf_path`` None takes the data file the
+    ExternalLoads names. ``angles_in_degrees`` overrides the IK header's unit
+    (see ``read_storage``).
     """
     config = config or TrialConfig()
     if side not in SIDES:
@@ -203,79 +215,72 @@ def load_trial(
         )
     time = t0 + np.arange(n) / rate_hz
 
-    joint_columns = [f"{c}_{side}" for c in _JOINT_COORDINATES]
-    q = resample_kinematics(ik, ik.angles_radians(joint_columns), time, config)
-    pelvis_angles = ["pelvis_tilt"]
-    if config.hip_lateral_offset_m is not None:
-        pelvis_angles += ["pelvis_list", "pelvis_rotation"]
-    pelvis = np.column_stack([
-        ik.angles_radians(pelvis_angles),
-        ik.columns_of(["pelvis_tx", "pelvis_ty"]),
-    ])
-    pelvis = resample_kinematics(ik, pelvis, time, config)
-    if config.hip_lateral_offset_m is None:
-        hip = hip_centre_in_ground(pelvis[:, 0], pelvis[:, -2:], subject.hip_centre)
-    else:
-        lateral = config.hip_lateral_offset_m if side == "r" else -config.hip_lateral_offset_m
-        hip = hip_centre_in_ground(pelvis[:, 0], pelvis[:, -2:], subject.hip_centre,
-                                   pelvis[:, 1], pelvis[:, 2], lateral)
-
-    force, cop_ground, contact = _foot_load(grf, specs, time, config)
-    cop = np.where(contact[:, None], cop_ground - hip, 0.0)
-    force = np.where(contact[:, None], force, 0.0)
-    _, hip_acceleration = noncausal_derivatives(hip, rate_hz)
-    return LegTrial(
+    q, leg_measured = _coordinates(ik, [f"{c}_{side}" for c in COORDINATES],
+                                   [f"{c}_{side}" for c in _REQUIRED_COORDINATES], time, config)
+    pelvis, pelvis_measured = _coordinates(ik, list(PELVIS_COORDINATES), list(_REQUIRED_PELVIS),
+                                           time, config)
+    force, cop, free_moment, contact = _foot_load(grf, specs, time, config)
+    if side == "l":
+        pelvis = pelvis * _MIRROR_PELVIS
+        force, cop = force * _MIRROR_VECTOR, cop * _MIRROR_VECTOR
+        free_moment = free_moment * _MIRROR_PSEUDOVECTOR
+    measured = tuple(c for c, m in zip(COORDINATES, leg_measured) if m)
+    measured += tuple(c for c, m in zip(PELVIS_COORDINATES, pelvis_measured) if m)
+    if all(spec.torque_columns for spec in specs):
+        measured += (FREE_MOMENT,)
+    trial = LegTrial(
         time=time,
         q=q,
+        pelvis=pelvis,
         force=force,
         cop=cop,
+        free_moment=free_moment,
         contact=contact,
-        pelvis_tilt=pelvis[:, 0].copy(),
-        hip_acceleration=hip_acceleration,
         side=side,
         rate_hz=float(rate_hz),
+        measured=measured,
         source=(str(ik_path), str(grf_path), str(loads_path)),
     )
+    check_cop_under_foot(trial, LegModel.from_subject(subject), config.max_cop_distance_m,
+                         what=f"{grf_path} ({', '.join(specs[0].point_columns)})")
+    return trial
 
 
 def load_both_legs(ik_path, grf_path, loads_path, subject, rate_hz: float = 100.0,
                    config: TrialConfig | None = None,
                    angles_in_degrees: bool | None = None) -> list[LegTrial]:
-    """The right and the left leg of one trial (the left as a second sample of the same chain)."""
+    """The right and the left leg of one trial (the left mirrored into the right's world)."""
     return [
         load_trial(ik_path, grf_path, loads_path, subject, rate_hz, side, config, angles_in_degrees)
         for side in SIDES
     ]
 
 
-def hip_centre_in_ground(pelvis_tilt: np.ndarray, pelvis_origin: np.ndarray,
-                         hip_centre: tuple[float, float], pelvis_list: np.ndarray | None = None,
-                         pelvis_rotation: np.ndarray | None = None,
-                         lateral_m: float = 0.0) -> np.ndarray:
-    """(N, 2) m, the hip centre in the world sagittal plane.
-
-    Planar (no list/rotation): pelvis origin (pelvis_tx, pelvis_ty) + R(pelvis_tilt) · hip_centre.
-    With ``pelvis_list``/``pelvis_rotation`` (rad) and the hip's ``lateral_m`` (+z right,
-    −z left) the pelvis orientation is OpenSim's ground_pelvis sequence
-    Rz(tilt) · Rx(list) · Ry(rotation), and the hip's (x, y) are those of the 3-D point.
-    """
-    hx, hy = float(hip_centre[0]), float(hip_centre[1])
-    c, s = np.cos(pelvis_tilt), np.sin(pelvis_tilt)
-    if pelvis_list is None or pelvis_rotation is None:
-        return np.column_stack([
-            pelvis_origin[:, 0] + c * hx - s * hy,
-            pelvis_origin[:, 1] + s * hx + c * hy,
-        ])
-    cl, sl = np.cos(pelvis_list), np.sin(pelvis_list)
-    cr, sr = np.cos(pelvis_rotation), np.sin(pelvis_rotation)
-    hz = float(lateral_m)
-    # Ry(rotation) · h, then Rx(list), then Rz(tilt)
-    x1, y1, z1 = cr * hx + sr * hz, np.full_like(cr, hy), -sr * hx + cr * hz
-    x2, y2 = x1, cl * y1 - sl * z1
-    return np.column_stack([
-        pelvis_origin[:, 0] + c * x2 - s * y2,
-        pelvis_origin[:, 1] + s * x2 + c * y2,
-    ])
+def check_cop_under_foot(trial: LegTrial, model: LegModel, max_distance_m: float,
+                         what: str = "the GRF") -> None:
+    """Refuse a loaded centre of pressure farther than ``max_distance_m`` (horizontally)
+    from the foot's heel-to-toe line (ankle to mtp joint centre), naming the first time."""
+    if not trial.contact.any():
+        return
+    zero6, zero5 = np.zeros(6), np.zeros(5)
+    loaded = np.flatnonzero(trial.contact)
+    centres = leg_kinematics(model, trial.pelvis[loaded], zero6, zero6,
+                             trial.q[loaded], zero5, zero5).joint_centre
+    heel, toe = centres[:, 2, [0, 2]], centres[:, 3, [0, 2]]
+    point = trial.cop[loaded][:, [0, 2]]
+    line = toe - heel
+    along = np.clip(np.einsum("ni,ni->n", point - heel, line)
+                    / np.maximum(np.einsum("ni,ni->n", line, line), 1e-12), 0.0, 1.0)
+    distance = np.linalg.norm(point - (heel + along[:, None] * line), axis=1)
+    far = np.flatnonzero(distance > max_distance_m)
+    if far.size:
+        k = far[0]
+        raise TrialError(
+            f"{what}: at {trial.time[loaded[k]]:.3f} s the {'left' if trial.side == 'l' else 'right'} "
+            f"foot's centre of pressure lies {distance[k]:.2f} m from the foot (more than "
+            f"{max_distance_m:g} m): the GRF does not belong to this foot or is in another frame; "
+            "check which plate the ExternalLoads assigns to which calcn and that the GRF is in ground"
+        )
 
 
 def noncausal_derivatives(q: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
@@ -362,38 +367,71 @@ def resample_kinematics(storage: Storage, values: np.ndarray, time: np.ndarray,
     return CubicSpline(grid, on_grid, axis=0)(time)
 
 
-def _foot_load(grf: Storage, specs: list[ExternalForceSpec], time: np.ndarray,
-               config: TrialConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Force (N, 2), centre of pressure in ground (N, 2), contact (N,) of one foot at ``time``."""
-    force = np.zeros((grf.time.shape[0], 2))
-    moment_z = np.zeros(grf.time.shape[0])  # about the ground origin, N·m
+def _coordinates(storage: Storage, columns: list[str], required: list[str], time: np.ndarray,
+                 config: TrialConfig) -> tuple[np.ndarray, list[bool]]:
+    """The ``columns`` at ``time`` (angles in rad, translations in m), resampled and
+    filtered by ``resample_kinematics``; absent optional columns are 0. Returns the
+    values and which columns the file held; a missing ``required`` column raises."""
+    storage.columns_of(required)  # names every missing required column at once
+    present = [storage.has_column(c) for c in columns]
+    values = np.zeros((time.size, len(columns)))
+    held = [c for c, p in zip(columns, present) if p]
+    raw = np.column_stack([
+        storage.column_radians(c) if _is_angle(c) else storage.column(c) for c in held
+    ])
+    values[:, np.flatnonzero(present)] = resample_kinematics(storage, raw, time, config)
+    return values, present
+
+
+def _is_angle(column: str) -> bool:
+    return not column.endswith(("_tx", "_ty", "_tz"))
+
+
+def _foot_load(grf: Storage, specs: list[ExternalForceSpec], time: np.ndarray, config: TrialConfig
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Force (N, 3) N, centre of pressure (N, 3) m and free moment (N, 3) N m of one foot in
+    ground, and contact (N,), at ``time``.
+
+    The plate's wrench about the ground origin, M = sum (p x F + T) over every force on
+    the foot, is written as the total force F at a point c = (x, y0, z) on the floor
+    (y0 the force-weighted height of the recorded points) plus a vertical couple
+    (0, T_y, 0): M_x = y0 F_z - z F_y and M_z = x F_y - y0 F_x give x and z, and
+    T_y = M_y - (z F_x - x F_z).
+    """
+    force = np.zeros((grf.time.shape[0], 3))
+    moment = np.zeros((grf.time.shape[0], 3))
     floor_y = np.zeros(grf.time.shape[0])
     weight = np.zeros(grf.time.shape[0])
     for spec in specs:
-        f = grf.columns_of(list(spec.force_columns[:2]))
-        p = grf.columns_of(list(spec.point_columns[:2]))
-        torque_z = grf.column(spec.torque_columns[2]) if spec.torque_columns else 0.0
+        f = grf.columns_of(list(spec.force_columns))
+        p = grf.columns_of(list(spec.point_columns))
+        torque = grf.columns_of(list(spec.torque_columns)) if spec.torque_columns else 0.0
         force += f
-        # Planar moment of a force at p plus its free torque: (p × F)_z + T_z.
-        moment_z += p[:, 0] * f[:, 1] - p[:, 1] * f[:, 0] + torque_z
+        moment += np.cross(p, f) + torque
         floor_y += p[:, 1] * np.abs(f[:, 1])
         weight += np.abs(f[:, 1])
     loaded = force[:, 1] > config.contact_threshold_n
-    # The equivalent point on the floor line where the same force gives the same moment.
     y = np.divide(floor_y, weight, out=np.zeros_like(floor_y), where=weight > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        x = (moment_z + y * force[:, 0]) / force[:, 1]
-    cop = np.column_stack([x, y])
+        x = (moment[:, 2] + y * force[:, 0]) / force[:, 1]
+        z = (y * force[:, 2] - moment[:, 0]) / force[:, 1]
+    cop = np.column_stack([x, y, z])
     if loaded.any():
-        for k in range(2):
+        for k in range(3):
             cop[:, k] = np.interp(grf.time, grf.time[loaded], cop[loaded, k])
     else:
         cop[:] = 0.0
+    free_y = np.where(loaded, moment[:, 1] - (cop[:, 2] * force[:, 0] - cop[:, 0] * force[:, 2]), 0.0)
 
     grid, rate = _uniform(grf)
-    raw = np.column_stack([force, cop])
-    on_grid = np.column_stack([np.interp(grid, grf.time, raw[:, k]) for k in range(4)])
+    raw = np.column_stack([force, cop, free_y])
+    on_grid = np.column_stack([np.interp(grid, grf.time, column) for column in raw.T])
     smooth = lowpass(on_grid, rate, config.grf_cutoff_hz, config.filter_order)
-    at_time = np.column_stack([np.interp(time, grid, smooth[:, k]) for k in range(4)])
+    at_time = np.column_stack([np.interp(time, grid, column) for column in smooth.T])
     contact = np.interp(time, grf.time, force[:, 1]) > config.contact_threshold_n
-    return at_time[:, :2], at_time[:, 2:], contact
+    free_moment = np.zeros((time.size, 3))
+    free_moment[:, 1] = at_time[:, 6]
+    unloaded = ~contact
+    force, cop = at_time[:, :3], at_time[:, 3:6]
+    force[unloaded] = cop[unloaded] = free_moment[unloaded] = 0.0
+    return force, cop, free_moment, contact

@@ -8,15 +8,11 @@ From each ``train.trial.LegTrial`` (uniform samples at ``rate_hz``):
   Section III-C1);
 - the predicted sample of a window is its end minus ``lookahead`` (train.model);
 - at that sample, everything the loss needs that does not depend on the
-  network's output, from the best *non-causal* q', q'' (``train.trial``):
-
-  * ``required_torque`` tau_req (3,) N m = M q'' + C q' + G - tau_grf
-    (eq. 16 with tau_e = tau_grf, eq. 24), the torque the muscles must supply;
-  * ``moment_arms`` R (M, 3) m of the subject's muscle paths (eq. 17);
-  * ``force_gain`` A and ``force_passive`` P (M,) N with F = A * a + P
-    (eq. 18; the tendon is rigid, so fibre length and velocity follow from the
-    joint angles alone and the force is affine in activation); A * a is the
-    active part, what OpenSim's static optimisation reports as force.
+  network's output, from ``train.physics_targets`` (the same targets
+  ``train-so`` balances): ``required_torque`` tau_req (C,) N m of the balanced
+  coordinates, ``moment_arms`` R (M, C) m, and ``force_gain`` A and
+  ``force_passive`` P (M,) N with F = A * a + P (eq. 18; A * a is the active
+  part, what OpenSim's static optimisation reports as force).
 
   Precomputing these makes one training step a few batched products, which is
   what keeps label-free training fast on a CPU.
@@ -27,17 +23,10 @@ angles a window's inputs were computed from (``train.fit``'s
 the noisy angles are the clean inputs plus the features of the noise alone,
 and the targets above keep the clean non-causal derivatives.
 
-Base motion (``WindowConfig.base_motion``, on by default): the inverse dynamics
-uses the pelvis tilt (and its rate and acceleration) as the chain's base
-orientation and the hip centre's linear acceleration as a base acceleration,
-and the GRF lever arms are taken with the tilted chain. Why: the reference
-(OpenSim's static optimisation) balances the moments of a free-floating
-body, whose thigh orientation in space is pelvis tilt + hip flexion; with a
-fixed upright hip, a walking pelvis tilted 5-10 degrees misplaces gravity and
-the GRF's lever arms, and in running the hip's vertical acceleration changes
-the swing leg's torques by tens of percent. Trials without pelvis data (the
-built-in normative gait) carry zero tilt and acceleration, which is the
-fixed-hip model exactly.
+Balanced coordinates and inputs are separate choices (``WindowConfig``):
+the loss balances the five coordinates (or the sagittal three), while the
+network reads the angles of ``input_coordinates`` (by default the sagittal
+three an encoder exoskeleton measures).
 """
 
 from __future__ import annotations
@@ -47,16 +36,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from calib.coordinates import COORDINATES
 from edge.derivatives import (
     DERIVATIVE_TAPS,
     FEATURES_PER_JOINT,
-    N_JOINTS,
+    SAGITTAL_INPUTS,
     causal_derivative_weights,
     network_inputs,
 )
-from train.dynamics import BaseMotion, LegChain, grf_torques, inverse_dynamics
-from train.hill import muscle_forces as hill_muscle_forces
-from train.trial import LegTrial, noncausal_derivatives
+from train.physics_targets import PhysicsOptions, trial_physics
+from train.trial import LegTrial
 
 
 class WindowError(ValueError):
@@ -65,12 +54,16 @@ class WindowError(ValueError):
 
 @dataclass(frozen=True)
 class WindowConfig:
-    """How trials are cut into windows (Section III-C1 defaults)."""
+    """How trials are cut into windows (Section III-C1 defaults) and what the windows carry:
+    ``balanced`` the coordinates the loss balances, ``input_coordinates`` those the
+    network reads, ``base_motion`` as in ``train.physics_targets.PhysicsOptions``."""
 
     window: int = 20
     stride: int = 2
     lookahead: int = 0
     base_motion: bool = True
+    balanced: tuple[str, ...] = COORDINATES
+    input_coordinates: tuple[str, ...] = SAGITTAL_INPUTS
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.stride < 1:
@@ -79,17 +72,27 @@ class WindowConfig:
             raise WindowError(
                 f"lookahead must be in [0, {self.window - 1}] samples, got {self.lookahead}"
             )
+        unknown = [c for c in self.input_coordinates if c not in COORDINATES]
+        if unknown:
+            raise WindowError(f"input coordinates {unknown} are not among {list(COORDINATES)}")
+        object.__setattr__(self, "balanced", tuple(self.balanced))
+        object.__setattr__(self, "input_coordinates", tuple(self.input_coordinates))
+
+    @property
+    def physics(self) -> PhysicsOptions:
+        return PhysicsOptions(balanced=self.balanced, base_motion=self.base_motion)
 
 
 @dataclass(frozen=True, eq=False)
 class WindowSet:
     """K windows and the per-sample physics of each window's predicted sample.
 
-    inputs (K, W, 9) float32 raw SI features; q, qd, qdd (K, 3) rad, rad/s, rad/s^2
-    (non-causal); required_torque (K, 3) N m; moment_arms (K, M, 3) m;
-    force_gain A, force_passive P (K, M) N (force A * a + P, active part A * a); contact (K,) bool;
-    time (K,) s of the predicted sample; trial (K,) index into ``trial_names``;
-    labels (K, M) reference activations or None.
+    inputs (K, W, 3 J) float32 raw SI features of the J ``input_coordinates``;
+    q, qd, qdd (K, 5) rad, rad/s, rad/s^2 (the full pose, non-causal);
+    required_torque (K, C) N m and moment_arms (K, M, C) m of the C ``balanced``
+    coordinates; force_gain A, force_passive P (K, M) N (force A * a + P, active
+    part A * a); contact (K,) bool; time (K,) s of the predicted sample; trial (K,)
+    index into ``trial_names``; labels (K, M) reference activations or None.
     """
 
     inputs: np.ndarray
@@ -105,6 +108,8 @@ class WindowSet:
     trial: np.ndarray
     trial_names: tuple[str, ...]
     rate_hz: float
+    balanced: tuple[str, ...]
+    input_coordinates: tuple[str, ...]
     labels: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -116,12 +121,19 @@ class WindowSet:
         fields = {name: getattr(self, name) for name in _PER_WINDOW}
         return WindowSet(
             **{name: None if value is None else value[index] for name, value in fields.items()},
-            trial_names=self.trial_names,
-            rate_hz=self.rate_hz,
+            **self._shared(),
         )
 
+    def _shared(self) -> dict:
+        return {
+            "trial_names": self.trial_names,
+            "rate_hz": self.rate_hz,
+            "balanced": self.balanced,
+            "input_coordinates": self.input_coordinates,
+        }
+
     def input_statistics(self) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and standard deviation (9,) of the input features (SI), std floored at 1e-6."""
+        """Mean and standard deviation (3 J,) of the input features (SI), std floored at 1e-6."""
         rows = self.inputs.reshape(-1, self.inputs.shape[-1]).astype(np.float64)
         return rows.mean(axis=0), np.maximum(rows.std(axis=0), 1e-6)
 
@@ -132,9 +144,7 @@ class WindowSet:
                 f"labels have shape {labels.shape}, expected (windows, muscles) = {self.force_gain.shape}"
             )
         fields = {name: getattr(self, name) for name in _PER_WINDOW if name != "labels"}
-        return WindowSet(
-            **fields, trial_names=self.trial_names, rate_hz=self.rate_hz, labels=labels
-        )
+        return WindowSet(**fields, **self._shared(), labels=labels)
 
 
 _PER_WINDOW = (
@@ -151,62 +161,6 @@ _PER_WINDOW = (
     "trial",
     "labels",
 )
-
-
-@dataclass(frozen=True)
-class SamplePhysics:
-    """Per-sample loss quantities of a whole trial (N samples); see ``WindowSet``."""
-
-    qd: np.ndarray
-    qdd: np.ndarray
-    required_torque: np.ndarray
-    moment_arms: np.ndarray
-    force_gain: np.ndarray
-    force_passive: np.ndarray
-
-
-def hill_factors(subject, q: np.ndarray, qd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(A, P) (..., M) N such that F = A * a + P (eq. 18) and the active part is A * a.
-
-    ``train.hill.muscle_forces`` at a = 1: with a rigid tendon the fibre state
-    depends on q and q' only, so its active part is A and its passive part P.
-    The muscle-tendon velocity is dl/dt = -R^T q' (R = -dl/dq).
-    """
-    l_mt = torch.as_tensor(subject.muscle_tendon_length(q), dtype=torch.float64)
-    v_mt = -np.einsum("...mj,...j->...m", subject.moment_arms(q), qd)
-    with torch.no_grad():
-        forces = hill_muscle_forces(
-            subject.muscle_arrays(), torch.ones_like(l_mt), l_mt, torch.as_tensor(v_mt)
-        )
-    return forces.active.numpy(), forces.passive.numpy()
-
-
-def sample_physics(trial: LegTrial, subject, chain: LegChain, base_motion: bool) -> SamplePhysics:
-    """Everything the loss needs at every sample of ``trial`` (non-causal derivatives)."""
-    q = np.asarray(trial.q, dtype=np.float64)
-    qd, qdd = noncausal_derivatives(q, trial.rate_hz)
-    base = None
-    tilt = None
-    if base_motion:
-        tilt = np.asarray(trial.pelvis_tilt, dtype=np.float64)
-        tilt_rate, tilt_acceleration = noncausal_derivatives(tilt[:, None], trial.rate_hz)
-        base = BaseMotion(
-            tilt=tilt,
-            tilt_rate=tilt_rate[:, 0],
-            tilt_acceleration=tilt_acceleration[:, 0],
-            hip_acceleration=np.asarray(trial.hip_acceleration, dtype=np.float64),
-        )
-    tau_inverse = inverse_dynamics(chain, q, qd, qdd, base=base)
-    tau_grf = grf_torques(chain, q, trial.force, trial.cop, base_tilt=tilt)
-    gain, passive = hill_factors(subject, q, qd)
-    return SamplePhysics(
-        qd=qd,
-        qdd=qdd,
-        required_torque=tau_inverse - tau_grf,  # eqs. (16), (24)
-        moment_arms=subject.moment_arms(q),
-        force_gain=gain,
-        force_passive=passive,
-    )
 
 
 def window_ends(n_samples: int, config: WindowConfig) -> np.ndarray:
@@ -235,7 +189,7 @@ def build_windows(
     if len(rates) != 1:
         raise WindowError(f"trials must share one sample rate, got {sorted(rates)} Hz")
     rate_hz = rates.pop()
-    chain = LegChain.from_subject(subject)
+    inputs_index = [COORDINATES.index(c) for c in config.input_coordinates]
     parts: dict[str, list[np.ndarray]] = {name: [] for name in _PER_WINDOW if name != "labels"}
     names = []
     for index, trial in enumerate(trials):
@@ -245,20 +199,16 @@ def build_windows(
                 f"trial {trial_name(trial, index)} has {trial.n_samples} samples at {rate_hz:g} Hz; "
                 f"a window needs {config.window + DERIVATIVE_TAPS - 1}"
             )
-        features = network_inputs(trial.q, rate_hz)  # row r belongs to sample r + taps - 1
+        # row r of the features belongs to sample r + taps - 1
+        features = network_inputs(trial.q[:, inputs_index], rate_hz)
         rows = ends - (DERIVATIVE_TAPS - 1)
         offsets = np.arange(-config.window + 1, 1)
-        inputs = features[rows[:, None] + offsets[None, :]]  # (K, W, 9)
         predicted = ends - config.lookahead
-        physics = sample_physics(trial, subject, chain, config.base_motion)
-        parts["inputs"].append(inputs.astype(np.float32))
-        parts["q"].append(trial.q[predicted])
-        parts["qd"].append(physics.qd[predicted])
-        parts["qdd"].append(physics.qdd[predicted])
-        parts["required_torque"].append(physics.required_torque[predicted])
-        parts["moment_arms"].append(physics.moment_arms[predicted])
-        parts["force_gain"].append(physics.force_gain[predicted])
-        parts["force_passive"].append(physics.force_passive[predicted])
+        physics = trial_physics(trial, subject, config.physics)
+        parts["inputs"].append(features[rows[:, None] + offsets[None, :]].astype(np.float32))
+        for name in ("q", "qd", "qdd", "required_torque", "moment_arms", "force_gain",
+                     "force_passive"):
+            parts[name].append(getattr(physics, name)[predicted])
         parts["contact"].append(np.asarray(trial.contact, dtype=bool)[predicted])
         parts["time"].append(trial.time[predicted])
         parts["trial"].append(np.full(predicted.size, index, dtype=np.int64))
@@ -268,13 +218,19 @@ def build_windows(
         if name in ("inputs", "contact", "trial", "labels", "time"):
             continue
         arrays[name] = arrays[name].astype(np.float32)
-    return WindowSet(**arrays, trial_names=tuple(names), rate_hz=rate_hz)
+    return WindowSet(
+        **arrays,
+        trial_names=tuple(names),
+        rate_hz=rate_hz,
+        balanced=config.balanced,
+        input_coordinates=config.input_coordinates,
+    )
 
 
 def angle_noise_features(
     noise_rad: torch.Tensor, rate_hz: float, taps: int = DERIVATIVE_TAPS
 ) -> torch.Tensor:
-    """What angle noise adds to windows' inputs: (B, W + taps - 1, 3) rad -> (B, W, 9).
+    """What angle noise adds to windows' inputs: (B, W + taps - 1, J) rad -> (B, W, 3 J).
 
     ``edge.derivatives.network_inputs`` is linear in the angles (the angle
     itself and two causal FIR filters), so the runtime's features of q + n are
@@ -283,12 +239,13 @@ def angle_noise_features(
     sample over the window's history (the oldest ``taps - 1`` samples only
     enter the first rows' derivatives).
     """
-    if noise_rad.ndim != 3 or noise_rad.shape[2] != N_JOINTS or noise_rad.shape[1] < taps:
+    if noise_rad.ndim != 3 or noise_rad.shape[1] < taps:
         raise WindowError(
-            f"angle noise must be (windows, history >= {taps}, {N_JOINTS}), got {tuple(noise_rad.shape)}"
+            f"angle noise must be (windows, history >= {taps}, joints), got {tuple(noise_rad.shape)}"
         )
+    n_joints = noise_rad.shape[2]
     w_vel, w_acc = causal_derivative_weights(rate_hz, taps)
-    stencils = noise_rad.unfold(1, taps, 1)  # (B, W, 3, taps), oldest sample first
+    stencils = noise_rad.unfold(1, taps, 1)  # (B, W, J, taps), oldest sample first
     features = torch.stack(
         [
             stencils[..., -1],
@@ -296,8 +253,8 @@ def angle_noise_features(
             stencils @ torch.as_tensor(w_acc, dtype=noise_rad.dtype),
         ],
         dim=-1,
-    )  # (B, W, joints, FEATURES_PER_JOINT), edge.derivatives.INPUT_FEATURES order
-    return features.reshape(*stencils.shape[:2], N_JOINTS * FEATURES_PER_JOINT)
+    )  # (B, W, J, FEATURES_PER_JOINT), edge.derivatives.input_feature_names order
+    return features.reshape(*stencils.shape[:2], n_joints * FEATURES_PER_JOINT)
 
 
 def labels_for_windows(

@@ -1,6 +1,5 @@
 """calib-subject: each mode end to end, and bad input as one line and a non-zero exit."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calib import load_sensors, load_subject
+from calib import COORDINATES, PAPER_MUSCLES, load_sensors, load_subject
 from calib.cli import main
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
@@ -22,15 +21,18 @@ def test_height_mass_writes_a_valid_subject(tmp_path, capsys):
     )
     subject = load_subject(out)
     assert subject.body.height == 1.65 and subject.body.mass == 60.0
-    assert len(subject.muscles) == 10
+    assert len(subject.muscles) == 43
+    assert subject.coordinates == COORDINATES
     assert subject.muscles[subject.muscle_names.index("vas_lat_r")].strength_scale == 0.7
     assert "wrote" in capsys.readouterr().out
 
 
-def test_muscles_all_and_a_list(tmp_path):
+def test_muscles_all_paper_and_a_list(tmp_path):
     out = tmp_path / "s.json"
     assert main(["--height", "1.8", "--mass", "80", "--muscles", "all", "-o", str(out)]) == 0
     assert len(load_subject(out).muscles) == 43
+    assert main(["--height", "1.8", "--mass", "80", "--muscles", "paper", "-o", str(out)]) == 0
+    assert load_subject(out).muscle_names == PAPER_MUSCLES
     assert (
         main(["--height", "1.8", "--mass", "80", "--muscles", "soleus_r,tib_ant_r", "-o", str(out)])
         == 0
@@ -50,6 +52,7 @@ def _exit_code(argv):
     [
         (["--height", "1.8", "--mass", "-2"], 1, "mass -2 is outside"),
         (["--height", "1.8", "--mass", "70", "--muscles", "nope_r"], 1, "unknown muscle"),
+        (["--height", "1.8", "--mass", "70", "--muscles", ","], 1, "'all', 'paper' or"),
         (["--height", "1.8", "--mass", "70", "--strength", "psoas_r=-1"], 2, "NAME=SCALE"),
         (["--height", "1.8"], 2, "--height H --mass M"),
         (["--osim", "/no/such/model.osim"], 1, "not found"),
@@ -74,6 +77,7 @@ def test_zero_writes_sensors_and_refuses_motion(tmp_path, capsys):
     np.testing.assert_allclose(
         [c.zero_offset for c in load_sensors(out).channels], rows.mean(axis=0)
     )
+    assert "knee->knee_angle" in capsys.readouterr().out
     again = tmp_path / "again.json"
     assert main(["--zero", str(still), "--sensors-in", str(out), "-o", str(again)]) == 0
     moving = tmp_path / "moving.csv"
@@ -91,19 +95,33 @@ def test_osim_import_prints_the_error_table(tmp_path, capsys):
     if not model.is_file():
         pytest.skip(f"development data absent: {model}")
     out = tmp_path / "s01.json"
-    assert main(["--osim", str(model), "--muscles", "psoas_r", "--quiet", "-o", str(out)]) == 0
+    assert main(["--osim", str(model), "--muscles", "soleus_r", "--quiet", "-o", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "psoas_r" in text and "len RMS" in text and "estimated from the leg length" in text
+    assert "soleus_r" in text and "hip_add" in text and "estimated from the leg length" in text
+    assert "OpenSim evaluation and fitting took" in text
     subject = load_subject(out)
-    assert subject.muscle_names == ("psoas_r",)
+    assert subject.muscle_names == ("soleus_r",)
+    assert subject.muscles[0].path.crosses == ("ankle_angle",)
     assert 1.5 < subject.body.height < 2.2
+    capsys.readouterr()
+    assert (
+        _exit_code(["--osim", str(model), "--muscles", "psoas_r", "--mass", "70", "-o", str(out)])
+        == 2
+    )
+    assert "--osim reads the model's mass" in capsys.readouterr().err
 
 
 def test_console_script_help():
-    exe = shutil.which("calib-subject")
-    cmd = [exe] if exe else [sys.executable, "-m", "calib.cli"]
+    # The module the console script runs, from this checkout (an installed calib-subject may
+    # be another checkout's).
     result = subprocess.run(
-        cmd + ["--help"], check=False, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "calib.cli", "--help"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert result.returncode == 0
-    assert "--height" in result.stdout and "--zero" in result.stdout and "Jaric" in result.stdout
+    for text in ("--height", "--zero", "Jaric", "hip_adduction", "--muscles paper", "-110..10"):
+        assert text in result.stdout, text

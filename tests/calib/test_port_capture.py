@@ -1,12 +1,16 @@
 """--zero-port: a standing capture recorded from the device simulator over a pseudo-terminal."""
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
-from calib import SensorError, load_sensors
+from calib import COORDINATES, SensorError, load_sensors
 from calib.cli import main
 from calib.port_capture import capture_from_port
 from calib.zeroing import zero_sensors
+from firmware_bridge.codec import JointSample, encode
 from firmware_bridge.link import PseudoTerminal
 from firmware_bridge.simulator import DeviceSimulator, SimulatorConfig
 
@@ -80,3 +84,33 @@ def test_unopenable_port_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("calib-subject: error: cannot open serial link")
     assert "Traceback" not in err
+
+
+def test_a_five_channel_device_is_captured_without_a_template(tmp_path):
+    """An IMU suit streaming all five coordinates over a real pty, through the real codec."""
+    standing = (0.05, 0.02, -0.03, -0.08, 0.03)
+    pty = PseudoTerminal()
+    stop = threading.Event()
+
+    def stream():
+        seq = 0
+        while not stop.is_set():
+            sample = JointSample(
+                seq=seq, timestamp_us=seq * 5000, values=standing, valid_mask=0b11111
+            )
+            pty.write(encode(sample))
+            seq += 1
+            time.sleep(0.005)
+
+    writer = threading.Thread(target=stream, daemon=True)
+    writer.start()
+    try:
+        capture = capture_from_port(pty.device_path, 0.5, progress=False)
+    finally:
+        stop.set()
+        writer.join(timeout=5)
+        pty.close()
+    assert capture.channels == ("ch0", "ch1", "ch2", "ch3", "ch4") and len(capture.raw) > 20
+    sensors = zero_sensors(capture)
+    assert sensors.coordinates == COORDINATES
+    np.testing.assert_allclose([c.zero_offset for c in sensors.channels], standing, atol=1e-7)

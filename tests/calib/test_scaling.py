@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from calib import SubjectError
-from calib.osim_import import PAPER_MUSCLES
+from calib import PAPER_MUSCLES, SubjectError
 from calib.scaling import (
     FORCE_MASS_EXPONENT,
     apply_strength,
@@ -13,7 +12,9 @@ from calib.scaling import (
     select_muscles,
 )
 
-Q = np.array([[0.3, -0.9, 0.1], [-0.4, -0.1, -0.3], [0.9, -1.8, 0.4]])
+Q = np.array(
+    [[0.3, 0.1, -0.2, -0.9, 0.1], [-0.4, -0.2, 0.1, -0.1, -0.3], [0.9, 0.05, 0.25, -1.8, 0.4]]
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +34,18 @@ def test_scaling_is_exact_at_the_generic_size(generic):
     assert same.body == generic.body
     assert same.hip_centre == generic.hip_centre
     assert dict(same.segments) == dict(generic.segments)
+    assert dict(same.joints) == dict(generic.joints)
     assert same.muscles == generic.muscles
 
 
 def _features(s):
     return {
-        "leg length": sum(np.hypot(*s.segments[n].distal_joint) for n in ("thigh", "shank")),
-        "foot length": np.hypot(*s.segments["foot"].distal_joint),
+        "leg length": sum(np.linalg.norm(s.segments[n].distal_joint) for n in ("thigh", "shank")),
+        "foot length": np.linalg.norm(s.segments["foot"].distal_joint),
+        "hip width": s.hip_centre[2],
         "thigh mass": s.segments["thigh"].mass,
-        "shank inertia": s.segments["shank"].inertia,
+        "shank inertia": np.linalg.eigvalsh(s.segments["shank"].inertia),
+        "foot inertia": np.linalg.eigvalsh(s.segments["foot"].inertia),
         "forces": s.muscle_arrays().max_isometric_force,
         "fibres": s.muscle_arrays().optimal_fiber_length,
         "tendons": s.muscle_arrays().tendon_slack_length,
@@ -56,7 +60,9 @@ def test_lengths_grow_with_height_masses_do_not(generic, heights):
     for key in (
         "leg length",
         "foot length",
+        "hip width",
         "shank inertia",
+        "foot inertia",
         "fibres",
         "tendons",
         "paths",
@@ -71,7 +77,7 @@ def test_lengths_grow_with_height_masses_do_not(generic, heights):
 
 def test_masses_inertias_forces_grow_with_mass_lengths_do_not(generic):
     series = [_features(scale_subject(generic, 1.75, m)) for m in (50.0, 70.0, 110.0)]
-    for key in ("thigh mass", "shank inertia", "forces"):
+    for key in ("thigh mass", "shank inertia", "foot inertia", "forces"):
         assert np.all(series[0][key] < series[1][key]) and np.all(
             series[1][key] < series[2][key]
         ), key
@@ -82,9 +88,13 @@ def test_masses_inertias_forces_grow_with_mass_lengths_do_not(generic):
 def test_scaling_rules(generic):
     k_h, k_m = 1.62 / generic.body.height, 58.0 / generic.body.mass
     s = scale_subject(generic, 1.62, 58.0)
-    g = generic.segments["shank"]
-    assert s.segments["shank"].inertia == pytest.approx(g.inertia * k_m * k_h**2)
-    assert s.segments["shank"].com[1] == pytest.approx(g.com[1] * k_h)
+    for name in ("thigh", "shank", "foot"):
+        g, scaled = generic.segments[name], s.segments[name]
+        np.testing.assert_allclose(scaled.inertia, np.array(g.inertia) * k_m * k_h**2)
+        np.testing.assert_allclose(scaled.com, np.array(g.com) * k_h)
+        np.testing.assert_allclose(scaled.distal_joint, np.array(g.distal_joint) * k_h)
+    np.testing.assert_allclose(s.hip_centre, np.array(generic.hip_centre) * k_h)
+    assert s.joints == generic.joints
     np.testing.assert_allclose(
         s.muscle_arrays().max_isometric_force,
         generic.muscle_arrays().max_isometric_force * k_m**FORCE_MASS_EXPONENT,
@@ -100,12 +110,15 @@ def test_implausible_sizes_are_refused(generic):
 
 
 def test_muscle_selection_and_strength(generic):
-    assert select_muscles(generic, None, PAPER_MUSCLES).muscle_names == PAPER_MUSCLES
-    assert select_muscles(generic, "all", PAPER_MUSCLES).muscle_names == generic.muscle_names
-    two = select_muscles(generic, "soleus_r, tib_ant_r", PAPER_MUSCLES)
+    assert select_muscles(generic, "paper").muscle_names == PAPER_MUSCLES
+    assert select_muscles(generic, None).muscle_names == generic.muscle_names
+    assert select_muscles(generic, "all").muscle_names == generic.muscle_names
+    two = select_muscles(generic, "soleus_r, tib_ant_r")
     assert two.muscle_names == ("soleus_r", "tib_ant_r")
     with pytest.raises(SubjectError, match="unknown muscle"):
-        select_muscles(generic, "soleus_r,biceps_brachii", PAPER_MUSCLES)
+        select_muscles(generic, "soleus_r,biceps_brachii")
+    with pytest.raises(SubjectError, match="'paper'"):
+        select_muscles(generic, " , ")
     weak = apply_strength(two, {"tib_ant_r": 0.4})
     assert weak.muscles[1].strength_scale == 0.4
     assert weak.muscle_arrays().max_isometric_force[1] == pytest.approx(

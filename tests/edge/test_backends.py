@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from calib import default_subject
 from edge.backends import (
     BACKEND_NAMES,
     Backend,
@@ -52,12 +54,18 @@ INPUT_STD = np.array([0.3, 2.0, 20.0, 0.4, 4.0, 60.0, 0.15, 2.0, 40.0])
 def _trained_like(architecture: str, lookahead: int) -> torch.nn.Module:
     """An untrained network with perturbed weights (nothing special about zeros or defaults)."""
     torch.manual_seed(ARCHITECTURES.index(architecture))
+    n_muscles = len(default_subject().muscles)
     model = build_model(
-        ModelConfig(architecture=architecture, lookahead=lookahead), INPUT_MEAN, INPUT_STD
+        ModelConfig(n_muscles=n_muscles, architecture=architecture, lookahead=lookahead),
+        INPUT_MEAN, INPUT_STD,
     )
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.add_(0.05 * torch.randn_like(parameter))
+        # mid-range outputs, so that no muscle sits at a clamp bound and every one varies
+        last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.bias.add_(0.4)
+        last.weight.mul_(5.0)
     return model.eval()
 
 
@@ -353,7 +361,8 @@ def test_check_script_says_skipped_where_tensorrt_cannot_run():
         pytest.skip("CUDA and torch-tensorrt are present: run scripts/check_tensorrt.py itself")
     script = Path(__file__).resolve().parents[2] / "scripts" / "check_tensorrt.py"
     result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=120
+        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(script.parents[1])},
     )
     assert result.returncode == 0
     assert result.stdout.strip() == f"check_tensorrt: SKIPPED: {reason}"

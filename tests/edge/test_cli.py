@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from test_runtime_support import PtyDevice, gait_angles, runtime_bundle
 
+from calib.sensors import SensorMap
 from edge.cli import main
 
 
@@ -273,6 +274,56 @@ def test_a_replay_file_without_the_coordinates_is_one_line(capsys, tmp_path):
     trial.write_text("walk\nendheader\ntime\tknee_angle_r\n0\t1\n0.01\t2\n0.02\t3\n")
     line = _one_line_error(capsys, ["--replay", str(trial)])
     assert "missing column(s) hip_flexion_r, ankle_angle_r" in line
+
+
+def test_report_muscles_choose_what_the_log_holds(tmp_path, bundle_dir):
+    trial = tmp_path / "walk.mot"
+    _write_trial(trial, n=120)
+    log = tmp_path / "chosen.csv"
+    proc = _edge_run("--replay", str(trial), "--bundle", bundle_dir, "--fast", "--log", str(log),
+                     "--report-muscles", "vas_lat_r, med_gas_r")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    header = log.read_text().splitlines()[0].split(",")
+    assert [c for c in header if c.endswith(("_activation", "_force"))] == [
+        "vas_lat_r_activation", "med_gas_r_activation", "vas_lat_r_force", "med_gas_r_force"]
+    assert [c for c in header if c.endswith("_moment")] == [
+        f"{c}_r_moment" for c in ("hip_flexion", "hip_adduction", "hip_rotation", "knee_angle",
+                                  "ankle_angle")]
+    assert "2 reported: vas_lat_r med_gas_r" in err
+    assert "the Hill model holds hip_adduction hip_rotation at 0" in err
+
+
+def test_an_unknown_report_muscle_is_one_line(capsys, tmp_path, bundle_dir):
+    trial = tmp_path / "walk.mot"
+    _write_trial(trial, n=50)
+    line = _one_line_error(capsys, ["--replay", str(trial), "--bundle", bundle_dir,
+                                    "--report-muscles", "vas_lat_r,biceps"])
+    assert "['biceps']" in line and "vas_lat_r" in line
+
+
+@pytest.fixture(scope="module")
+def five_input_bundle_dir(tmp_path_factory):
+    """An untrained network that reads all five coordinates (an IMU suit's inputs)."""
+    from calib import default_subject
+    from calib.coordinates import COORDINATES
+    from train.export import export_bundle
+    from train.model import ModelConfig, build_model
+
+    subject = default_subject()
+    config = ModelConfig(n_muscles=len(subject.muscles), architecture="bigru", gru_hidden=8,
+                         head_dims=(8,), input_coordinates=COORDINATES)
+    out = tmp_path_factory.mktemp("five") / "bundle"
+    return str(export_bundle(build_model(config).eval(), out, subject=subject).directory)
+
+
+def test_sensors_without_a_coordinate_the_network_reads_are_refused(
+        capsys, tmp_path, five_input_bundle_dir):
+    sensors = tmp_path / "sensors.json"
+    SensorMap.identity().save(sensors)  # hip flexion, knee, ankle
+    line = _one_line_error(capsys, ["--simulate", "--bundle", five_input_bundle_dir,
+                                    "--sensors", str(sensors), "--duration", "1"])
+    assert "hip_adduction, hip_rotation" in line and "--sensors" in line
 
 
 def test_the_live_view_shows_activations_and_forces(bundle_dir):

@@ -60,7 +60,7 @@ def test_resampling_from_an_irregular_device_clock_matches_the_grid():
 
 def test_bad_input_is_refused_with_a_reason():
     with pytest.raises(ValueError, match="shape"):
-        network_inputs(np.zeros((10, 2)), 100.0)
+        network_inputs(np.zeros(10), 100.0)
     with pytest.raises(ValueError, match="at least"):
         network_inputs(np.zeros((3, 3)), 100.0)
     with pytest.raises(ValueError, match="positive"):

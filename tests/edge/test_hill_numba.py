@@ -8,22 +8,23 @@ import torch
 
 import edge.hill as edge_hill
 from calib import default_subject
-from calib.scaling import generic_subject
+from calib.scaling import generic_subject, select_muscles
 from edge.hill import HillModel
 from train.hill import THELEN_GAIT2392, MuscleModel, force_velocity
 
 
-@pytest.fixture(scope="module", params=["default", "generic43"])
+@pytest.fixture(scope="module", params=["default", "paper ten"])
 def subject(request):
-    return default_subject() if request.param == "default" else generic_subject()
+    if request.param == "default":
+        return default_subject()
+    return select_muscles(generic_subject(), "paper")
 
 
 def _random_samples(subject, n, seed):
     rng = np.random.default_rng(seed)
-    lo = np.array([subject.joints[j].range[0] for j in ("hip", "knee", "ankle")])
-    hi = np.array([subject.joints[j].range[1] for j in ("hip", "knee", "ankle")])
-    q = rng.uniform(lo, hi, size=(n, 3))
-    qd = rng.normal(0.0, 4.0, size=(n, 3))
+    lo, hi = subject.coordinate_ranges.T
+    q = rng.uniform(lo, hi, size=(n, 5))
+    qd = rng.normal(0.0, 4.0, size=(n, 5))
     a = rng.uniform(0.0, 1.0, size=(n, len(subject.muscles)))
     return a, q, qd
 
@@ -97,7 +98,7 @@ def test_outputs_are_preallocated_views_overwritten_by_each_call():
 
 def test_bad_input_shapes_say_what_is_expected():
     model = HillModel(default_subject())
-    with pytest.raises(ValueError, match=r"activations \(10,\)"):
-        model.evaluate(np.zeros(9), np.zeros(3), np.zeros(3))
-    with pytest.raises(ValueError, match=r"q \(3,\)"):
-        model.evaluate(np.zeros(10), np.zeros(4), np.zeros(3))
+    with pytest.raises(ValueError, match=r"activations \(43,\)"):
+        model.evaluate(np.zeros(9), np.zeros(5), np.zeros(5))
+    with pytest.raises(ValueError, match=r"q \(5,\)"):
+        model.evaluate(np.zeros(43), np.zeros(3), np.zeros(5))

@@ -4,6 +4,7 @@ import math
 import struct
 import timeit
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -284,3 +285,23 @@ def test_codec_is_cheap_enough_for_the_runtime():
     assert [encode(m) for m in round_trip()] == [encode(estimate)]
     best_us = min(timeit.repeat(round_trip, number=500, repeat=5)) / 500 * 1e6
     assert best_us < 150, f"encode + decode took {best_us:.1f} µs"
+
+
+def test_link_budget_frame_sizes_are_the_ones_protocol_md_states():
+    """PROTOCOL.md's "Link budget" sizes (26 + 4 C and 44 + 8 M + 4 T bytes) are the frames'."""
+    from firmware_bridge.link import DEFAULT_BAUD
+
+    text = (Path(__file__).resolve().parents[2] / "firmware_bridge" / "PROTOCOL.md").read_text()
+    assert "26 + 4 C bytes" in text and "44 + 8 M + 4 T bytes" in text
+    for channels in (1, 3, 5, 8):
+        sample = JointSample(seq=7, timestamp_us=9, values=(0.5,) * channels,
+                             valid_mask=(1 << channels) - 1)
+        assert len(encode(sample)) == 26 + 4 * channels
+    for muscles, torques in ((1, 1), (10, 3), (10, 5), (20, 5)):
+        estimate = Estimate(seq=1, timestamp_us=2, sample_seq=3, sample_timestamp_us=4,
+                            activations=(0.5,) * muscles, forces=(100.0,) * muscles,
+                            torques=(10.0,) * torques)
+        assert len(encode(estimate)) == 44 + 8 * muscles + 4 * torques
+    ten_five = 44 + 8 * 10 + 4 * 5
+    assert 1000 * ten_five <= DEFAULT_BAUD / 10  # the default link holds 1 kHz of them
+    assert f"{DEFAULT_BAUD:,} bit/s (edge-run's default `--baud`)" in text

@@ -1,6 +1,7 @@
 """The shipped gait cycle: reproducible from the real trial, close to it, periodic, plausible."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,12 +9,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from calib.coordinates import COORDINATES
 from firmware_bridge.motion_file import MotionFileError, read_joint_angles
-from firmware_bridge.normative_gait import DEFAULT_PATH, JOINT_NAMES, load_normative_gait
+from firmware_bridge.normative_gait import (
+    DEFAULT_PATH,
+    HIP_NAMES,
+    JOINT_NAMES,
+    POSE_NAMES,
+    load_normative_gait,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data"
 IK = DATA / "opensim-gait2392" / "subject01_walk1_ik.mot"
+# the scripts import this checkout's packages
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 def need_data():
@@ -43,23 +53,58 @@ def test_shipped_cycle_follows_opensim_conventions():
 def test_cycle_matches_the_real_trial_within_half_a_degree():
     need_data()
     gait = load_normative_gait()
-    time_s, angles = read_joint_angles(IK, JOINT_NAMES)
+    time_s, angles = read_joint_angles(IK, POSE_NAMES)
     inside = (time_s >= 0.618) & (time_s <= 1.853)
-    model = gait.angles_at_time(time_s[inside] - 0.618)
+    model = gait.pose_at_phase((time_s[inside] - 0.618) / gait.period_s)
     rms_deg = np.rad2deg(np.sqrt(np.mean((model - angles[inside]) ** 2, axis=0)))
-    assert np.all(rms_deg < 0.5), rms_deg
+    assert np.all(rms_deg < 0.5), dict(zip(POSE_NAMES, rms_deg))
+
+
+def test_pose_holds_the_sagittal_angles_and_the_hip_in_calibs_order():
+    gait = load_normative_gait()
+    assert POSE_NAMES == tuple(f"{name}_r" for name in COORDINATES)
+    phase = np.linspace(-0.3, 2.0, 97)
+    pose = gait.pose_at_phase(phase)
+    assert pose.shape == (97, 5)
+    sagittal = [POSE_NAMES.index(name) for name in JOINT_NAMES]
+    np.testing.assert_array_equal(pose[:, sagittal], gait.angles_at_phase(phase))
+    np.testing.assert_allclose(gait.pose_at_phase(phase + 1.0), pose, atol=1e-12)
+    adduction, rotation = np.rad2deg(pose[:, [POSE_NAMES.index(name) for name in HIP_NAMES]]).T
+    # walking's frontal and transverse hip: some 5-10 degrees either side of neutral
+    assert 5 < np.ptp(adduction) < 25 and 5 < np.ptp(rotation) < 25
+    assert np.abs(adduction).max() < 15 and np.abs(rotation).max() < 20
+
+
+def test_a_file_without_the_hip_block_still_plays_its_sagittal_angles(tmp_path):
+    document = json.loads(DEFAULT_PATH.read_text())
+    del document["hip_adduction_rotation"]
+    document["schema_version"] = 1
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(document))
+    old = load_normative_gait(path)
+    np.testing.assert_array_equal(old.angles_at_phase([0.3]), load_normative_gait().angles_at_phase([0.3]))
+    with pytest.raises(ValueError, match="fit_normative_gait.py"):
+        old.pose_at_phase([0.3])
+    document["hip_adduction_rotation"] = {"joint_names": ["hip_rotation_r"], "mean_rad": [0.0],
+                                          "cos_rad": [[0.0]], "sin_rad": [[0.0]]}
+    path.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="hip_adduction_rotation"):
+        load_normative_gait(path)
 
 
 def test_fit_script_reproduces_the_shipped_coefficients(tmp_path):
     need_data()
     out = tmp_path / "gait.json"
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "fit_normative_gait.py"),
-                             "--out", str(out)], check=False, capture_output=True, text=True)
+                             "--out", str(out)], check=False, capture_output=True, text=True,
+                            env=ENV)
     assert result.returncode == 0, result.stderr
     fitted = json.loads(out.read_text())
     shipped = json.loads(DEFAULT_PATH.read_text())
     for key in ("mean_rad", "cos_rad", "sin_rad"):
         np.testing.assert_allclose(fitted[key], shipped[key], atol=1e-12)
+        np.testing.assert_allclose(fitted["hip_adduction_rotation"][key],
+                                   shipped["hip_adduction_rotation"][key], atol=1e-12)
 
 
 def test_fit_script_bad_input_is_one_line(tmp_path):
@@ -67,7 +112,7 @@ def test_fit_script_bad_input_is_one_line(tmp_path):
     bad.write_text("no header here\n")
     result = subprocess.run([sys.executable, str(REPO / "scripts" / "fit_normative_gait.py"),
                              "--mot", str(bad), "--out", str(tmp_path / "x.json")],
-                            check=False, capture_output=True, text=True)
+                            check=False, capture_output=True, text=True, env=ENV)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "endheader" in result.stderr
 

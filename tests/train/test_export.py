@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from calib import default_subject
+from calib.coordinates import COORDINATES, PAPER_MUSCLES
 from edge.bundle import BUNDLE_FILES, MANIFEST_FILE, load_bundle, sha256_file
 from edge.tensorrt_cache import tensorrt_available
 from train.cli.export import main
@@ -31,6 +32,7 @@ STD = np.array([0.3, 2.0, 20.0, 0.4, 4.0, 60.0, 0.15, 2.0, 40.0])
 def _small_model(seed: int = 0, lookahead: int = 1) -> torch.nn.Module:
     torch.manual_seed(seed)
     config = ModelConfig(
+        n_muscles=len(default_subject().muscles),
         architecture="mjca_bigru",
         window=12,
         lookahead=lookahead,
@@ -59,7 +61,14 @@ def test_manifest_describes_the_network_and_hashes_every_file(tmp_path):
     assert manifest["architecture"] == model.config.to_dict()
     np.testing.assert_allclose(manifest["input_mean"], MEAN, rtol=1e-6)
     np.testing.assert_allclose(manifest["input_std"], STD, rtol=1e-6)
-    assert manifest["output_range"] == [list(ACTIVATION_BOUNDS)] * 10
+    n_muscles = len(default_subject().muscles)
+    assert manifest["output_range"] == [list(ACTIVATION_BOUNDS)] * n_muscles
+    assert manifest["input_coordinates"] == ["hip_flexion", "knee_angle", "ankle_angle"]
+    assert manifest["balanced_coordinates"] == list(COORDINATES)
+    # the paper's ten in the subject's order are reported by default
+    assert sorted(manifest["report_muscles"]) == sorted(PAPER_MUSCLES)
+    order = [default_subject().muscle_names.index(m) for m in manifest["report_muscles"]]
+    assert order == sorted(order)
     assert manifest["metrics"] == {"r2_mean": 0.7}
     assert set(manifest["files"]) == set(BUNDLE_FILES)
     for name, digest in manifest["files"].items():
@@ -99,7 +108,8 @@ def test_subject_must_match_the_network(tmp_path):
     import dataclasses
 
     fewer = dataclasses.replace(subject, muscles=subject.muscles[:4])
-    with pytest.raises(ExportError, match=r"answers 10 muscles but the subject has 4"):
+    n = len(subject.muscles)
+    with pytest.raises(ExportError, match=rf"answers {n} muscles but the subject has 4"):
         export_bundle(_small_model(), tmp_path / "b", subject=fewer)
 
 

@@ -27,47 +27,16 @@ from train.fit import (
 )
 from train.model import ModelConfig
 from train.run import RunError, load_run
-from train.trial import LegTrial
 from train.windows import WindowConfig, build_windows
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
 TINY = {"joint_dim": 8, "heads": 2, "integrated_dim": 16, "gru_hidden": 16, "head_dims": [16]}
 
 
-def synthetic_trial(n=120, side="r", phase=0.0) -> LegTrial:
-    """A 1 Hz swing-and-stance-like movement with a constant load in half the cycle."""
-    t = np.arange(n) / 100.0
-    w = 2 * np.pi
-    q = np.column_stack(
-        [
-            0.3 * np.sin(w * t + phase),
-            -0.6 + 0.5 * np.sin(w * t + phase + 1.0),
-            0.1 * np.sin(2 * w * t + phase),
-        ]
-    )
-    contact = np.sin(w * t + phase) > 0
-    return LegTrial(
-        time=t,
-        q=q,
-        force=np.where(contact[:, None], [[30.0, 700.0]], 0.0),
-        cop=np.where(contact[:, None], [[0.1, -0.9]], 0.0),
-        contact=contact,
-        pelvis_tilt=np.zeros(n),
-        hip_acceleration=np.zeros((n, 2)),
-        side=side,
-        rate_hz=100.0,
-    )
-
-
-@pytest.fixture(scope="module")
-def subject():
-    return default_subject()
-
-
-def _fit(subject, out, epochs=3, seed=0, resume=False, overwrite=False, **training):
+def _fit(subject, walking_trial, out, epochs=3, seed=0, resume=False, overwrite=False, **training):
     config = TrainingConfig(epochs=epochs, seed=seed, **training)
     model_config = ModelConfig(n_muscles=len(subject.muscles), **TINY)
-    trials = [synthetic_trial(n=120), synthetic_trial(n=120, side="l", phase=np.pi)]
+    trials = [walking_trial(n=120), walking_trial(n=120, side="l", phase=np.pi)]
     with InterruptCheckpoint() as interrupt:
         return fit(
             subject, trials, out, model_config, config, progress=False, resume=resume,
@@ -75,8 +44,8 @@ def _fit(subject, out, epochs=3, seed=0, resume=False, overwrite=False, **traini
         )  # fmt: skip
 
 
-def test_a_few_epochs_reduce_the_loss(subject, tmp_path):
-    result = _fit(subject, tmp_path / "run", epochs=8, learning_rate=3e-3)
+def test_a_few_epochs_reduce_the_loss(subject, tmp_path, walking_trial):
+    result = _fit(subject, walking_trial, tmp_path / "run", epochs=8, learning_rate=3e-3)
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     totals = [r["train_total"] for r in history]
     assert totals[-1] < 0.5 * totals[0]
@@ -86,10 +55,10 @@ def test_a_few_epochs_reduce_the_loss(subject, tmp_path):
     assert (tmp_path / "run" / "losses.png").stat().st_size > 1000
 
 
-def test_seeds_reproduce(subject, tmp_path):
-    _fit(subject, tmp_path / "a", seed=1)
-    _fit(subject, tmp_path / "b", seed=1)
-    _fit(subject, tmp_path / "c", seed=2)
+def test_seeds_reproduce(subject, tmp_path, walking_trial):
+    _fit(subject, walking_trial, tmp_path / "a", seed=1)
+    _fit(subject, walking_trial, tmp_path / "b", seed=1)
+    _fit(subject, walking_trial, tmp_path / "c", seed=2)
     weights = {
         name: torch.load(tmp_path / name / "weights.pt", weights_only=True) for name in "abc"
     }
@@ -97,12 +66,12 @@ def test_seeds_reproduce(subject, tmp_path):
     assert not all(torch.equal(weights["a"][k], weights["c"][k]) for k in weights["a"])
 
 
-def test_run_saves_and_loads(subject, tmp_path):
-    _fit(subject, tmp_path / "run", epochs=1)
+def test_run_saves_and_loads(subject, tmp_path, walking_trial):
+    _fit(subject, walking_trial, tmp_path / "run", epochs=1)
     run = load_run(tmp_path / "run")
     assert run.subject.muscle_names == subject.muscle_names
     assert run.sample_rate_hz == 100.0 and run.config.gru_hidden == 16
-    windows = build_windows([synthetic_trial(n=120)], subject, WindowConfig())
+    windows = build_windows([walking_trial(n=120)], subject, WindowConfig())
     state = torch.load(tmp_path / "run" / "weights.pt", weights_only=True)
     assert torch.allclose(state["normalize.mean"], run.model.normalize.mean)
     x = torch.as_tensor(windows.inputs[:4])
@@ -113,9 +82,9 @@ def test_run_saves_and_loads(subject, tmp_path):
         load_run(tmp_path)
 
 
-def test_resume_continues_to_the_same_weights(subject, tmp_path, monkeypatch):
+def test_resume_continues_to_the_same_weights(subject, tmp_path, monkeypatch, walking_trial):
     """Stop a 4-epoch run after epoch 2 (its checkpoint), resume: same weights as straight."""
-    _fit(subject, tmp_path / "straight", epochs=4, checkpoint_every=1)
+    _fit(subject, walking_trial, tmp_path / "straight", epochs=4, checkpoint_every=1)
     real_save = fit_module._save_checkpoint
 
     def save_then_stop(path, model, optimizer, schedule, epoch, history, config):
@@ -125,23 +94,23 @@ def test_resume_continues_to_the_same_weights(subject, tmp_path, monkeypatch):
 
     monkeypatch.setattr(fit_module, "_save_checkpoint", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        _fit(subject, tmp_path / "resumed", epochs=4, checkpoint_every=1)
+        _fit(subject, walking_trial, tmp_path / "resumed", epochs=4, checkpoint_every=1)
     monkeypatch.setattr(fit_module, "_save_checkpoint", real_save)
     assert not (tmp_path / "resumed" / "weights.pt").exists()
-    _fit(subject, tmp_path / "resumed", epochs=4, checkpoint_every=1, resume=True)
+    _fit(subject, walking_trial, tmp_path / "resumed", epochs=4, checkpoint_every=1, resume=True)
     a = torch.load(tmp_path / "straight" / "weights.pt", weights_only=True)
     b = torch.load(tmp_path / "resumed" / "weights.pt", weights_only=True)
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     history = json.loads((tmp_path / "resumed" / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2, 3, 4]
     with pytest.raises(FitError, match="epochs"):
-        _fit(subject, tmp_path / "resumed", epochs=5, resume=True)
+        _fit(subject, walking_trial, tmp_path / "resumed", epochs=5, resume=True)
 
 
-def test_label_free_extra_trials_join_the_training_set_only(subject, tmp_path):
+def test_label_free_extra_trials_join_the_training_set_only(subject, tmp_path, walking_trial):
     config = TrainingConfig(epochs=1)
-    trials = [synthetic_trial(n=120), synthetic_trial(n=120, side="l", phase=np.pi)]
-    extra = [synthetic_trial(n=120, phase=1.0)]
+    trials = [walking_trial(n=120), walking_trial(n=120, side="l", phase=np.pi)]
+    extra = [walking_trial(n=120, phase=1.0)]
     result = fit(
         subject,
         trials,
@@ -156,8 +125,8 @@ def test_label_free_extra_trials_join_the_training_set_only(subject, tmp_path):
     assert result.metrics["windows"]["validation"] == 20
 
 
-def test_input_noise_changes_inputs_only_and_is_seeded(subject):
-    windows = build_windows([synthetic_trial()], subject, WindowConfig())
+def test_input_noise_changes_inputs_only_and_is_seeded(subject, walking_trial):
+    windows = build_windows([walking_trial()], subject, WindowConfig())
     batch = as_tensors(windows.subset(np.arange(8)))
 
     def noisy(seed):
@@ -178,16 +147,18 @@ def test_input_noise_changes_inputs_only_and_is_seeded(subject):
         TrainingConfig(input_noise_deg=-1.0)
 
 
-def test_training_with_input_noise_is_seeded_and_differs(subject, tmp_path):
-    plain = _fit(subject, tmp_path / "plain", epochs=2).metrics["train"]["losses"]["total"]
-    a = _fit(subject, tmp_path / "a", epochs=2, input_noise_deg=0.5)
-    b = _fit(subject, tmp_path / "b", epochs=2, input_noise_deg=0.5)
+def test_training_with_input_noise_is_seeded_and_differs(subject, tmp_path, walking_trial):
+    plain = _fit(subject, walking_trial, tmp_path / "plain", epochs=2).metrics["train"]["losses"][
+        "total"
+    ]
+    a = _fit(subject, walking_trial, tmp_path / "a", epochs=2, input_noise_deg=0.5)
+    b = _fit(subject, walking_trial, tmp_path / "b", epochs=2, input_noise_deg=0.5)
     assert a.metrics["train"]["losses"]["total"] == b.metrics["train"]["losses"]["total"]
     assert a.metrics["train"]["losses"]["total"] != plain
 
 
-def test_split_holds_out_the_end_of_each_trial(subject):
-    trials = [synthetic_trial(n=120), synthetic_trial(n=120, side="l", phase=np.pi)]
+def test_split_holds_out_the_end_of_each_trial(subject, walking_trial):
+    trials = [walking_trial(n=120), walking_trial(n=120, side="l", phase=np.pi)]
     windows = build_windows(trials, subject, WindowConfig())
     train, validation = split_by_time(windows, 0.2)
     assert len(train) + len(validation) == len(windows)
@@ -244,25 +215,25 @@ def test_cli_on_the_real_trial(tmp_path):
     assert run.training["mode"] == "pi" and run.training["window"]["stride"] == 2
 
 
-def test_an_existing_run_is_refused_without_resume_or_overwrite(subject, tmp_path):
-    _fit(subject, tmp_path / "run", epochs=1)
+def test_an_existing_run_is_refused_without_resume_or_overwrite(subject, tmp_path, walking_trial):
+    _fit(subject, walking_trial, tmp_path / "run", epochs=1)
     before = (tmp_path / "run" / "weights.pt").stat().st_mtime_ns
     with pytest.raises(FitError, match="already holds a training run.*--resume.*--overwrite"):
-        _fit(subject, tmp_path / "run", epochs=1)
+        _fit(subject, walking_trial, tmp_path / "run", epochs=1)
     assert (tmp_path / "run" / "weights.pt").stat().st_mtime_ns == before
     (tmp_path / "run" / "notes.txt").write_text("mine")
-    _fit(subject, tmp_path / "run", epochs=2, seed=3, overwrite=True)
+    _fit(subject, walking_trial, tmp_path / "run", epochs=2, seed=3, overwrite=True)
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert [r["epoch"] for r in history] == [1, 2]  # a new run, not the old one continued
     assert (tmp_path / "run" / "notes.txt").read_text() == "mine"  # not a run file: kept
 
 
 def test_ctrl_c_mid_epoch_writes_the_last_completed_epoch_and_resume_matches(
-    subject, tmp_path, monkeypatch
+    subject, tmp_path, monkeypatch, walking_trial
 ):
     """A real SIGINT in epoch 3 of 4 (checkpoints only every 25 epochs): the checkpoint
     holds epoch 2 and --resume ends where an uninterrupted run ends."""
-    _fit(subject, tmp_path / "straight", epochs=4)
+    _fit(subject, walking_trial, tmp_path / "straight", epochs=4)
     real_losses = fit_module.batch_losses
     calls = {"n": 0}
     steps_per_epoch = 10  # 78 training windows in batches of 8
@@ -275,12 +246,12 @@ def test_ctrl_c_mid_epoch_writes_the_last_completed_epoch_and_resume_matches(
 
     monkeypatch.setattr(fit_module, "batch_losses", interrupt_in_epoch_three)
     with pytest.raises(TrainingInterrupted, match="after epoch 2 is in .*--resume"):
-        _fit(subject, tmp_path / "resumed", epochs=4)
+        _fit(subject, walking_trial, tmp_path / "resumed", epochs=4)
     monkeypatch.setattr(fit_module, "batch_losses", real_losses)
     state = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 2 and not (tmp_path / "resumed" / "weights.pt").exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
-    _fit(subject, tmp_path / "resumed", epochs=4, resume=True)
+    _fit(subject, walking_trial, tmp_path / "resumed", epochs=4, resume=True)
     a = torch.load(tmp_path / "straight" / "weights.pt", weights_only=True)
     b = torch.load(tmp_path / "resumed" / "weights.pt", weights_only=True)
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
@@ -299,8 +270,10 @@ def test_the_convergence_rule_on_a_known_history():
     assert converged([{"train_total": v} for v in losses[:15]], config)
 
 
-def test_training_stops_by_the_rule_and_says_why(subject, tmp_path, capsys):
-    result = _fit(subject, tmp_path / "run", epochs=50, patience=2, min_improvement=0.9)
+def test_training_stops_by_the_rule_and_says_why(subject, tmp_path, capsys, walking_trial):
+    result = _fit(
+        subject, walking_trial, tmp_path / "run", epochs=50, patience=2, min_improvement=0.9
+    )
     assert result.metrics["epochs"] == 3 and result.metrics["epochs_cap"] == 50
     assert "convergence at epoch 3" in result.metrics["stopped_by"]
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)

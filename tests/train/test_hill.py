@@ -150,10 +150,9 @@ def test_torques_are_moment_arms_transposed_times_force(subject_factory):
     subject = subject_factory()
     model = MuscleModel.from_subject(subject)
     rng = np.random.default_rng(1)
-    lo = np.array([subject.joints[j].range[0] for j in ("hip", "knee", "ankle")])
-    hi = np.array([subject.joints[j].range[1] for j in ("hip", "knee", "ankle")])
-    q = rng.uniform(lo, hi, size=(16, 3))
-    qd = rng.normal(0.0, 3.0, size=(16, 3))
+    lo, hi = subject.coordinate_ranges.T
+    q = rng.uniform(lo, hi, size=(16, 5))
+    qd = rng.normal(0.0, 3.0, size=(16, 5))
     a = rng.uniform(0.0, 1.0, size=(16, len(subject.muscles)))
     tau, forces = muscle_torques(model, a, q, qd)
     r = subject.moment_arms(q)  # calib's own numpy evaluation, r = -dl/dq
@@ -172,11 +171,12 @@ def test_torques_are_moment_arms_transposed_times_force(subject_factory):
 def test_float32_and_gradients_through_the_muscle_torques():
     subject = default_subject()
     model = MuscleModel.from_subject(subject)
-    q = torch.tensor([[0.3, -0.6, 0.1]], dtype=torch.float32)
-    qd = torch.tensor([[1.0, -2.0, 0.5]], dtype=torch.float32)
-    a = torch.full((1, 10), 0.2, dtype=torch.float32, requires_grad=True)
+    q = torch.tensor([[0.3, 0.05, -0.1, -0.6, 0.1]], dtype=torch.float32)
+    qd = torch.tensor([[1.0, 0.3, -0.4, -2.0, 0.5]], dtype=torch.float32)
+    n = len(subject.muscles)
+    a = torch.full((1, n), 0.2, dtype=torch.float32, requires_grad=True)
     tau, forces = model(a, q, qd)
-    assert tau.dtype == torch.float32 and forces.total.shape == (1, 10)
+    assert tau.dtype == torch.float32 and forces.total.shape == (1, n) and tau.shape == (1, 5)
     tau64, _ = muscle_torques(model, a.detach().double(), q.double(), qd.double())
     torch.testing.assert_close(tau.double(), tau64, rtol=1e-4, atol=1e-3)
     tau.sum().backward()
@@ -184,8 +184,11 @@ def test_float32_and_gradients_through_the_muscle_torques():
 
 
 def test_bad_activation_shape_names_the_muscle_count():
-    with pytest.raises(ValueError, match=r"\(\.\.\., 10\)"):
-        muscle_torques(default_subject(), np.zeros(9), np.zeros(3), np.zeros(3))
+    subject = default_subject()
+    with pytest.raises(ValueError, match=rf"\(\.\.\., {len(subject.muscles)}\)"):
+        muscle_torques(subject, np.zeros(9), np.zeros(5), np.zeros(5))
+    with pytest.raises(ValueError, match=r"q must have shape \(\.\.\., 5\)"):
+        muscle_torques(subject, np.zeros(len(subject.muscles)), np.zeros(3), np.zeros(3))
 
 
 def test_active_force_matches_opensim_thelen2003muscle():

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from train.model import ARCHITECTURES, ModelConfig, MultiJointCrossAttention, build_model
+from train.model import (
+    ARCHITECTURES,
+    INITIAL_ACTIVATION,
+    ModelConfig,
+    MultiJointCrossAttention,
+    build_model,
+    clamped_activation,
+)
 
 
 def _model(**overrides):
@@ -46,7 +53,7 @@ def test_lookahead_out_of_window_is_refused():
 def test_cross_attention_mixes_joints():
     """Perturbing joint 0's features changes joints 1 and 2's attended features."""
     torch.manual_seed(1)
-    attention = MultiJointCrossAttention(joint_dim=16, heads=2)
+    attention = MultiJointCrossAttention(n_joints=3, joint_dim=16, heads=2)
     h = torch.randn(1, 20, 3, 16)
     perturbed = h.clone()
     perturbed[:, :, 0, :] += torch.randn(1, 20, 16)
@@ -155,3 +162,45 @@ def test_bounded_output_stays_inside_both_bounds_of_eq_22():
     floor = torch.tensor(0.01, dtype=torch.float32).item()  # 0.01 as float32 holds it
     assert high.max().item() <= 1.0 and high.min().item() > 0.99
     assert low.min().item() >= floor and low.max().item() < 0.02
+
+
+def test_clamped_output_is_the_raw_output_in_training_and_its_clamp_in_eval():
+    torch.manual_seed(2)
+    model = build_model(ModelConfig(n_muscles=6, output="clamped"))
+    x = torch.randn(16, 20, 9)
+    model.eval()
+    with torch.no_grad():
+        evaluated = model(x)
+    assert evaluated.min() >= 0.01 and evaluated.max() <= 1.0
+    # every muscle starts low and inside the bounds, whatever the input
+    assert torch.allclose(evaluated, torch.full_like(evaluated, INITIAL_ACTIVATION), atol=0.04)
+    with torch.no_grad():
+        model.head.layers[-1].bias.fill_(-0.5)  # push the raw output below the floor
+    model.train()
+    model.bigru.gru.dropout = 0.0
+    raw = model(x)
+    assert raw.max() < 0.0
+    model.eval()
+    with torch.no_grad():
+        assert torch.all(model(x) == 0.01)
+
+
+def test_clamped_output_keeps_a_gradient_below_the_floor_through_the_bound_loss():
+    """Raw outputs below 0.01 produce no force (the physics sees the clamp), and the bound
+    loss on the raw output pulls them back up: no muscle can die at the floor."""
+    from train import losses
+
+    raw = torch.tensor([[-0.3, 0.2]], requires_grad=True)
+    activation = clamped_activation(raw)
+    parts = losses.physics_informed_loss(
+        activation,
+        force_gain=torch.tensor([[1000.0, 1000.0]]),
+        force_passive=torch.zeros(1, 2),
+        moment_arms=torch.tensor([[[0.05], [0.05]]]),
+        required_torque=torch.tensor([[30.0]]),
+        bounded=raw,
+    )
+    assert parts["bounds"].item() == pytest.approx((0.01 + 0.3) ** 2)
+    parts["total"].backward()
+    # the dynamics wants more torque: both raw outputs are pushed up, the clamped one by L_b
+    assert raw.grad[0, 0] < 0 and raw.grad[0, 1] < 0

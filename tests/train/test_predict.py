@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from calib import default_subject
+from calib.coordinates import SAGITTAL_INDEX
 from edge.derivatives import DERIVATIVE_TAPS
 from edge.window import WindowSpec, offline_window
 from train.cli.predict import main
@@ -44,10 +45,17 @@ def small_model(n_muscles: int, lookahead: int = 0, seed: int = 0):
 
 
 def gait_like_angles(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Times (n,) s and a pose (n, 5) rad of all five coordinates."""
     t = 0.5 + np.arange(n) / RATE_HZ
     phase = 2 * np.pi * t / 1.2
     q = np.column_stack(
-        [0.3 * np.sin(phase), -0.6 + 0.5 * np.sin(phase + 1.0), 0.1 * np.sin(2 * phase)]
+        [
+            0.3 * np.sin(phase),
+            0.05 * np.sin(phase + 0.4),
+            0.08 * np.sin(phase + 1.1),
+            -0.6 + 0.5 * np.sin(phase + 1.0),
+            0.1 * np.sin(2 * phase),
+        ]
     )
     return t, q
 
@@ -65,7 +73,7 @@ def test_each_row_is_the_runtime_window_answering_sample_j_minus_lookahead(looka
     np.testing.assert_allclose(prediction.time, t[first_end - lookahead : 80 - lookahead])
     spec = WindowSpec(window=20, rate_hz=RATE_HZ, lookahead=lookahead)
     for j in (first_end, 50, 79):  # windows ending at grid sample j, built as edge/ builds them
-        x = offline_window(t, q, t[j], spec)
+        x = offline_window(t, q[:, list(SAGITTAL_INDEX)], t[j], spec)
         with torch.no_grad():
             expected = model(torch.from_numpy(x)).double().numpy()[0]
         row = j - first_end

@@ -1,46 +1,27 @@
 """A leg's trial from IK, GRF and ExternalLoads: the real gait2392 trial and synthetic files with known answers."""
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from train.opensim_io import StorageError, write_storage
+from calib import default_subject
+from calib.coordinates import COORDINATES
+from train.dynamics3d import PELVIS_COORDINATES, LegModel, leg_kinematics
+from train.opensim_io import StorageError, read_storage, write_storage
 from train.trial import (
+    FREE_MOMENT,
     LegTrial,
     TrialConfig,
     TrialError,
     gait_events,
-    hip_centre_in_ground,
     load_both_legs,
     load_trial,
     noncausal_derivatives,
 )
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
-
-
-@dataclass(frozen=True)
-class _Body:
-    mass: float
-
-
-@dataclass(frozen=True)
-class StandInSubject:
-    """Test double of calib.Subject: only what load_trial reads.
-
-    Values of subject01's scaled model (subject01_simbody_adjusted.osim): the hip
-    joint centre in the pelvis frame; thigh 0.454 m and shank 0.425 m (hip–knee and
-    knee–ankle distances at the default pose), foot ≤ 0.20 m from ankle to toe tip.
-    """
-
-    hip_centre: tuple[float, float] = (-0.0724376, -0.0677245)
-    body: _Body = _Body(mass=72.6)
-    leg_reach: float = 0.454 + 0.425 + 0.20
-
-
-SUBJECT = StandInSubject()
+SUBJECT = default_subject()
 
 
 def real_files() -> tuple[Path, Path, Path]:
@@ -66,6 +47,7 @@ def test_real_trial_spans_the_common_time_at_the_model_rate(real_legs):
     np.testing.assert_allclose(np.diff(right.time), 0.01, atol=1e-12)
     np.testing.assert_array_equal(right.time, left.time)
     assert right.source[0].endswith("subject01_walk1_ik.mot")
+    assert right.measured == COORDINATES + PELVIS_COORDINATES + (FREE_MOMENT,)
 
 
 def test_real_trial_gait_events(real_legs):
@@ -80,124 +62,170 @@ def test_real_trial_gait_events(real_legs):
     np.testing.assert_allclose(strikes, [1.247, 2.460], atol=step)
 
 
-def test_real_trial_loads_and_centre_of_pressure(real_legs):
-    weight = SUBJECT.body.mass * 9.81
+def test_real_trial_loads_centre_of_pressure_and_free_moment(real_legs):
+    weight = 72.6 * 9.81  # subject01's mass (its scaled model)
     for leg in real_legs:
         free = ~leg.contact
         assert free.any() and leg.contact.any()
-        assert np.all(leg.force[free] == 0.0) and np.all(leg.cop[free] == 0.0)
+        for array in (leg.force, leg.cop, leg.free_moment):
+            assert np.all(array[free] == 0.0)
         assert 0.95 * weight < leg.force[:, 1].max() < 1.4 * weight
         assert np.all(leg.force[leg.contact, 1] > 0.0)
-        reach = np.linalg.norm(leg.cop[leg.contact], axis=1)
-        assert np.all(reach < SUBJECT.leg_reach), reach.max()
-        assert np.all(reach > 0.8)
-        # the loaded foot is on the floor below the hip, within a step's length fore and aft
-        assert np.all((-1.05 < leg.cop[leg.contact, 1]) & (leg.cop[leg.contact, 1] < -0.85))
-        assert np.all(np.abs(leg.cop[leg.contact, 0]) < 0.5)
-    right = real_legs[0]
-    # the centre of pressure travels heel to toe: behind the hip early in stance is
-    # wrong; at heel strike the heel is ahead of the hip, at toe-off the toes behind it
+        # the COP lies on the floor (the plates' surface, y = -7.5 mm in this lab)
+        np.testing.assert_allclose(leg.cop[leg.contact, 1], -0.0075, atol=1e-6)
+        # a free moment about the vertical only, of a few N m in walking
+        assert np.all(leg.free_moment[:, [0, 2]] == 0.0)
+        assert 0.5 < np.abs(leg.free_moment[:, 1]).max() < 15.0
+        # the mediolateral force is a few percent of body weight, outwards on average
+        assert np.abs(leg.force[leg.contact, 2]).max() < 0.15 * weight
+    # mirrored, both feet stand to the right of the pelvis's centre, and both feet push the
+    # body towards it alike (the same sign of the mean mediolateral force)
+    right, left = real_legs
+    for leg in real_legs:
+        assert np.mean(leg.cop[leg.contact, 2] - leg.pelvis[leg.contact, 5]) > 0.05
+    assert np.sign(np.mean(right.force[right.contact, 2])) == np.sign(
+        np.mean(left.force[left.contact, 2])
+    )
+    # on the treadmill the COP passes under the pelvis: ahead of it at heel strike, behind it
+    # at toe-off
     stance = np.flatnonzero(right.contact & (right.time > 0.6) & (right.time < 1.42))
-    assert right.cop[stance[0], 0] > 0.1 and right.cop[stance[-1], 0] < -0.1
+    ahead = right.cop[stance, 0] - right.pelvis[stance, 3]
+    assert ahead[0] > 0.1 and ahead[-1] < -0.1
 
 
 def test_real_trial_angles_follow_the_ik_file(real_legs):
-    from train.opensim_io import read_storage
-
     ik = read_storage(real_files()[0])
-    right = real_legs[0]
+    right, left = real_legs
     at = np.searchsorted(ik.time, 1.0 - 1e-9)
-    expected = np.deg2rad(ik.columns_of(["hip_flexion_r", "knee_angle_r", "ankle_angle_r"])[at])
     row = np.searchsorted(right.time, 1.0 - 1e-9)
-    # 6 Hz low-pass as in OpenSim's static optimisation: within a degree mid-stance
-    np.testing.assert_allclose(right.q[row], expected, atol=np.deg2rad(1.0))
-    assert np.rad2deg(right.q[:, 1].min()) < -60.0
+    for leg, side in ((right, "r"), (left, "l")):
+        expected = np.deg2rad(ik.columns_of([f"{c}_{side}" for c in COORDINATES])[at])
+        # 6 Hz low-pass as in OpenSim's static optimisation: within a degree mid-stance
+        np.testing.assert_allclose(leg.q[row], expected, atol=np.deg2rad(1.0))
+    assert np.rad2deg(right.q[:, 3].min()) < -60.0
     unfiltered = load_trial(*real_files(), SUBJECT, config=TrialConfig(kinematics_cutoff_hz=None))
+    expected = np.deg2rad(ik.columns_of([f"{c}_r" for c in COORDINATES])[at])
     np.testing.assert_allclose(unfiltered.q[row], expected, atol=1e-9)
-    assert np.abs(right.hip_acceleration).max() < 5.0
-    assert abs(right.pelvis_tilt.mean() - np.deg2rad(ik.column("pelvis_tilt")[:121].mean())) < 0.01
 
 
-def test_trial_at_another_rate():
-    trial = load_trial(*real_files(), SUBJECT, rate_hz=200.0, side="l")
-    assert trial.n_samples == 401 and trial.side == "l"
-    strikes, _ = gait_events(trial)
-    np.testing.assert_allclose(strikes, [1.247, 2.460], atol=1 / 200)
+def test_the_left_leg_is_mirrored_into_the_right_legs_world(real_legs):
+    right, left = real_legs
+    # the same pelvis seen in the mirror z -> -z: list, rotation and tz change sign
+    np.testing.assert_allclose(left.pelvis[:, [0, 3, 4]], right.pelvis[:, [0, 3, 4]])
+    np.testing.assert_allclose(left.pelvis[:, [1, 2, 5]], -right.pelvis[:, [1, 2, 5]])
+    grf = read_storage(real_files()[1])
+    t = 1.6  # the left foot alone is loaded
+    k = np.searchsorted(left.time, t - 1e-9)
+    raw = np.array([np.interp(t, grf.time, grf.column(f"1_ground_force_v{a}")) for a in "xyz"])
+    assert left.contact[k]
+    np.testing.assert_allclose(left.force[k], raw * [1, 1, -1], rtol=0.05, atol=5.0)
 
 
 # ---- synthetic files with known answers -----------------------------------------------------
 
-IK_COLUMNS = ["pelvis_tilt", "pelvis_tx", "pelvis_ty", "hip_flexion_r", "knee_angle_r",
-              "ankle_angle_r", "hip_flexion_l", "knee_angle_l", "ankle_angle_l"]
+PELVIS_COLUMNS = ["pelvis_tilt", "pelvis_list", "pelvis_rotation", "pelvis_tx", "pelvis_ty",
+                  "pelvis_tz"]
+LEG_COLUMNS = [f"{c}_{side}" for side in "rl" for c in COORDINATES]
 LOADS = """<OpenSimDocument Version="40000"><ExternalLoads name="loads"><objects>
 <ExternalForce name="right"><applied_to_body>calcn_r</applied_to_body>
 <force_expressed_in_body>{frame}</force_expressed_in_body>
 <point_expressed_in_body>ground</point_expressed_in_body>
 <force_identifier>r_v</force_identifier><point_identifier>r_p</point_identifier>
-<torque_identifier>r_m</torque_identifier></ExternalForce>
+{torque}</ExternalForce>
 </objects><datafile>grf.mot</datafile></ExternalLoads></OpenSimDocument>"""
 
 
-def synthetic_trial(tmp_path, tilt_deg=10.0, bounce=0.02, plate_x=0.4, torque_z=0.0,
-                    frame="ground", ik_end=2.0, grf_start=0.0):
-    """Pelvis bouncing at 2 Hz, a right foot loaded (500 N) in 0.5–1.5 s at a fixed plate point."""
+def foot_point() -> np.ndarray:
+    """Midway between ankle and mtp of the default subject at the synthetic mean pose, on y=0."""
+    pelvis = np.array([0.0, 0.0, 0.0, 0.0, 0.95, 0.0])
+    centres = leg_kinematics(LegModel.from_subject(SUBJECT), pelvis, np.zeros(6), np.zeros(6),
+                             np.zeros(5), np.zeros(5), np.zeros(5)).joint_centre
+    point = 0.5 * (centres[2] + centres[3])
+    point[1] = 0.0
+    return point
+
+
+def synthetic_trial(tmp_path, frame="ground", torque=(0.0, 0.0, 0.0), ik_end=2.0, grf_start=0.0,
+                    plate_shift=(0.0, 0.0), drop=(), torque_columns=True):
+    """A still pelvis at 0.95 m, the leg swinging a little; the right foot loaded (500 N, 50 N
+    forwards, 30 N to the right) in 0.5-1.5 s at a fixed plate point under the foot."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     t_ik = np.arange(0.0, ik_end + 1e-9, 1 / 120)
-    ik = np.zeros((t_ik.size, len(IK_COLUMNS)))
-    ik[:, 0] = tilt_deg
-    ik[:, 1] = 0.1 * t_ik
-    ik[:, 2] = 1.0 + bounce * np.sin(2 * np.pi * 2.0 * t_ik)
-    ik[:, 3] = 20 * np.sin(2 * np.pi * t_ik)
-    ik[:, 4] = -30 + 25 * np.cos(2 * np.pi * t_ik)
-    ik[:, 5] = 5.0
-    ik[:, 6:9] = ik[:, 3:6]
-    write_storage(tmp_path / "ik.mot", t_ik, IK_COLUMNS, ik, in_degrees=True)
+    columns = [c for c in PELVIS_COLUMNS + LEG_COLUMNS if c not in drop]
+    ik = np.zeros((t_ik.size, len(columns)))
+    for k, name in enumerate(columns):
+        if name == "pelvis_ty":
+            ik[:, k] = 0.95
+        elif name.startswith("hip_flexion"):
+            ik[:, k] = 3 * np.sin(2 * np.pi * t_ik)
+    write_storage(tmp_path / "ik.mot", t_ik, columns, ik, in_degrees=True)
 
     t_grf = np.arange(grf_start, 2.0 + 1e-9, 1 / 1000)
     loaded = (t_grf > 0.5) & (t_grf < 1.5)
-    vy = np.where(loaded, 500.0, 0.0)
+    point = foot_point() + [plate_shift[0], 0.0, plate_shift[1]]
+    on = np.where(loaded, 1.0, 0.0)
     grf = np.column_stack([
-        np.where(loaded, 50.0, 0.0), vy, np.zeros_like(vy),        # force
-        np.where(loaded, plate_x, 7.0), np.zeros_like(vy), np.zeros_like(vy),  # point (garbage unloaded)
-        np.zeros_like(vy), np.zeros_like(vy), np.where(loaded, torque_z, 0.0),  # torque
+        50.0 * on, 500.0 * on, 30.0 * on,
+        np.where(loaded, point[0], 7.0), np.zeros_like(on), np.where(loaded, point[2], -3.0),
+        torque[0] * on, torque[1] * on, torque[2] * on,
     ])
-    columns = ["r_vx", "r_vy", "r_vz", "r_px", "r_py", "r_pz", "r_mx", "r_my", "r_mz"]
-    write_storage(tmp_path / "grf.mot", t_grf, columns, grf)
-    (tmp_path / "loads.xml").write_text(LOADS.format(frame=frame))
+    names = ["r_vx", "r_vy", "r_vz", "r_px", "r_py", "r_pz", "r_mx", "r_my", "r_mz"]
+    write_storage(tmp_path / "grf.mot", t_grf, names, grf)
+    torque_xml = "<torque_identifier>r_m</torque_identifier>" if torque_columns else ""
+    (tmp_path / "loads.xml").write_text(LOADS.format(frame=frame, torque=torque_xml))
     return tmp_path / "ik.mot", tmp_path / "grf.mot", tmp_path / "loads.xml"
 
 
-def test_hip_centre_cop_and_base_acceleration_match_known_motion(tmp_path):
-    files = synthetic_trial(tmp_path)
-    trial = load_trial(*files, SUBJECT)
-    t = trial.time
-    tilt = np.deg2rad(10.0)
-    hip = hip_centre_in_ground(np.full(t.size, tilt), np.column_stack([0.1 * t, 1.0 + 0.02 * np.sin(4 * np.pi * t)]),
-                               SUBJECT.hip_centre)
-    hx, hy = SUBJECT.hip_centre
-    assert hip[0, 0] == pytest.approx(np.cos(tilt) * hx - np.sin(tilt) * hy)
-    assert hip[0, 1] == pytest.approx(1.0 + np.sin(tilt) * hx + np.cos(tilt) * hy)
-    np.testing.assert_allclose(trial.pelvis_tilt, tilt, atol=1e-9)
-
+def test_force_centre_of_pressure_and_free_moment_of_a_known_wrench(tmp_path):
+    plain = load_trial(*synthetic_trial(tmp_path / "plain", torque=(0.0, 4.0, 0.0)), SUBJECT)
+    t = plain.time
     mid = (t > 0.6) & (t < 1.4)
-    assert np.all(trial.contact[mid]) and not trial.contact[t < 0.49].any() and not trial.contact[t > 1.51].any()
-    np.testing.assert_allclose(trial.force[mid], [[50.0, 500.0]] * int(mid.sum()), rtol=1e-3)
-    # a 2 Hz bounce passes the 6 Hz low-pass almost unchanged (≤ 2 mm)
-    np.testing.assert_allclose(trial.cop[mid], np.column_stack([0.4 - hip[mid, 0], -hip[mid, 1]]), atol=2e-3)
-    # base acceleration: (0, −A ω² sin ωt), ω = 4π rad/s, within the filter's attenuation
-    expected = -0.02 * (4 * np.pi) ** 2 * np.sin(4 * np.pi * t)
-    inner = (t > 0.2) & (t < 1.8)
-    np.testing.assert_allclose(trial.hip_acceleration[inner, 1], expected[inner], atol=0.03 * 3.2)
-    np.testing.assert_allclose(trial.hip_acceleration[inner, 0], 0.0, atol=0.05)
+    assert np.all(plain.contact[mid]) and not plain.contact[t < 0.49].any()
+    assert not plain.contact[t > 1.51].any()
+    np.testing.assert_allclose(plain.force[mid], [[50.0, 500.0, 30.0]] * int(mid.sum()), rtol=1e-3)
+    np.testing.assert_allclose(plain.cop[mid], [foot_point()] * int(mid.sum()), atol=1e-6)
+    np.testing.assert_allclose(plain.free_moment[mid], [[0.0, 4.0, 0.0]] * int(mid.sum()), atol=1e-3)
+    # a plate moment about z moves the COP forwards by T_z / F_y; one about x moves it by
+    # -T_x / F_y along z; the vertical couple is what is left of T_y
+    moved = load_trial(*synthetic_trial(tmp_path / "moved", torque=(-10.0, 4.0, 25.0)), SUBJECT)
+    shift = moved.cop[mid] - plain.cop[mid]
+    np.testing.assert_allclose(shift[:, 0], 25.0 / 500.0, atol=1e-6)
+    np.testing.assert_allclose(shift[:, 2], 10.0 / 500.0, atol=1e-6)
+    np.testing.assert_allclose(shift[:, 1], 0.0, atol=1e-9)
+    # the wrench about the ground origin is kept: T_y' = T_y - (dz F_x - dx F_z)
+    expected = 4.0 - (shift[:, 2] * 50.0 - shift[:, 0] * 30.0)
+    np.testing.assert_allclose(moved.free_moment[mid, 1], expected, atol=1e-3)
 
 
-def test_free_torque_moves_the_equivalent_centre_of_pressure(tmp_path):
-    plain = load_trial(*synthetic_trial(tmp_path / "plain"), SUBJECT)
-    shifted = load_trial(*synthetic_trial(tmp_path / "torque", torque_z=25.0), SUBJECT)
-    mid = (plain.time > 0.6) & (plain.time < 1.4)
-    # a torque T_z at the plate point acts like the force moved by T_z / F_y along x
-    np.testing.assert_allclose(shifted.cop[mid, 0] - plain.cop[mid, 0], 25.0 / 500.0, atol=1e-3)
-    np.testing.assert_allclose(shifted.cop[mid, 1], plain.cop[mid, 1], atol=1e-9)
+def test_a_left_foot_is_mirrored(tmp_path):
+    files = synthetic_trial(tmp_path, torque=(0.0, 4.0, 0.0))
+    text = files[2].read_text().replace("calcn_r", "calcn_l")
+    files[2].write_text(text)
+    left = load_trial(*files, SUBJECT, side="l", config=TrialConfig(max_cop_distance_m=2.0))
+    mid = (left.time > 0.6) & (left.time < 1.4)
+    np.testing.assert_allclose(left.force[mid], [[50.0, 500.0, -30.0]] * int(mid.sum()), rtol=1e-3)
+    np.testing.assert_allclose(left.cop[mid, 2], -foot_point()[2], atol=1e-6)
+    np.testing.assert_allclose(left.free_moment[mid, 1], -4.0, atol=1e-3)
+
+
+def test_a_centre_of_pressure_away_from_the_foot_is_refused(tmp_path):
+    files = synthetic_trial(tmp_path, plate_shift=(0.0, 0.45))
+    with pytest.raises(TrialError, match=r"grf.mot \(r_px, r_py, r_pz\): at 0\.5\d0 s the right "
+                                         r"foot's centre of pressure lies 0\.4\d m from the foot"):
+        load_trial(*files, SUBJECT)
+    trial = load_trial(*files, SUBJECT, config=TrialConfig(max_cop_distance_m=0.6))
+    assert trial.contact.any()
+
+
+def test_missing_frontal_and_pelvis_columns_are_zero_and_not_measured(tmp_path):
+    drop = ("hip_adduction_r", "hip_rotation_r", "pelvis_list", "pelvis_tz")
+    trial = load_trial(*synthetic_trial(tmp_path, drop=drop, torque_columns=False), SUBJECT)
+    assert trial.missing(COORDINATES + PELVIS_COORDINATES + (FREE_MOMENT,)) == (
+        "hip_adduction", "hip_rotation", "pelvis_list", "pelvis_tz", FREE_MOMENT
+    )
+    np.testing.assert_array_equal(trial.q[:, [1, 2]], 0.0)
+    np.testing.assert_array_equal(trial.pelvis[:, [1, 5]], 0.0)
+    np.testing.assert_array_equal(trial.free_moment, 0.0)
 
 
 def test_unusable_inputs_raise_clear_errors(tmp_path):
@@ -212,14 +240,16 @@ def test_unusable_inputs_raise_clear_errors(tmp_path):
     files = synthetic_trial(tmp_path / "apart", ik_end=0.5, grf_start=0.45)
     with pytest.raises(TrialError, match="overlap for too short a time"):
         load_trial(*files, SUBJECT)
+    with pytest.raises(TrialError, match="max_cop_distance_m"):
+        TrialConfig(max_cop_distance_m=0.0)
 
 
-def test_missing_leg_column_names_it(tmp_path):
-    files = synthetic_trial(tmp_path / "s")
-    t = np.arange(0, 2.0, 0.01)
-    write_storage(files[0], t, ["pelvis_tilt", "pelvis_tx", "pelvis_ty", "hip_flexion_r"],
-                  np.zeros((t.size, 4)), in_degrees=True)
+def test_missing_required_columns_are_named(tmp_path):
+    files = synthetic_trial(tmp_path / "leg", drop=("knee_angle_r", "ankle_angle_r"))
     with pytest.raises(StorageError, match="missing column.*'knee_angle_r'.*'ankle_angle_r'"):
+        load_trial(*files, SUBJECT)
+    files = synthetic_trial(tmp_path / "pelvis", drop=("pelvis_ty",))
+    with pytest.raises(StorageError, match="missing column.*'pelvis_ty'"):
         load_trial(*files, SUBJECT)
 
 
@@ -248,63 +278,8 @@ def test_noncausal_derivatives_of_known_signals():
         noncausal_derivatives(np.zeros((5, 3)), rate)
 
 
-def test_a_calib_subject_places_the_hip(real_legs):
-    from calib import default_subject
-
-    subject = default_subject()
-    trial = load_trial(*real_files(), subject)
-    stand_in = real_legs[0]
-    np.testing.assert_array_equal(trial.contact, stand_in.contact)
-    np.testing.assert_array_equal(trial.force, stand_in.force)
-    # only the hip centre differs: the COP shifts by the two hips' difference, rotated by the tilt
-    origin = np.zeros((trial.n_samples, 2))
-    shift = (hip_centre_in_ground(trial.pelvis_tilt, origin, SUBJECT.hip_centre)
-             - hip_centre_in_ground(trial.pelvis_tilt, origin, subject.hip_centre))
-    np.testing.assert_allclose(trial.cop[trial.contact] - stand_in.cop[trial.contact],
-                               shift[trial.contact], atol=1e-12)
-
-
-def test_hip_centre_matches_opensim_on_the_real_trial():
-    osim = pytest.importorskip("opensim", reason="the opensim package (optional extra) is not installed")
-    from train.opensim_io import read_storage
-
-    model_path = DATA / "subject01_simbody_adjusted.osim"
-    if not model_path.exists():
-        pytest.skip(f"development data {model_path} is absent")
-    ik = read_storage(real_files()[0])
-    model = osim.Model(str(model_path))
-    state = model.initSystem()
-    coordinates = model.getCoordinateSet()
-    lateral = 0.0855522  # subject01's hip_r z in the pelvis frame
-    planar_error, projected_error = 0.0, 0.0
-    for row in range(0, 121, 6):
-        for i in range(coordinates.getSize()):
-            coordinate = coordinates.get(i)
-            value = ik.column(coordinate.getName())[row]
-            rotational = coordinate.getMotionType() == 1
-            coordinate.setValue(state, np.deg2rad(value) if rotational else value, False)
-        model.realizePosition(state)
-        angle = {n: ik.column_radians(n)[row:row + 1] for n in ("pelvis_tilt", "pelvis_list", "pelvis_rotation")}
-        origin = ik.columns_of(["pelvis_tx", "pelvis_ty"])[row:row + 1]
-        for side, z in (("r", lateral), ("l", -lateral)):
-            where = model.getJointSet().get(f"hip_{side}").getParentFrame().getPositionInGround(state)
-            truth = np.array([where.get(0), where.get(1)])
-            planar = hip_centre_in_ground(angle["pelvis_tilt"], origin, SUBJECT.hip_centre)[0]
-            projected = hip_centre_in_ground(angle["pelvis_tilt"], origin, SUBJECT.hip_centre,
-                                             angle["pelvis_list"], angle["pelvis_rotation"], z)[0]
-            planar_error = max(planar_error, np.abs(planar - truth).max())
-            projected_error = max(projected_error, np.abs(projected - truth).max())
-    assert projected_error < 1e-9
-    assert 1e-3 < planar_error < 0.01
-
-
-def test_lateral_offset_option_changes_only_the_hip(real_legs):
-    config = TrialConfig(hip_lateral_offset_m=0.0855522)
-    right = load_trial(*real_files(), SUBJECT, config=config)
-    left = load_trial(*real_files(), SUBJECT, config=config, side="l")
-    for leg, planar in zip((right, left), real_legs):
-        np.testing.assert_array_equal(leg.force, planar.force)
-        shift = np.abs(leg.cop[leg.contact] - planar.cop[leg.contact]).max()
-        assert 1e-3 < shift < 0.01
-    with pytest.raises(TrialError, match="hip_lateral_offset_m"):
-        TrialConfig(hip_lateral_offset_m=-0.1)
+def test_trial_at_another_rate():
+    trial = load_trial(*real_files(), SUBJECT, rate_hz=200.0, side="l")
+    assert trial.n_samples == 401 and trial.side == "l"
+    strikes, _ = gait_events(trial)
+    np.testing.assert_allclose(strikes, [1.247, 2.460], atol=1 / 200)

@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from calib import default_subject
+from calib.coordinates import COORDINATES
 from edge.derivatives import DERIVATIVE_TAPS, network_inputs
-from train.dynamics import grf_torques, inverse_dynamics
 from train.hill import muscle_forces
 from train.opensim_io import Storage
-from train.trial import LegTrial, noncausal_derivatives
+from train.trial import noncausal_derivatives
 from train.windows import (
     WindowConfig,
     WindowError,
@@ -24,54 +23,28 @@ from train.windows import (
 RATE_HZ = 100.0
 
 
-def synthetic_trial(n=90, side="r", loaded=True, phase=0.0) -> LegTrial:
-    t = np.arange(n) / RATE_HZ
-    w = 2 * np.pi * 1.0
-    q = np.column_stack(
-        [
-            0.3 * np.sin(w * t + phase),
-            -0.6 + 0.5 * np.sin(w * t + phase + 1.0),
-            0.1 * np.sin(2 * w * t + phase),
-        ]
-    )
-    contact = (np.sin(w * t + phase) > 0) if loaded else np.zeros(n, dtype=bool)
-    force = np.where(contact[:, None], [[30.0, 700.0]], 0.0)
-    cop = np.where(contact[:, None], [[0.1, -0.9]], 0.0)
-    return LegTrial(
-        time=t + 0.5,
-        q=q,
-        force=force,
-        cop=cop,
-        contact=contact,
-        pelvis_tilt=0.05 * np.sin(w * t),
-        hip_acceleration=np.column_stack([0.2 * np.sin(w * t), 1.0 * np.cos(2 * w * t)]),
-        side=side,
-        rate_hz=RATE_HZ,
-    )
-
-
-@pytest.fixture(scope="module")
-def subject():
-    return default_subject()
-
-
-def test_inputs_are_exactly_the_runtime_window_of_the_last_samples(subject):
-    trial = synthetic_trial()
-    config = WindowConfig()
+@pytest.mark.parametrize(
+    "inputs", [("hip_flexion", "knee_angle", "ankle_angle"), COORDINATES]
+)
+def test_inputs_are_exactly_the_runtime_window_of_the_last_samples(subject, walking_trial, inputs):
+    trial = walking_trial()
+    config = WindowConfig(input_coordinates=inputs)
     windows = build_windows([trial], subject, config)
     ends = window_ends(trial.n_samples, config)
     assert len(windows) == ends.size
     assert np.all(np.diff(ends) == 2)
+    assert windows.input_coordinates == inputs
     history = config.window + DERIVATIVE_TAPS - 1
+    columns = [COORDINATES.index(c) for c in inputs]
     for k in (0, len(windows) // 2, len(windows) - 1):
         e = ends[k]
-        expected = network_inputs(trial.q[e - history + 1 : e + 1], RATE_HZ)
-        assert expected.shape == (20, 9)
+        expected = network_inputs(trial.q[e - history + 1 : e + 1, columns], RATE_HZ)
+        assert expected.shape == (20, 3 * len(inputs))
         np.testing.assert_allclose(windows.inputs[k], expected, rtol=1e-6, atol=1e-5)
 
 
-def test_angle_noise_features_are_the_runtime_features_of_the_noisy_angles(subject):
-    trial = synthetic_trial()
+def test_angle_noise_features_are_the_runtime_features_of_the_noisy_angles(subject, walking_trial):
+    trial = walking_trial()
     config = WindowConfig()
     windows = build_windows([trial], subject, config)
     ends = window_ends(trial.n_samples, config)
@@ -82,15 +55,16 @@ def test_angle_noise_features_are_the_runtime_features_of_the_noisy_angles(subje
     assert change.shape == (3, config.window, 9)
     for row, k in enumerate((0, len(windows) // 2, len(windows) - 1)):
         e = ends[k]
-        noisy = network_inputs(trial.q[e - history + 1 : e + 1] + noise[row], RATE_HZ)
+        angles = trial.q[e - history + 1 : e + 1][:, [0, 3, 4]]
+        noisy = network_inputs(angles + noise[row], RATE_HZ)
         np.testing.assert_allclose(windows.inputs[k] + change[row], noisy, rtol=1e-5, atol=1e-4)
     with pytest.raises(WindowError, match="angle noise"):
         angle_noise_features(torch.zeros(2, DERIVATIVE_TAPS - 1, 3), RATE_HZ)
 
 
 @pytest.mark.parametrize("lookahead", [0, 2, 5])
-def test_predicted_sample_is_window_end_minus_lookahead(subject, lookahead):
-    trial = synthetic_trial()
+def test_predicted_sample_is_window_end_minus_lookahead(subject, walking_trial, lookahead):
+    trial = walking_trial()
     config = WindowConfig(lookahead=lookahead)
     windows = build_windows([trial], subject, config)
     ends = window_ends(trial.n_samples, config)
@@ -98,29 +72,29 @@ def test_predicted_sample_is_window_end_minus_lookahead(subject, lookahead):
     np.testing.assert_allclose(windows.q, trial.q[ends - lookahead], rtol=1e-6)
 
 
-def test_required_torque_is_inverse_dynamics_minus_grf_with_noncausal_derivatives(subject):
-    trial = synthetic_trial()
-    windows = build_windows([trial], subject, WindowConfig(base_motion=False))
+def test_physics_uses_noncausal_derivatives_and_the_inputs_causal_ones(subject, walking_trial):
+    trial = walking_trial()
+    windows = build_windows([trial], subject, WindowConfig())
     ends = window_ends(trial.n_samples, WindowConfig())
     qd, qdd = noncausal_derivatives(trial.q, RATE_HZ)
-    expected = inverse_dynamics(subject, trial.q, qd, qdd) - grf_torques(
-        subject, trial.q, trial.force, trial.cop
-    )
-    np.testing.assert_allclose(windows.required_torque, expected[ends], rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(windows.qd, qd[ends], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(windows.qdd, qdd[ends], rtol=1e-5, atol=1e-3)
     # the network's inputs use the causal estimate, which lags: they must differ
     assert np.abs(windows.inputs[:, -1, 1] - qd[ends, 0]).max() > 1e-3
+    assert windows.required_torque.shape == (len(windows), 5)
+    assert windows.moment_arms.shape == (len(windows), len(subject.muscles), 5)
 
 
-def test_base_motion_changes_the_required_torque(subject):
-    trial = synthetic_trial()
+def test_base_motion_changes_the_required_torque(subject, walking_trial):
+    trial = walking_trial()
     with_base = build_windows([trial], subject, WindowConfig(base_motion=True))
     fixed = build_windows([trial], subject, WindowConfig(base_motion=False))
     assert np.abs(with_base.required_torque - fixed.required_torque).max() > 0.5
 
 
-def test_force_is_affine_in_activation(subject):
+def test_force_is_affine_in_activation(subject, walking_trial):
     """F = A a + P reproduces train.hill's total and active force at any activation."""
-    trial = synthetic_trial()
+    trial = walking_trial()
     windows = build_windows([trial], subject, WindowConfig())
     qd = windows.qd.astype(np.float64)
     l_mt = torch.as_tensor(subject.muscle_tendon_length(windows.q.astype(np.float64)))
@@ -135,13 +109,13 @@ def test_force_is_affine_in_activation(subject):
     assert np.all(windows.force_gain >= 0) and np.all(windows.force_passive >= 0)
 
 
-def test_both_legs_and_labels_by_side(subject):
-    right, left = synthetic_trial(side="r"), synthetic_trial(side="l", phase=np.pi)
+def test_both_legs_and_labels_by_side(subject, walking_trial):
+    right, left = walking_trial(side="r"), walking_trial(side="l", phase=np.pi)
     windows = build_windows([right, left], subject, WindowConfig())
     assert set(windows.trial.tolist()) == {0, 1}
     names = subject.muscle_names
     columns = tuple(names) + tuple(n[:-2] + "_l" for n in names)
-    time = np.linspace(0.4, 1.5, 50)
+    time = np.linspace(0.4, 1.7, 50)
     data = np.column_stack([np.full(50, 0.1)] * len(names) + [np.full(50, 0.7)] * len(names))
     storage = Storage(time=time, columns=columns, data=data, in_degrees=False, path="so.sto")
     labels = labels_for_windows(windows, [right, left], names, [storage, storage])
@@ -152,16 +126,16 @@ def test_both_legs_and_labels_by_side(subject):
         labels_for_windows(windows, [right, left], names, [short, short])
 
 
-def test_split_subset_and_statistics(subject):
-    windows = build_windows([synthetic_trial()], subject, WindowConfig())
+def test_split_subset_and_statistics(subject, walking_trial):
+    windows = build_windows([walking_trial()], subject, WindowConfig())
     part = windows.subset(np.arange(3))
     assert len(part) == 3 and part.labels is None
     mean, std = windows.input_statistics()
     assert mean.shape == (9,) and np.all(std > 0)
 
 
-def test_too_short_a_trial_is_refused(subject):
+def test_too_short_a_trial_is_refused(subject, walking_trial):
     with pytest.raises(WindowError, match="window needs"):
-        build_windows([synthetic_trial(n=20)], subject, WindowConfig())
+        build_windows([walking_trial(n=20)], subject, WindowConfig())
     with pytest.raises(WindowError, match="lookahead"):
         WindowConfig(lookahead=20)

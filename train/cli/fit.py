@@ -91,6 +91,19 @@ def _parser() -> argparse.ArgumentParser:
         "features (fresh every batch; targets stay clean; default 0)",
     )
     parser.add_argument(
+        "--sagittal",
+        action="store_true",
+        help="balance the sagittal hip, knee and ankle only (the paper's planar model); by "
+        "default hip flexion, adduction and rotation, knee and ankle wherever the IK holds them",
+    )
+    parser.add_argument(
+        "--inputs",
+        metavar="COORDS",
+        help="the network's input coordinates: 'sagittal' (default: hip_flexion, knee_angle, "
+        "ankle_angle, what an encoder exoskeleton measures), 'five' (adds hip_adduction and "
+        "hip_rotation, as an IMU suit provides) or a comma-separated list",
+    )
+    parser.add_argument(
         "--config",
         type=Path,
         help='JSON {"model": {...ModelConfig}, "training": {...TrainingConfig}}; flags override it',

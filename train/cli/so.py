@@ -1,4 +1,4 @@
-"""``train-so``: planar static optimisation of one leg (``train.static_optimization``)."""
+"""``train-so``: static optimisation of one leg (``train.static_optimization``)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="train-so",
         description=(
-            "Planar static optimisation of one leg: per frame, the activations that "
-            "minimise the sum of squared activations while the muscles produce the "
-            "sagittal hip, knee and ankle torques of inverse dynamics minus the "
-            "ground-reaction torques, 0.01 <= a <= 1. Torque the muscles cannot "
-            "produce is reported as a residual (N m) per joint. Writes "
+            "Static optimisation of one leg: per frame, the activations that minimise "
+            "the sum of squared activations while the muscles produce the moments the "
+            "motion and the ground reaction require, 0.01 <= a <= 1: hip flexion, "
+            "adduction and rotation, knee and ankle (three-dimensional inverse dynamics "
+            "below the moving pelvis) where the IK file holds them, else the sagittal "
+            "hip, knee and ankle. Moment the muscles cannot produce is reported as a "
+            "residual (N m) per coordinate. Writes "
             "PREFIX_activation.sto, PREFIX_force.sto (eq. 18), PREFIX_active_force.sto "
             "and PREFIX_residual.sto, and prints the time per frame. The trial is the "
             "span the IK and GRF files share; one line says what was kept and dropped."
@@ -54,8 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-base-motion",
         action="store_true",
-        help="ignore the pelvis's tilt rate/acceleration and the hip centre's acceleration "
-        "(the measured tilt is still used)",
+        help="hold the pelvis still at each frame's measured pose (no pelvis velocity or "
+        "acceleration in the dynamics)",
     )
     parser.add_argument(
         "--reserve",
@@ -63,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
         default=1.0,
         metavar="NM",
         help="residual torque cost scale: cost (residual / NM)^2 (default 1 N m)",
+    )
+    parser.add_argument(
+        "--sagittal",
+        action="store_true",
+        help="balance the sagittal hip, knee and ankle only (the paper's planar model)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -74,14 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     from train import static_optimization as so
     from train.data_checks import DataError, check_span, check_trial_files
     from train.opensim_io import ExternalLoadsError, StorageError
+    from train.physics_targets import PhysicsError, choose_balance
     from train.trial import TrialConfig, TrialError, load_trial
 
     try:
-        config = so.StaticOptimizationConfig(
-            include_passive=args.passive,
-            base_motion=not args.no_base_motion,
-            reserve_torque_nm=args.reserve,
-        )
         trial_config = TrialConfig(kinematics_cutoff_hz=args.lowpass if args.lowpass > 0 else None)
         subject = load_subject(args.subject)
         units = angles_in_degrees(args)
@@ -103,6 +106,14 @@ def main(argv: list[str] | None = None) -> int:
             "the trial (the span the IK and GRF files share)",
         )  # fmt: skip
         print(overlap.describe(f"{trial.n_samples} frames at {trial.rate_hz:g} Hz"))
+        balanced, reason = choose_balance([trial], "sagittal" if args.sagittal else "auto")
+        print(f"train-so: {reason}")
+        config = so.StaticOptimizationConfig(
+            include_passive=args.passive,
+            base_motion=not args.no_base_motion,
+            reserve_torque_nm=args.reserve,
+            balanced=balanced,
+        )
         started = time.perf_counter()
         result = so.static_optimization(
             subject, trial, config, args.start, args.end, progress=not args.quiet
@@ -116,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         StorageError,
         ExternalLoadsError,
         TrialError,
+        PhysicsError,
         OSError,
     ) as exc:
         return fail("train-so", exc)
