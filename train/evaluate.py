@@ -253,7 +253,7 @@ def evaluate(args: argparse.Namespace) -> Evaluation:
         source = f"predictions {args.predictions}"
         data_span = None
     else:
-        predictor = load_predictor(args.run, args.backend, args.threads)
+        predictor = load_predictor(args.run, args.backend, args.threads, args.device)
         prediction = predict_files(
             predictor,
             args.ik,
