@@ -10,8 +10,10 @@ an entry of DIR/check_gpu.json:
   GPU; every epoch's training and validation loss equal within 1e-4 relative. The GRU's
   dropout is off in these runs: its random masks come from different generators on the
   CPU and the GPU, and the comparison is of the arithmetic, not of the draws.
-- ``bf16 / fp16 GPU ~ CPU``: the same with autocast, within 5e-2 relative (bf16 keeps 8
-  bits of mantissa, 4e-3 relative per rounding, over three epochs of steps).
+- ``bf16 / fp16 GPU ~ CPU``: the same with autocast, within 5e-2 (bf16) and 1e-1 (fp16)
+  relative: low precision changes the path training takes, not only its last digits. On
+  the CPU, a small network on a synthetic walk ended its third epoch 0.2 % (bf16) and 7 %
+  (fp16, which starts with a loss scale of 1 and skips steps that overflow) from fp32.
 - ``epoch speed``: seconds per epoch, median of the epochs after the first (the first pays
   cuDNN's set-up); the target is a GPU fp32 epoch at least 5x faster than the CPU's.
 - ``no per-step copies``: one training epoch per precision under torch.profiler: CUDA
@@ -50,7 +52,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "opensim-gait2392"
 FP32_TOLERANCE = 1e-4
-LOW_PRECISION_TOLERANCE = 5e-2
+LOW_PRECISION_TOLERANCE = {"bf16": 5e-2, "fp16": 1e-1}
 EXPORT_TOLERANCE = 1e-4
 SPEED_TARGET = 5.0
 LOSS_KEYS = ("train_total", "validation_total")
@@ -167,7 +169,7 @@ class Checks:
                 for gpu, cpu in zip(history, reference)
                 for key in LOSS_KEYS
             )
-            tolerance = FP32_TOLERANCE if precision == "fp32" else LOW_PRECISION_TOLERANCE
+            tolerance = LOW_PRECISION_TOLERANCE.get(precision, FP32_TOLERANCE)
             self.add(
                 f"{precision} GPU vs CPU fp32 losses",
                 worst <= tolerance,

@@ -203,13 +203,13 @@ def test_autocast_runs_the_network_low_and_the_physics_loss_in_fp32(
     assert careless.dtype == low
 
 
-def _tiny_fit(subject, walking_trial, out, epochs=3, **training):
+def _tiny_fit(subject, walking_trial, out, epochs=3, resume=False, **training):
     trials = [walking_trial(n=120), walking_trial(n=120, side="l", phase=np.pi)]
     with InterruptCheckpoint() as interrupt:
         return fit(
             subject, trials, out, ModelConfig(n_muscles=len(subject.muscles), **TINY),
             TrainingConfig(epochs=epochs, learning_rate=3e-3, **training), progress=False,
-            interrupt=interrupt, device="cpu",
+            interrupt=interrupt, device="cpu", resume=resume,
         )  # fmt: skip
 
 
