@@ -1107,7 +1107,8 @@ def run_cli(args) -> FitResult:
             f"{'right' if leg.side == 'r' else 'left'} {window_ends(leg.n_samples, window).size}"
             for leg in legs
         )
-        print(f"train-fit: {overlap.describe(f'windows {counts}')}", flush=True)
+        if rank == 0:
+            print(f"train-fit: {overlap.describe(f'windows {counts}')}", flush=True)
     legs = [leg for pair in per_trial for leg in pair]
     storages = None
     if args.labels:
