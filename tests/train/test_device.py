@@ -13,6 +13,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from train import fit as fit_module
 from train import losses
+from train.cli.evaluate import main as eval_main
 from train.cli.fit import main as fit_main
 from train.cli.predict import main as predict_main
 from train.device import (
@@ -34,6 +35,7 @@ from train.fit import (
     train_epoch,
 )
 from train.model import ModelConfig, build_model, clamped_activation
+from train.predict import PredictionError, load_predictor
 from train.run import load_run
 from train.windows import WindowConfig, build_windows
 
@@ -97,6 +99,20 @@ def test_train_predict_refuses_cuda_in_one_line(tmp_path, capsys):
     code = predict_main(args + ["--device", "cuda:0"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "sees no CUDA device" in err[0]
+
+
+@no_cuda
+def test_train_eval_refuses_cuda_in_one_line(tmp_path, capsys):
+    args = [str(tmp_path), "--ik", str(tmp_path / "walk.mot"), "--labels", str(tmp_path / "so")]
+    code = eval_main(args + ["--device", "cuda"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("train-eval: error: --device cuda")
+
+
+def test_a_bundle_runs_on_the_cpu_only(tmp_path):
+    (tmp_path / "manifest.json").write_text("{}")
+    with pytest.raises(PredictionError, match="is a bundle, which runs on the CPU here"):
+        load_predictor(tmp_path, device=META)
 
 
 class DeviceGuard(TorchDispatchMode):
