@@ -442,7 +442,7 @@ def epoch_means(sums: dict[str, torch.Tensor], world: Distributed) -> dict[str, 
     return dict(zip(keys, values.tolist()))
 
 
-def batch_lines(config: TrainingConfig, world: Distributed) -> str:
+def effective_batch_line(config: TrainingConfig, world: Distributed) -> str:
     """The effective batch and the learning-rate rule, as train-fit prints them."""
     processes = f"{world.world_size} processes" if world.world_size > 1 else "1 process"
     return (
@@ -572,7 +572,7 @@ def fit(
             + f"; on {device}, {precision_line(config.precision)}",
             flush=True,
         )
-        print(batch_lines(config, world), flush=True)
+        print(effective_batch_line(config, world), flush=True)
     bar = tqdm(
         range(first_epoch, config.epochs),
         initial=first_epoch,
