@@ -238,7 +238,13 @@ class Checks:
             none if measured else None,
             f"{steps} steps; "
             + ", ".join(f"{p}: {c['HtoD']} HtoD, {c['DtoH']} DtoH" for p, c in counts.items())
-            + ("" if measured else " (the profiler saw no CUDA activity: CUPTI missing?)"),
+            + (
+                ""
+                if measured
+                else " (rehearsal: no CUDA to profile)"
+                if setup.device.type != "cuda"
+                else " (the profiler saw no CUDA activity: CUPTI missing?)"
+            ),
             copies=counts,
             steps=steps,
         )
