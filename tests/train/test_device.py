@@ -291,6 +291,7 @@ def test_two_processes_train_with_gloo_under_torchrun(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "2 processes (gloo)" in done.stdout
     assert "effective batch 2 processes x 8 = 16 windows per step" in done.stdout
+    assert done.stdout.startswith("train-fit: device cpu (torch ")  # the first line
     assert done.stdout.count("train-fit: device cpu") == 1  # rank 0 alone speaks
     assert done.stdout.count("windows right") == 1
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
