@@ -39,6 +39,7 @@ from calib.coordinates import PAPER_MUSCLES
 from calib.subject import SubjectError, load_subject
 from train.cli import angles_in_degrees, lowpass_hz
 from train.data_checks import DataError, check_span
+from train.device import resolve_device
 from train.emg import (
     EMG_ERRORS,
     EmgComparison,
@@ -235,6 +236,8 @@ def default_plot_muscles(scored: tuple[str, ...], requested: str | None) -> tupl
 
 def evaluate(args: argparse.Namespace) -> Evaluation:
     """Everything ``train-eval`` computes from its parsed arguments (``train.cli.evaluate``)."""
+    if args.run is not None:
+        resolve_device(args.device)  # refuse a device this machine lacks before reading
     labels = read_storage(args.labels) if args.labels else None
     force_labels = read_storage(args.forces) if args.forces else None
     notes: list[str] = []
@@ -253,7 +256,7 @@ def evaluate(args: argparse.Namespace) -> Evaluation:
         source = f"predictions {args.predictions}"
         data_span = None
     else:
-        predictor = load_predictor(args.run, args.backend, args.threads)
+        predictor = load_predictor(args.run, args.backend, args.threads, args.device)
         prediction = predict_files(
             predictor,
             args.ik,

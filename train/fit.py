@@ -33,9 +33,18 @@ Choices the paper leaves open:
   windows are held out. Windows of stride 2 and length 20 overlap by 90 %,
   so a random split would put a near-copy of every test window in training.
 - The schedule steps once per epoch (cosine over ``epochs``).
-- Under ``torchrun --nproc_per_node=K`` (DDP, gloo backend, CPU) each process
-  takes ``batch_size`` windows per step from a ``DistributedSampler`` shard,
-  so the effective batch is K * batch_size; rank 0 alone writes the RUN.
+- The device (``train.device``): the model, every window's inputs and physics
+  targets go to it once; an epoch then runs without a host-device copy per step
+  (the batch index is on the device, the logged losses are summed there and read
+  once per epoch). ``precision`` bf16/fp16 runs the network's forward pass under
+  autocast and the physics-informed loss in fp32 (``train.device`` says why);
+  validation and the final metrics run in fp32, as the exported network does.
+- Under ``torchrun --nproc_per_node=K`` (DDP; NCCL between GPUs, one per process,
+  gloo between CPUs) each process takes ``batch_size`` windows per step from a
+  ``DistributedSampler`` shard, so the effective batch is K * batch_size; rank 0
+  alone writes the RUN. The learning rate is not scaled with K: AdamW divides each
+  step by the gradient's running RMS, so the step size does not grow with a less noisy
+  gradient the way SGD's linear scaling rule assumes; an epoch has K times fewer steps.
 - Passive fibre force is left out of the loss by default (``passive_force``),
   as OpenSim's static optimisation and ``train-so`` leave it out: with a rigid
   tendon, fibres of some of the 43 right-leg muscles are overstretched in
@@ -66,7 +75,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +93,18 @@ from train import losses
 from train.augment import augment_trials
 from train.cli import angles_in_degrees
 from train.data_checks import DataError, check_duration, check_trial_files
+from train.device import (
+    PRECISIONS,
+    DeviceError,
+    autocast,
+    check_precision,
+    describe_device,
+    grad_scaler,
+    no_tf32,
+    precision_line,
+    process_group_backend,
+    resolve_device,
+)
 from train.metrics import score_samples
 from train.model import ModelConfig, build_model, clamped_activation
 from train.opensim_io import ExternalLoadsError, StorageError, read_storage
@@ -170,6 +191,9 @@ class TrainingConfig:
     """The relative improvement of the best validation physics loss ``converged`` asks for."""
     legs: str = "both"
     """Which legs of each recorded trial train: "both", "right" or "left"."""
+    precision: str = "fp32"
+    """The network's forward pass in training: "fp32", or autocast to "bf16" or "fp16"
+    (the physics loss stays fp32; ``train.device``)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -199,6 +223,10 @@ class TrainingConfig:
             )
         if self.legs not in LEGS:
             raise FitError(f"legs must be one of {', '.join(LEGS)}, got {self.legs!r}")
+        if self.precision not in PRECISIONS:
+            raise FitError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
 
     @property
     def loss_weights(self) -> losses.LossWeights:
@@ -264,18 +292,23 @@ def split_by_time(windows: WindowSet, validation_fraction: float) -> tuple[np.nd
     return np.concatenate(train_index), np.concatenate(validation_index)
 
 
-def as_tensors(windows: WindowSet, passive_force: bool = True) -> dict[str, torch.Tensor]:
-    """The loss's per-window arrays as float32 tensors.
+def as_tensors(
+    windows: WindowSet, passive_force: bool = True, device: torch.device | None = None
+) -> dict[str, torch.Tensor]:
+    """The loss's per-window arrays as float32 tensors on ``device`` (default the CPU).
 
     ``passive_force`` False zeroes the passive fibre force P, as OpenSim's static
     optimisation (and ``train-so`` by default) leaves it out; True keeps eq. (18).
     """
     names = ["inputs", "required_torque", "moment_arms", "force_gain", "force_passive"]
-    tensors = {name: torch.as_tensor(getattr(windows, name), dtype=torch.float32) for name in names}
+    tensors = {
+        name: torch.as_tensor(getattr(windows, name), dtype=torch.float32, device=device)
+        for name in names
+    }
     if not passive_force:
         tensors["force_passive"] = torch.zeros_like(tensors["force_passive"])
     if windows.labels is not None:
-        tensors["labels"] = torch.as_tensor(windows.labels, dtype=torch.float32)
+        tensors["labels"] = torch.as_tensor(windows.labels, dtype=torch.float32, device=device)
     return tensors
 
 
@@ -295,7 +328,10 @@ def perturb_inputs(
         return batch
     b, w, n_features = batch["inputs"].shape
     noise_rad = math.radians(noise_deg) * torch.randn(
-        (b, w + DERIVATIVE_TAPS - 1, n_features // 3), generator=generator, dtype=torch.float64
+        (b, w + DERIVATIVE_TAPS - 1, n_features // 3),
+        generator=generator,
+        dtype=torch.float64,
+        device=batch["inputs"].device,
     )
     change = angle_noise_features(noise_rad, rate_hz).to(batch["inputs"].dtype)
     return {**batch, "inputs": batch["inputs"] + change}
@@ -310,9 +346,12 @@ def batch_losses(
     """Forward one batch; ``total`` is what is minimised, the rest is logged.
 
     A "clamped" network (``train.model``) returns its raw output in training mode: the
-    physics sees its clamp into the bounds and L_b the raw output.
+    physics sees its clamp into the bounds and L_b the raw output. The forward pass runs
+    in ``config.precision``, the losses in fp32 (``train.device``).
     """
-    output = model(batch["inputs"])
+    with autocast(config.precision, batch["inputs"].device):
+        output = model(batch["inputs"])
+    output = output.float()
     clamped = getattr(model, "module", model).config.output == "clamped"
     activation = clamped_activation(output) if clamped else output
     parts = losses.physics_informed_loss(
@@ -337,11 +376,12 @@ def batch_losses(
 def evaluate(
     model: torch.nn.Module, tensors: dict[str, torch.Tensor], config: TrainingConfig
 ) -> tuple[dict[str, float], np.ndarray]:
-    """Mean loss components over a whole set (eval mode) and the predicted activations."""
+    """Mean loss components over a whole set (eval mode, fp32) and the predicted activations."""
     was_training = model.training
     model.eval()
-    parts = batch_losses(model, tensors, config)
-    activation = model(tensors["inputs"]).numpy()
+    with no_tf32(tensors["inputs"].device):
+        parts = batch_losses(model, tensors, replace(config, precision="fp32"))
+        activation = model(tensors["inputs"]).cpu().numpy()
     model.train(was_training)
     return {k: float(v) for k, v in parts.items()}, activation
 
@@ -364,23 +404,53 @@ class Distributed:
         return self.rank == 0
 
 
-def init_distributed() -> Distributed:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1), gloo on the CPU."""
+def launched_by_torchrun() -> tuple[int, int, int]:
+    """(rank, local rank, world size) from torchrun's environment; (0, 0, 1) without it."""
+    return tuple(int(os.environ.get(name, default)) for name, default in (
+        ("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"),
+    ))  # fmt: skip
+
+
+def training_device(requested: str | torch.device = "auto") -> torch.device:
+    """The device this process trains on (``train.device.resolve_device``; under torchrun
+    the GPU of its LOCAL_RANK)."""
+    _, local_rank, world_size = launched_by_torchrun()
+    return resolve_device(requested, local_rank, world_size)
+
+
+def init_distributed(device: torch.device) -> Distributed:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1): NCCL for
+    processes on GPUs (each on its own, set current first), gloo on CPUs."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return Distributed()
     if not dist.is_initialized():
-        dist.init_process_group(backend="gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend=process_group_backend(device))
     return Distributed(rank=dist.get_rank(), world_size=dist.get_world_size())
 
 
-def reduce_mean(values: dict[str, float], world: Distributed) -> dict[str, float]:
-    if world.world_size == 1:
-        return values
-    keys = sorted(values)
-    tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64)
-    dist.all_reduce(tensor)
-    return {k: float(v) / world.world_size for k, v in zip(keys, tensor)}
+def epoch_means(sums: dict[str, torch.Tensor], world: Distributed) -> dict[str, float]:
+    """Per-process loss means (0-dim tensors on the training device) averaged over the
+    processes and read to the host in one copy."""
+    keys = sorted(sums)
+    values = torch.stack([sums[k].to(torch.float64) for k in keys])
+    if world.world_size > 1:
+        dist.all_reduce(values)
+        values = values / world.world_size
+    return dict(zip(keys, values.tolist()))
+
+
+def effective_batch_line(config: TrainingConfig, world: Distributed) -> str:
+    """The effective batch and the learning-rate rule, as train-fit prints them."""
+    processes = f"{world.world_size} processes" if world.world_size > 1 else "1 process"
+    return (
+        f"train-fit: effective batch {processes} x {config.batch_size} = "
+        f"{world.world_size * config.batch_size} windows per step (gradients averaged); "
+        f"learning rate {config.learning_rate:g} whatever the number of processes (AdamW: "
+        "not scaled with the batch)"
+    )
 
 
 # --- the loop -----------------------------------------------------------------------------
@@ -399,6 +469,7 @@ def fit(
     threads: int = 1,
     overwrite: bool = False,
     interrupt: InterruptCheckpoint | None = None,
+    device: str | torch.device = "auto",
 ) -> FitResult:
     """Train on ``trials`` (+ label-free ``extra_trials``) and write the RUN to ``out``.
 
@@ -409,10 +480,13 @@ def fit(
     are deleted once training is about to start). Training stops at
     ``config.epochs`` or earlier where ``converged``. With ``interrupt`` (and inside
     it), Ctrl-C writes the last completed epoch's checkpoint and raises
-    ``TrainingInterrupted``.
+    ``TrainingInterrupted``. ``device``: "auto", "cpu", "cuda", "cuda:N" or a
+    torch.device (``train.device.resolve_device``).
     """
     check_run_directory(out, resume, overwrite)
-    world = init_distributed()
+    device = training_device(device)
+    check_precision(config.precision, device)
+    world = init_distributed(device)
     torch.set_num_threads(threads)
     started = time.perf_counter()
     out = Path(out)
@@ -451,10 +525,10 @@ def fit(
             "give longer or more trials, or a smaller batch"
         )
     mean, std = train_set.input_statistics()
-    model = build_model(model_config, mean, std)
-    train_tensors = as_tensors(train_set, config.passive_force)
+    model = build_model(model_config, mean, std).to(device)
+    train_tensors = as_tensors(train_set, config.passive_force, device)
     validation_tensors = (
-        as_tensors(validation_set, config.passive_force) if len(validation_set) else None
+        as_tensors(validation_set, config.passive_force, device) if len(validation_set) else None
     )
 
     optimizer = make_optimizer(model, config)
@@ -468,7 +542,11 @@ def fit(
     checkpoint_path = out / CHECKPOINT_FILE
     if resume:
         first_epoch, history = _load_checkpoint(checkpoint_path, model, optimizer, schedule, config)
-    trained = DistributedDataParallel(model) if world.world_size > 1 else model
+    trained = model
+    if world.world_size > 1:
+        trained = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     sampler = DistributedSampler(
         range(len(train_set)),
         num_replicas=world.world_size,
@@ -486,9 +564,15 @@ def fit(
             f"{len(validation_set)} validation windows at {windows.rate_hz:g} Hz, "
             f"{len(subject.muscles)} muscles, inputs {', '.join(model_config.input_coordinates)}, "
             f"{config.epochs} epochs x {steps} steps"
-            + (f", {world.world_size} processes" if world.world_size > 1 else ""),
+            + (
+                f", {world.world_size} processes ({dist.get_backend()})"
+                if world.world_size > 1
+                else ""
+            )
+            + f"; on {device}, {precision_line(config.precision)}",
             flush=True,
         )
+        print(effective_batch_line(config, world), flush=True)
     bar = tqdm(
         range(first_epoch, config.epochs),
         initial=first_epoch,
@@ -498,33 +582,29 @@ def fit(
         disable=not (progress and world.is_main),
         dynamic_ncols=True,
     )
-    noise = torch.Generator().manual_seed(config.seed + world.rank)
+    noise = None
+    if config.input_noise_deg > 0:
+        noise = torch.Generator(device=device).manual_seed(config.seed + world.rank)
+    scaler = grad_scaler(config.precision, device)
     if interrupt is not None:
         interrupt.bind(checkpoint_path, model, optimizer, schedule, config, world.is_main)
         interrupt.record(first_epoch, history)
     stopped = f"the cap of {config.epochs} epochs"
     trained.train()
     for epoch in bar:
+        epoch_started = time.perf_counter()
         sampler.set_epoch(epoch)
-        order = torch.tensor(list(sampler), dtype=torch.int64)
-        sums: dict[str, float] = {}
-        for step in range(steps):
-            index = order[step * config.batch_size : (step + 1) * config.batch_size]
-            batch = {name: tensor[index] for name, tensor in train_tensors.items()}
-            batch = perturb_inputs(batch, config.input_noise_deg, windows.rate_hz, noise)
-            parts = batch_losses(trained, batch, config)
-            optimizer.zero_grad(set_to_none=True)
-            parts["total"].backward()
-            optimizer.step()
-            for name, value in parts.items():
-                sums[name] = sums.get(name, 0.0) + float(value.detach())
+        order = torch.tensor(list(sampler), dtype=torch.int64, device=device)
+        sums = train_epoch(trained, train_tensors, order, optimizer, scaler, config, noise,
+                           windows.rate_hz)  # fmt: skip
         schedule.step()
-        record = reduce_mean({f"train_{k}": v / steps for k, v in sums.items()}, world)
+        record = epoch_means({f"train_{k}": v for k, v in sums.items()}, world)
         if validation_tensors is not None:
             validation, _ = evaluate(model, validation_tensors, config)
             record.update({f"validation_{k}": v for k, v in validation.items()})
         record["epoch"] = epoch + 1
         record["learning_rate"] = schedule.get_last_lr()[0]
+        record["seconds"] = time.perf_counter() - epoch_started
         history.append(record)
         bar.set_postfix(_postfix(record, config.mode), refresh=False)
         stop = converged(history, config)
@@ -550,6 +630,8 @@ def fit(
             "epochs_cap": config.epochs,
             "stopped_by": stopped,
             "processes": world.world_size,
+            "device": describe_device(device),
+            "precision": config.precision,
             "windows": {"train": len(train_set), "validation": len(validation_set)},
             "trials": list(windows.trial_names),
             "balanced_coordinates": list(balanced),
@@ -571,6 +653,40 @@ def fit(
     if world.world_size > 1:
         dist.barrier()
     return FitResult(directory=out, metrics=metrics, seconds=seconds)
+
+
+def train_epoch(
+    model: torch.nn.Module,
+    tensors: dict[str, torch.Tensor],
+    order: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    config: TrainingConfig,
+    noise: torch.Generator | None = None,
+    rate_hz: float = 100.0,
+) -> dict[str, torch.Tensor]:
+    """One pass over the windows ``order`` lists, ``config.batch_size`` per step: forward,
+    losses by name, backward, optimiser step. Returns each logged loss's mean over the
+    steps as a 0-dim tensor on the windows' device.
+
+    ``tensors``, ``order``, the model and ``noise`` live on one device and nothing here
+    copies to or from the host: no ``.item()``, no tensor made from host data per step.
+    """
+    steps = math.ceil(order.numel() / config.batch_size)
+    sums: dict[str, torch.Tensor] = {}
+    with no_tf32(order.device):
+        for step in range(steps):
+            index = order[step * config.batch_size : (step + 1) * config.batch_size]
+            batch = {name: tensor[index] for name, tensor in tensors.items()}
+            batch = perturb_inputs(batch, config.input_noise_deg, rate_hz, noise)
+            parts = batch_losses(model, batch, config)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(parts["total"]).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            for name, value in parts.items():
+                sums[name] = sums.get(name, 0.0) + value.detach().to(torch.float64)
+    return {name: total / steps for name, total in sums.items()}
 
 
 # --- the run directory, interruption, convergence, the summary ------------------------------
@@ -731,11 +847,14 @@ def training_summary(metrics: dict[str, Any], out: Path) -> str:
 def make_optimizer(model: torch.nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
     """AdamW (decoupled weight decay, see the module doc); the fused kernel where torch has it.
 
-    The fused CPU kernel (torch >= 2.4) halves the step time of this small network.
+    The fused CPU kernel (torch >= 2.4) halves the step time of this small network; on
+    CUDA it also takes fp16's loss scale without a host round trip. Other devices (the
+    meta device of the tests) take the plain one.
     """
     options = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
+    fused = next(model.parameters()).device.type in ("cpu", "cuda")
     try:
-        return torch.optim.AdamW(model.parameters(), fused=True, **options)
+        return torch.optim.AdamW(model.parameters(), fused=fused, **options)
     except (RuntimeError, TypeError):
         return torch.optim.AdamW(model.parameters(), **options)
 
@@ -774,13 +893,16 @@ def _final_metrics(
         if tensors is None:
             continue
         parts, activation = evaluate(model, tensors, config)
+        device = tensors["force_gain"].device
         forces = losses.muscle_forces(
-            torch.as_tensor(activation), tensors["force_gain"], tensors["force_passive"]
+            torch.as_tensor(activation, device=device),
+            tensors["force_gain"],
+            tensors["force_passive"],
         )
         torque = losses.muscle_torques(forces, tensors["moment_arms"])
-        required = tensors["required_torque"].numpy().astype(np.float64)
+        required = tensors["required_torque"].cpu().numpy().astype(np.float64)
         names = windows.balanced
-        balance = torque_balance(torque.numpy().astype(np.float64), required, names)
+        balance = torque_balance(torque.cpu().numpy().astype(np.float64), required, names)
         metrics[name] = {
             "losses": parts,
             "torque_rmse_nm": {c: balance[c]["rmse_nm"] for c in names},
@@ -789,7 +911,7 @@ def _final_metrics(
         }
         if "labels" in tensors:
             metrics[name]["activation"] = activation_scores(
-                tensors["labels"].numpy(), activation, subject.muscle_names
+                tensors["labels"].cpu().numpy(), activation, subject.muscle_names
             )
     return metrics
 
@@ -799,7 +921,7 @@ def _save_checkpoint(path, model, optimizer, schedule, epoch, history, config) -
 
 
 def _checkpoint_state(model, optimizer, schedule, epoch, history, config) -> dict[str, Any]:
-    return {
+    state = {
         "epoch": epoch,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -808,6 +930,10 @@ def _checkpoint_state(model, optimizer, schedule, epoch, history, config) -> dic
         "training": json.dumps(asdict(config)),
         "torch_rng": torch.get_rng_state(),
     }
+    device = next(model.parameters()).device
+    if device.type == "cuda":  # dropout's stream on the GPU, for an exact resume there
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return state
 
 
 def _write_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -819,6 +945,8 @@ def _write_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def _load_checkpoint(path, model, optimizer, schedule, config) -> tuple[int, list]:
     if not path.is_file():
         raise FitError(f"--resume: no checkpoint at {path}; start without --resume")
+    # Tensors saved on any GPU load on the CPU first; load_state_dict then copies them to
+    # wherever the model and optimiser live now.
     state = torch.load(path, map_location="cpu", weights_only=True)
     saved = json.loads(state["training"])
     changed = {
@@ -835,6 +963,9 @@ def _load_checkpoint(path, model, optimizer, schedule, config) -> tuple[int, lis
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
     torch.set_rng_state(state["torch_rng"])
+    device = next(model.parameters()).device
+    if device.type == "cuda" and "cuda_rng" in state:
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
     return int(state["epoch"]), json.loads(state["history"])
 
 
@@ -902,6 +1033,7 @@ def configs_from_args(args, n_muscles: int) -> tuple[ModelConfig, TrainingConfig
         ("input_noise_deg", "input_noise_deg"),
         ("patience", "patience"),
         ("legs", "legs"),
+        ("precision", "precision"),
     ):
         if getattr(args, flag) is not None:
             training_data[key] = getattr(args, flag)
@@ -946,8 +1078,16 @@ def run_cli(args) -> FitResult:
     """``train-fit``'s work from its parsed arguments (``train.cli.fit``): check the files,
     say in one line per trial what of it trains, load, train."""
     check_run_directory(args.out, args.resume, args.overwrite)
+    device = training_device(args.device)
     subject = load_subject(args.subject)
     model_config, config = configs_from_args(args, len(subject.muscles))
+    check_precision(config.precision, device)
+    rank, _, _ = launched_by_torchrun()
+    if rank == 0:
+        print(
+            f"train-fit: device {describe_device(device)}, {precision_line(config.precision)}",
+            flush=True,
+        )
     files = trial_files(args)
     sides = LEGS[config.legs]
     units = angles_in_degrees(args)
@@ -967,7 +1107,8 @@ def run_cli(args) -> FitResult:
             f"{'right' if leg.side == 'r' else 'left'} {window_ends(leg.n_samples, window).size}"
             for leg in legs
         )
-        print(f"train-fit: {overlap.describe(f'windows {counts}')}", flush=True)
+        if rank == 0:
+            print(f"train-fit: {overlap.describe(f'windows {counts}')}", flush=True)
     legs = [leg for pair in per_trial for leg in pair]
     storages = None
     if args.labels:
@@ -987,11 +1128,13 @@ def run_cli(args) -> FitResult:
             threads=args.threads,
             overwrite=args.overwrite,
             interrupt=interrupt,
+            device=device,
         )
 
 
 FIT_ERRORS = (
     FitError,
+    DeviceError,
     RunError,
     SubjectError,
     TrialError,

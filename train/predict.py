@@ -1,7 +1,7 @@
 """Estimate activations and forces of a whole recording with a trained network (``train-predict``).
 
 A trained network is either a training run (``train.run.load_run``: the eager
-model, windows in batches of 256) or a bundle (``edge.bundle.load_bundle``: its ONNX
+model, windows in batches of 256, on the CPU or a ``device`` such as "cuda") or a bundle (``edge.bundle.load_bundle``: its ONNX
 graph through ONNX Runtime, the runtime's fastest CPU backend, one window per call;
 ``backend="torch"`` runs its exported program instead). One intra-op thread unless
 asked for more: two threads spinning on a core another process keeps busy made the
@@ -57,6 +57,7 @@ from train.data_checks import (
     leg_coordinates,
     read_ik,
 )
+from train.device import DeviceError, resolve_device
 from train.opensim_io import ExternalLoadsError, StorageError, write_storage
 from train.physics_targets import force_factors
 from train.run import RunError, load_run
@@ -113,13 +114,15 @@ def predictor_from_model(
     source: str = "model",
     batch_size: int = 256,
     input_coordinates: tuple[str, ...] = SAGITTAL_INPUTS,
+    device: torch.device | str = "cpu",
 ) -> Predictor:
-    """A predictor from an eager network ``forward(x (B, W, 3 J)) -> (B, M)``."""
-    model = model.eval()
+    """A predictor from an eager network ``forward(x (B, W, 3 J)) -> (B, M)``, run on
+    ``device`` (each batch of windows is copied there and its answers back)."""
+    model = model.to(device).eval()
 
     def infer(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return model(torch.from_numpy(x)).double().numpy()
+            return model(torch.from_numpy(x).to(device)).double().cpu().numpy()
 
     return Predictor(
         subject, window, rate_hz, lookahead, infer, batch_size, source, input_coordinates
@@ -154,10 +157,11 @@ def predictor_from_bundle(
     )
 
 
-def predictor_from_run(path: str | Path, threads: int = 1) -> Predictor:
-    """A predictor from a training run directory (``train.run.load_run``); sets torch's
-    intra-op threads to ``threads``."""
+def predictor_from_run(path: str | Path, threads: int = 1, device: str = "cpu") -> Predictor:
+    """A predictor from a training run directory (``train.run.load_run``) on ``device``
+    (``train.device.resolve_device``); sets torch's intra-op threads to ``threads``."""
     torch.set_num_threads(threads)
+    where = resolve_device(device)
     run = load_run(path)
     return predictor_from_model(
         run.model,
@@ -165,19 +169,28 @@ def predictor_from_run(path: str | Path, threads: int = 1) -> Predictor:
         run.window,
         run.sample_rate_hz,
         run.lookahead,
-        source=f"run {run.directory}",
+        source=f"run {run.directory}" + ("" if where.type == "cpu" else f" on {where}"),
         input_coordinates=run.config.input_coordinates,
+        device=where,
     )
 
 
-def load_predictor(path: str | Path, backend: str = "onnxruntime", threads: int = 1) -> Predictor:
-    """A bundle (a directory with manifest.json, run by ``backend``) or a training run."""
+def load_predictor(
+    path: str | Path, backend: str = "onnxruntime", threads: int = 1, device: str = "cpu"
+) -> Predictor:
+    """A bundle (a directory with manifest.json, run by ``backend`` on the CPU) or a
+    training run (on ``device``)."""
     path = Path(path)
     if not path.is_dir():
         raise PredictionError(f"{path} is neither a training run nor a bundle directory")
     if (path / MANIFEST_FILE).is_file():
+        if resolve_device(device).type != "cpu":
+            raise PredictionError(
+                f"--device {device}: {path} is a bundle, which runs on the CPU here (--backend "
+                f"{backend}); pass its training run to use the GPU, or edge-run for TensorRT"
+            )
         return predictor_from_bundle(path, backend, threads)
-    return predictor_from_run(path, threads)
+    return predictor_from_run(path, threads, device)
 
 
 @dataclass(frozen=True)
@@ -356,6 +369,7 @@ def predict_files(
 
 PREDICTION_ERRORS = (
     PredictionError,
+    DeviceError,
     DataError,
     BackendError,
     RunError,

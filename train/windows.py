@@ -31,6 +31,7 @@ three an encoder exoskeleton measures).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -244,17 +245,26 @@ def angle_noise_features(
             f"angle noise must be (windows, history >= {taps}, joints), got {tuple(noise_rad.shape)}"
         )
     n_joints = noise_rad.shape[2]
-    w_vel, w_acc = causal_derivative_weights(rate_hz, taps)
+    w_vel, w_acc = _derivative_stencils(rate_hz, taps, noise_rad.dtype, noise_rad.device)
     stencils = noise_rad.unfold(1, taps, 1)  # (B, W, J, taps), oldest sample first
     features = torch.stack(
-        [
-            stencils[..., -1],
-            stencils @ torch.as_tensor(w_vel, dtype=noise_rad.dtype),
-            stencils @ torch.as_tensor(w_acc, dtype=noise_rad.dtype),
-        ],
+        [stencils[..., -1], stencils @ w_vel, stencils @ w_acc],
         dim=-1,
     )  # (B, W, J, FEATURES_PER_JOINT), edge.derivatives.input_feature_names order
     return features.reshape(*stencils.shape[:2], n_joints * FEATURES_PER_JOINT)
+
+
+@functools.lru_cache(maxsize=8)
+def _derivative_stencils(
+    rate_hz: float, taps: int, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The causal velocity and acceleration weights as tensors on ``device``, made once
+    rather than copied to the device for every batch."""
+    w_vel, w_acc = causal_derivative_weights(rate_hz, taps)
+    return (
+        torch.as_tensor(w_vel, dtype=dtype, device=device),
+        torch.as_tensor(w_acc, dtype=dtype, device=device),
+    )
 
 
 def labels_for_windows(

@@ -36,6 +36,7 @@ def test_help_answers_without_importing_heavy_modules(module):
 def test_repeated_defaults_equal_the_working_modules():
     from edge.backends import CPU_PREFERENCE
     from train.data_checks import ANGLE_UNITS
+    from train.device import PRECISIONS
     from train.emg import EmgSettings
     from train.evaluate import FORCE_FILES
     from train.fit import LEGS, MODES, TrainingConfig
@@ -45,6 +46,7 @@ def test_repeated_defaults_equal_the_working_modules():
     assert cli.KINEMATICS_CUTOFF_HZ == TrialConfig().kinematics_cutoff_hz
     assert cli.ANGLE_UNITS == tuple(ANGLE_UNITS)
     assert cli.CPU_BACKENDS == CPU_PREFERENCE
+    assert cli.PRECISIONS == PRECISIONS
     assert fit_cli.MODES == MODES and fit_cli.ARCHITECTURES == ARCHITECTURES
     assert fit_cli.LEGS == tuple(LEGS)
     config = TrainingConfig()

@@ -44,8 +44,23 @@ def add_units_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+PRECISIONS = ("fp32", "bf16", "fp16")
+"""``train.device.PRECISIONS``."""
+
+
+def add_device_argument(parser: argparse.ArgumentParser, default: str, what: str) -> None:
+    """--device: auto, cpu, cuda or cuda:N (``train.device.resolve_device``)."""
+    parser.add_argument(
+        "--device",
+        default=default,
+        metavar="DEVICE",
+        help=f"where {what}: auto (CUDA where torch sees a GPU, else the CPU), cpu, cuda or "
+        f"cuda:N (default {default}; cuda without a GPU is refused)",
+    )
+
+
 def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
-    """--backend and --threads of a network that runs over a whole recording."""
+    """--backend, --threads and --device of a network that runs over a whole recording."""
     parser.add_argument(
         "--backend",
         choices=CPU_BACKENDS,
@@ -59,6 +74,12 @@ def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="intra-op CPU threads (default 1: a second thread spins when another process "
         "keeps the CPU busy)",
+    )
+    add_device_argument(
+        parser,
+        "cpu",
+        "a training run's network runs (a bundle always runs on the CPU here; on a GPU, "
+        "edge-run's TensorRT backend runs it)",
     )
 
 

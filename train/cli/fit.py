@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from train.cli import add_units_argument, fail
+from train.cli import PRECISIONS, add_device_argument, add_units_argument, fail
 
 MODES = ("pi", "supervised")
 """``train.fit.MODES``."""
@@ -38,9 +38,10 @@ def _parser() -> argparse.ArgumentParser:
             "--subject subject.json --out runs/walk. An --out that holds a run is refused "
             "without --resume or --overwrite; Ctrl-C writes a checkpoint of the last completed "
             "epoch, which --resume continues. Held out: --legs right trains on the right legs, "
-            "then train-eval RUN --side l scores the left. Several processes (DDP, gloo, CPU): "
-            "torchrun --nproc_per_node=2 -m train.cli.fit ARGS (the same arguments; the "
-            "effective batch is processes x 8)."
+            "then train-eval RUN --side l scores the left. Several processes (DDP; NCCL, one "
+            "GPU each, or gloo on CPUs): torchrun --nproc_per_node=2 -m train.cli.fit ARGS (the "
+            "same arguments; the effective batch is processes x 8, the learning rate is not "
+            "scaled); several machines: see the README."
         ),
     )
     parser.add_argument("--ik", action="append", required=True, type=Path, help="IK .mot (angles)")
@@ -121,6 +122,14 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="torch CPU threads per process (default 1: this small network's steps are too short "
         "to share, and a second thread spins when the CPU is busy)",
+    )
+    add_device_argument(parser, "auto", "training runs")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="the network's forward pass: fp32 (default), or autocast to bf16 (GPUs of compute "
+        "capability 8.0 or newer, and CPUs) or fp16 (with loss scaling); the physics loss always "
+        "runs in fp32",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     notes: list[str] = []
     try:
-        predictor = load_predictor(args.run, args.backend, args.threads)
+        predictor = load_predictor(args.run, args.backend, args.threads, args.device)
         prediction = predict_files(
             predictor,
             args.ik,
