@@ -81,7 +81,7 @@ def stop_process_for(after_s: float, stall_s: float, stalled: list[float]):
 
 def run_one(bundle, name: str, seconds: float, inference: str, worker: str,
             switch_interval_s: float | None, worker_nice: int | None) -> dict:
-    from edge.bench import bench_end_to_end
+    from edge.bench.end_to_end import bench_end_to_end
     from edge.inference import InferenceSettings
 
     rate = 2000.0 if name == "idle-2k" else 1000.0
