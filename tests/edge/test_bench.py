@@ -132,6 +132,7 @@ def _short_run(tmp_path, *extra: str) -> list[str]:
             "--rate", "200", "--seconds", "1", "--frames", "100", *extra]
 
 
+@pytest.mark.slow
 def test_a_short_real_run_writes_the_promised_json_and_histogram(capsys, tmp_path):
     report_path, plot_path = tmp_path / "bench.json", tmp_path / "latency.png"
     code = main(_short_run(tmp_path, "--ramp", "100,200", "--ramp-seconds", "1",
@@ -171,13 +172,15 @@ def test_a_failed_verdict_exits_non_zero_only_with_check(capsys, tmp_path, check
     assert "verdict: FAIL" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_end_to_end_against_a_device_on_a_serial_port(capsys, tmp_path):
-    rate = 100.0
-    device = PtyDevice(*gait_angles(2000, rate), rate).start()
+    rate = 200.0
+    device = PtyDevice(*gait_angles(2400, rate), rate).start()  # 12 s of samples
     try:
         code = main(_short_run(tmp_path, "--port", device.path, "--rate", str(rate),
                                "--reference-calls", "0", "--json", str(tmp_path / "b.json")))
     finally:
+        device.wait()  # the device thread ends before its pty is closed
         device.close()
     assert code in (0, 1)
     report = json.loads((tmp_path / "b.json").read_text())
