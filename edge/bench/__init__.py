@@ -5,3 +5,7 @@ Modules: ``timing`` (timing calls, summaries), ``stages`` (each stage alone),
 PyTorch and static optimisation, the rows a user compares against), ``report``
 (table, verdict, histogram, JSON).
 """
+
+from edge.bench.cli import main
+
+__all__ = ["main"]
