@@ -17,7 +17,7 @@ from test_runtime_support import runtime_bundle
 
 from calib.sensors import SensorMap
 from edge.backends import select_backend
-from edge.bench import gait_samples
+from edge.bench.stages import gait_samples
 from edge.hill import HillModel
 from edge.inference import ActivationCarry, InferenceSettings, InferenceWorker, NetworkOutput
 from edge.runtime import ACTIVATION_STALE, MODEL_NOT_READY, EstimatePipeline
