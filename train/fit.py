@@ -55,6 +55,18 @@ Choices the paper leaves open:
 - Data beyond one trial: both legs of every trial, plus ``--augment K``
   label-free variants per leg from ``train.augment`` (time-warped speeds and
   amplitude variation), used in physics-informed mode only (they have no labels).
+- Loss weighting (``--loss-weighting``): "fixed" (the paper's w_d, w_p, w_b) or
+  "augmented_lagrangian" (``train.losses``' module doc): every training window
+  carries a multiplier per balanced coordinate, raised after each epoch from the
+  whole training set's torque residual in eval mode (one extra forward pass per
+  epoch); the multipliers are saved in the checkpoint. Validation windows have no
+  multipliers: their ``total`` is eq. (15) with the fixed weights. The step is
+  ``multiplier_step`` = 0.1 of the penalty mu, not mu itself (the textbook step after
+  an inner minimisation solved exactly): one epoch of Adam leaves the network far from
+  the inner optimum, so a full step raises the multipliers faster than the network can
+  follow. Measured on the tests' synthetic trial, not on subject01 (30 epochs, the
+  share of the required torque balanced: fixed weights 0.77, step 1.0 0.24, 0.1 0.80,
+  0.01 0.78).
 """
 
 from __future__ import annotations
@@ -170,6 +182,11 @@ class TrainingConfig:
     """The relative improvement of the best validation physics loss ``converged`` asks for."""
     legs: str = "both"
     """Which legs of each recorded trial train: "both", "right" or "left"."""
+    loss_weighting: str = "fixed"
+    """``train.losses.LOSS_WEIGHTINGS``: "fixed" or "augmented_lagrangian" (module doc)."""
+    multiplier_step: float = 0.1
+    """The augmented Lagrangian's per-epoch multiplier step as a fraction of its penalty
+    mu = 2 w_d (module doc)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -199,6 +216,13 @@ class TrainingConfig:
             )
         if self.legs not in LEGS:
             raise FitError(f"legs must be one of {', '.join(LEGS)}, got {self.legs!r}")
+        if not self.multiplier_step > 0:
+            raise FitError(f"multiplier_step must be > 0, got {self.multiplier_step}")
+        if self.loss_weighting not in losses.LOSS_WEIGHTINGS:
+            raise FitError(
+                f"loss weighting must be one of {', '.join(losses.LOSS_WEIGHTINGS)}, "
+                f"got {self.loss_weighting!r}"
+            )
 
     @property
     def loss_weights(self) -> losses.LossWeights:
@@ -323,6 +347,7 @@ def batch_losses(
         batch["required_torque"],
         config.loss_weights,
         bounded=output if clamped else None,
+        multipliers=batch.get("multipliers"),
     )
     # The labels lie inside the bounds: the raw output fits them without a clamp's dead zone.
     if config.mode == "supervised":
@@ -344,6 +369,22 @@ def evaluate(
     activation = model(tensors["inputs"]).numpy()
     model.train(was_training)
     return {k: float(v) for k, v in parts.items()}, activation
+
+
+@torch.no_grad()
+def raise_multipliers(
+    model: torch.nn.Module, tensors: dict[str, torch.Tensor], config: TrainingConfig
+) -> None:
+    """The augmented Lagrangian's update of ``tensors["multipliers"]`` (in place) from the
+    torque residual of every window of ``tensors`` in eval mode (``losses.updated_multipliers``)."""
+    was_training = model.training
+    model.eval()
+    activation = model(tensors["inputs"])
+    model.train(was_training)
+    forces = losses.muscle_forces(activation, tensors["force_gain"], tensors["force_passive"])
+    residual = losses.muscle_torques(forces, tensors["moment_arms"]) - tensors["required_torque"]
+    step = config.multiplier_step * 2.0 * config.weight_dynamics
+    tensors["multipliers"].copy_(losses.updated_multipliers(tensors["multipliers"], residual, step))
 
 
 def activation_scores(labels: np.ndarray, activation: np.ndarray, names) -> dict[str, Any]:
@@ -453,6 +494,8 @@ def fit(
     mean, std = train_set.input_statistics()
     model = build_model(model_config, mean, std)
     train_tensors = as_tensors(train_set, config.passive_force)
+    if config.mode == "pi" and config.loss_weighting == "augmented_lagrangian":
+        train_tensors["multipliers"] = torch.zeros_like(train_tensors["required_torque"])
     validation_tensors = (
         as_tensors(validation_set, config.passive_force) if len(validation_set) else None
     )
@@ -467,7 +510,9 @@ def fit(
     first_epoch = 0
     checkpoint_path = out / CHECKPOINT_FILE
     if resume:
-        first_epoch, history = _load_checkpoint(checkpoint_path, model, optimizer, schedule, config)
+        first_epoch, history = _load_checkpoint(
+            checkpoint_path, model, optimizer, schedule, config, train_tensors
+        )
     trained = DistributedDataParallel(model) if world.world_size > 1 else model
     sampler = DistributedSampler(
         range(len(train_set)),
@@ -500,7 +545,9 @@ def fit(
     )
     noise = torch.Generator().manual_seed(config.seed + world.rank)
     if interrupt is not None:
-        interrupt.bind(checkpoint_path, model, optimizer, schedule, config, world.is_main)
+        interrupt.bind(
+            checkpoint_path, model, optimizer, schedule, config, world.is_main, train_tensors
+        )
         interrupt.record(first_epoch, history)
     stopped = f"the cap of {config.epochs} epochs"
     trained.train()
@@ -520,6 +567,9 @@ def fit(
                 sums[name] = sums.get(name, 0.0) + float(value.detach())
         schedule.step()
         record = reduce_mean({f"train_{k}": v / steps for k, v in sums.items()}, world)
+        if "multipliers" in train_tensors:
+            raise_multipliers(model, train_tensors, config)
+            record["multiplier_rms"] = float(train_tensors["multipliers"].pow(2).mean().sqrt())
         if validation_tensors is not None:
             validation, _ = evaluate(model, validation_tensors, config)
             record.update({f"validation_{k}": v for k, v in validation.items()})
@@ -532,8 +582,9 @@ def fit(
             (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs or stop
         ):
             _save_checkpoint(
-                checkpoint_path, model, optimizer, schedule, epoch + 1, history, config
-            )
+                checkpoint_path, model, optimizer, schedule, epoch + 1, history, config,
+                train_tensors,
+            )  # fmt: skip
         if interrupt is not None:
             interrupt.record(epoch + 1, history)
         if stop:
@@ -627,20 +678,21 @@ class InterruptCheckpoint:
             self.previous = None
 
     def bind(
-        self, path: Path, model, optimizer, schedule, config: TrainingConfig, write: bool
-    ) -> None:
+        self, path: Path, model, optimizer, schedule, config: TrainingConfig, write: bool,
+        tensors: dict[str, torch.Tensor] | None = None,
+    ) -> None:  # fmt: skip
         """What to save and where: called by ``fit`` once training is set up."""
-        self.parts = (path, model, optimizer, schedule, config, write)
+        self.parts = (path, model, optimizer, schedule, config, write, tensors)
 
     def record(self, epoch: int, history: list[dict[str, float]]) -> None:
-        _, model, optimizer, schedule, config, _ = self.parts
-        state = _checkpoint_state(model, optimizer, schedule, epoch, history, config)
+        _, model, optimizer, schedule, config, _, tensors = self.parts
+        state = _checkpoint_state(model, optimizer, schedule, epoch, history, config, tensors)
         self.state = copy.deepcopy(state)
 
     def _interrupted(self, signum, frame) -> None:
         if self.parts is None or not self.state:
             raise KeyboardInterrupt
-        path, _, _, _, config, write = self.parts
+        path, _, _, _, config, write, _ = self.parts
         if write:
             _write_checkpoint(path, self.state)
         raise TrainingInterrupted(self.state["epoch"], config.epochs, path)
@@ -794,12 +846,20 @@ def _final_metrics(
     return metrics
 
 
-def _save_checkpoint(path, model, optimizer, schedule, epoch, history, config) -> None:
-    _write_checkpoint(path, _checkpoint_state(model, optimizer, schedule, epoch, history, config))
+def _save_checkpoint(path, model, optimizer, schedule, epoch, history, config, tensors) -> None:
+    state = _checkpoint_state(model, optimizer, schedule, epoch, history, config, tensors)
+    _write_checkpoint(path, state)
 
 
-def _checkpoint_state(model, optimizer, schedule, epoch, history, config) -> dict[str, Any]:
+def _checkpoint_state(
+    model, optimizer, schedule, epoch, history, config, tensors=None
+) -> dict[str, Any]:
+    """What a checkpoint holds; the augmented Lagrangian's multipliers where ``tensors`` has them."""
+    extra = {} if tensors is None or "multipliers" not in tensors else {
+        "multipliers": tensors["multipliers"].clone()
+    }  # fmt: skip
     return {
+        **extra,
         "epoch": epoch,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -816,16 +876,13 @@ def _write_checkpoint(path: Path, state: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def _load_checkpoint(path, model, optimizer, schedule, config) -> tuple[int, list]:
+def _load_checkpoint(path, model, optimizer, schedule, config, tensors) -> tuple[int, list]:
     if not path.is_file():
         raise FitError(f"--resume: no checkpoint at {path}; start without --resume")
     state = torch.load(path, map_location="cpu", weights_only=True)
     saved = json.loads(state["training"])
-    changed = {
-        k
-        for k in ("mode", "epochs", "learning_rate", "seed", "rate_hz", "batch_size")
-        if saved.get(k) != getattr(config, k)
-    }
+    kept = ("mode", "epochs", "learning_rate", "seed", "rate_hz", "batch_size", "loss_weighting")
+    changed = {k for k in kept if saved.get(k, "fixed") != getattr(config, k)}
     if changed:
         raise FitError(
             f"--resume: the checkpoint was trained with different {', '.join(sorted(changed))}; "
@@ -835,6 +892,8 @@ def _load_checkpoint(path, model, optimizer, schedule, config) -> tuple[int, lis
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
     torch.set_rng_state(state["torch_rng"])
+    if "multipliers" in tensors:
+        tensors["multipliers"].copy_(state["multipliers"])
     return int(state["epoch"]), json.loads(state["history"])
 
 
@@ -902,6 +961,7 @@ def configs_from_args(args, n_muscles: int) -> tuple[ModelConfig, TrainingConfig
         ("input_noise_deg", "input_noise_deg"),
         ("patience", "patience"),
         ("legs", "legs"),
+        ("loss_weighting", "loss_weighting"),
     ):
         if getattr(args, flag) is not None:
             training_data[key] = getattr(args, flag)
