@@ -95,6 +95,10 @@ PAPER_TABLE_II = {
 }
 PAPER_FIG_9 = {"mjca_bigru": (0.84, 0.82)}
 ARCHITECTURE_NAMES = {"mjca_bigru": "MJCA-BiGRU", "cnn_bigru": "CNN-BiGRU", "bigru": "BiGRU-only"}
+SCORE_COLUMNS = ("act. R²", "act. NRMSE", "force R²", "force NRMSE")
+"""``summary_row``'s columns."""
+TRAINING_COLUMNS = ("train s", "s / epoch", "balanced")
+"""``training_row``'s columns."""
 PAPER_LABELS = ("PS", "RF", "BF", "SM", "IL", "VI", "VL", "VM", "GL", "GM")
 """The paper's names of ``calib.PAPER_MUSCLES``, in that order."""
 TINY_NETWORK = {"joint_dim": 8, "heads": 2, "integrated_dim": 16, "gru_hidden": 16,
@@ -788,13 +792,8 @@ def report(space: Workspace, cases: list[Case], trials: list[Trial], second: Tri
         table(
             [
                 "loss",
-                "act. R²",
-                "act. NRMSE",
-                "force R²",
-                "force NRMSE",
-                "train s",
-                "s / epoch",
-                "balanced",
+                *SCORE_COLUMNS,
+                *TRAINING_COLUMNS,
                 "paper act. / force R²",
             ],
             rows,
@@ -818,13 +817,8 @@ def report(space: Workspace, cases: list[Case], trials: list[Trial], second: Tri
                 [
                     "trial",
                     "weighting",
-                    "act. R²",
-                    "act. NRMSE",
-                    "force R²",
-                    "force NRMSE",
-                    "train s",
-                    "s / epoch",
-                    "balanced",
+                    *SCORE_COLUMNS,
+                    *TRAINING_COLUMNS,
                 ],
                 rows,
             ),
@@ -845,13 +839,8 @@ def report(space: Workspace, cases: list[Case], trials: list[Trial], second: Tri
             [
                 "PI network",
                 "seeds",
-                "act. R²",
-                "act. NRMSE",
-                "force R²",
-                "force NRMSE",
-                "train s",
-                "s / epoch",
-                "balanced",
+                *SCORE_COLUMNS,
+                *TRAINING_COLUMNS,
             ],
             [
                 [name, str(len(s)), *summary_row(s), *training_row(s)]
@@ -893,7 +882,7 @@ def report(space: Workspace, cases: list[Case], trials: list[Trial], second: Tri
             "(mostly on the scored frames themselves), are the ceiling."
         ),
         "",
-        table(["model", "seeds", "act. R²", "act. NRMSE", "force R²", "force NRMSE"], rows),
+        table(["model", "seeds", *SCORE_COLUMNS], rows),
         "",
     ]
 
@@ -923,10 +912,7 @@ def report(space: Workspace, cases: list[Case], trials: list[Trial], second: Tri
         table(
             [
                 "model",
-                "act. R²",
-                "act. NRMSE",
-                "force R²",
-                "force NRMSE",
+                *SCORE_COLUMNS,
                 "balanced",
                 "train-so act. R²",
                 "train-so force R²",
