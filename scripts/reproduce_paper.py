@@ -76,6 +76,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "opensim-gait2392"
 SECOND_TRIAL_STRETCH = 1.15
 """The tests' second trial (tests/train/test_data_checks.py): the shared walk slowed 1.15x."""
+SECOND_NOTE = " and the tests' second trial"
 SPEEDS = (0.8, 1.25)
 """Cadence factors of the speed experiment: ``train.augment``'s default range's ends."""
 HELD_OUT_FRACTION = 0.2
@@ -292,14 +293,15 @@ class Workspace:
             yield
 
     def subject_path(self, trial: Trial, muscles: str) -> Path:
-        """calib-subject --osim (``--muscles all`` for the 43), once per model file."""
+        """calib-subject --osim with ``--muscles all`` (the 43) or ``paper`` (the ten), once
+        per model file."""
         from calib import cli as calib_cli
 
         path = self.out / "subjects" / f"{trial.osim.stem}_{muscles}.json"
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             args = ["--osim", str(trial.osim), "-o", str(path), "--quiet"]
-            args += ["--muscles", "all"] if muscles == "all" else []
+            args += ["--muscles", "all" if muscles == "all" else "paper"]
             with self.quiet():
                 if calib_cli.main(args) != 0:
                     raise SystemExit(f"reproduce_paper: calib-subject {shlex.join(args)} failed")
@@ -956,7 +958,7 @@ def report(space: Workspace, cases: list[Case], trials: list[Trial], second: Tri
         "",
         (
             f"`python scripts/reproduce_paper.py` trains {len(plan(trials, second, SETTINGS['full']))} "
-            f"runs on {len(trials)} trial(s). At the {settings.name} setting's measured "
+            f"runs on {len(trials)} trial(s){SECOND_NOTE if second else ''}. At the {settings.name} setting's measured "
             f"{mean_seconds_per_epoch(space, cases):.2f} s per epoch (43 muscles, one thread) and "
             "about 400 epochs per run (where train-fit's rule stops on subject01), that is about "
             f"{estimate_full_hours(space, cases, trials, second):.1f} h on this CPU."
