@@ -17,30 +17,12 @@ Recipe (each step a CLI of this package, run in-process):
     python scripts/paper_experiments.py [--data ../shared/data/opensim-gait2392]
         [--out paper_experiments/] [--epochs 1000] [--cases ten,all]
 
-Measured (seed 0, mean over the ten paper muscles, 0.55-2.5 s):
+Measured figures: ``scripts/reproduce_paper.py`` now runs these cases (ten vs 43
+muscles, PI and train-so against OpenSim) with the paper's other experiments and
+writes them to docs/results.md; this script remains the recipe that
+``scripts/convergence.py`` and ``scripts/lookahead_tradeoff.py`` share.
 
-    case  epochs  output    PI vs train-so  PI vs OpenSim act.  PI vs OpenSim active force
-    all    1000   bounded       0.972             0.675               0.509
-    ten     500   bounded       0.863            -1.469              -1.613
-    all    1000   softplus      0.961             0.669               0.508
-    ten     500   softplus      0.804            -1.653              -1.790
-    with --input-noise-deg 0.15 (bounded):
-    all    1000   bounded       0.950             0.675               0.510
-    ten     500   bounded       0.911            -1.407              -1.562
-
-(``--output``; bounded is train.model's default, see its doc. Training angle
-noise, one seed each: +0.05 with the ten muscles, -0.02 with the 43, against
-OpenSim unchanged; the default stays 0, the paper's.)
-
-For reference, train-so itself against OpenSim ("all"): activation 0.724,
-active force 0.543, so the force target (0.64) lies above what this
-package's own static optimisation reaches with these muscle geometries and
-Hill curves. With the ten muscles alone the ankle cannot be balanced (train-so
-leaves up to 72 N m); with the softplus output the PI model pushed the
-gastrocnemii above 1 where train-so saturates them (0.80); the bounded output
-caps them at 1 as train-so does (0.86).
-
-Epochs: a fixed 1000 by default (``--patience 0``: the figures above are of fixed epoch
+Epochs: a fixed 1000 by default (``--patience 0``: fixed epoch
 counts, not of train-fit's convergence rule), not the paper's 500. One 2 s trial makes 178 windows
 (both legs, stride 2): 23 steps of 8 per epoch, far fewer per epoch than the
 paper's six-subject datasets. At 500 epochs the knee extensors' share of the

@@ -64,6 +64,18 @@ Choices the paper leaves open:
 - Data beyond one trial: both legs of every trial, plus ``--augment K``
   label-free variants per leg from ``train.augment`` (time-warped speeds and
   amplitude variation), used in physics-informed mode only (they have no labels).
+- Loss weighting (``--loss-weighting``): "fixed" (the paper's w_d, w_p, w_b) or
+  "augmented_lagrangian" (``train.losses``' module doc): every training window
+  carries a multiplier per balanced coordinate, raised after each epoch from the
+  whole training set's torque residual in eval mode (one extra forward pass per
+  epoch); the multipliers are saved in the checkpoint. Validation windows have no
+  multipliers: their ``total`` is eq. (15) with the fixed weights. The step is
+  ``multiplier_step`` = 0.1 of the penalty mu, not mu itself (the textbook step after
+  an inner minimisation solved exactly): one epoch of Adam leaves the network far from
+  the inner optimum, so a full step raises the multipliers faster than the network can
+  follow. Measured on the tests' synthetic trial, not on subject01 (30 epochs, the
+  share of the required torque balanced: fixed weights 0.77, step 1.0 0.24, 0.1 0.80,
+  0.01 0.78).
 """
 
 from __future__ import annotations
@@ -194,6 +206,11 @@ class TrainingConfig:
     precision: str = "fp32"
     """The network's forward pass in training: "fp32", or autocast to "bf16" or "fp16"
     (the physics loss stays fp32; ``train.device``)."""
+    loss_weighting: str = "fixed"
+    """``train.losses.LOSS_WEIGHTINGS``: "fixed" or "augmented_lagrangian" (module doc)."""
+    multiplier_step: float = 0.1
+    """The augmented Lagrangian's per-epoch multiplier step as a fraction of its penalty
+    mu = 2 w_d (module doc)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -226,6 +243,13 @@ class TrainingConfig:
         if self.precision not in PRECISIONS:
             raise FitError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+        if not self.multiplier_step > 0:
+            raise FitError(f"multiplier_step must be > 0, got {self.multiplier_step}")
+        if self.loss_weighting not in losses.LOSS_WEIGHTINGS:
+            raise FitError(
+                f"loss weighting must be one of {', '.join(losses.LOSS_WEIGHTINGS)}, "
+                f"got {self.loss_weighting!r}"
             )
 
     @property
@@ -362,6 +386,7 @@ def batch_losses(
         batch["required_torque"],
         config.loss_weights,
         bounded=output if clamped else None,
+        multipliers=batch.get("multipliers"),
     )
     # The labels lie inside the bounds: the raw output fits them without a clamp's dead zone.
     if config.mode == "supervised":
@@ -384,6 +409,22 @@ def evaluate(
         activation = model(tensors["inputs"]).cpu().numpy()
     model.train(was_training)
     return {k: float(v) for k, v in parts.items()}, activation
+
+
+@torch.no_grad()
+def raise_multipliers(
+    model: torch.nn.Module, tensors: dict[str, torch.Tensor], config: TrainingConfig
+) -> None:
+    """The augmented Lagrangian's update of ``tensors["multipliers"]`` (in place) from the
+    torque residual of every window of ``tensors`` in eval mode (``losses.updated_multipliers``)."""
+    was_training = model.training
+    model.eval()
+    activation = model(tensors["inputs"])
+    model.train(was_training)
+    forces = losses.muscle_forces(activation, tensors["force_gain"], tensors["force_passive"])
+    residual = losses.muscle_torques(forces, tensors["moment_arms"]) - tensors["required_torque"]
+    step = config.multiplier_step * 2.0 * config.weight_dynamics
+    tensors["multipliers"].copy_(losses.updated_multipliers(tensors["multipliers"], residual, step))
 
 
 def activation_scores(labels: np.ndarray, activation: np.ndarray, names) -> dict[str, Any]:
@@ -527,6 +568,8 @@ def fit(
     mean, std = train_set.input_statistics()
     model = build_model(model_config, mean, std).to(device)
     train_tensors = as_tensors(train_set, config.passive_force, device)
+    if config.mode == "pi" and config.loss_weighting == "augmented_lagrangian":
+        train_tensors["multipliers"] = torch.zeros_like(train_tensors["required_torque"])
     validation_tensors = (
         as_tensors(validation_set, config.passive_force, device) if len(validation_set) else None
     )
@@ -541,7 +584,9 @@ def fit(
     first_epoch = 0
     checkpoint_path = out / CHECKPOINT_FILE
     if resume:
-        first_epoch, history = _load_checkpoint(checkpoint_path, model, optimizer, schedule, config)
+        first_epoch, history = _load_checkpoint(
+            checkpoint_path, model, optimizer, schedule, config, train_tensors
+        )
     trained = model
     if world.world_size > 1:
         trained = DistributedDataParallel(
@@ -587,7 +632,9 @@ def fit(
         noise = torch.Generator(device=device).manual_seed(config.seed + world.rank)
     scaler = grad_scaler(config.precision, device)
     if interrupt is not None:
-        interrupt.bind(checkpoint_path, model, optimizer, schedule, config, world.is_main)
+        interrupt.bind(
+            checkpoint_path, model, optimizer, schedule, config, world.is_main, train_tensors
+        )
         interrupt.record(first_epoch, history)
     stopped = f"the cap of {config.epochs} epochs"
     trained.train()
@@ -599,6 +646,9 @@ def fit(
                            windows.rate_hz)  # fmt: skip
         schedule.step()
         record = epoch_means({f"train_{k}": v for k, v in sums.items()}, world)
+        if "multipliers" in train_tensors:
+            raise_multipliers(model, train_tensors, config)
+            record["multiplier_rms"] = float(train_tensors["multipliers"].pow(2).mean().sqrt())
         if validation_tensors is not None:
             validation, _ = evaluate(model, validation_tensors, config)
             record.update({f"validation_{k}": v for k, v in validation.items()})
@@ -612,8 +662,9 @@ def fit(
             (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs or stop
         ):
             _save_checkpoint(
-                checkpoint_path, model, optimizer, schedule, epoch + 1, history, config
-            )
+                checkpoint_path, model, optimizer, schedule, epoch + 1, history, config,
+                train_tensors,
+            )  # fmt: skip
         if interrupt is not None:
             interrupt.record(epoch + 1, history)
         if stop:
@@ -743,20 +794,21 @@ class InterruptCheckpoint:
             self.previous = None
 
     def bind(
-        self, path: Path, model, optimizer, schedule, config: TrainingConfig, write: bool
-    ) -> None:
+        self, path: Path, model, optimizer, schedule, config: TrainingConfig, write: bool,
+        tensors: dict[str, torch.Tensor] | None = None,
+    ) -> None:  # fmt: skip
         """What to save and where: called by ``fit`` once training is set up."""
-        self.parts = (path, model, optimizer, schedule, config, write)
+        self.parts = (path, model, optimizer, schedule, config, write, tensors)
 
     def record(self, epoch: int, history: list[dict[str, float]]) -> None:
-        _, model, optimizer, schedule, config, _ = self.parts
-        state = _checkpoint_state(model, optimizer, schedule, epoch, history, config)
+        _, model, optimizer, schedule, config, _, tensors = self.parts
+        state = _checkpoint_state(model, optimizer, schedule, epoch, history, config, tensors)
         self.state = copy.deepcopy(state)
 
     def _interrupted(self, signum, frame) -> None:
         if self.parts is None or not self.state:
             raise KeyboardInterrupt
-        path, _, _, _, config, write = self.parts
+        path, _, _, _, config, write, _ = self.parts
         if write:
             _write_checkpoint(path, self.state)
         raise TrainingInterrupted(self.state["epoch"], config.epochs, path)
@@ -916,12 +968,20 @@ def _final_metrics(
     return metrics
 
 
-def _save_checkpoint(path, model, optimizer, schedule, epoch, history, config) -> None:
-    _write_checkpoint(path, _checkpoint_state(model, optimizer, schedule, epoch, history, config))
+def _save_checkpoint(path, model, optimizer, schedule, epoch, history, config, tensors) -> None:
+    state = _checkpoint_state(model, optimizer, schedule, epoch, history, config, tensors)
+    _write_checkpoint(path, state)
 
 
-def _checkpoint_state(model, optimizer, schedule, epoch, history, config) -> dict[str, Any]:
-    state = {
+def _checkpoint_state(
+    model, optimizer, schedule, epoch, history, config, tensors=None
+) -> dict[str, Any]:
+    """What a checkpoint holds; the augmented Lagrangian's multipliers where ``tensors`` has
+    them, and the GPU's random state on a GPU."""
+    state = {} if tensors is None or "multipliers" not in tensors else {
+        "multipliers": tensors["multipliers"].clone()
+    }  # fmt: skip
+    state |= {
         "epoch": epoch,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -942,18 +1002,15 @@ def _write_checkpoint(path: Path, state: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def _load_checkpoint(path, model, optimizer, schedule, config) -> tuple[int, list]:
+def _load_checkpoint(path, model, optimizer, schedule, config, tensors) -> tuple[int, list]:
     if not path.is_file():
         raise FitError(f"--resume: no checkpoint at {path}; start without --resume")
     # Tensors saved on any GPU load on the CPU first; load_state_dict then copies them to
     # wherever the model and optimiser live now.
     state = torch.load(path, map_location="cpu", weights_only=True)
     saved = json.loads(state["training"])
-    changed = {
-        k
-        for k in ("mode", "epochs", "learning_rate", "seed", "rate_hz", "batch_size")
-        if saved.get(k) != getattr(config, k)
-    }
+    kept = ("mode", "epochs", "learning_rate", "seed", "rate_hz", "batch_size", "loss_weighting")
+    changed = {k for k in kept if saved.get(k, "fixed") != getattr(config, k)}
     if changed:
         raise FitError(
             f"--resume: the checkpoint was trained with different {', '.join(sorted(changed))}; "
@@ -966,6 +1023,8 @@ def _load_checkpoint(path, model, optimizer, schedule, config) -> tuple[int, lis
     device = next(model.parameters()).device
     if device.type == "cuda" and "cuda_rng" in state:
         torch.cuda.set_rng_state(state["cuda_rng"], device)
+    if "multipliers" in tensors:
+        tensors["multipliers"].copy_(state["multipliers"])
     return int(state["epoch"]), json.loads(state["history"])
 
 
@@ -1034,6 +1093,7 @@ def configs_from_args(args, n_muscles: int) -> tuple[ModelConfig, TrainingConfig
         ("patience", "patience"),
         ("legs", "legs"),
         ("precision", "precision"),
+        ("loss_weighting", "loss_weighting"),
     ):
         if getattr(args, flag) is not None:
             training_data[key] = getattr(args, flag)

@@ -29,6 +29,29 @@ squared singular values by 5e3-5e5 and lets the effort term win:
 activations collapse towards zero and the torques go unbalanced. Raw N m is
 also what the paper's subjects (68-73 kg) imply for its grid-searched
 weights. ``torque_rmse_nm`` reports the residual in N m.
+
+Automatic weighting (``LOSS_WEIGHTINGS``): the paper names the grid search of
+w_d, w_p, w_b as its weakness. Static optimisation, which the network is meant to
+reproduce, is a constrained problem: min sum_n a^2 subject to tau_h = tau_req. The
+``"augmented_lagrangian"`` weighting (Hestenes-Powell method of multipliers, as in
+the constrained physics-informed networks of Lu et al. 2021 and Basir & Senocak
+2022) replaces w_d L_d by
+
+    L_d^AL = mean_b [ lambda_b . r_b + (mu / 2) || r_b ||^2 ],   r_b = tau_h - tau_req
+
+with one multiplier vector lambda_b (C,) per training sample, raised after every
+epoch by lambda_b <- lambda_b + eta r_b (``updated_multipliers``; ``train.fit`` says
+which step eta). With mu = 2 w_d
+and every lambda_b = 0 the loss is eq. (15) exactly; as the multipliers grow, the
+torque left to the effort trade-off (1.5-9 % above) goes to zero wherever the
+muscles can balance it, and the solution no longer depends on w_d. Why this and
+not uncertainty weighting (Kendall et al. 2018): eliminating its learned
+variances turns the loss into log L_d + log L_p, whose implied ratio
+w_p / w_d = L_d / L_p has its interior fixed point unstable for a ridge problem
+like this one (for one direction of G with squared gain g^2, the ratio maps to
+lambda^2 / g^2), so it drifts either to exact balance or to all-floor
+activations depending on where it starts; the multiplier method has the constrained
+optimum as its stable fixed point.
 """
 
 from __future__ import annotations
@@ -39,6 +62,9 @@ import torch
 
 ACTIVATION_MIN = 0.01
 ACTIVATION_MAX = 1.0
+LOSS_WEIGHTINGS = ("fixed", "augmented_lagrangian")
+"""How eq. (15)'s terms are weighted: the fixed w_d, w_p, w_b, or the dynamics term as
+a constraint with multipliers (module doc)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +122,33 @@ def bounds_loss(
     return (below**2 + above**2).sum(dim=-1).mean()
 
 
+def augmented_lagrangian_dynamics(
+    muscle_torque: torch.Tensor,
+    required_torque: torch.Tensor,
+    multipliers: torch.Tensor,
+    penalty: float,
+) -> torch.Tensor:
+    """The dynamics term of the augmented Lagrangian (module doc):
+    mean_b [lambda_b . r_b + (penalty / 2) ||r_b||^2] with r_b = tau_h - tau_req.
+
+    ``multipliers`` (B, C) lambda per sample and balanced coordinate, 1 / (N m) in units
+    of the loss; ``penalty`` mu in 1 / (N m)^2. Gradients flow through the torques only.
+    """
+    residual = muscle_torque - required_torque
+    linear = (multipliers.detach() * residual).sum(dim=-1)
+    return (linear + 0.5 * penalty * (residual**2).sum(dim=-1)).mean()
+
+
+def updated_multipliers(
+    multipliers: torch.Tensor, residual: torch.Tensor, step: float
+) -> torch.Tensor:
+    """The method of multipliers' update lambda + eta r (r = tau_h - tau_req, (N, C) N m;
+    the textbook step eta is the penalty mu):
+    a sample whose muscles give too much torque about a coordinate gets a larger lambda,
+    which makes that excess costlier in the next epochs, and too little a smaller one."""
+    return multipliers + step * residual
+
+
 def supervised_loss(activation: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """The supervised baseline's MSE (Section III-D1) against reference activations."""
     return torch.mean((activation - labels) ** 2)
@@ -114,12 +167,15 @@ def physics_informed_loss(
     required_torque: torch.Tensor,
     weights: LossWeights = LossWeights(),
     bounded: torch.Tensor | None = None,
+    multipliers: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Eq. (15) and its parts: keys ``total``, ``dynamics``, ``effort``, ``bounds`` (unweighted parts).
 
     ``bounded``: what L_b (eq. 22) keeps inside the bounds when it is not the activation
     itself: a "clamped" network's raw output (``train.model``), whose clamp the
-    activation already is.
+    activation already is. ``multipliers`` (B, C): the samples' multipliers of the
+    augmented Lagrangian; then ``total`` has ``augmented_lagrangian_dynamics`` with
+    penalty 2 w_d in place of w_d L_d (equal to it where the multipliers are 0).
     """
     forces = muscle_forces(activation, force_gain, force_passive)
     torque = muscle_torques(forces, moment_arms)
@@ -128,9 +184,12 @@ def physics_informed_loss(
         "effort": effort_loss(activation),
         "bounds": bounds_loss(activation if bounded is None else bounded),
     }
-    parts["total"] = (
+    dynamics = (
         weights.dynamics * parts["dynamics"]
-        + weights.effort * parts["effort"]
-        + weights.bounds * parts["bounds"]
+        if multipliers is None
+        else augmented_lagrangian_dynamics(
+            torque, required_torque, multipliers, 2.0 * weights.dynamics
+        )
     )
+    parts["total"] = dynamics + weights.effort * parts["effort"] + weights.bounds * parts["bounds"]
     return parts

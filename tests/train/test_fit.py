@@ -82,22 +82,27 @@ def test_run_saves_and_loads(subject, tmp_path, walking_trial):
         load_run(tmp_path)
 
 
-def test_resume_continues_to_the_same_weights(subject, tmp_path, monkeypatch, walking_trial):
-    """Stop a 4-epoch run after epoch 2 (its checkpoint), resume: same weights as straight."""
-    _fit(subject, walking_trial, tmp_path / "straight", epochs=4, checkpoint_every=1)
+@pytest.mark.parametrize("weighting", ["fixed", "augmented_lagrangian"])
+def test_resume_continues_to_the_same_weights(
+    subject, tmp_path, monkeypatch, walking_trial, weighting
+):
+    """Stop a 4-epoch run after epoch 2 (its checkpoint), resume: same weights as straight
+    (with the augmented Lagrangian, only if the multipliers were saved and restored)."""
+    options = {"epochs": 4, "checkpoint_every": 1, "loss_weighting": weighting}
+    _fit(subject, walking_trial, tmp_path / "straight", **options)
     real_save = fit_module._save_checkpoint
 
-    def save_then_stop(path, model, optimizer, schedule, epoch, history, config):
-        real_save(path, model, optimizer, schedule, epoch, history, config)
+    def save_then_stop(path, model, optimizer, schedule, epoch, history, config, *tensors):
+        real_save(path, model, optimizer, schedule, epoch, history, config, *tensors)
         if epoch == 2:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(fit_module, "_save_checkpoint", save_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        _fit(subject, walking_trial, tmp_path / "resumed", epochs=4, checkpoint_every=1)
+        _fit(subject, walking_trial, tmp_path / "resumed", **options)
     monkeypatch.setattr(fit_module, "_save_checkpoint", real_save)
     assert not (tmp_path / "resumed" / "weights.pt").exists()
-    _fit(subject, walking_trial, tmp_path / "resumed", epochs=4, checkpoint_every=1, resume=True)
+    _fit(subject, walking_trial, tmp_path / "resumed", resume=True, **options)
     a = torch.load(tmp_path / "straight" / "weights.pt", weights_only=True)
     b = torch.load(tmp_path / "resumed" / "weights.pt", weights_only=True)
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
@@ -105,6 +110,28 @@ def test_resume_continues_to_the_same_weights(subject, tmp_path, monkeypatch, wa
     assert [r["epoch"] for r in history] == [1, 2, 3, 4]
     with pytest.raises(FitError, match="epochs"):
         _fit(subject, walking_trial, tmp_path / "resumed", epochs=5, resume=True)
+
+
+def test_augmented_lagrangian_raises_multipliers_and_balances_more_than_fixed(
+    subject, tmp_path, walking_trial
+):
+    """The same seed and epochs: from epoch 1 the multipliers grow (logged), and the torque
+    the muscles leave unbalanced ends smaller than with the fixed weights."""
+    results = {
+        weighting: _fit(subject, walking_trial, tmp_path / weighting, epochs=30,
+                        learning_rate=3e-3, loss_weighting=weighting)
+        for weighting in ("fixed", "augmented_lagrangian")
+    }  # fmt: skip
+    history = json.loads((tmp_path / "augmented_lagrangian" / "history.json").read_text())
+    rms = [r["multiplier_rms"] for r in history]
+    assert rms[0] > 0 and rms[-1] > rms[0]
+    assert "multiplier_rms" not in json.loads((tmp_path / "fixed" / "history.json").read_text())[0]
+    share = {
+        w: r.metrics["train"]["torque_balance"]["all"]["balanced_share"] for w, r in results.items()
+    }
+    assert share["augmented_lagrangian"] > share["fixed"], share
+    with pytest.raises(FitError, match="loss weighting must be one of fixed, augmented_lagrangian"):
+        TrainingConfig(loss_weighting="uncertainty")
 
 
 def test_label_free_extra_trials_join_the_training_set_only(subject, tmp_path, walking_trial):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -99,3 +100,103 @@ def test_minimising_the_loss_over_activations_approaches_static_optimisation():
     min_norm = torch.linalg.pinv(b) @ rhs
     assert parts["dynamics"].item() ** 0.5 < 0.05 * rhs.norm().item()
     assert torch.allclose(a.detach()[0], min_norm, atol=0.05)
+
+
+def test_augmented_lagrangian_with_zero_multipliers_is_eq_15():
+    moment_arms, gain, passive, activation = _problem()
+    required = torch.randn(5, 3, dtype=torch.float64) * 20
+    fixed = losses.physics_informed_loss(activation, gain, passive, moment_arms, required)
+    zero = torch.zeros(5, 3, dtype=torch.float64)
+    constrained = losses.physics_informed_loss(
+        activation, gain, passive, moment_arms, required, multipliers=zero
+    )
+    assert constrained["total"].item() == pytest.approx(fixed["total"].item(), rel=1e-12)
+    # a multiplier adds lambda . r per sample, averaged over the batch
+    torque = losses.muscle_torques(losses.muscle_forces(activation, gain, passive), moment_arms)
+    ones = torch.ones(5, 3, dtype=torch.float64)
+    shifted = losses.physics_informed_loss(
+        activation, gain, passive, moment_arms, required, multipliers=ones
+    )
+    expected = fixed["total"] + (torque - required).sum(dim=-1).mean()
+    assert shifted["total"].item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_multipliers_rise_where_muscles_overshoot_and_fall_where_they_fall_short():
+    multipliers = torch.tensor([[0.0, 1.0], [2.0, -1.0]])
+    residual = torch.tensor([[30.0, -10.0], [0.0, 5.0]])  # N m: tau_h - tau_req
+    raised = losses.updated_multipliers(multipliers, residual, step=6.0)
+    torch.testing.assert_close(raised, torch.tensor([[180.0, -59.0], [2.0, 29.0]]))
+    # the raised multiplier makes the overshoot costlier: the loss's gradient on the
+    # torque grows by lambda, pushing it back towards the requirement
+    torque = torch.tensor([[130.0, 40.0]], requires_grad=True)
+    required = torch.tensor([[100.0, 50.0]])
+    for lam, sign in ((torch.zeros(1, 2), None), (raised[:1], 1.0)):
+        torque.grad = None
+        losses.augmented_lagrangian_dynamics(torque, required, lam, 6.0).backward()
+        if sign is None:
+            base = torque.grad.clone()
+    torch.testing.assert_close(torque.grad - base, raised[:1])
+
+
+def _constrained_problem():
+    moment_arms, gain, passive, _ = _problem(batch=1, muscles=6, seed=3)
+    b = torch.einsum("bmj,bm->bjm", moment_arms, gain)[0]
+    target = torch.full((6,), 0.3, dtype=torch.float64)
+    required = (b @ target + torch.einsum("mj,m->j", moment_arms[0], passive[0]))[None]
+    rhs = required[0] - torch.einsum("mj,m->j", moment_arms[0], passive[0])
+    return moment_arms, gain, passive, required, _constrained_optimum(b.numpy(), rhs.numpy())
+
+
+def _constrained_optimum(b, rhs):
+    """min w_p sum a^2 + w_b L_b(a) subject to b a = rhs, by SciPy's SLSQP (an independent
+    solver: the equality is a constraint there, not a penalty)."""
+    from scipy.optimize import minimize
+
+    weights = losses.LossWeights()
+
+    def cost(a):
+        below, above = np.maximum(0.01 - a, 0), np.maximum(a - 1, 0)
+        return weights.effort * a @ a + weights.bounds * (below @ below + above @ above)
+
+    result = minimize(cost, np.full(b.shape[1], 0.3), method="SLSQP", tol=1e-14,
+                      constraints={"type": "eq", "fun": lambda a: b @ a - rhs})  # fmt: skip
+    assert result.success
+    return torch.as_tensor(result.x)
+
+
+def _minimise(moment_arms, gain, passive, required, weights, multipliers=None):
+    a = torch.full((1, 6), 0.5, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([a], max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        total = losses.physics_informed_loss(
+            a, gain, passive, moment_arms, required, weights, multipliers=multipliers
+        )["total"]
+        total.backward()
+        return total
+
+    optimizer.step(closure)
+    return a.detach()
+
+
+def test_the_method_of_multipliers_reaches_the_constrained_optimum_whatever_w_d():
+    """Static optimisation's min sum a^2 subject to the balance (here with eq. 22's penalty
+    too, since the problem's optimum leaves the bounds): the fixed penalty leaves torque
+    unbalanced; multiplier updates (each after an inner minimisation, as fit does per epoch)
+    balance it and land on the constrained optimum, for two w_d ten times apart."""
+    moment_arms, gain, passive, required, optimum = _constrained_problem()
+    for w_d in (0.3, 3.0):
+        weights = losses.LossWeights(dynamics=w_d)
+        fixed = _minimise(moment_arms, gain, passive, required, weights)
+        torque = losses.muscle_torques(losses.muscle_forces(fixed, gain, passive), moment_arms)
+        fixed_residual = (torque - required).norm().item()
+        assert fixed_residual > 0.02 * required.norm().item(), fixed_residual
+        multipliers = torch.zeros(1, 3, dtype=torch.float64)
+        for _ in range(100):
+            a = _minimise(moment_arms, gain, passive, required, weights, multipliers)
+            torque = losses.muscle_torques(losses.muscle_forces(a, gain, passive), moment_arms)
+            multipliers = losses.updated_multipliers(multipliers, torque - required, 2 * w_d)
+        assert (torque - required).norm().item() < 1e-3 * fixed_residual
+        torch.testing.assert_close(a[0], optimum, atol=1e-3, rtol=0)
+        assert (fixed[0] - optimum).abs().max() > 1e-2

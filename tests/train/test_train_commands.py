@@ -40,6 +40,7 @@ def test_repeated_defaults_equal_the_working_modules():
     from train.emg import EmgSettings
     from train.evaluate import FORCE_FILES
     from train.fit import LEGS, MODES, TrainingConfig
+    from train.losses import LOSS_WEIGHTINGS
     from train.model import ARCHITECTURES
     from train.trial import TrialConfig
 
@@ -49,6 +50,7 @@ def test_repeated_defaults_equal_the_working_modules():
     assert cli.PRECISIONS == PRECISIONS
     assert fit_cli.MODES == MODES and fit_cli.ARCHITECTURES == ARCHITECTURES
     assert fit_cli.LEGS == tuple(LEGS)
+    assert fit_cli.LOSS_WEIGHTINGS == LOSS_WEIGHTINGS
     config = TrainingConfig()
     assert (fit_cli.EPOCHS, fit_cli.PATIENCE, fit_cli.MIN_IMPROVEMENT) == (
         config.epochs,

@@ -14,6 +14,8 @@ ARCHITECTURES = ("mjca_bigru", "bigru", "cnn_bigru")
 """``train.model.ARCHITECTURES``."""
 LEGS = ("both", "right", "left")
 """``train.fit.LEGS``' keys."""
+LOSS_WEIGHTINGS = ("fixed", "augmented_lagrangian")
+"""``train.losses.LOSS_WEIGHTINGS``."""
 EPOCHS = 1000
 """``train.fit.TrainingConfig().epochs``: the cap."""
 PATIENCE = 150
@@ -90,6 +92,14 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="std in degrees of Gaussian noise on the training angles before the causal "
         "features (fresh every batch; targets stay clean; default 0)",
+    )
+    parser.add_argument(
+        "--loss-weighting",
+        choices=LOSS_WEIGHTINGS,
+        help="fixed: the paper's weights w_d 3, w_p 1000, w_b 500 (default); "
+        "augmented_lagrangian: the torque balance as a constraint with per-window multipliers "
+        "raised every epoch (the solution no longer depends on w_d; one extra forward pass "
+        "per epoch)",
     )
     parser.add_argument(
         "--sagittal",
