@@ -261,6 +261,7 @@ def test_ctrl_c_mid_epoch_writes_the_last_completed_epoch_and_resume_matches(
     """A real SIGINT in epoch 3 of 4 (checkpoints only every 25 epochs): the checkpoint
     holds epoch 2 and --resume ends where an uninterrupted run ends."""
     _fit(subject, walking_trial, tmp_path / "straight", epochs=4)
+    handler_before = signal.getsignal(signal.SIGINT)  # SIG_IGN where a shell started us in the background
     real_losses = fit_module.batch_losses
     calls = {"n": 0}
     steps_per_epoch = 10  # 78 training windows in batches of 8
@@ -277,7 +278,7 @@ def test_ctrl_c_mid_epoch_writes_the_last_completed_epoch_and_resume_matches(
     monkeypatch.setattr(fit_module, "batch_losses", real_losses)
     state = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 2 and not (tmp_path / "resumed" / "weights.pt").exists()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is handler_before  # handler restored
     _fit(subject, walking_trial, tmp_path / "resumed", epochs=4, resume=True)
     a = torch.load(tmp_path / "straight" / "weights.pt", weights_only=True)
     b = torch.load(tmp_path / "resumed" / "weights.pt", weights_only=True)
