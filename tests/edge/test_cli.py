@@ -38,7 +38,8 @@ def test_help_explains_the_options(capsys):
     text = capsys.readouterr().out
     for option in ("--port", "--wait", "--simulate", "--rate", "--replay", "--fast", "--bundle",
                    "--sensors", "--backend", "--inference", "--inference-worker",
-                   "--max-activation-age", "--out-port",
+                   "--max-activation-age", "--out-port", "--inference-rate", "--report-muscles",
+                   "--baud", "--range-margin",
                    "--log", "--duration", "--json-status", "--view", "--rt-priority", "--cpu"):
         assert option in text
 
@@ -274,6 +275,20 @@ def test_a_replay_file_without_the_coordinates_is_one_line(capsys, tmp_path):
     trial.write_text("walk\nendheader\ntime\tknee_angle_r\n0\t1\n0.01\t2\n0.02\t3\n")
     line = _one_line_error(capsys, ["--replay", str(trial)])
     assert "missing column(s) hip_flexion_r, ankle_angle_r" in line
+
+
+def test_a_non_positive_inference_rate_is_one_line(capsys):
+    line = _one_line_error(capsys, ["--simulate", "--inference-rate", "0"])
+    assert "--inference-rate must be a positive number of Hz, got 0" in line
+
+
+def test_the_inference_rate_is_the_one_edge_run_describes(tmp_path, bundle_dir):
+    trial = tmp_path / "walk.mot"
+    _write_trial(trial, n=60)
+    proc = _edge_run("--replay", str(trial), "--bundle", bundle_dir, "--inference-rate", "400")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "the network runs at 400 Hz on its own thread" in err
 
 
 def test_report_muscles_choose_what_the_log_holds(tmp_path, bundle_dir):
