@@ -373,7 +373,7 @@ def _describe(args: argparse.Namespace, bundle: Any, backend_name: str, pipeline
           + (f"; the Hill model holds {' '.join(neutral)} at 0 (neutral)" if neutral else ""),
           file=log)
     print(f"backend   {backend_name}, 1 inference thread, warmed up", file=log)
-    inference_hz = spec.rate_hz * inference.runs_per_model_period
+    inference_hz = inference.network_rate_hz(spec.rate_hz)
     if inference.mode == "per-sample":
         how = "the network runs on every sample's window before the sample is answered"
     elif inference.on_thread:

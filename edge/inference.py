@@ -88,6 +88,10 @@ class InferenceSettings:
             raise ValueError(f"the extrapolation horizon must be >= 0, got "
                              f"{self.max_extrapolation_s} s")
 
+    def network_rate_hz(self, model_rate_hz: float) -> float:
+        """How often the network runs in model-rate mode, Hz, for a model at ``model_rate_hz``."""
+        return model_rate_hz * self.runs_per_model_period
+
     @property
     def on_thread(self) -> bool:
         """Whether the network runs on its own thread."""

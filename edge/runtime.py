@@ -176,9 +176,17 @@ class EstimatePipeline:
         """The torques' coordinates as OpenSim names them on the subject's side
         (``hip_flexion_r``, ...): the host Hello's joint_names and the log's columns."""
         self.hill = hill
-        pose_index = [hill.coordinates.index(c) for c in measured]
+        self.pose_index = np.array([hill.coordinates.index(c) for c in measured], dtype=np.int64)
+        """Where each measured coordinate sits in the subject's whole pose."""
+        self.report_index = np.array([manifest.muscles.index(name) for name in reported],
+                                     dtype=np.int64)
+        """Each reported muscle's place among the modelled ones."""
+        self.torque_index = np.array([hill.coordinates.index(c) for c in torque_coordinates],
+                                     dtype=np.int64)
+        """Each torque's coordinate's place in the subject's pose."""
         ranges = subject.coordinate_ranges
-        self.mapper = SampleMapper(sensors, measured, tuple(tuple(ranges[i]) for i in pose_index),
+        self.mapper = SampleMapper(sensors, measured,
+                                   tuple(tuple(ranges[i]) for i in self.pose_index),
                                    range_margin_rad)
         self.ring = SampleRing(math.ceil(self.spec.history_s * max_device_rate_hz) + 8,
                                len(measured))
@@ -197,16 +205,14 @@ class EstimatePipeline:
         self.carry = ActivationCarry(m, inference.max_extrapolation_s)
         self._inference_period_s = (
             0.0 if inference.mode == "per-sample"
-            else 1.0 / (self.spec.rate_hz * inference.runs_per_model_period) - 1e-6)
+            else 1.0 / inference.network_rate_hz(self.spec.rate_hz) - 1e-6)
         self._modelled_activations = np.zeros(m)
         self.activations = np.zeros(len(reported))
         self.forces = np.zeros(len(reported))
         self.torques = np.zeros(len(self.coordinates))
         self._selection = (
-            np.array(pose_index, dtype=np.int64), np.zeros(hill.n_coordinates),
-            np.zeros(hill.n_coordinates), hill.coordinate_index, *hill.kernel_buffers,
-            np.array([manifest.muscles.index(name) for name in reported], dtype=np.int64),
-            np.array([hill.coordinates.index(c) for c in torque_coordinates], dtype=np.int64),
+            self.pose_index, np.zeros(hill.n_coordinates), np.zeros(hill.n_coordinates),
+            hill.coordinate_index, *hill.kernel_buffers, self.report_index, self.torque_index,
             self.activations, self.forces, self.torques)
         """answer_kernel's arguments after the activations: the pose, the Hill model's
         buffers, what is reported and the buffers it lands in."""

@@ -100,17 +100,15 @@ def bench_stages(bundle: Any, backends: dict[str, Any], frames: int, rate_hz: fl
     pair = (NetworkOutput(0, 0.01, a), NetworkOutput(0, 0.0, a * 0.9))
     carried = np.empty_like(a)
     results["carry"] = summarize(time_calls(lambda: carry.at(pair, 0, 0.015, carried), frames))
-    pose = [hill.coordinates.index(c) for c in pipeline.measured]  # the others at 0
+    pose = pipeline.pose_index  # the unmeasured coordinates at 0
     q, qd = np.zeros(hill.n_coordinates), np.zeros(hill.n_coordinates)
     q[pose], qd[pose] = window.answered_angles, window.answered_velocities
     results["hill"] = summarize(time_calls(lambda: hill.evaluate(a, q, qd), frames))
     forces, _, torques = (np.array(v) for v in hill.evaluate(a, q, qd))
     pipeline.close()
-    manifest = bundle.manifest
-    reported = [manifest.muscles.index(m) for m in manifest.report_muscles]
-    balanced = [hill.coordinates.index(c) for c in manifest.balanced_coordinates]
+    reported, balanced = pipeline.report_index, pipeline.torque_index
     sent = a[reported], forces[reported], torques[balanced]
-    packer = EstimatePacker(len(reported), len(balanced))
+    packer = EstimatePacker(reported.size, balanced.size)
 
     def pack() -> np.ndarray:
         return packer.pack(1, 2, 3, 4, 0, 0, 100, *sent, 5000)
