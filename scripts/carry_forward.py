@@ -73,22 +73,23 @@ def reference_stream(bundle, rate_hz: float, seconds: float, noisy: bool):
     return np.array(times), np.array(activations)
 
 
-def network_runs(times: np.ndarray, model_rate_hz: float) -> np.ndarray:
+def network_runs(times: np.ndarray, network_rate_hz: float) -> np.ndarray:
     """Indices of the samples whose window the network sees (the runtime's rule)."""
     runs, next_run = [], -math.inf
     for i, t in enumerate(times):
         if t >= next_run:
             runs.append(i)
-            next_run = t + 1.0 / model_rate_hz - 1e-6
+            next_run = t + 1.0 / network_rate_hz - 1e-6
     return np.array(runs)
 
 
-def carried(method: str, times, reference, runs, delay_s: float, model_rate_hz: float):
-    """Each sample's activations under ``method``, from the outputs usable at its instant."""
+def carried(method: str, times, reference, runs, delay_s: float, max_extrapolation_s: float):
+    """Each sample's activations under ``method``, from the outputs usable at its instant;
+    the linear carry extrapolates at most ``max_extrapolation_s`` (the runtime's setting)."""
     from edge.inference import ActivationCarry, NetworkOutput
 
     out = np.empty_like(reference)
-    carry = ActivationCarry(reference.shape[1], 2.0 / model_rate_hz)
+    carry = ActivationCarry(reference.shape[1], max_extrapolation_s)
     state = reference[runs[0]].copy()
     pair, k = None, -1
     for i, t in enumerate(times):
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                         "bundle's model rate)")
     args = parser.parse_args(argv)
     from edge.bundle import BundleError, default_bundle_path, load_bundle
+    from edge.inference import InferenceSettings
 
     try:
         bundle = load_bundle(args.bundle or default_bundle_path())
@@ -143,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'stream':6s} {'rate':>5s} {'runs':>6s} {'delay':>6s} {'method':12s} {'min R²':>7s} "
           f"{'max |Δa|':>8s}  R² per muscle ({' '.join(muscles)})")
     inference_rates = [float(r) for r in args.inference_rates.split(",") if r] or [model_rate]
+    max_extrapolation_s = InferenceSettings.for_model_rate(model_rate).max_extrapolation_s
     for noisy in (False, True):
         for rate in (float(r) for r in args.rates.split(",")):
             times, reference = reference_stream(bundle, rate, args.seconds, noisy)
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 for delay_ms in (float(d) for d in args.delays_ms.split(",")):
                     for method in ("hold", "linear", "first-order"):
                         estimate = carried(method, times, reference, runs, delay_ms / 1e3,
-                                           inference_rate)
+                                           max_extrapolation_s)
                         r2, worst = scores(estimate, reference)
                         print(f"{'noisy' if noisy else 'clean':6s} {rate:5.0f} "
                               f"{inference_rate:4.0f}Hz {delay_ms:4.1f}ms "
