@@ -63,7 +63,7 @@ def full_pose(q_sagittal: Any) -> np.ndarray:
             f"a sagittal pose has shape (..., 3) = {SAGITTAL_COORDINATES} in rad, "
             f"got shape {q_sagittal.shape}"
         )
-    q = np.zeros(q_sagittal.shape[:-1] + (len(COORDINATES),))
+    q = np.zeros((*q_sagittal.shape[:-1], len(COORDINATES)))
     q[..., SAGITTAL_INDEX] = q_sagittal
     return q
 

@@ -29,7 +29,7 @@ def monomial_gradients(q: np.ndarray, exponents: np.ndarray) -> np.ndarray:
 def _powers(q: np.ndarray, exponents: np.ndarray) -> np.ndarray:
     """q ** k for k = 0..max exponent, shape (D + 1, ..., K)."""
     max_degree = int(exponents.max(initial=0))
-    out = np.empty((max_degree + 1,) + q.shape)
+    out = np.empty((max_degree + 1, *q.shape))
     out[0] = 1.0
     for k in range(1, max_degree + 1):
         out[k] = out[k - 1] * q

@@ -103,7 +103,7 @@ class SensorMap:
                 f"(one value per channel {list(self.channel_names)}), got {raw.shape}"
             )
         columns = self.coordinates
-        out = np.empty(raw.shape[:-1] + (len(columns),))
+        out = np.empty((*raw.shape[:-1], len(columns)))
         for i, c in enumerate(self.channels):
             if c.coordinate is not None:
                 out[..., columns.index(c.coordinate)] = (

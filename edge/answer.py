@@ -17,11 +17,40 @@ from edge.window import window_features
 
 
 @njit(cache=True)
-def answer_kernel(t, q, rate_hz, w_vel, w_acc, grid, features, input_columns, input32, row,
-                  newest, slope, horizon_s, activations, pose_index, pose, pose_rate,
-                  coordinates, exponents, row_start, term, coefficient, params, powers, basis,
-                  gradient, out, report_index, torque_index, reported_activations,
-                  reported_forces, torques):  # pragma: no cover - compiled
+def answer_kernel(
+    t,
+    q,
+    rate_hz,
+    w_vel,
+    w_acc,
+    grid,
+    features,
+    input_columns,
+    input32,
+    row,
+    newest,
+    slope,
+    horizon_s,
+    activations,
+    pose_index,
+    pose,
+    pose_rate,
+    coordinates,
+    exponents,
+    row_start,
+    term,
+    coefficient,
+    params,
+    powers,
+    basis,
+    gradient,
+    out,
+    report_index,
+    torque_index,
+    reported_activations,
+    reported_forces,
+    torques,
+):  # pragma: no cover - compiled
     """Build the window ending at t[-1] (``window_features``), carry the activations
     (``extrapolate``: clip(newest + slope * horizon_s) into ``activations``), place the
     window's row ``row`` of the measured coordinates into the subject's whole pose
@@ -35,8 +64,21 @@ def answer_kernel(t, q, rate_hz, w_vel, w_acc, grid, features, input_columns, in
     for c in range(pose_index.shape[0]):
         pose[pose_index[c]] = features[row, 3 * c]
         pose_rate[pose_index[c]] = features[row, 3 * c + 1]
-    finite = hill_kernel(coordinates, activations, pose, pose_rate, exponents, row_start,
-                         term, coefficient, params, powers, basis, gradient, out)
+    finite = hill_kernel(
+        coordinates,
+        activations,
+        pose,
+        pose_rate,
+        exponents,
+        row_start,
+        term,
+        coefficient,
+        params,
+        powers,
+        basis,
+        gradient,
+        out,
+    )
     n_muscles = params.shape[0]
     for k in range(report_index.shape[0]):
         reported_activations[k] = activations[report_index[k]]

@@ -247,8 +247,11 @@ class Manifest:
             created=_string(data, "created"),
             tensorrt=_mapping(data, "tensorrt") if "tensorrt" in data else {},
             exporter=_mapping(data, "exporter") if "exporter" in data else {},
-            max_activation_age_ms=(_positive(data, "max_activation_age_ms")
-                                   if "max_activation_age_ms" in data else None),
+            max_activation_age_ms=(
+                _positive(data, "max_activation_age_ms")
+                if "max_activation_age_ms" in data
+                else None
+            ),
         )
 
 
@@ -313,8 +316,11 @@ class Bundle:
                 f"torch {torch.__version__}, or use the onnxruntime backend"
             ) from exc
         user_inputs = set(program.graph_signature.user_inputs)
-        shapes = [tuple(n.meta["val"].shape) for n in program.graph.nodes
-                  if n.op == "placeholder" and n.name in user_inputs]
+        shapes = [
+            tuple(n.meta["val"].shape)
+            for n in program.graph.nodes
+            if n.op == "placeholder" and n.name in user_inputs
+        ]
         check_model_input(self, shapes[0] if len(shapes) == 1 else tuple(shapes), PROGRAM_FILE)
         return program
 
@@ -324,7 +330,8 @@ def check_model_input(bundle: Bundle, shape: tuple, model_file: str) -> None:
     fixed = tuple(d if isinstance(d, int) else None for d in shape)
     expected = bundle.input_shape
     if len(fixed) != len(expected) or any(
-            d is not None and d != e for d, e in zip(fixed, expected)):
+        d is not None and d != e for d, e in zip(fixed, expected)
+    ):
         window = fixed[1] if len(fixed) == 3 else "?"
         raise BundleError(
             f"the manifest of {bundle.directory} says window {expected[1]} ({expected}), but "

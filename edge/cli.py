@@ -51,75 +51,138 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     src = p.add_argument_group("input (one of --port, --simulate, --replay)")
-    src.add_argument("--port", help="serial device path or any pyserial URL (socket://, rfc2217://...)")
-    src.add_argument("--wait", action="store_true",
-                     help="with --port: wait for a port that does not exist yet (default: refuse)")
-    src.add_argument("--baud", type=int, default=DEFAULT_BAUD,
-                     help=f"bit/s (default {DEFAULT_BAUD})")
+    src.add_argument(
+        "--port", help="serial device path or any pyserial URL (socket://, rfc2217://...)"
+    )
+    src.add_argument(
+        "--wait",
+        action="store_true",
+        help="with --port: wait for a port that does not exist yet (default: refuse)",
+    )
+    src.add_argument(
+        "--baud", type=int, default=DEFAULT_BAUD, help=f"bit/s (default {DEFAULT_BAUD})"
+    )
     src.add_argument(
         "--simulate",
         action="store_true",
         help="start the device simulator (built-in gait) as a separate process on a "
         "pseudo-terminal and run against it; the default bundle unless --bundle is given",
     )
-    src.add_argument("--rate", type=float, metavar="HZ",
-                     help=f"with --simulate: its sample rate (default "
-                     f"{DEFAULT_SIMULATOR_RATE_HZ:g} Hz); a real device sets its own")
-    src.add_argument("--replay", type=Path, metavar="FILE",
-                     help="play a recorded trial (OpenSim .mot/.sto with the columns the "
-                     "network reads, e.g. hip_flexion_r, knee_angle_r, ankle_angle_r) through "
-                     "the loop at its own pace")
-    src.add_argument("--fast", action="store_true",
-                     help="with --replay: as fast as possible, the network inline at the model "
-                     "rate (the same answers on any machine)")
-    src.add_argument("--sensors", type=Path,
-                     help="sensors.json mapping channels to coordinates (default: one channel "
-                     "per coordinate the bundle's network reads, in radians, in the order "
-                     "hip_flexion, hip_adduction, hip_rotation, knee_angle, ankle_angle)")
+    src.add_argument(
+        "--rate",
+        type=float,
+        metavar="HZ",
+        help=f"with --simulate: its sample rate (default "
+        f"{DEFAULT_SIMULATOR_RATE_HZ:g} Hz); a real device sets its own",
+    )
+    src.add_argument(
+        "--replay",
+        type=Path,
+        metavar="FILE",
+        help="play a recorded trial (OpenSim .mot/.sto with the columns the "
+        "network reads, e.g. hip_flexion_r, knee_angle_r, ankle_angle_r) through "
+        "the loop at its own pace",
+    )
+    src.add_argument(
+        "--fast",
+        action="store_true",
+        help="with --replay: as fast as possible, the network inline at the model "
+        "rate (the same answers on any machine)",
+    )
+    src.add_argument(
+        "--sensors",
+        type=Path,
+        help="sensors.json mapping channels to coordinates (default: one channel "
+        "per coordinate the bundle's network reads, in radians, in the order "
+        "hip_flexion, hip_adduction, hip_rotation, knee_angle, ankle_angle)",
+    )
     model = p.add_argument_group("model")
-    model.add_argument("--bundle", type=Path,
-                       help="bundle directory (default: the bundle shipped in the package)")
-    model.add_argument("--backend", default="auto",
-                       help="auto | tensorrt | onnxruntime | torch (default auto: the fastest here)")
-    model.add_argument("--inference", choices=("model-rate", "per-sample"), default="model-rate",
-                       help="model-rate (default): the network runs at --inference-rate on "
-                       "its own thread and every sample is answered at once with its newest "
-                       "output extrapolated to the sample; per-sample: the network runs on "
-                       "every sample's window before it is answered")
-    model.add_argument("--inference-rate", type=float, metavar="HZ",
-                       help="model-rate: how often the network runs (default: twice the "
-                       "bundle's rate, 200 Hz for the default bundle; more often carries the "
-                       "activations a shorter way, each run costs one network evaluation off "
-                       "the answer path)")
-    model.add_argument("--inference-worker", choices=("thread", "process"), default="thread",
-                       help="model-rate: run the network on a thread of edge-run (default) or in "
-                       "a process of its own, which shares no interpreter lock with the answers")
-    model.add_argument("--max-activation-age", type=float, metavar="MS",
-                       help="answers whose activations are older than this carry "
-                       "ACTIVATION_STALE (default: the bundle's max_activation_age_ms, else "
-                       "three model periods)")
-    model.add_argument("--report-muscles", metavar="all|NAME,...",
-                       help="the muscles whose activations and forces go on the wire and into "
-                       "the log (default: the bundle's report_muscles, the paper's ten; all: "
-                       "every modelled muscle). Every muscle is modelled either way: the "
-                       "torques hold all of them")
-    model.add_argument("--range-margin", type=float, default=0.1, metavar="RAD",
-                       help="angles beyond the subject's joint ranges by more than this (rad) "
-                       "are flagged INPUT_OUT_OF_RANGE (default 0.1)")
+    model.add_argument(
+        "--bundle", type=Path, help="bundle directory (default: the bundle shipped in the package)"
+    )
+    model.add_argument(
+        "--backend",
+        default="auto",
+        help="auto | tensorrt | onnxruntime | torch (default auto: the fastest here)",
+    )
+    model.add_argument(
+        "--inference",
+        choices=("model-rate", "per-sample"),
+        default="model-rate",
+        help="model-rate (default): the network runs at --inference-rate on "
+        "its own thread and every sample is answered at once with its newest "
+        "output extrapolated to the sample; per-sample: the network runs on "
+        "every sample's window before it is answered",
+    )
+    model.add_argument(
+        "--inference-rate",
+        type=float,
+        metavar="HZ",
+        help="model-rate: how often the network runs (default: twice the "
+        "bundle's rate, 200 Hz for the default bundle; more often carries the "
+        "activations a shorter way, each run costs one network evaluation off "
+        "the answer path)",
+    )
+    model.add_argument(
+        "--inference-worker",
+        choices=("thread", "process"),
+        default="thread",
+        help="model-rate: run the network on a thread of edge-run (default) or in "
+        "a process of its own, which shares no interpreter lock with the answers",
+    )
+    model.add_argument(
+        "--max-activation-age",
+        type=float,
+        metavar="MS",
+        help="answers whose activations are older than this carry "
+        "ACTIVATION_STALE (default: the bundle's max_activation_age_ms, else "
+        "three model periods)",
+    )
+    model.add_argument(
+        "--report-muscles",
+        metavar="all|NAME,...",
+        help="the muscles whose activations and forces go on the wire and into "
+        "the log (default: the bundle's report_muscles, the paper's ten; all: "
+        "every modelled muscle). Every muscle is modelled either way: the "
+        "torques hold all of them",
+    )
+    model.add_argument(
+        "--range-margin",
+        type=float,
+        default=0.1,
+        metavar="RAD",
+        help="angles beyond the subject's joint ranges by more than this (rad) "
+        "are flagged INPUT_OUT_OF_RANGE (default 0.1)",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--out-port", help="send estimates to this port instead of --port")
-    out.add_argument("--log", type=Path,
-                     help="estimate log: .sto (OpenSim storage) or any other suffix for CSV")
-    out.add_argument("--duration", type=float, metavar="S",
-                     help="stop after S seconds (default: run until Ctrl-C; with --simulate: the "
-                     "simulator plays S seconds and edge-run stops when it has answered them)")
-    out.add_argument("--json-status", action="store_true",
-                     help="status lines as JSON objects on stdout; the last line is the summary")
-    out.add_argument("--view", action="store_true",
-                     help="show one bar per muscle (activation and force) instead of a line")
+    out.add_argument(
+        "--log", type=Path, help="estimate log: .sto (OpenSim storage) or any other suffix for CSV"
+    )
+    out.add_argument(
+        "--duration",
+        type=float,
+        metavar="S",
+        help="stop after S seconds (default: run until Ctrl-C; with --simulate: the "
+        "simulator plays S seconds and edge-run stops when it has answered them)",
+    )
+    out.add_argument(
+        "--json-status",
+        action="store_true",
+        help="status lines as JSON objects on stdout; the last line is the summary",
+    )
+    out.add_argument(
+        "--view",
+        action="store_true",
+        help="show one bar per muscle (activation and force) instead of a line",
+    )
     rt = p.add_argument_group("real time (Linux)")
-    rt.add_argument("--rt-priority", type=int, metavar="N",
-                    help="run under SCHED_FIFO at priority N (needs CAP_SYS_NICE or root)")
+    rt.add_argument(
+        "--rt-priority",
+        type=int,
+        metavar="N",
+        help="run under SCHED_FIFO at priority N (needs CAP_SYS_NICE or root)",
+    )
     rt.add_argument("--cpu", metavar="K[,K...]", help="pin the process to these CPU cores")
     return p
 
@@ -135,23 +198,39 @@ def _parse_cpus(text: str) -> tuple[int, ...]:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    sources = [name for name, given in (("--port", args.port), ("--simulate", args.simulate),
-                                        ("--replay", args.replay)) if given]
+    sources = [
+        name
+        for name, given in (
+            ("--port", args.port),
+            ("--simulate", args.simulate),
+            ("--replay", args.replay),
+        )
+        if given
+    ]
     if not sources:
-        raise UsageError("give --port PORT (a serial device or pyserial URL), --simulate, or "
-                         "--replay FILE")
+        raise UsageError(
+            "give --port PORT (a serial device or pyserial URL), --simulate, or --replay FILE"
+        )
     if len(sources) > 1:
         raise UsageError(f"{' and '.join(sources)} are different inputs: give only one")
-    only_with = (("--rate", args.rate is not None, args.simulate,
-                  "--simulate (a real device sets its own rate, which its Hello announces)"),
-                 ("--wait", args.wait, args.port, "--port"),
-                 ("--fast", args.fast, args.replay, "--replay"))
+    only_with = (
+        (
+            "--rate",
+            args.rate is not None,
+            args.simulate,
+            "--simulate (a real device sets its own rate, which its Hello announces)",
+        ),
+        ("--wait", args.wait, args.port, "--port"),
+        ("--fast", args.fast, args.replay, "--replay"),
+    )
     for option, given, allowed, partner in only_with:
         if given and not allowed:
             raise UsageError(f"{option} applies only with {partner}")
     if args.replay and (args.sensors or args.out_port):
-        raise UsageError("--replay plays the subject's coordinates in radians to no device: "
-                         "--sensors and --out-port do not apply")
+        raise UsageError(
+            "--replay plays the subject's coordinates in radians to no device: "
+            "--sensors and --out-port do not apply"
+        )
     if args.simulate and args.rate is not None and not 1.0 <= args.rate <= 5000.0:
         raise UsageError(f"--rate must lie in 1..5000 Hz, got {args.rate}")
     if args.baud <= 0:
@@ -161,11 +240,13 @@ def _check_args(args: argparse.Namespace) -> None:
     if not args.range_margin >= 0:
         raise UsageError(f"--range-margin must be >= 0 rad, got {args.range_margin}")
     if args.inference_rate is not None and not args.inference_rate > 0:
-        raise UsageError(f"--inference-rate must be a positive number of Hz, got "
-                         f"{args.inference_rate}")
+        raise UsageError(
+            f"--inference-rate must be a positive number of Hz, got {args.inference_rate}"
+        )
     if args.max_activation_age is not None and not args.max_activation_age > 0:
-        raise UsageError(f"--max-activation-age must be a positive number of ms, got "
-                         f"{args.max_activation_age}")
+        raise UsageError(
+            f"--max-activation-age must be a positive number of ms, got {args.max_activation_age}"
+        )
 
 
 def _check_log_path(path: Path | None) -> None:
@@ -176,8 +257,9 @@ def _check_log_path(path: Path | None) -> None:
     if path.is_dir():
         raise UsageError(f"--log {path} is a folder: give a file name such as {path / 'run.sto'}")
     if not folder.is_dir():
-        raise UsageError(f"--log {path}: the folder {folder} does not exist; create it first "
-                         f"(mkdir -p {folder})")
+        raise UsageError(
+            f"--log {path}: the folder {folder} does not exist; create it first (mkdir -p {folder})"
+        )
     if not os.access(folder, os.W_OK):
         raise UsageError(f"--log {path}: the folder {folder} is not writable")
 
@@ -197,8 +279,10 @@ def _check_port(args: argparse.Namespace) -> None:
         return
     found = ", ".join(serial_ports()) or "none found"
     if not args.wait:
-        raise UsageError(f"--port {port} does not exist (serial ports here: {found}); plug the "
-                         f"device in, or pass --wait to wait for it")
+        raise UsageError(
+            f"--port {port} does not exist (serial ports here: {found}); plug the "
+            f"device in, or pass --wait to wait for it"
+        )
 
 
 def _load(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -212,8 +296,9 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
         raise UsageError(f"bundle: {exc}") from None
     inputs = tuple(bundle.manifest.input_coordinates)
     try:
-        sensors = (load_sensors(args.sensors) if args.sensors
-                   else SensorMap.identity(len(inputs), inputs))
+        sensors = (
+            load_sensors(args.sensors) if args.sensors else SensorMap.identity(len(inputs), inputs)
+        )
     except SensorError as exc:
         raise UsageError(f"sensors: {exc}") from None
     return bundle, sensors
@@ -277,13 +362,23 @@ def run(args: argparse.Namespace) -> int:
     hill.warmup()
     age_ms = args.max_activation_age or manifest.max_activation_age_ms
     inference = InferenceSettings.for_model_rate(
-        manifest.sample_rate_hz, mode=args.inference, threaded=not args.fast,
+        manifest.sample_rate_hz,
+        mode=args.inference,
+        threaded=not args.fast,
         max_activation_age_s=None if age_ms is None else age_ms / 1e3,
-        worker=args.inference_worker, inference_rate_hz=args.inference_rate)
+        worker=args.inference_worker,
+        inference_rate_hz=args.inference_rate,
+    )
     try:
         pipeline = EstimatePipeline(
-            bundle, backend, hill, sensors, inference=inference,
-            range_margin_rad=args.range_margin, fallback=fallback, log=log,
+            bundle,
+            backend,
+            hill,
+            sensors,
+            inference=inference,
+            range_margin_rad=args.range_margin,
+            fallback=fallback,
+            log=log,
             report_muscles=_report_muscles(args.report_muscles, manifest),
         )
     except BackendError as exc:
@@ -302,7 +397,9 @@ def run(args: argparse.Namespace) -> int:
         if args.simulate and duration is not None:
             duration += SIMULATOR_SAFETY_S  # the simulator ends the run; this is a safety net
         config = RuntimeConfig(
-            log_path=args.log, duration_s=duration, json_status=args.json_status,
+            log_path=args.log,
+            duration_s=duration,
+            json_status=args.json_status,
             status_period_s=1.0 if args.json_status or not log.isatty() else 0.25,
             view="bars" if args.view else "line",
         )
@@ -345,8 +442,9 @@ def _handle_signals(runtime: Any, source: Any) -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-def _describe(args: argparse.Namespace, bundle: Any, backend_name: str, pipeline: Any,
-              source: Any, log: Any) -> None:
+def _describe(
+    args: argparse.Namespace, bundle: Any, backend_name: str, pipeline: Any, source: Any, log: Any
+) -> None:
     """The startup lines: what runs, on what, and how."""
     from edge.realtime import latency_timer_warning
     from firmware_bridge.link import usb_serial_latency_timer_ms
@@ -358,48 +456,77 @@ def _describe(args: argparse.Namespace, bundle: Any, backend_name: str, pipeline
     manifest = bundle.manifest
     spec = pipeline.spec
     inference = pipeline.inference
-    print(f"bundle    {bundle.directory} ({manifest.architecture.get('architecture', '?')}, "
-          f"window {spec.window} at {spec.rate_hz:g} Hz)", file=log)
-    print(f"subject   {bundle.subject.source or 'the bundle subject.json'} "
-          f"({bundle.subject.body.mass:.1f} kg, {bundle.subject.body.height:.2f} m, "
-          f"{bundle.subject.body.side} leg)", file=log)
-    print(f"muscles   {len(manifest.muscles)} modelled, {len(pipeline.muscles)} reported: "
-          f"{' '.join(pipeline.muscles)}", file=log)
-    print(f"torques   {' '.join(pipeline.coordinates)} (the moments the network balances)",
-          file=log)
+    print(
+        f"bundle    {bundle.directory} ({manifest.architecture.get('architecture', '?')}, "
+        f"window {spec.window} at {spec.rate_hz:g} Hz)",
+        file=log,
+    )
+    print(
+        f"subject   {bundle.subject.source or 'the bundle subject.json'} "
+        f"({bundle.subject.body.mass:.1f} kg, {bundle.subject.body.height:.2f} m, "
+        f"{bundle.subject.body.side} leg)",
+        file=log,
+    )
+    print(
+        f"muscles   {len(manifest.muscles)} modelled, {len(pipeline.muscles)} reported: "
+        f"{' '.join(pipeline.muscles)}",
+        file=log,
+    )
+    print(
+        f"torques   {' '.join(pipeline.coordinates)} (the moments the network balances)", file=log
+    )
     neutral = [c for c in pipeline.hill.coordinates if c not in pipeline.measured]
-    print(f"inputs    the network reads {' '.join(manifest.input_coordinates)}; the device "
-          f"measures {' '.join(pipeline.measured)}"
-          + (f"; the Hill model holds {' '.join(neutral)} at 0 (neutral)" if neutral else ""),
-          file=log)
+    print(
+        f"inputs    the network reads {' '.join(manifest.input_coordinates)}; the device "
+        f"measures {' '.join(pipeline.measured)}"
+        + (f"; the Hill model holds {' '.join(neutral)} at 0 (neutral)" if neutral else ""),
+        file=log,
+    )
     print(f"backend   {backend_name}, 1 inference thread, warmed up", file=log)
     inference_hz = inference.network_rate_hz(spec.rate_hz)
     if inference.mode == "per-sample":
         how = "the network runs on every sample's window before the sample is answered"
     elif inference.on_thread:
         where = "on its own thread" if inference.worker == "thread" else "in its own process"
-        how = (f"the network runs at {inference_hz:g} Hz {where}; each sample is "
-               f"answered at once with its newest output extrapolated to the sample")
+        how = (
+            f"the network runs at {inference_hz:g} Hz {where}; each sample is "
+            f"answered at once with its newest output extrapolated to the sample"
+        )
     else:
-        how = (f"the network runs inline every {1000 / inference_hz:g} ms of device time; "
-               f"the samples between get its newest output extrapolated to them")
-    print(f"inference {inference.mode}: {how}; answers with activations older than "
-          f"{inference.max_activation_age_s * 1000:g} ms carry ACTIVATION_STALE", file=log)
+        how = (
+            f"the network runs inline every {1000 / inference_hz:g} ms of device time; "
+            f"the samples between get its newest output extrapolated to them"
+        )
+    print(
+        f"inference {inference.mode}: {how}; answers with activations older than "
+        f"{inference.max_activation_age_s * 1000:g} ms carry ACTIVATION_STALE",
+        file=log,
+    )
     if spec.lookahead:
-        print(f"lookahead {spec.lookahead} model samples = {spec.delay_s * 1000:g} ms late: each "
-              f"estimate describes the instant {spec.delay_s * 1000:g} ms before the sample it "
-              f"answers (more context for the backward GRU)", file=log)
+        print(
+            f"lookahead {spec.lookahead} model samples = {spec.delay_s * 1000:g} ms late: each "
+            f"estimate describes the instant {spec.delay_s * 1000:g} ms before the sample it "
+            f"answers (more context for the backward GRU)",
+            file=log,
+        )
     else:
-        print("lookahead 0: each estimate describes the sample it answers (least context)",
-              file=log)
+        print(
+            "lookahead 0: each estimate describes the sample it answers (least context)", file=log
+        )
     if args.replay:
         pace = "as fast as possible" if args.fast else "at its own pace"
-        print(f"input     {source.name}: {len(source.samples)} samples over "
-              f"{source.duration_s:.2f} s, {pace}", file=log)
+        print(
+            f"input     {source.name}: {len(source.samples)} samples over "
+            f"{source.duration_s:.2f} s, {pace}",
+            file=log,
+        )
     else:
-        print(f"port      {source.name} at {args.baud} bit/s"
-              + (f", estimates to {args.out_port}" if args.out_port else "")
-              + (f" (simulator at {source.rate_hz:g} Hz)" if args.simulate else ""), file=log)
+        print(
+            f"port      {source.name} at {args.baud} bit/s"
+            + (f", estimates to {args.out_port}" if args.out_port else "")
+            + (f" (simulator at {source.rate_hz:g} Hz)" if args.simulate else ""),
+            file=log,
+        )
 
 
 def _print_summary(summary: dict, json_lines: bool) -> None:
@@ -414,10 +541,12 @@ def _print_summary(summary: dict, json_lines: bool) -> None:
         print(f"simulator: {device['error']}", flush=True)
     elif device:
         rt = device["round_trip_ms"]
-        print(f"simulator: sent {device['samples_sent']}, estimates received "
-              f"{device['estimates_received']}, lost {device['lost']}, late {device['late']}; "
-              f"round trip ms p50 {rt['p50']:.3f} p99 {rt['p99']:.3f} p99.9 {rt['p999']:.3f}",
-              flush=True)
+        print(
+            f"simulator: sent {device['samples_sent']}, estimates received "
+            f"{device['estimates_received']}, lost {device['lost']}, late {device['late']}; "
+            f"round trip ms p50 {rt['p50']:.3f} p99 {rt['p99']:.3f} p99.9 {rt['p999']:.3f}",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,7 +53,9 @@ INPUT_FEATURES = input_feature_names()
 def _unit_weights(taps: int, order: int) -> tuple[np.ndarray, np.ndarray]:
     """Stencil weights for a unit sample interval, oldest sample first."""
     if taps <= order:
-        raise ValueError(f"a causal stencil of {taps} samples cannot fit a degree-{order} polynomial")
+        raise ValueError(
+            f"a causal stencil of {taps} samples cannot fit a degree-{order} polynomial"
+        )
     offsets = np.arange(-(taps - 1), 1, dtype=np.float64)
     vandermonde = np.vander(offsets, order + 1, increasing=True)
     fit = np.linalg.pinv(vandermonde)

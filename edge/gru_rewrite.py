@@ -134,9 +134,9 @@ def gru_at_step(
         """One unidirectional layer of the last layer's ``direction`` over ``steps``."""
         state = first_state + direction
         weights = last[direction * per_direction : (direction + 1) * per_direction]
-        return gru(
-            steps, hx[state : state + 1], weights, has_biases, 1, 0.0, False, False, True
-        )[1][0]
+        return gru(steps, hx[state : state + 1], weights, has_biases, 1, 0.0, False, False, True)[
+            1
+        ][0]
 
     forward = final_state(seq[:, : step + 1], 0)
     if directions == 1:

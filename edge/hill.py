@@ -248,8 +248,17 @@ class HillModel:
         """The arguments of ``hill_kernel`` after ``coordinates``, ``a``, ``q`` and ``qd`` (for
         a compiled caller, with ``coordinate_index``); the results land in ``force``,
         ``active_force`` and ``torque``."""
-        return (self._exponents, self._row_start, self._term, self._coefficient, self._params,
-                self._powers, self._basis, self._gradient, self._out)
+        return (
+            self._exponents,
+            self._row_start,
+            self._term,
+            self._coefficient,
+            self._params,
+            self._powers,
+            self._basis,
+            self._gradient,
+            self._out,
+        )
 
     def finite(self) -> bool:
         """Whether the last ``evaluate`` gave finite forces and torques."""

@@ -73,20 +73,26 @@ class InferenceSettings:
 
     def __post_init__(self) -> None:
         if self.mode not in INFERENCE_MODES:
-            raise ValueError(f"inference mode must be one of {', '.join(INFERENCE_MODES)}, "
-                             f"got {self.mode!r}")
+            raise ValueError(
+                f"inference mode must be one of {', '.join(INFERENCE_MODES)}, got {self.mode!r}"
+            )
         if self.worker not in WORKERS:
-            raise ValueError(f"the inference worker must be one of {', '.join(WORKERS)}, got "
-                             f"{self.worker!r}")
+            raise ValueError(
+                f"the inference worker must be one of {', '.join(WORKERS)}, got {self.worker!r}"
+            )
         if not self.runs_per_model_period > 0:
-            raise ValueError(f"the network must run a positive number of times per model "
-                             f"period, got {self.runs_per_model_period}")
+            raise ValueError(
+                f"the network must run a positive number of times per model "
+                f"period, got {self.runs_per_model_period}"
+            )
         if not self.max_activation_age_s > 0:
-            raise ValueError(f"the activation age limit must be positive, got "
-                             f"{self.max_activation_age_s} s")
+            raise ValueError(
+                f"the activation age limit must be positive, got {self.max_activation_age_s} s"
+            )
         if not self.max_extrapolation_s >= 0:
-            raise ValueError(f"the extrapolation horizon must be >= 0, got "
-                             f"{self.max_extrapolation_s} s")
+            raise ValueError(
+                f"the extrapolation horizon must be >= 0, got {self.max_extrapolation_s} s"
+            )
 
     def network_rate_hz(self, model_rate_hz: float) -> float:
         """How often the network runs in model-rate mode, Hz, for a model at ``model_rate_hz``."""
@@ -98,20 +104,32 @@ class InferenceSettings:
         return self.threaded and self.mode == "model-rate"
 
     @classmethod
-    def for_model_rate(cls, rate_hz: float, mode: str = "model-rate", threaded: bool = True,
-                       max_activation_age_s: float | None = None,
-                       thread_niceness: int = 10, worker: str = "thread",
-                       inference_rate_hz: float | None = None) -> InferenceSettings:
+    def for_model_rate(
+        cls,
+        rate_hz: float,
+        mode: str = "model-rate",
+        threaded: bool = True,
+        max_activation_age_s: float | None = None,
+        thread_niceness: int = 10,
+        worker: str = "thread",
+        inference_rate_hz: float | None = None,
+    ) -> InferenceSettings:
         """Defaults scaled to the model's rate: stale after three model periods (one late
         network output is tolerated, two are not), extrapolation up to two periods;
         ``inference_rate_hz`` how often the network runs (default twice the model rate)."""
         period = 1.0 / rate_hz
         runs = 2.0 if inference_rate_hz is None else inference_rate_hz / rate_hz
-        return cls(mode=mode, runs_per_model_period=runs, threaded=threaded,
-                   max_activation_age_s=(3 * period if max_activation_age_s is None
-                                         else max_activation_age_s),
-                   max_extrapolation_s=2 * period, thread_niceness=thread_niceness,
-                   worker=worker)
+        return cls(
+            mode=mode,
+            runs_per_model_period=runs,
+            threaded=threaded,
+            max_activation_age_s=(
+                3 * period if max_activation_age_s is None else max_activation_age_s
+            ),
+            max_extrapolation_s=2 * period,
+            thread_niceness=thread_niceness,
+            worker=worker,
+        )
 
 
 class NetworkOutput(NamedTuple):
@@ -139,9 +157,16 @@ class InferenceWorker:
     afterwards); when none is left, ``failure`` holds the exception.
     """
 
-    def __init__(self, backend: Backend, fallback: BackendFallback | None,
-                 input_shape: tuple[int, ...], n_muscles: int, threaded: bool,
-                 log: TextIO | None = None, niceness: int = 0) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        fallback: BackendFallback | None,
+        input_shape: tuple[int, ...],
+        n_muscles: int,
+        threaded: bool,
+        log: TextIO | None = None,
+        niceness: int = 0,
+    ) -> None:
         self.backend = backend
         self.fallback = fallback
         self.threaded = threaded
@@ -198,7 +223,7 @@ class InferenceWorker:
             if meta is not None:
                 try:
                     self._evaluate(self._working, *meta)
-                except BaseException as exc:  # noqa: BLE001 - the answer path reports it
+                except BaseException as exc:
                     self.failure = exc
                     return
 
@@ -216,10 +241,13 @@ class InferenceWorker:
                 self.errors["backend"] += 1
                 self.backend = self.fallback(failed)
                 self.degraded = True
-                print(f"backend {failed} failed ({type(exc).__name__}: {exc}); "
-                      f"falling back to {self.backend.name}", file=self.log, flush=True)
-        newest = NetworkOutput(generation, window_end_s,
-                               np.clip(a.astype(np.float64), 0.0, 1.0))
+                print(
+                    f"backend {failed} failed ({type(exc).__name__}: {exc}); "
+                    f"falling back to {self.backend.name}",
+                    file=self.log,
+                    flush=True,
+                )
+        newest = NetworkOutput(generation, window_end_s, np.clip(a.astype(np.float64), 0.0, 1.0))
         previous = self.latest[0] if self.latest is not None else None
         self.latest = (newest, previous)
         self.published += 1
@@ -241,8 +269,9 @@ class ActivationCarry:
         """Per muscle, 1/s: the line's slope (zero while only one output is known)."""
         extrapolate(self.slope, self.slope, 0.0, np.zeros(n_muscles))  # compile it now
 
-    def prepare(self, pair: OutputPair, generation: int,
-                t_s: float) -> tuple[float, np.ndarray, float] | None:
+    def prepare(
+        self, pair: OutputPair, generation: int, t_s: float
+    ) -> tuple[float, np.ndarray, float] | None:
         """(age s, newest activations, horizon s) for device time ``t_s``: the activations
         there are ``clip(newest + slope * horizon, 0, 1)`` (``extrapolate``); None when no
         output of this history exists yet."""
@@ -251,8 +280,11 @@ class ActivationCarry:
             return None
         if pair is not self._pair:
             self._pair = pair
-            if (previous is not None and previous.generation == generation
-                    and newest.window_end_s > previous.window_end_s):
+            if (
+                previous is not None
+                and previous.generation == generation
+                and newest.window_end_s > previous.window_end_s
+            ):
                 np.subtract(newest.activations, previous.activations, out=self.slope)
                 self.slope /= newest.window_end_s - previous.window_end_s
             else:
@@ -272,8 +304,9 @@ class ActivationCarry:
 
 
 @njit(cache=True)
-def extrapolate(start: np.ndarray, slope: np.ndarray, horizon_s: float,
-                 out: np.ndarray) -> None:  # pragma: no cover - compiled
+def extrapolate(
+    start: np.ndarray, slope: np.ndarray, horizon_s: float, out: np.ndarray
+) -> None:  # pragma: no cover - compiled
     """out = clip(start + slope * horizon_s, 0, 1), element by element."""
     for m in range(out.shape[0]):
         out[m] = min(max(start[m] + slope[m] * horizon_s, 0.0), 1.0)

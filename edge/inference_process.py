@@ -46,9 +46,15 @@ def _serve(bundle_dir: str, backend_name: str, niceness: int, connection) -> Non
     try:
         bundle = load_bundle(bundle_dir)
         load, fallback = backend_loader(bundle, sys.stderr)
-        worker = InferenceWorker(load(backend_name), fallback, bundle.input_shape,
-                                 bundle.manifest.n_muscles, threaded=False, log=sys.stderr)
-    except Exception as exc:  # noqa: BLE001 - the parent reports it as one line
+        worker = InferenceWorker(
+            load(backend_name),
+            fallback,
+            bundle.input_shape,
+            bundle.manifest.n_muscles,
+            threaded=False,
+            log=sys.stderr,
+        )
+    except Exception as exc:
         connection.send_bytes(_ERROR + f"{type(exc).__name__}: {exc}".encode())
         return
     x = np.zeros(bundle.input_shape, dtype=np.float32)
@@ -64,12 +70,14 @@ def _serve(bundle_dir: str, backend_name: str, niceness: int, connection) -> Non
         x.reshape(-1)[:] = np.frombuffer(message, dtype=np.float32, offset=_REQUEST.size)
         try:
             worker.submit(x, window_end_s, generation)
-        except Exception as exc:  # noqa: BLE001 - no backend left: the parent stops
+        except Exception as exc:
             connection.send_bytes(_ERROR + f"{type(exc).__name__}: {exc}".encode())
             return
-        connection.send_bytes(_OUTPUT + _RESULT.pack(window_end_s, generation, worker.degraded,
-                                                     worker.errors["backend"])
-                              + worker.latest[0].activations.tobytes())
+        connection.send_bytes(
+            _OUTPUT
+            + _RESULT.pack(window_end_s, generation, worker.degraded, worker.errors["backend"])
+            + worker.latest[0].activations.tobytes()
+        )
 
 
 class InferenceProcess:
@@ -77,8 +85,9 @@ class InferenceProcess:
 
     threaded = True
 
-    def __init__(self, bundle_dir: Path, backend: Backend, niceness: int = 10,
-                 log: TextIO | None = None) -> None:
+    def __init__(
+        self, bundle_dir: Path, backend: Backend, niceness: int = 10, log: TextIO | None = None
+    ) -> None:
         """``backend``: the backend loaded here, whose name the process loads for itself (it
         stays here only to be named)."""
         self.backend = backend
@@ -93,19 +102,24 @@ class InferenceProcess:
         self._pending: tuple[bytes, float, int] | None = None
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe()
-        self._process = context.Process(target=_serve, name="inference", daemon=True,
-                                        args=(str(bundle_dir), backend.name, niceness, child))
+        self._process = context.Process(
+            target=_serve,
+            name="inference",
+            daemon=True,
+            args=(str(bundle_dir), backend.name, niceness, child),
+        )
         self._process.start()
         child.close()
         if not self._connection.poll(START_TIMEOUT_S):
             self.close()
-            raise BackendError(f"the inference process did not start within "
-                               f"{START_TIMEOUT_S:g} s")
+            raise BackendError(f"the inference process did not start within {START_TIMEOUT_S:g} s")
         reply = self._connection.recv_bytes()
         if reply[:1] != _READY:
             self.close()
-            raise BackendError(f"the inference process could not load the backend: "
-                               f"{reply[1:].decode(errors='replace')}")
+            raise BackendError(
+                f"the inference process could not load the backend: "
+                f"{reply[1:].decode(errors='replace')}"
+            )
         self.pid = self._process.pid
 
     def submit(self, x: np.ndarray, window_end_s: float, generation: int) -> None:
@@ -136,8 +150,9 @@ class InferenceProcess:
         try:
             reply = self._connection.recv_bytes()
         except (EOFError, OSError):
-            self.failure = RuntimeError(f"the inference process ended (exit code "
-                                        f"{self._process.exitcode})")
+            self.failure = RuntimeError(
+                f"the inference process ended (exit code {self._process.exitcode})"
+            )
             return
         self._busy = False
         if reply[:1] != _OUTPUT:

@@ -37,8 +37,9 @@ def run_quietly(argv: list[str]) -> str | None:
     if shutil.which(argv[0]) is None:
         return None
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
-                              check=False)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
@@ -64,8 +65,10 @@ def parse_nvpmodel(text: str | None) -> dict[str, Any] | None:
     number = re.search(r"^\s*(\d+)\s*$", text, re.MULTILINE)
     if name is None and number is None:
         return None
-    return {"name": name.group(1).strip() if name else None,
-            "id": int(number.group(1)) if number else None}
+    return {
+        "name": name.group(1).strip() if name else None,
+        "id": int(number.group(1)) if number else None,
+    }
 
 
 def clocks_locked(ranges: list[tuple[int, int]]) -> bool | None:
@@ -134,7 +137,8 @@ def jetson_description() -> dict[str, Any] | None:
 def describe_machine() -> dict[str, Any]:
     """The machine, as edge-bench reports it (see the module docstring)."""
     cpu_ranges = _frequency_ranges(
-        "/sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_min_freq", "scaling_max_freq")
+        "/sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_min_freq", "scaling_max_freq"
+    )
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {
         "cpu": cpu_model(read_text("/proc/cpuinfo"), run_quietly(["lscpu"])),
@@ -158,8 +162,10 @@ def machine_line(machine: dict[str, Any]) -> str:
     """The description in one line for the report's head."""
     libs = ", ".join(f"{k} {v}" for k, v in machine["libraries"].items() if v)
     parts = [
-        (f"{machine['cpu'] or 'unknown CPU'} ({machine['architecture']}), {machine['cores']} "
-        f"cores ({machine['cores_usable']} usable)"),
+        (
+            f"{machine['cpu'] or 'unknown CPU'} ({machine['architecture']}), {machine['cores']} "
+            f"cores ({machine['cores_usable']} usable)"
+        ),
         f"governor {machine['governor'] or 'not readable'}",
         f"CPU clocks locked: {_yes_no(machine['cpu_clocks_locked'])}",
         f"kernel {machine['kernel']}{' PREEMPT_RT' if machine['preempt_rt'] else ''}",
@@ -168,8 +174,10 @@ def machine_line(machine: dict[str, Any]) -> str:
     jetson = machine["jetson"]
     if jetson:
         mode = jetson["nvpmodel"]
-        parts.append(f"{jetson['model']}, {jetson['l4t'] or 'L4T unknown'}, nvpmodel "
-                     f"{_mode(mode)}, GPU clocks locked: {_yes_no(jetson['gpu_clocks_locked'])}")
+        parts.append(
+            f"{jetson['model']}, {jetson['l4t'] or 'L4T unknown'}, nvpmodel "
+            f"{_mode(mode)}, GPU clocks locked: {_yes_no(jetson['gpu_clocks_locked'])}"
+        )
     parts.append(f"Python {machine['python']}, {libs}")
     return "; ".join(parts)
 

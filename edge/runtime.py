@@ -152,68 +152,97 @@ class EstimatePipeline:
             raise ValueError(
                 f"the bundle's network reads {', '.join(manifest.input_coordinates)} but the "
                 f"sensor mapping measures {', '.join(measured)}: pass --sensors with a "
-                f"sensors.json whose channels name {', '.join(missing)}")
+                f"sensors.json whose channels name {', '.join(missing)}"
+            )
         reported = tuple(manifest.report_muscles if report_muscles is None else report_muscles)
         unknown = [name for name in reported if name not in manifest.muscles]
         if unknown or not reported:
-            raise ValueError(f"muscles to report {list(unknown or reported)} are not among the "
-                             f"bundle's {len(manifest.muscles)} ({', '.join(manifest.muscles)})")
+            raise ValueError(
+                f"muscles to report {list(unknown or reported)} are not among the "
+                f"bundle's {len(manifest.muscles)} ({', '.join(manifest.muscles)})"
+            )
         self.measured = measured
-        self.spec = WindowSpec(manifest.window, manifest.sample_rate_hz, manifest.lookahead,
-                               n_joints=len(measured))
+        self.spec = WindowSpec(
+            manifest.window, manifest.sample_rate_hz, manifest.lookahead, n_joints=len(measured)
+        )
         if inference is None:
             age_ms = manifest.max_activation_age_ms
             inference = InferenceSettings.for_model_rate(
-                self.spec.rate_hz, max_activation_age_s=None if age_ms is None else age_ms / 1e3)
+                self.spec.rate_hz, max_activation_age_s=None if age_ms is None else age_ms / 1e3
+            )
         self.inference = inference
         self.muscles = reported
         torque_coordinates = tuple(torque_coordinates or manifest.balanced_coordinates)
         if not set(torque_coordinates) <= set(hill.coordinates):
-            raise ValueError(f"torque coordinates {list(torque_coordinates)} are not all among "
-                             f"the subject's {list(hill.coordinates)}")
-        self.coordinates = tuple(opensim_coordinate(c, subject.body.side)
-                                 for c in torque_coordinates)
+            raise ValueError(
+                f"torque coordinates {list(torque_coordinates)} are not all among "
+                f"the subject's {list(hill.coordinates)}"
+            )
+        self.coordinates = tuple(
+            opensim_coordinate(c, subject.body.side) for c in torque_coordinates
+        )
         """The torques' coordinates as OpenSim names them on the subject's side
         (``hip_flexion_r``, ...): the host Hello's joint_names and the log's columns."""
         self.hill = hill
         self.pose_index = np.array([hill.coordinates.index(c) for c in measured], dtype=np.int64)
         """Where each measured coordinate sits in the subject's whole pose."""
-        self.report_index = np.array([manifest.muscles.index(name) for name in reported],
-                                     dtype=np.int64)
+        self.report_index = np.array(
+            [manifest.muscles.index(name) for name in reported], dtype=np.int64
+        )
         """Each reported muscle's place among the modelled ones."""
-        self.torque_index = np.array([hill.coordinates.index(c) for c in torque_coordinates],
-                                     dtype=np.int64)
+        self.torque_index = np.array(
+            [hill.coordinates.index(c) for c in torque_coordinates], dtype=np.int64
+        )
         """Each torque's coordinate's place in the subject's pose."""
         ranges = subject.coordinate_ranges
-        self.mapper = SampleMapper(sensors, measured,
-                                   tuple(tuple(ranges[i]) for i in self.pose_index),
-                                   range_margin_rad)
-        self.ring = SampleRing(math.ceil(self.spec.history_s * max_device_rate_hz) + 8,
-                               len(measured))
-        self.window = WindowBuilder(self.spec,
-                                    tuple(measured.index(c) for c in manifest.input_coordinates))
+        self.mapper = SampleMapper(
+            sensors, measured, tuple(tuple(ranges[i]) for i in self.pose_index), range_margin_rad
+        )
+        self.ring = SampleRing(
+            math.ceil(self.spec.history_s * max_device_rate_hz) + 8, len(measured)
+        )
+        self.window = WindowBuilder(
+            self.spec, tuple(measured.index(c) for c in manifest.input_coordinates)
+        )
         self.window.warmup()
         self.unwrapper = TimestampUnwrapper()
         m = manifest.n_muscles
         if inference.on_thread and inference.worker == "process":
-            self.worker = InferenceProcess(bundle.directory, backend,
-                                           inference.thread_niceness, log)
+            self.worker = InferenceProcess(
+                bundle.directory, backend, inference.thread_niceness, log
+            )
         else:
-            self.worker = InferenceWorker(backend, fallback, bundle.input_shape, m,
-                                          threaded=inference.on_thread, log=log,
-                                          niceness=inference.thread_niceness)
+            self.worker = InferenceWorker(
+                backend,
+                fallback,
+                bundle.input_shape,
+                m,
+                threaded=inference.on_thread,
+                log=log,
+                niceness=inference.thread_niceness,
+            )
         self.carry = ActivationCarry(m, inference.max_extrapolation_s)
         self._inference_period_s = (
-            0.0 if inference.mode == "per-sample"
-            else 1.0 / inference.network_rate_hz(self.spec.rate_hz) - 1e-6)
+            0.0
+            if inference.mode == "per-sample"
+            else 1.0 / inference.network_rate_hz(self.spec.rate_hz) - 1e-6
+        )
         self._modelled_activations = np.zeros(m)
         self.activations = np.zeros(len(reported))
         self.forces = np.zeros(len(reported))
         self.torques = np.zeros(len(self.coordinates))
         self._selection = (
-            self.pose_index, np.zeros(hill.n_coordinates), np.zeros(hill.n_coordinates),
-            hill.coordinate_index, *hill.kernel_buffers, self.report_index, self.torque_index,
-            self.activations, self.forces, self.torques)
+            self.pose_index,
+            np.zeros(hill.n_coordinates),
+            np.zeros(hill.n_coordinates),
+            hill.coordinate_index,
+            *hill.kernel_buffers,
+            self.report_index,
+            self.torque_index,
+            self.activations,
+            self.forces,
+            self.torques,
+        )
         """answer_kernel's arguments after the activations: the pose, the Hill model's
         buffers, what is reported and the buffers it lands in."""
         self.activation_age_us = 0
@@ -234,9 +263,15 @@ class EstimatePipeline:
         ring = SampleRing(4, self.ring.n_joints)
         for i in range(4):
             ring.push(i, i * self.spec.history_s, np.zeros(self.ring.n_joints))
-        answer_kernel(*self.window.kernel_inputs(ring), self.spec.answered_row,
-                      np.zeros(n_muscles), self.carry.slope, 0.0, self._modelled_activations,
-                      *self._selection)
+        answer_kernel(
+            *self.window.kernel_inputs(ring),
+            self.spec.answered_row,
+            np.zeros(n_muscles),
+            self.carry.slope,
+            0.0,
+            self._modelled_activations,
+            *self._selection,
+        )
         self.zero_values(0)
 
     @property
@@ -327,8 +362,10 @@ class EstimatePipeline:
             if not worker.threaded:  # inline: this sample's own output is there at once
                 worker.submit(self.window.build(self.ring), t, self.generation)
         if worker.failure is not None:
-            raise RuntimeError(f"inference failed and no fallback backend is left: "
-                               f"{type(worker.failure).__name__}: {worker.failure}")
+            raise RuntimeError(
+                f"inference failed and no fallback backend is left: "
+                f"{type(worker.failure).__name__}: {worker.failure}"
+            )
         pair = worker.latest
         prepared = None if pair is None else self.carry.prepare(pair, self.generation, t)
         if prepared is None:  # the first network output of this history is not back yet
@@ -336,9 +373,15 @@ class EstimatePipeline:
                 worker.submit(self.window.build(self.ring), t, self.generation)
             return self.zero_values(status | MODEL_NOT_READY)
         age, newest, horizon_s = prepared
-        finite = answer_kernel(*self.window.kernel_inputs(self.ring), self.spec.answered_row,
-                               newest, self.carry.slope, horizon_s, self._modelled_activations,
-                               *self._selection)
+        finite = answer_kernel(
+            *self.window.kernel_inputs(self.ring),
+            self.spec.answered_row,
+            newest,
+            self.carry.slope,
+            horizon_s,
+            self._modelled_activations,
+            *self._selection,
+        )
         if due and worker.threaded:  # the window the kernel just built
             worker.submit(self.window.input, t, self.generation)
         if worker.degraded:
@@ -437,7 +480,8 @@ class Runtime:
         self._n_muscles = len(self.muscles)
         self._packer = EstimatePacker(self._n_muscles, len(self.coordinates))
         self._version_1_0_torques = (
-            tuple(c.rsplit("_", 1)[0] for c in self.coordinates) == VERSION_1_0_COORDINATES)
+            tuple(c.rsplit("_", 1)[0] for c in self.coordinates) == VERSION_1_0_COORDINATES
+        )
         self._version_1_0_said = False
         skip_after_us = config.skip_after_us
         if skip_after_us is None:
@@ -521,8 +565,13 @@ class Runtime:
                 c.log_path, self.muscles, self.coordinates, c.log_queue_size
             )
         reporter = StatusReporter(
-            self.counters, self.latency, json_lines=c.json_status, period_s=c.status_period_s,
-            estimate=self.pipeline, muscles=self.muscles, view=c.view,
+            self.counters,
+            self.latency,
+            json_lines=c.json_status,
+            period_s=c.status_period_s,
+            estimate=self.pipeline,
+            muscles=self.muscles,
+            view=c.view,
         )
         self.started = time.monotonic()
         try:
@@ -547,11 +596,25 @@ class Runtime:
         events = Counter(c.events)
         events.update(self.pipeline.events)
         events.update(self.source.output_events)
-        merged = RunCounters(c.samples_in, c.estimates_out, c.skipped, c.log_overflow,
-                             c.link_lost, c.link_reopened, c.device_silences, events, c.flags)
-        return run_summary(merged, self.latency, self.activation_age,
-                           time.monotonic() - self.started, self.source.decoder_errors,
-                           self.ended)
+        merged = RunCounters(
+            c.samples_in,
+            c.estimates_out,
+            c.skipped,
+            c.log_overflow,
+            c.link_lost,
+            c.link_reopened,
+            c.device_silences,
+            events,
+            c.flags,
+        )
+        return run_summary(
+            merged,
+            self.latency,
+            self.activation_age,
+            time.monotonic() - self.started,
+            self.source.decoder_errors,
+            self.ended,
+        )
 
     def _loop(self) -> str:
         source = self.source
@@ -586,11 +649,17 @@ class Runtime:
             self._say("device samples resumed")
         if self.source.sender_minor == 0 and not self._version_1_0_said:
             self._version_1_0_said = True
-            self._say("the device speaks protocol 1.0: ACTIVATION_STALE answers also carry "
-                      "STALE" + ("" if self._version_1_0_torques else
-                                 "; it reads three torques as hip, knee, ankle, which this "
-                                 "subject's coordinates are not, so every answer carries "
-                                 "MODEL_NOT_READY: update the firmware's codec to 1.1"))
+            self._say(
+                "the device speaks protocol 1.0: ACTIVATION_STALE answers also carry "
+                "STALE"
+                + (
+                    ""
+                    if self._version_1_0_torques
+                    else "; it reads three torques as hip, knee, ankle, which this "
+                    "subject's coordinates are not, so every answer carries "
+                    "MODEL_NOT_READY: update the firmware's codec to 1.1"
+                )
+            )
         self._answer(samples, received_ns)
 
     def _keep_alive(self) -> None:
@@ -606,16 +675,23 @@ class Runtime:
             self._device_silent = True
             self._status_bits = MODEL_NOT_READY
             self.counters.device_silences += 1
-            self._say(f"no samples from the device for {silent_after:g} s while the link is "
-                      f"open: it stopped sending; estimating resumes with its next sample")
+            self._say(
+                f"no samples from the device for {silent_after:g} s while the link is "
+                f"open: it stopped sending; estimating resumes with its next sample"
+            )
         output = self.source.output
         if now >= self._next_heartbeat and output is not None:
             self._next_heartbeat = now + self.config.heartbeat_period_s
             self._heartbeat_seq += 1
-            output.send(Heartbeat(
-                self._heartbeat_seq, self._host_us(), P.ROLE_HOST,
-                round(self.config.heartbeat_period_s * 1000), self._status_bits & 0xFFFF,
-            ))
+            output.send(
+                Heartbeat(
+                    self._heartbeat_seq,
+                    self._host_us(),
+                    P.ROLE_HOST,
+                    round(self.config.heartbeat_period_s * 1000),
+                    self._status_bits & 0xFFFF,
+                )
+            )
 
     def _note_device_messages(self, messages: list[Message]) -> None:
         """Check the device's Hello against the sensor mapping (heartbeats need nothing)."""
@@ -627,8 +703,10 @@ class Runtime:
             n_expected = self.pipeline.mapper.n_channels
             names = ", ".join(m.joint_names) or "unnamed"
             encoding = "counts" if m.encoding == P.ENCODING_COUNTS else "radians"
-            described = (f"device: {len(m.joint_names)} channels ({names}) in {encoding} at "
-                         f"{m.sample_rate_hz:g} Hz")
+            described = (
+                f"device: {len(m.joint_names)} channels ({names}) in {encoding} at "
+                f"{m.sample_rate_hz:g} Hz"
+            )
             if described == self._device_described:
                 continue
             self._device_described = described
@@ -637,14 +715,18 @@ class Runtime:
                 self.pipeline.ensure_device_rate(m.sample_rate_hz)
             if m.joint_names and len(m.joint_names) != n_expected:
                 self.counters.events["hello_mismatch"] += 1
-                self._say(f"warning: the device sends {len(m.joint_names)} channels but the "
-                          f"sensor mapping expects {n_expected}: pass --sensors with a "
-                          f"sensors.json for this device; its samples are flagged INPUT_INVALID")
+                self._say(
+                    f"warning: the device sends {len(m.joint_names)} channels but the "
+                    f"sensor mapping expects {n_expected}: pass --sensors with a "
+                    f"sensors.json for this device; its samples are flagged INPUT_INVALID"
+                )
             if m.encoding == P.ENCODING_COUNTS and all(g == 1.0 for g in self.pipeline.mapper.gain):
                 self.counters.events["hello_mismatch"] += 1
-                self._say("warning: the device sends raw counts but the sensor mapping has a "
-                          "scale of 1 rad per count: pass --sensors with the counts' scale "
-                          "(2π / counts per revolution)")
+                self._say(
+                    "warning: the device sends raw counts but the sensor mapping has a "
+                    "scale of 1 rad per count: pass --sensors with the counts' scale "
+                    "(2π / counts per revolution)"
+                )
 
     def _answer(self, samples: list[JointSample], received_ns: int) -> None:
         """Answer the samples of one read: older ones while still fresh, the newest always.
@@ -682,11 +764,21 @@ class Runtime:
         age_us = pipeline.activation_age_us
         output = self.source.output
         if output is not None:
-            output.send_frame(self._packer.pack(
-                self._estimate_seq + 1, self._host_us(), sample.seq, sample.timestamp_us,
-                status, min(skipped, MAX_WIRE_SKIPPED), min(latency_us, MAX_WIRE_U32),
-                pipeline.activations, pipeline.forces, pipeline.torques, age_us,
-            ))
+            output.send_frame(
+                self._packer.pack(
+                    self._estimate_seq + 1,
+                    self._host_us(),
+                    sample.seq,
+                    sample.timestamp_us,
+                    status,
+                    min(skipped, MAX_WIRE_SKIPPED),
+                    min(latency_us, MAX_WIRE_U32),
+                    pipeline.activations,
+                    pipeline.forces,
+                    pipeline.torques,
+                    age_us,
+                )
+            )
         self._estimate_seq += 1
         self._pending_skipped = 0
         latency_us = (time.perf_counter_ns() - received_ns) // 1000

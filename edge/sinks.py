@@ -37,8 +37,15 @@ from serial import SerialBase, SerialTimeoutException
 from edge.realtime import run_in_background
 from firmware_bridge.codec import Message, encode
 
-FIXED_COLUMNS = ("time", "sample_time", "seq", "status", "skipped", "latency_us",
-                 "activation_age_us")
+FIXED_COLUMNS = (
+    "time",
+    "sample_time",
+    "seq",
+    "status",
+    "skipped",
+    "latency_us",
+    "activation_age_us",
+)
 _ROWS_FIELD_DIGITS = 12
 _FLUSH_PERIOD_S = 0.5
 _LOG_NICENESS = 5
@@ -58,8 +65,9 @@ class FrameWriter:
     OSError): the caller treats the link as lost.
     """
 
-    def __init__(self, link: SerialBase, fd: int | None, backoff_s: float,
-                 events: Counter[str]) -> None:
+    def __init__(
+        self, link: SerialBase, fd: int | None, backoff_s: float, events: Counter[str]
+    ) -> None:
         self.link = link
         self.fd = fd
         self.backoff_s = backoff_s
@@ -111,7 +119,8 @@ def log_columns(muscles: tuple[str, ...], coordinates: tuple[str, ...]) -> tuple
 
 def _row_format(columns: tuple[str, ...], sto: bool) -> str:
     return ("\t" if sto else ",").join(
-        ["%.6f", "%.6f"] + ["%d"] * (len(FIXED_COLUMNS) - 2)
+        ["%.6f", "%.6f"]
+        + ["%d"] * (len(FIXED_COLUMNS) - 2)
         + ["%.9g"] * (len(columns) - len(FIXED_COLUMNS))
     ) + "\n"
 
@@ -192,14 +201,20 @@ class EstimateLog:
         rows_in, self._rows_out = os.pipe()
         os.set_blocking(self._rows_out, False)
         with contextlib.suppress(AttributeError, OSError):  # Linux: room for queue_size rows
-            fcntl.fcntl(self._rows_out, fcntl.F_SETPIPE_SZ,
-                        min(queue_size * self._row.nbytes, _MAX_PIPE_BYTES))
+            fcntl.fcntl(
+                self._rows_out,
+                fcntl.F_SETPIPE_SZ,
+                min(queue_size * self._row.nbytes, _MAX_PIPE_BYTES),
+            )
         context = multiprocessing.get_context("spawn")
         self._report, child_report = context.Pipe(duplex=False)
         reader = Connection(rows_in, writable=False)  # a form the spawned process receives
         self._process = context.Process(
-            target=_write_rows, name="estimate-log", daemon=True,
-            args=(str(self.path), self.columns, self.is_sto, reader, child_report))
+            target=_write_rows,
+            name="estimate-log",
+            daemon=True,
+            args=(str(self.path), self.columns, self.is_sto, reader, child_report),
+        )
         self._process.start()
         reader.close()
         child_report.close()
@@ -237,7 +252,9 @@ class EstimateLog:
         try:
             self.rows_written, self.error = self._report.recv()
         except EOFError:
-            self.error = f"the writer of {self.path} ended early (exit code {self._process.exitcode})"
+            self.error = (
+                f"the writer of {self.path} ended early (exit code {self._process.exitcode})"
+            )
         self._process.join()
         if self.is_sto and self.error is None:
             try:

@@ -113,9 +113,16 @@ class SerialSource(_Lifecycle):
     device, as pyserial reports it.
     """
 
-    def __init__(self, port: str, open_link: OpenLink, baud: int = DEFAULT_BAUD,
-                 out_port: str | None = None, read_timeout_s: float = 0.05,
-                 write_timeout_s: float = 0.002, output_backoff_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        port: str,
+        open_link: OpenLink,
+        baud: int = DEFAULT_BAUD,
+        out_port: str | None = None,
+        read_timeout_s: float = 0.05,
+        write_timeout_s: float = 0.002,
+        output_backoff_s: float = 0.1,
+    ) -> None:
         self.name = port
         self.port = port
         self.out_port = out_port
@@ -144,8 +151,9 @@ class SerialSource(_Lifecycle):
             self.close()
             return False
         self._in_fd = _nonblocking_fd(self._link)
-        self.output = FrameWriter(self._out, _nonblocking_fd(self._out), self.output_backoff_s,
-                                  self.output_events)
+        self.output = FrameWriter(
+            self._out, _nonblocking_fd(self._out), self.output_backoff_s, self.output_events
+        )
         self._past_errors.update(self._decoder.errors)
         self._decoder = StreamDecoder()
         return True
@@ -229,8 +237,13 @@ class SimulatedSource(SerialSource):
     saw it). The simulator keeps figures only, no per-sample records.
     """
 
-    def __init__(self, rate_hz: float, duration_s: float | None, open_link: OpenLink,
-                 baud: int = DEFAULT_BAUD) -> None:
+    def __init__(
+        self,
+        rate_hz: float,
+        duration_s: float | None,
+        open_link: OpenLink,
+        baud: int = DEFAULT_BAUD,
+    ) -> None:
         super().__init__("", open_link, baud)
         self.rate_hz = rate_hz
         self.duration_s = duration_s
@@ -242,8 +255,13 @@ class SimulatedSource(SerialSource):
         """Start the simulator process; raises OSError/TimeoutError when it cannot start."""
         from firmware_bridge.simulator import SimulatorConfig, SimulatorProcess
 
-        config = SimulatorConfig(rate_hz=self.rate_hz, duration_s=self.duration_s,
-                                 wait_for_host_s=60.0, drain_s=0.5, keep_records=0)
+        config = SimulatorConfig(
+            rate_hz=self.rate_hz,
+            duration_s=self.duration_s,
+            wait_for_host_s=60.0,
+            drain_s=0.5,
+            keep_records=0,
+        )
         self._process = SimulatorProcess(config)
         try:
             self.port = self.name = self._process.start()
@@ -288,8 +306,11 @@ class SimulatedSource(SerialSource):
                 "lost": report.lost,
                 "late": report.late,
                 "overruns": report.overruns,
-                "round_trip_ms": {"p50": report.latency_ms_p50, "p99": report.latency_ms_p99,
-                                  "p999": report.latency_ms_p999},
+                "round_trip_ms": {
+                    "p50": report.latency_ms_p50,
+                    "p99": report.latency_ms_p99,
+                    "p999": report.latency_ms_p999,
+                },
             }
         finally:
             self._process.close()
@@ -318,8 +339,9 @@ class ReplaySource(_Lifecycle):
         stamps = np.round(self.time_s * 1e6).astype(np.int64) % (1 << 32)
         mask = (1 << len(coordinates)) - 1
         q = angles.astype(np.float32)
-        self.samples = [JointSample(i, int(stamps[i]), tuple(q[i].tolist()), mask)
-                        for i in range(len(stamps))]
+        self.samples = [
+            JointSample(i, int(stamps[i]), tuple(q[i].tolist()), mask) for i in range(len(stamps))
+        ]
         self._next = 0
         self._started_at = 0.0
 
@@ -356,7 +378,7 @@ class ReplaySource(_Lifecycle):
             time.sleep(wait)
         now = time.perf_counter() - self._started_at
         end = int(np.searchsorted(self.time_s, now, side="right"))
-        batch = self.samples[self._next:max(end, self._next + 1)]
+        batch = self.samples[self._next : max(end, self._next + 1)]
         self._next += len(batch)
         return batch
 

@@ -100,8 +100,9 @@ class LatencyRecorder:
         from_pending = min(wanted, len(pending))
         from_ring = min(wanted - from_pending, RECENT_LATENCIES, flushed)
         idx = np.arange(flushed - from_ring, flushed) % RECENT_LATENCIES
-        return np.concatenate([self.recent[idx],
-                               np.array(pending[len(pending) - from_pending:], dtype=np.int64)])
+        return np.concatenate(
+            [self.recent[idx], np.array(pending[len(pending) - from_pending :], dtype=np.int64)]
+        )
 
 
 def histogram_percentiles(
@@ -128,8 +129,14 @@ ENDINGS = {
 """Why a run ended (the summary's ``ended``)."""
 
 
-def run_summary(counters: RunCounters, latency: LatencyRecorder, activation_age: LatencyRecorder,
-                duration_s: float, decoder_errors: dict[str, int], ended: str) -> dict:
+def run_summary(
+    counters: RunCounters,
+    latency: LatencyRecorder,
+    activation_age: LatencyRecorder,
+    duration_s: float,
+    decoder_errors: dict[str, int],
+    ended: str,
+) -> dict:
     """The summary edge-run prints last (also the final ``--json-status`` line)."""
     return {
         "type": "summary",
@@ -158,21 +165,35 @@ def format_summary(summary: dict) -> str:
     age = summary["activation_age_us"]
     silences = summary["device"]["silences"]
     link = summary["link"]
-    device = (f"stopped sending {silences} time(s) while the link stayed open" if silences
-              else "sent without stopping")
-    link_text = (f"lost {link['lost']} time(s), reopened {link['reopened']} time(s)"
-                 if link["lost"] else "no errors")
-    return "\n".join((
-        (f"summary: {summary['duration_s']:.1f} s, samples in {summary['samples_in']}, "
-         f"estimates out {summary['estimates_out']}, skipped {summary['skipped']}; ended: "
-         f"{ENDINGS.get(summary['ended'], summary['ended'])}"),
-        f"  device: {device}; link: {link_text}",
-        (f"  frames the decoder dropped: {_counts(summary['decoder_errors'])}; events: "
-         f"{_counts(summary['events'])}; log overflow {summary['log_overflow']}"),
-        f"  flagged: {_counts(summary['flags'])}",
-        (f"  latency µs p50 {lat['p50']} p99 {lat['p99']} p99.9 {lat['p999']}; activation "
-         f"age µs p50 {age['p50']} p99 {age['p99']} p99.9 {age['p999']}"),
-    ))
+    device = (
+        f"stopped sending {silences} time(s) while the link stayed open"
+        if silences
+        else "sent without stopping"
+    )
+    link_text = (
+        f"lost {link['lost']} time(s), reopened {link['reopened']} time(s)"
+        if link["lost"]
+        else "no errors"
+    )
+    return "\n".join(
+        (
+            (
+                f"summary: {summary['duration_s']:.1f} s, samples in {summary['samples_in']}, "
+                f"estimates out {summary['estimates_out']}, skipped {summary['skipped']}; ended: "
+                f"{ENDINGS.get(summary['ended'], summary['ended'])}"
+            ),
+            f"  device: {device}; link: {link_text}",
+            (
+                f"  frames the decoder dropped: {_counts(summary['decoder_errors'])}; events: "
+                f"{_counts(summary['events'])}; log overflow {summary['log_overflow']}"
+            ),
+            f"  flagged: {_counts(summary['flags'])}",
+            (
+                f"  latency µs p50 {lat['p50']} p99 {lat['p99']} p99.9 {lat['p999']}; activation "
+                f"age µs p50 {age['p50']} p99 {age['p99']} p99.9 {age['p999']}"
+            ),
+        )
+    )
 
 
 class EstimateSnapshot(Protocol):
@@ -259,10 +280,12 @@ class StatusReporter:
                 "events": dict(sorted((k, v) for k, v in c.events.items() if v)),
             }
             if self.estimate is not None and c.estimates_out:
-                status["activations"] = dict(zip(self.muscles,
-                                                 np.round(self.estimate.activations, 4).tolist()))
-                status["forces_n"] = dict(zip(self.muscles,
-                                              np.round(self.estimate.forces, 2).tolist()))
+                status["activations"] = dict(
+                    zip(self.muscles, np.round(self.estimate.activations, 4).tolist())
+                )
+                status["forces_n"] = dict(
+                    zip(self.muscles, np.round(self.estimate.forces, 2).tolist())
+                )
             last_t, last_in, last_out = now, c.samples_in, c.estimates_out
             last_recorded = self.latency.recorded
             self.stream.write(self._format(status))
@@ -274,9 +297,13 @@ class StatusReporter:
         lat = status["latency_us"]
         p50 = "-" if lat["p50"] is None else f"{lat['p50']:.0f}"
         p99 = "-" if lat["p99"] is None else f"{lat['p99']:.0f}"
-        lines = [(f"in {status['input_hz']:7.1f} Hz  out {status['estimate_hz']:7.1f} Hz  "
-                  f"latency p50 {p50:>5} µs p99 {p99:>5} µs  skipped {status['skipped']}  "
-                  f"events {sum(status['events'].values())}")]
+        lines = [
+            (
+                f"in {status['input_hz']:7.1f} Hz  out {status['estimate_hz']:7.1f} Hz  "
+                f"latency p50 {p50:>5} µs p99 {p99:>5} µs  skipped {status['skipped']}  "
+                f"events {sum(status['events'].values())}"
+            )
+        ]
         if "activations" in status:
             lines += self._estimate_lines(status["activations"], status["forces_n"])
         if not self._in_place:
@@ -289,12 +316,15 @@ class StatusReporter:
     def _estimate_lines(self, activations: dict[str, float], forces: dict[str, float]) -> list[str]:
         if self.view == "bars":
             width = max(len(short_name(m)) for m in activations)
-            return [f"{short_name(m):<{width}} {_bar(a)} {a:5.2f} {forces[m]:7.0f} N"
-                    for m, a in activations.items()]
-        return ["activation %  " + "  ".join(f"{short_name(m)} {100 * a:3.0f}"
-                                              for m, a in activations.items()),
-                "force N       " + "  ".join(f"{short_name(m)} {f:4.0f}"
-                                              for m, f in forces.items())]
+            return [
+                f"{short_name(m):<{width}} {_bar(a)} {a:5.2f} {forces[m]:7.0f} N"
+                for m, a in activations.items()
+            ]
+        return [
+            "activation %  "
+            + "  ".join(f"{short_name(m)} {100 * a:3.0f}" for m, a in activations.items()),
+            "force N       " + "  ".join(f"{short_name(m)} {f:4.0f}" for m, f in forces.items()),
+        ]
 
 
 _BAR_WIDTH = 24

@@ -142,8 +142,10 @@ def tensorrt_available() -> tuple[bool, str]:
     try:
         import torch
     except ImportError:
-        return False, ("torch is not installed (the device install runs onnxruntime; TensorRT "
-                       "needs the platform's torch and torch-tensorrt, see docs/jetson.md)")
+        return False, (
+            "torch is not installed (the device install runs onnxruntime; TensorRT "
+            "needs the platform's torch and torch-tensorrt, see docs/jetson.md)"
+        )
 
     if not torch.cuda.is_available():
         return False, "no CUDA device is visible to torch"

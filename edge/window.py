@@ -139,10 +139,13 @@ class WindowBuilder:
         if input_joints is None:
             input_joints = tuple(range(spec.n_joints))
         if not input_joints or any(not 0 <= j < spec.n_joints for j in input_joints):
-            raise ValueError(f"input joints {input_joints} must name some of the "
-                             f"{spec.n_joints} measured coordinates")
-        self.input_columns = np.array([3 * j + f for j in input_joints for f in range(3)],
-                                      dtype=np.int64)
+            raise ValueError(
+                f"input joints {input_joints} must name some of the "
+                f"{spec.n_joints} measured coordinates"
+            )
+        self.input_columns = np.array(
+            [3 * j + f for j in input_joints for f in range(3)], dtype=np.int64
+        )
         self.input = np.zeros((1, spec.window, self.input_columns.size), dtype=np.float32)
         self.features = np.zeros((spec.window, 3 * spec.n_joints))
         self._grid = np.zeros((spec.grid_points, spec.n_joints))
@@ -176,14 +179,23 @@ class WindowBuilder:
     def kernel_inputs(self, ring: SampleRing) -> tuple:
         """The arguments of ``window_features`` for a window ending at the ring's newest
         sample (for a compiled caller that builds the window itself)."""
-        return (ring.times(), ring.angles(), self.spec.rate_hz, self._w_vel, self._w_acc,
-                self._grid, self.features, self.input_columns, self.input[0])
-
+        return (
+            ring.times(),
+            ring.angles(),
+            self.spec.rate_hz,
+            self._w_vel,
+            self._w_acc,
+            self._grid,
+            self.features,
+            self.input_columns,
+            self.input[0],
+        )
 
 
 @numba.njit(cache=True)
-def window_features(t, q, rate_hz, w_vel, w_acc, grid, features, input_columns,
-                    out32):  # pragma: no cover
+def window_features(
+    t, q, rate_hz, w_vel, w_acc, grid, features, input_columns, out32
+):  # pragma: no cover
     """Resample (t, q) onto ``grid`` (ending at t[-1]), fill the causal ``features`` and
     copy the network's columns (``input_columns``) into ``out32``.
 
@@ -228,9 +240,7 @@ def window_features(t, q, rate_hz, w_vel, w_acc, grid, features, input_columns,
             out32[r, k] = features[r, input_columns[k]]
 
 
-def offline_window(
-    t_s: np.ndarray, q: np.ndarray, t_end_s: float, spec: WindowSpec
-) -> np.ndarray:
+def offline_window(t_s: np.ndarray, q: np.ndarray, t_end_s: float, spec: WindowSpec) -> np.ndarray:
     """The (1, window, 3 J) float32 input for a window ending at ``t_end_s``, from whole
     arrays q (N, J).
 

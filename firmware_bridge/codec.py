@@ -77,8 +77,12 @@ class Estimate:
 
 
 Message = Hello | Heartbeat | JointSample | Estimate
-MESSAGE_CLASSES = {"Hello": Hello, "Heartbeat": Heartbeat, "JointSample": JointSample,
-                   "Estimate": Estimate}
+MESSAGE_CLASSES = {
+    "Hello": Hello,
+    "Heartbeat": Heartbeat,
+    "JointSample": JointSample,
+    "Estimate": Estimate,
+}
 
 ERROR_KINDS = tuple(kind for kind, _ in P.ERROR_KINDS)
 
@@ -112,7 +116,8 @@ class _MessageCodec:
         self.tail = layout.tail_fields
         self.has_strings = any(f.wire_type == "str" for f in self.arrays)
         self.fixed_struct = struct.Struct(
-            "<" + "".join(P.WIRE_TYPES[f.wire_type][0] for f in self.fixed))
+            "<" + "".join(P.WIRE_TYPES[f.wire_type][0] for f in self.fixed)
+        )
         # Arrays whose length is another array's count field share that array's length.
         self.length_source = {}
         for a in self.arrays:
@@ -128,8 +133,10 @@ class _MessageCodec:
         self._encoding_at = P.HEADER_SIZE + offsets["encoding"] if "encoding" in offsets else None
 
     def _lengths(self, fixed_values: Sequence) -> tuple[int, ...]:
-        return tuple(a.length if isinstance(a.length, int)
-                     else fixed_values[self.fixed_index[a.length]] for a in self.arrays)
+        return tuple(
+            a.length if isinstance(a.length, int) else fixed_values[self.fixed_index[a.length]]
+            for a in self.arrays
+        )
 
     def _encoding(self, fixed_values: Sequence) -> int:
         index = self.fixed_index.get("encoding")
@@ -140,8 +147,7 @@ class _MessageCodec:
 
     def _as_of(self, fixed_values: Sequence, minor: int) -> list:
         """The fixed values as a sender of ``minor`` meant them: defaults for later fields."""
-        return [f.default if f.since_minor > minor else v
-                for f, v in zip(self.fixed, fixed_values)]
+        return [f.default if f.since_minor > minor else v for f, v in zip(self.fixed, fixed_values)]
 
     def _tail_of(self, minor: int) -> tuple[P.Field, ...]:
         return tuple(f for f in self.tail if f.since_minor <= minor)
@@ -165,11 +171,13 @@ class _MessageCodec:
             if actual != n:
                 raise ProtocolError(
                     f"{self.layout.name}.{a.name} has {actual} items, expected {n} "
-                    f"(same as {self.length_source.get(a.name, 'the protocol')})")
+                    f"(same as {self.length_source.get(a.name, 'the protocol')})"
+                )
             if isinstance(a.length, str) and n > P.ARRAY_LIMITS[a.length]:
                 raise ProtocolError(
                     f"{self.layout.name}.{a.name} has {n} items; the protocol allows at most "
-                    f"{P.ARRAY_LIMITS[a.length]}")
+                    f"{P.ARRAY_LIMITS[a.length]}"
+                )
         return lengths
 
     def encode_body(self, msg: Message) -> bytes:
@@ -177,14 +185,20 @@ class _MessageCodec:
         fixed_values = self._fixed_values(msg)
         lengths = self._check_lengths(msg, fixed_values)
         if not self._encoding_valid(fixed_values):
-            raise ProtocolError(f"{self.layout.name}.encoding must be {P.ENCODING_RADIANS} "
-                                f"(radians) or {P.ENCODING_COUNTS} (counts)")
+            raise ProtocolError(
+                f"{self.layout.name}.encoding must be {P.ENCODING_RADIANS} "
+                f"(radians) or {P.ENCODING_COUNTS} (counts)"
+            )
         try:
-            body = (self._pack_with_names(msg, fixed_values) if self.has_strings
-                    else self._pack(msg, fixed_values, lengths))
+            body = (
+                self._pack_with_names(msg, fixed_values)
+                if self.has_strings
+                else self._pack(msg, fixed_values, lengths)
+            )
         except struct.error as exc:
-            raise ProtocolError(f"{self.layout.name}: a value does not fit its wire type "
-                                f"({exc})") from None
+            raise ProtocolError(
+                f"{self.layout.name}: a value does not fit its wire type ({exc})"
+            ) from None
         return body + _CRC.pack(zlib.crc32(body))
 
     def _pack(self, msg: Message, fixed_values: list, lengths: tuple[int, ...]) -> bytes:
@@ -193,8 +207,16 @@ class _MessageCodec:
         frame_struct = self._frame_structs.get((lengths, encoding))
         if frame_struct is None:
             frame_struct = self._compile_frame(lengths, encoding)
-        args = [P.MAGIC, P.VERSION_MAJOR, P.VERSION_MINOR, self.layout.type_id, 0,
-                frame_struct.size - P.HEADER_SIZE, msg.seq, msg.timestamp_us]
+        args = [
+            P.MAGIC,
+            P.VERSION_MAJOR,
+            P.VERSION_MINOR,
+            self.layout.type_id,
+            0,
+            frame_struct.size - P.HEADER_SIZE,
+            msg.seq,
+            msg.timestamp_us,
+        ]
         args += fixed_values
         for a in self.arrays:
             args += getattr(msg, a.name)
@@ -204,15 +226,32 @@ class _MessageCodec:
 
     def _pack_with_names(self, msg: Message, fixed_values: list) -> bytes:
         payload = self.fixed_struct.pack(*fixed_values) + b"".join(
-            _encode_names(getattr(msg, a.name), self.layout.name, a.name) for a in self.arrays)
-        payload += struct.pack("<" + _tail_format(self.tail),
-                               *(getattr(msg, f.name) for f in self.tail))
-        return _HEADER.pack(P.MAGIC, P.VERSION_MAJOR, P.VERSION_MINOR, self.layout.type_id, 0,
-                            len(payload), msg.seq, msg.timestamp_us) + payload
+            _encode_names(getattr(msg, a.name), self.layout.name, a.name) for a in self.arrays
+        )
+        payload += struct.pack(
+            "<" + _tail_format(self.tail), *(getattr(msg, f.name) for f in self.tail)
+        )
+        return (
+            _HEADER.pack(
+                P.MAGIC,
+                P.VERSION_MAJOR,
+                P.VERSION_MINOR,
+                self.layout.type_id,
+                0,
+                len(payload),
+                msg.seq,
+                msg.timestamp_us,
+            )
+            + payload
+        )
 
     def _compile_frame(self, lengths: tuple[int, ...], encoding: int) -> struct.Struct:
-        fmt = _HEADER_FORMAT + self.fixed_struct.format[1:] + self._arrays_format(
-            lengths, encoding) + _tail_format(self.tail)
+        fmt = (
+            _HEADER_FORMAT
+            + self.fixed_struct.format[1:]
+            + self._arrays_format(lengths, encoding)
+            + _tail_format(self.tail)
+        )
         compiled = struct.Struct(fmt)
         self._frame_structs[(lengths, encoding)] = compiled
         return compiled
@@ -221,8 +260,9 @@ class _MessageCodec:
         return "".join(f"{n}{_char(a, encoding)}" for a, n in zip(self.arrays, lengths))
 
     # -- decode ---------------------------------------------------------------------------
-    def decode_payload(self, frame: bytes, end: int, seq: int, timestamp_us: int,
-                       minor: int) -> Message | None:
+    def decode_payload(
+        self, frame: bytes, end: int, seq: int, timestamp_us: int, minor: int
+    ) -> Message | None:
         """Build the message from frame[HEADER_SIZE:end] as a sender of version 1.``minor``
         wrote it; None when the payload is malformed."""
         known = min(minor, P.VERSION_MINOR)
@@ -250,8 +290,9 @@ class _MessageCodec:
         lengths = self._lengths(fixed_values)
         encoding = self._encoding(fixed_values)
         tail = self._tail_of(known)
-        full = struct.Struct(self.fixed_struct.format + self._arrays_format(lengths, encoding)
-                             + _tail_format(tail))
+        full = struct.Struct(
+            self.fixed_struct.format + self._arrays_format(lengths, encoding) + _tail_format(tail)
+        )
         if P.HEADER_SIZE + full.size != end:
             return  # trailing bytes of a newer minor version: no plan, the general path
         arrays, start = [], len(self.fixed)
@@ -261,17 +302,24 @@ class _MessageCodec:
         current = [f for f in self.fixed if f.since_minor <= known]
         self._plans[key] = _DecodePlan(
             struct=full,
-            scalars=tuple((f.name, i) for i, f in enumerate(self.fixed)
-                          if f.role == "value" and f in current)
+            scalars=tuple(
+                (f.name, i) for i, f in enumerate(self.fixed) if f.role == "value" and f in current
+            )
             + tuple((f.name, start + i) for i, f in enumerate(tail)),
             arrays=tuple(arrays),
-            counts=tuple((i, raw[i]) for i, f in enumerate(self.fixed)
-                         if f.role == "count" and f in current),
-            defaults={f.name: f.default for f in self.fixed + self.tail
-                      if f.since_minor > known and f.role == "value"})
+            counts=tuple(
+                (i, raw[i]) for i, f in enumerate(self.fixed) if f.role == "count" and f in current
+            ),
+            defaults={
+                f.name: f.default
+                for f in self.fixed + self.tail
+                if f.since_minor > known and f.role == "value"
+            },
+        )
 
-    def _decode_generic(self, frame: bytes, end: int, seq: int, timestamp_us: int,
-                        minor: int) -> Message | None:
+    def _decode_generic(
+        self, frame: bytes, end: int, seq: int, timestamp_us: int, minor: int
+    ) -> Message | None:
         known = min(minor, P.VERSION_MINOR)
         start = P.HEADER_SIZE
         if end - start < self.fixed_struct.size:
@@ -307,7 +355,7 @@ class _MessageCodec:
             offset += array_struct.size
             i = 0
             for a, n in zip(self.arrays, lengths):
-                kwargs[a.name] = flat[i:i + n]
+                kwargs[a.name] = flat[i : i + n]
                 i += n
         for f in self.tail:
             if f.since_minor > known:
@@ -353,13 +401,16 @@ def _encode_names(names: Sequence[str], message: str, field_name: str) -> bytes:
         try:
             raw = name.encode("utf-8")
         except UnicodeEncodeError:
-            raise ProtocolError(f"{message}.{field_name}: name {name!r} is not valid "
-                                "Unicode text") from None
+            raise ProtocolError(
+                f"{message}.{field_name}: name {name!r} is not valid Unicode text"
+            ) from None
         if b"\x00" in raw:
             raise ProtocolError(f"{message}.{field_name}: name {name!r} contains a NUL character")
         if len(raw) > P.MAX_NAME_BYTES:
-            raise ProtocolError(f"{message}.{field_name}: name {name!r} is {len(raw)} UTF-8 "
-                                f"bytes; the protocol allows at most {P.MAX_NAME_BYTES}")
+            raise ProtocolError(
+                f"{message}.{field_name}: name {name!r} is {len(raw)} UTF-8 "
+                f"bytes; the protocol allows at most {P.MAX_NAME_BYTES}"
+            )
         out.append(len(raw))
         out += raw
     return bytes(out)
@@ -373,7 +424,7 @@ def _decode_names(frame: bytes, offset: int, end: int, n: int) -> tuple[Names | 
         size = frame[offset]
         if size > P.MAX_NAME_BYTES or offset + 1 + size > end:
             return None, offset
-        raw = frame[offset + 1:offset + 1 + size]
+        raw = frame[offset + 1 : offset + 1 + size]
         if b"\x00" in raw:
             return None, offset
         try:
@@ -437,12 +488,12 @@ def _cobs_decode_long(data: bytes) -> bytes | None:
         if j > n:
             return None
         if code == 255:
-            carry += data[i + 1:j]
+            carry += data[i + 1 : j]
         elif carry:
-            blocks.append(carry + data[i + 1:j])
+            blocks.append(carry + data[i + 1 : j])
             carry = b""
         else:
-            blocks.append(data[i + 1:j])
+            blocks.append(data[i + 1 : j])
         i = j
     if code == 255:
         blocks.append(carry)
@@ -461,10 +512,9 @@ def decode_frame(frame: bytes) -> tuple[Message | None, str | None]:
     """Decode one un-stuffed frame (header + payload + CRC): (message, None) or (None, kind)."""
     if len(frame) < P.HEADER_SIZE + P.CRC_SIZE:
         return None, "short"
-    if zlib.crc32(memoryview(frame)[:-P.CRC_SIZE]) != _CRC.unpack_from(frame, len(frame) - 4)[0]:
+    if zlib.crc32(memoryview(frame)[: -P.CRC_SIZE]) != _CRC.unpack_from(frame, len(frame) - 4)[0]:
         return None, "crc"
-    magic, major, minor, msg_type, _, payload_length, seq, timestamp_us = \
-        _HEADER.unpack_from(frame)
+    magic, major, minor, msg_type, _, payload_length, seq, timestamp_us = _HEADER.unpack_from(frame)
     if magic != P.MAGIC:
         return None, "magic"
     if major != P.VERSION_MAJOR:
@@ -512,7 +562,7 @@ class StreamDecoder:
             if len(part) > self.max_frame_bytes:
                 if not oversize:
                     self.errors["oversize"] += 1
-                part, oversize = part[-self.max_frame_bytes:], True
+                part, oversize = part[-self.max_frame_bytes :], True
             if part:
                 self._decode_candidate(part, out, oversize)
         if parts:
@@ -522,7 +572,7 @@ class StreamDecoder:
             if not self._pending_oversize:
                 self.errors["oversize"] += 1
                 self._pending_oversize = True
-            pending = pending[-self.max_frame_bytes:]
+            pending = pending[-self.max_frame_bytes :]
         self._pending = pending
         return out
 
@@ -539,7 +589,7 @@ class StreamDecoder:
             self.errors[kind] += 1
         start = candidate.find(b"MJ", 2)
         while start != -1:
-            frame = cobs_decode(candidate[start - 1:])
+            frame = cobs_decode(candidate[start - 1 :])
             if frame is not None:
                 message, _ = decode_frame(frame)
                 if message is not None:

@@ -32,8 +32,9 @@ _CRC_TABLE = _crc_table()
 
 
 @njit(cache=True)
-def _pack(values, offsets, sizes, activations, forces, torques, floats, float_offset,
-          crc_table, body, out):  # pragma: no cover - compiled
+def _pack(
+    values, offsets, sizes, activations, forces, torques, floats, float_offset, crc_table, body, out
+):  # pragma: no cover - compiled
     """Write the integer fields and the float arrays into ``body`` (header + payload), append
     the CRC, COBS-encode into ``out`` with the delimiter; returns the wire length."""
     for i in range(values.shape[0]):
@@ -93,16 +94,32 @@ class EstimatePacker:
     ``skipped``, ``latency_us`` and ``activation_age_us`` within their fields.
     """
 
-    INTEGERS = ("magic", "version_major", "version_minor", "msg_type", "header_flags",
-                "payload_length", "seq", "timestamp_us", "sample_seq", "sample_timestamp_us",
-                "status", "skipped", "latency_us", "n_muscles", "n_torques",
-                "activation_age_us")
+    INTEGERS = (
+        "magic",
+        "version_major",
+        "version_minor",
+        "msg_type",
+        "header_flags",
+        "payload_length",
+        "seq",
+        "timestamp_us",
+        "sample_seq",
+        "sample_timestamp_us",
+        "status",
+        "skipped",
+        "latency_us",
+        "n_muscles",
+        "n_torques",
+        "activation_age_us",
+    )
     """The integer fields in the order ``pack`` fills them (the table's, arrays left out)."""
 
     def __init__(self, n_muscles: int, n_torques: int) -> None:
         if n_muscles > P.MAX_MUSCLES or n_torques > P.MAX_TORQUES:
-            raise ProtocolError(f"an Estimate carries at most {P.MAX_MUSCLES} muscles and "
-                                f"{P.MAX_TORQUES} torques, not {n_muscles} and {n_torques}")
+            raise ProtocolError(
+                f"an Estimate carries at most {P.MAX_MUSCLES} muscles and "
+                f"{P.MAX_TORQUES} torques, not {n_muscles} and {n_torques}"
+            )
         layout = P.ESTIMATE
         n_floats = 2 * n_muscles + n_torques
         payload = layout.fixed_size + 4 * n_floats + layout.tail_size
@@ -116,26 +133,41 @@ class EstimatePacker:
         for f in layout.tail_fields:
             where[f.name] = (offset, P.WIRE_TYPES[f.wire_type][1])
             offset += where[f.name][1]
-        names = tuple(f.name for f in P.HEADER + layout.fixed_fields + layout.tail_fields
-                      if f.name != "reserved")
+        names = tuple(
+            f.name
+            for f in P.HEADER + layout.fixed_fields + layout.tail_fields
+            if f.name != "reserved"
+        )
         if names != self.INTEGERS or any(f.wire_type != "f32" for f in layout.array_fields):
-            raise ProtocolError(f"EstimatePacker packs {self.INTEGERS} and f32 arrays; the "
-                                f"table now has {names}")
+            raise ProtocolError(
+                f"EstimatePacker packs {self.INTEGERS} and f32 arrays; the table now has {names}"
+            )
         self._offsets = np.array([where[n][0] for n in self.INTEGERS], dtype=np.int64)
         self._sizes = np.array([where[n][1] for n in self.INTEGERS], dtype=np.int64)
         self._values = np.zeros(len(self.INTEGERS), dtype=np.int64)
-        self._values[:6] = (P.MAGIC, P.VERSION_MAJOR, P.VERSION_MINOR, layout.type_id, 0,
-                            payload)
+        self._values[:6] = (P.MAGIC, P.VERSION_MAJOR, P.VERSION_MINOR, layout.type_id, 0, payload)
         self._values[13:15] = (n_muscles, n_torques)
         self._floats = np.zeros(n_floats, dtype=np.float32)
         self._body = np.zeros(P.HEADER_SIZE + payload + P.CRC_SIZE, dtype=np.uint8)
         self._out = np.zeros(self._body.size + self._body.size // 254 + 2, dtype=np.uint8)
-        self.pack(0, 0, 0, 0, 0, 0, 0, np.zeros(n_muscles), np.zeros(n_muscles),
-                  np.zeros(n_torques), 0)  # compile (or load from Numba's cache) now
+        self.pack(
+            0, 0, 0, 0, 0, 0, 0, np.zeros(n_muscles), np.zeros(n_muscles), np.zeros(n_torques), 0
+        )  # compile (or load from Numba's cache) now
 
-    def pack(self, seq: int, timestamp_us: int, sample_seq: int, sample_timestamp_us: int,
-             status: int, skipped: int, latency_us: int, activations: np.ndarray,
-             forces: np.ndarray, torques: np.ndarray, activation_age_us: int) -> np.ndarray:
+    def pack(
+        self,
+        seq: int,
+        timestamp_us: int,
+        sample_seq: int,
+        sample_timestamp_us: int,
+        status: int,
+        skipped: int,
+        latency_us: int,
+        activations: np.ndarray,
+        forces: np.ndarray,
+        torques: np.ndarray,
+        activation_age_us: int,
+    ) -> np.ndarray:
         """One wire frame (COBS and delimiter included), a view of the packer's buffer."""
         v = self._values
         v[6] = seq
@@ -146,6 +178,17 @@ class EstimatePacker:
         v[11] = skipped
         v[12] = latency_us
         v[15] = activation_age_us
-        n = _pack(v, self._offsets, self._sizes, activations, forces, torques, self._floats,
-                  self._float_offset, _CRC_TABLE, self._body, self._out)
+        n = _pack(
+            v,
+            self._offsets,
+            self._sizes,
+            activations,
+            forces,
+            torques,
+            self._floats,
+            self._float_offset,
+            _CRC_TABLE,
+            self._body,
+            self._out,
+        )
         return self._out[:n]

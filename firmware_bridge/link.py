@@ -7,6 +7,7 @@ path to open with `open_link`, so the host's serial code runs unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import stat
@@ -31,11 +32,9 @@ def open_link(url_or_path: str, baud: int = DEFAULT_BAUD, timeout: float | None 
     """A pyserial port for a device path (/dev/ttyACM0, /dev/pts/3) or any pyserial URL
     (socket://host:port, rfc2217://..., loop://, spy://...). `timeout` (s) bounds each read."""
     try:
-        return serial.serial_for_url(url_or_path, baudrate=baud, timeout=timeout,
-                                     write_timeout=1.0)
+        return serial.serial_for_url(url_or_path, baudrate=baud, timeout=timeout, write_timeout=1.0)
     except (serial.SerialException, ValueError, OSError) as exc:
-        raise LinkError(f"cannot open serial link {url_or_path!r} at {baud} baud: {exc}") \
-            from None
+        raise LinkError(f"cannot open serial link {url_or_path!r} at {baud} baud: {exc}") from None
 
 
 def serial_ports() -> list[str]:
@@ -56,9 +55,13 @@ def not_a_serial_port(path: str) -> str | None:
         return None
     except OSError as exc:
         return f"{path} cannot be examined ({exc.strerror})"
-    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISREG, "a regular file"),
-             (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISBLK, "a block device (a disk)"))
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISBLK, "a block device (a disk)"),
+    )
     for test, kind in kinds:
         if test(mode):
             return f"{path} is {kind}, not a serial port"
@@ -67,8 +70,10 @@ def not_a_serial_port(path: str) -> str | None:
     try:
         fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
     except PermissionError:
-        return (f"{path}: permission denied; add your user to the group that owns it "
-                f"(often `sudo usermod -aG dialout $USER`, then log in again)")
+        return (
+            f"{path}: permission denied; add your user to the group that owns it "
+            f"(often `sudo usermod -aG dialout $USER`, then log in again)"
+        )
     except OSError:
         return None  # busy or absent for a moment: opening it later says why
     try:
@@ -113,10 +118,8 @@ class PseudoTerminal:
 
     def close(self) -> None:
         for fd in (self._controller, self._terminal):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def __enter__(self):
         return self

@@ -16,8 +16,9 @@ class MotionFileError(ValueError):
     """A motion file that cannot be played; the message names the file and the problem."""
 
 
-def read_joint_angles(path: str | Path, joint_names: tuple[str, ...]) -> tuple[np.ndarray,
-                                                                              np.ndarray]:
+def read_joint_angles(
+    path: str | Path, joint_names: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """(time (N,) s, angles (N, len(joint_names)) rad) from an OpenSim storage file.
 
     Angles are converted from degrees when the header says `inDegrees=yes`; a file
@@ -31,21 +32,22 @@ def read_joint_angles(path: str | Path, joint_names: tuple[str, ...]) -> tuple[n
     try:
         end = next(i for i, line in enumerate(lines) if line.strip().lower() == "endheader")
     except StopIteration:
-        raise MotionFileError(f"{path}: no 'endheader' line; not an OpenSim storage file") \
-            from None
+        raise MotionFileError(f"{path}: no 'endheader' line; not an OpenSim storage file") from None
     in_degrees = None
     for line in lines[:end]:
         key, _, value = line.partition("=")
         if key.strip().lower() == "indegrees":
             in_degrees = value.strip().lower() == "yes"
-    body = [line for line in lines[end + 1:] if line.strip()]
+    body = [line for line in lines[end + 1 :] if line.strip()]
     if len(body) < 3:
         raise MotionFileError(f"{path}: fewer than two data rows after the column labels")
     labels = body[0].split()
     missing = [name for name in joint_names if name not in labels]
     if missing:
-        raise MotionFileError(f"{path}: missing column(s) {', '.join(missing)}; "
-                              f"the file has: {', '.join(labels[:30])}")
+        raise MotionFileError(
+            f"{path}: missing column(s) {', '.join(missing)}; "
+            f"the file has: {', '.join(labels[:30])}"
+        )
     try:
         data = np.array([row.split() for row in body[1:]], dtype=float)
     except ValueError:

@@ -40,8 +40,9 @@ def fourier_series(phase, mean: np.ndarray, cos: np.ndarray, sin: np.ndarray) ->
     return mean + np.cos(arg) @ cos.T + np.sin(arg) @ sin.T
 
 
-def fourier_fit(phase: np.ndarray, values: np.ndarray, harmonics: int
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def fourier_fit(
+    phase: np.ndarray, values: np.ndarray, harmonics: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Least squares mean (J,), cos and sin (J, K) of ``values`` (N, J) at ``phase`` (N,)
     in cycles, and the RMS residual (J,)."""
     k = np.arange(1, harmonics + 1)
@@ -49,8 +50,12 @@ def fourier_fit(phase: np.ndarray, values: np.ndarray, harmonics: int
     design = np.hstack([np.ones((phase.size, 1)), np.cos(arg), np.sin(arg)])
     coefficients, *_ = np.linalg.lstsq(design, values, rcond=None)
     residual = design @ coefficients - values
-    return (coefficients[0], coefficients[1:harmonics + 1].T, coefficients[harmonics + 1:].T,
-            np.sqrt(np.mean(residual**2, axis=0)))
+    return (
+        coefficients[0],
+        coefficients[1 : harmonics + 1].T,
+        coefficients[harmonics + 1 :].T,
+        np.sqrt(np.mean(residual**2, axis=0)),
+    )
 
 
 @dataclass(frozen=True)
@@ -88,8 +93,10 @@ class NormativeGait:
     def pose_at_phase(self, phase) -> np.ndarray:
         """The five coordinates (N, 5) rad in ``POSE_NAMES`` order at phases (N,) in cycles."""
         if self.hip is None:
-            raise ValueError("this gait file has no hip adduction and rotation; regenerate it "
-                             "with scripts/fit_normative_gait.py")
+            raise ValueError(
+                "this gait file has no hip adduction and rotation; regenerate it "
+                "with scripts/fit_normative_gait.py"
+            )
         sagittal = self.angles_at_phase(phase)
         hip = fourier_series(phase, self.hip.mean, self.hip.cos, self.hip.sin)
         named = dict(zip(self.joint_names + HIP_NAMES, np.concatenate([sagittal, hip], axis=1).T))
@@ -127,24 +134,37 @@ def load_normative_gait(path: str | Path = DEFAULT_PATH) -> NormativeGait:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         block = raw.get(_HIP_BLOCK)
-        hip = None if block is None else HipSeries(
-            mean=np.asarray(block["mean_rad"], dtype=float),
-            cos=np.asarray(block["cos_rad"], dtype=float),
-            sin=np.asarray(block["sin_rad"], dtype=float))
+        hip = (
+            None
+            if block is None
+            else HipSeries(
+                mean=np.asarray(block["mean_rad"], dtype=float),
+                cos=np.asarray(block["cos_rad"], dtype=float),
+                sin=np.asarray(block["sin_rad"], dtype=float),
+            )
+        )
         if block is not None and tuple(block["joint_names"]) != HIP_NAMES:
             raise ValueError(f"{_HIP_BLOCK} names {block['joint_names']}, not {list(HIP_NAMES)}")
         gait = NormativeGait(
-            joint_names=tuple(raw["joint_names"]), period_s=float(raw["period_s"]),
+            joint_names=tuple(raw["joint_names"]),
+            period_s=float(raw["period_s"]),
             mean=np.asarray(raw["mean_rad"], dtype=float),
             cos=np.asarray(raw["cos_rad"], dtype=float),
-            sin=np.asarray(raw["sin_rad"], dtype=float), hip=hip)
+            sin=np.asarray(raw["sin_rad"], dtype=float),
+            hip=hip,
+        )
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a valid normative gait file ({exc}); regenerate it with "
-                         "scripts/fit_normative_gait.py") from None
+        raise ValueError(
+            f"{path}: not a valid normative gait file ({exc}); regenerate it with "
+            "scripts/fit_normative_gait.py"
+        ) from None
     j = len(gait.joint_names)
     if gait.mean.shape != (j,) or gait.cos.shape != gait.sin.shape or gait.cos.shape[0] != j:
         raise ValueError(f"{path}: coefficient shapes do not match {j} joints")
-    if hip is not None and (hip.mean.shape != (len(HIP_NAMES),) or hip.cos.shape != hip.sin.shape
-                            or hip.cos.shape[0] != len(HIP_NAMES)):
+    if hip is not None and (
+        hip.mean.shape != (len(HIP_NAMES),)
+        or hip.cos.shape != hip.sin.shape
+        or hip.cos.shape[0] != len(HIP_NAMES)
+    ):
         raise ValueError(f"{path}: {_HIP_BLOCK} coefficient shapes do not match {HIP_NAMES}")
     return gait

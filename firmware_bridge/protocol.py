@@ -80,8 +80,10 @@ class Field:
 
     def __post_init__(self) -> None:
         if self.since_minor > 0 and self.default is None:
-            raise ValueError(f"field {self.name}: a field added by a minor version needs the "
-                             "default that frames of older minor versions stand for")
+            raise ValueError(
+                f"field {self.name}: a field added by a minor version needs the "
+                "default that frames of older minor versions stand for"
+            )
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,9 @@ class MessageLayout:
     @property
     def fixed_fields(self) -> tuple[Field, ...]:
         """The scalar fields that precede every array (all counts live here)."""
-        first_array = next((i for i, f in enumerate(self.fields) if f.length is not None),
-                           len(self.fields))
+        first_array = next(
+            (i for i, f in enumerate(self.fields) if f.length is not None), len(self.fields)
+        )
         return self.fields[:first_array]
 
     @property
@@ -128,7 +131,7 @@ class MessageLayout:
         if not self.array_fields:
             return ()
         last_array = max(i for i, f in enumerate(self.fields) if f.length is not None)
-        return self.fields[last_array + 1:]
+        return self.fields[last_array + 1 :]
 
     @property
     def fixed_size(self) -> int:
@@ -152,22 +155,52 @@ HEADER = (
 HEADER_SIZE = sum(WIRE_TYPES[f.wire_type][1] for f in HEADER)
 
 ESTIMATE_STATUS_FLAGS = (
-    Flag("MODEL_NOT_READY", 0, "no estimate yet: the network is loading, or the input history "
-         "restarted (link reopened, a silence longer than a window, a device clock reset) and "
-         "holds less than one window; values are zero", True),
-    Flag("STALE", 1, "the Estimate left the host later than its staleness limit after the "
-         "sample arrived", True),
-    Flag("INPUT_OUT_OF_RANGE", 2, "an angle lies beyond the subject's joint range by more than "
-         "the host's margin: values are computed, with muscle paths extrapolated beyond the "
-         "range they were fitted on", False),
-    Flag("INPUT_GAP", 3, "the input window holds missing samples (a sequence gap) or held ones "
-         "(an invalid sample replaced by the last valid angles)", False),
-    Flag("INPUT_INVALID", 4, "a channel was NaN, infinite or marked invalid, or the sample's "
-         "timestamp did not advance; values are zero", True),
+    Flag(
+        "MODEL_NOT_READY",
+        0,
+        "no estimate yet: the network is loading, or the input history "
+        "restarted (link reopened, a silence longer than a window, a device clock reset) and "
+        "holds less than one window; values are zero",
+        True,
+    ),
+    Flag(
+        "STALE",
+        1,
+        "the Estimate left the host later than its staleness limit after the sample arrived",
+        True,
+    ),
+    Flag(
+        "INPUT_OUT_OF_RANGE",
+        2,
+        "an angle lies beyond the subject's joint range by more than "
+        "the host's margin: values are computed, with muscle paths extrapolated beyond the "
+        "range they were fitted on",
+        False,
+    ),
+    Flag(
+        "INPUT_GAP",
+        3,
+        "the input window holds missing samples (a sequence gap) or held ones "
+        "(an invalid sample replaced by the last valid angles)",
+        False,
+    ),
+    Flag(
+        "INPUT_INVALID",
+        4,
+        "a channel was NaN, infinite or marked invalid, or the sample's "
+        "timestamp did not advance; values are zero",
+        True,
+    ),
     Flag("BACKEND_DEGRADED", 5, "the host fell back to a slower inference backend", False),
-    Flag("ACTIVATION_STALE", 6, "the activations are older than the host's activation-age "
-         "limit (see activation_age_us; the network has fallen behind): values are the last "
-         "network output carried forward", True, since_minor=1),
+    Flag(
+        "ACTIVATION_STALE",
+        6,
+        "the activations are older than the host's activation-age "
+        "limit (see activation_age_us; the network has fallen behind): values are the last "
+        "network output carried forward",
+        True,
+        since_minor=1,
+    ),
 )
 STATUS_UNUSABLE_MASK = sum(1 << f.bit for f in ESTIMATE_STATUS_FLAGS if f.unusable)
 STATUS_KNOWN_MASK = sum(1 << f.bit for f in ESTIMATE_STATUS_FLAGS)
@@ -196,19 +229,35 @@ HELLO = MessageLayout(
     (
         Field("role", "u8", "", "0 device, 1 host"),
         Field("n_joints", "u8", "", "number of joint names", role="count", counts="joint_names"),
-        Field("n_muscles", "u8", "", "number of muscle names", role="count",
-              counts="muscle_names"),
-        Field("encoding", "u8", "", "device: JointSample encoding it sends (0 rad, 1 counts); "
-              "host: 0"),
-        Field("sample_rate_hz", "f32", "Hz", "device: nominal sample rate; host: the model's "
-              "rate (any device rate is resampled to it)"),
+        Field("n_muscles", "u8", "", "number of muscle names", role="count", counts="muscle_names"),
+        Field(
+            "encoding", "u8", "", "device: JointSample encoding it sends (0 rad, 1 counts); host: 0"
+        ),
+        Field(
+            "sample_rate_hz",
+            "f32",
+            "Hz",
+            "device: nominal sample rate; host: the model's "
+            "rate (any device rate is resampled to it)",
+        ),
         Field("heartbeat_period_ms", "u16", "ms", "the sender's heartbeat period"),
         Field("reply_requested", "u8", "", "1: the receiver answers with its own Hello (with 0)"),
         Field("reserved", "u8", "", "0", role="reserved"),
-        Field("joint_names", "str", "", "device: its channel names in channel order; host: the "
-              "coordinates of the Estimate's torques, in torque order", length="n_joints"),
-        Field("muscle_names", "str", "", "muscle names in Estimate order (device sends none)",
-              length="n_muscles"),
+        Field(
+            "joint_names",
+            "str",
+            "",
+            "device: its channel names in channel order; host: the "
+            "coordinates of the Estimate's torques, in torque order",
+            length="n_joints",
+        ),
+        Field(
+            "muscle_names",
+            "str",
+            "",
+            "muscle names in Estimate order (device sends none)",
+            length="n_muscles",
+        ),
     ),
 )
 
@@ -221,8 +270,13 @@ HEARTBEAT = MessageLayout(
         Field("role", "u8", "", "0 device, 1 host"),
         Field("reserved", "u8", "", "0", role="reserved"),
         Field("heartbeat_period_ms", "u16", "ms", "the sender's heartbeat period"),
-        Field("status", "u16", "", "host: Estimate status bits that hold now (MODEL_NOT_READY "
-              "while it is not estimating: no samples yet, or the device is silent); device: 0"),
+        Field(
+            "status",
+            "u16",
+            "",
+            "host: Estimate status bits that hold now (MODEL_NOT_READY "
+            "while it is not estimating: no samples yet, or the device is silent); device: 0",
+        ),
     ),
 )
 
@@ -254,22 +308,46 @@ ESTIMATE = MessageLayout(
         Field("skipped", "u16", "", "samples received but not answered since the last Estimate"),
         Field("latency_us", "u32", "µs", "host time from the sample's arrival to this send"),
         Field("n_muscles", "u8", "", "number of muscles", role="count", counts="activations"),
-        Field("n_torques", "u8", "", "number of torques (in a 1.0 frame this byte is reserved "
-              "and there are 3 torques: hip, knee, ankle)", role="count", counts="torques",
-              since_minor=1, default=3),
+        Field(
+            "n_torques",
+            "u8",
+            "",
+            "number of torques (in a 1.0 frame this byte is reserved "
+            "and there are 3 torques: hip, knee, ankle)",
+            role="count",
+            counts="torques",
+            since_minor=1,
+            default=3,
+        ),
         Field("activations", "f32", "", "activation per muscle, 0..1", length="n_muscles"),
         Field("forces", "f32", "N", "muscle force per muscle", length="n_muscles"),
-        Field("torques", "f32", "N·m", "muscle torque τ = RᵀF per coordinate of the host's "
-              "Hello joint_names, in that order", length="n_torques"),
-        Field("activation_age_us", "u32", "µs", "device time from the end of the input window "
-              "whose network output gave the activations to the instant estimated (0: the "
-              "network ran on this sample's own window)", since_minor=1, default=0),
+        Field(
+            "torques",
+            "f32",
+            "N·m",
+            "muscle torque τ = RᵀF per coordinate of the host's Hello joint_names, in that order",
+            length="n_torques",
+        ),
+        Field(
+            "activation_age_us",
+            "u32",
+            "µs",
+            "device time from the end of the input window "
+            "whose network output gave the activations to the instant estimated (0: the "
+            "network ran on this sample's own window)",
+            since_minor=1,
+            default=0,
+        ),
     ),
 )
 
 MESSAGES = (HELLO, HEARTBEAT, JOINT_SAMPLE, ESTIMATE)
-ARRAY_LIMITS = {"n_joints": MAX_CHANNELS, "n_muscles": MAX_MUSCLES, "n_channels": MAX_CHANNELS,
-                "n_torques": MAX_TORQUES}
+ARRAY_LIMITS = {
+    "n_joints": MAX_CHANNELS,
+    "n_muscles": MAX_MUSCLES,
+    "n_channels": MAX_CHANNELS,
+    "n_torques": MAX_TORQUES,
+}
 """The largest value each count field may take."""
 MESSAGES_BY_TYPE = {m.type_id: m for m in MESSAGES}
 

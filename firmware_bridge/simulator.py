@@ -102,23 +102,37 @@ class SimulatorConfig:
     def __post_init__(self) -> None:
         checks = [
             (1.0 <= self.rate_hz <= 5000.0, f"rate_hz must lie in 1..5000 Hz, got {self.rate_hz}"),
-            (self.duration_s is None or self.duration_s > 0,
-             f"duration_s must be positive (or None: until stopped), got {self.duration_s}"),
-            (self.gait_period_s is None or self.gait_period_s > 0,
-             f"gait_period_s must be positive, got {self.gait_period_s}"),
-            (self.encoding in (P.ENCODING_RADIANS, P.ENCODING_COUNTS),
-             f"encoding must be {P.ENCODING_RADIANS} (radians) or {P.ENCODING_COUNTS} (counts)"),
+            (
+                self.duration_s is None or self.duration_s > 0,
+                f"duration_s must be positive (or None: until stopped), got {self.duration_s}",
+            ),
+            (
+                self.gait_period_s is None or self.gait_period_s > 0,
+                f"gait_period_s must be positive, got {self.gait_period_s}",
+            ),
+            (
+                self.encoding in (P.ENCODING_RADIANS, P.ENCODING_COUNTS),
+                f"encoding must be {P.ENCODING_RADIANS} (radians) or {P.ENCODING_COUNTS} (counts)",
+            ),
             (self.counts_per_rev >= 0, "counts_per_rev must be >= 0 (0: no quantisation)"),
-            (self.encoding != P.ENCODING_COUNTS or self.counts_per_rev > 0,
-             "sending counts needs counts_per_rev > 0"),
+            (
+                self.encoding != P.ENCODING_COUNTS or self.counts_per_rev > 0,
+                "sending counts needs counts_per_rev > 0",
+            ),
             (self.noise_rad >= 0 and self.jitter_us >= 0, "noise and jitter must be >= 0"),
-            (all(0 <= p <= 1 for p in (self.drop_probability, self.nan_probability,
-                                       self.garbage_probability)),
-             "probabilities must lie in 0..1"),
+            (
+                all(
+                    0 <= p <= 1
+                    for p in (self.drop_probability, self.nan_probability, self.garbage_probability)
+                ),
+                "probabilities must lie in 0..1",
+            ),
             (0 <= self.timestamp_start_us < _WRAP_US, "timestamp_start_us must fit 32 bits"),
             (0 < self.heartbeat_period_ms < 1 << 16, "heartbeat_period_ms must lie in 1..65535"),
-            (self.wait_for_host_s >= 0 and self.drain_s >= 0 and self.late_after_ms > 0,
-             "wait_for_host_s and drain_s must be >= 0, late_after_ms > 0"),
+            (
+                self.wait_for_host_s >= 0 and self.drain_s >= 0 and self.late_after_ms > 0,
+                "wait_for_host_s and drain_s must be >= 0, late_after_ms > 0",
+            ),
             (self.keep_records >= 0, f"keep_records must be >= 0, got {self.keep_records}"),
         ]
         for ok, message in checks:
@@ -194,7 +208,8 @@ class SimulatorReport:
             f"{self.unmatched}); round trip ms p50 {self.latency_ms_p50:.3f} "
             f"p99 {self.latency_ms_p99:.3f} p99.9 {self.latency_ms_p999:.3f} "
             f"max {self.latency_ms_max:.3f}; host heartbeats {self.heartbeats_received}; "
-            f"decoder errors {errors or 'none'}")
+            f"decoder errors {errors or 'none'}"
+        )
 
     def to_json(self) -> dict:
         """The figures without the per-sample records."""
@@ -212,9 +227,13 @@ class DeviceSimulator:
     end of the stream from a device gone silent.
     """
 
-    def __init__(self, config: SimulatorConfig, link,
-                 progress: Callable[[int], None] | None = None,
-                 on_streamed: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: SimulatorConfig,
+        link,
+        progress: Callable[[int], None] | None = None,
+        on_streamed: Callable[[], None] | None = None,
+    ) -> None:
         self.config = config
         self.link = link
         self.progress = progress
@@ -233,8 +252,7 @@ class DeviceSimulator:
 
     def start(self) -> None:
         """Play in a background thread; `join` returns the report."""
-        self._thread = threading.Thread(target=self._run_in_thread, name="bridge-sim",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run_in_thread, name="bridge-sim", daemon=True)
         self._thread.start()
 
     def join(self, timeout: float | None = None) -> SimulatorReport:
@@ -255,20 +273,18 @@ class DeviceSimulator:
     def _run_in_thread(self) -> None:
         try:
             self._report = self._run()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in join()
+        except BaseException as exc:
             self._error = exc
 
     # -- the device -----------------------------------------------------------------------
     def _run(self) -> SimulatorReport:
         session = _Session(self.config, self.link, self._stop, self._host_heard)
-        reader = threading.Thread(target=session.read_loop, name="bridge-sim-reader",
-                                  daemon=True)
+        reader = threading.Thread(target=session.read_loop, name="bridge-sim-reader", daemon=True)
         reader.start()
         try:
             session.send_hello(reply_requested=1)
             session.wait_for_host()
-            elapsed_s = session.stream(_planned_samples(self.config, self._source),
-                                       self.progress)
+            elapsed_s = session.stream(_planned_samples(self.config, self._source), self.progress)
             if self.on_streamed is not None:
                 self.on_streamed()
             session.drain()
@@ -289,8 +305,9 @@ class _LatencyHistogram:
 
     def __init__(self) -> None:
         self._log_ratio = math.log(self.RATIO)
-        self.counts = np.zeros(math.ceil(math.log(1e12 / self.LOW_NS) / self._log_ratio) + 1,
-                               dtype=np.int64)
+        self.counts = np.zeros(
+            math.ceil(math.log(1e12 / self.LOW_NS) / self._log_ratio) + 1, dtype=np.int64
+        )
         self.max_ns = 0
 
     def record(self, latency_ns: int) -> None:
@@ -315,8 +332,9 @@ class _LatencyHistogram:
 class _Session:
     """One run of the device: its clock, counters and records, the sending loop and the reader."""
 
-    def __init__(self, config: SimulatorConfig, link, stop: threading.Event,
-                 host_heard: threading.Event) -> None:
+    def __init__(
+        self, config: SimulatorConfig, link, stop: threading.Event, host_heard: threading.Event
+    ) -> None:
         self.config = config
         self.link = link
         self.stop = stop
@@ -365,17 +383,33 @@ class _Session:
 
     def send_hello(self, reply_requested: int) -> None:
         cfg = self.config
-        self.send(encode(Hello(seq=self.hello_seq, timestamp_us=self.device_clock_us(),
-                               role=P.ROLE_DEVICE, sample_rate_hz=cfg.rate_hz,
-                               joint_names=JOINT_NAMES, encoding=cfg.encoding,
-                               heartbeat_period_ms=cfg.heartbeat_period_ms,
-                               reply_requested=reply_requested)))
+        self.send(
+            encode(
+                Hello(
+                    seq=self.hello_seq,
+                    timestamp_us=self.device_clock_us(),
+                    role=P.ROLE_DEVICE,
+                    sample_rate_hz=cfg.rate_hz,
+                    joint_names=JOINT_NAMES,
+                    encoding=cfg.encoding,
+                    heartbeat_period_ms=cfg.heartbeat_period_ms,
+                    reply_requested=reply_requested,
+                )
+            )
+        )
         self.hello_seq += 1
 
     def send_heartbeat(self) -> None:
-        self.send(encode(Heartbeat(seq=self.heartbeat_seq, timestamp_us=self.device_clock_us(),
-                                   role=P.ROLE_DEVICE,
-                                   heartbeat_period_ms=self.config.heartbeat_period_ms)))
+        self.send(
+            encode(
+                Heartbeat(
+                    seq=self.heartbeat_seq,
+                    timestamp_us=self.device_clock_us(),
+                    role=P.ROLE_DEVICE,
+                    heartbeat_period_ms=self.config.heartbeat_period_ms,
+                )
+            )
+        )
         self.heartbeat_seq += 1
 
     def read_loop(self) -> None:
@@ -435,8 +469,9 @@ class _Session:
                 self.send_hello(reply_requested=1)
                 next_hello += 1.0
 
-    def stream(self, planned: Iterator[_PlannedSample],
-               progress: Callable[[int], None] | None) -> float:
+    def stream(
+        self, planned: Iterator[_PlannedSample], progress: Callable[[int], None] | None
+    ) -> float:
         """Send the planned samples on a deadline schedule; returns seconds taken.
 
         Sample k is due exactly k / rate_hz after the start (integer nanoseconds, no
@@ -478,8 +513,15 @@ class _Session:
             return
         # The device read its sensors at the deadline; its clock then, plus jitter.
         timestamp_us = (self.device_clock_us(deadline_ns) + planned.jitter_us) % _WRAP_US
-        data = encode(JointSample(seq=seq, timestamp_us=timestamp_us, values=planned.values,
-                                  valid_mask=planned.valid_mask, encoding=self.config.encoding))
+        data = encode(
+            JointSample(
+                seq=seq,
+                timestamp_us=timestamp_us,
+                values=planned.values,
+                valid_mask=planned.valid_mask,
+                encoding=self.config.encoding,
+            )
+        )
         sent_ns = time.perf_counter_ns()
         with self.pending_lock:  # before writing: the answer may come back at once
             self.pending[seq] = (timestamp_us, sent_ns)
@@ -488,8 +530,11 @@ class _Session:
         self.send(data)
         self.samples_sent += 1
         self.last_seq_sent = seq
-        self.sent.append(SentSample(seq, timestamp_us, planned.values, planned.valid_mask,
-                                    self.config.encoding, sent_ns))
+        self.sent.append(
+            SentSample(
+                seq, timestamp_us, planned.values, planned.valid_mask, self.config.encoding, sent_ns
+            )
+        )
 
     def drain(self) -> None:
         """Wait up to drain_s for the estimate of the last sample sent."""
@@ -504,19 +549,28 @@ class _Session:
         cfg = self.config
         return SimulatorReport(
             samples_scheduled=cfg.n_samples if cfg.n_samples is not None else self.played,
-            samples_sent=self.samples_sent, samples_dropped=self.dropped,
-            garbage_bursts=self.garbage_bursts, bytes_not_written=self.bytes_not_written,
-            overruns=self.overruns, estimates_received=self.estimates_received,
-            answered=self.answered, skipped_reported=self.skipped_reported,
+            samples_sent=self.samples_sent,
+            samples_dropped=self.dropped,
+            garbage_bursts=self.garbage_bursts,
+            bytes_not_written=self.bytes_not_written,
+            overruns=self.overruns,
+            estimates_received=self.estimates_received,
+            answered=self.answered,
+            skipped_reported=self.skipped_reported,
             lost=max(0, self.samples_sent - self.answered - self.skipped_reported),
-            late=self.late, unmatched=self.unmatched,
+            late=self.late,
+            unmatched=self.unmatched,
             latency_ms_p50=self.latency.percentile_ms(50),
             latency_ms_p99=self.latency.percentile_ms(99),
             latency_ms_p999=self.latency.percentile_ms(99.9),
             latency_ms_max=self.latency.max_ms(),
-            heartbeats_received=self.heartbeats_received, host_hello=self.host_hello,
-            decoder_errors=dict(self.decoder.errors), elapsed_s=elapsed_s,
-            sent=tuple(self.sent), received=tuple(self.received))
+            heartbeats_received=self.heartbeats_received,
+            host_hello=self.host_hello,
+            decoder_errors=dict(self.decoder.errors),
+            elapsed_s=elapsed_s,
+            sent=tuple(self.sent),
+            received=tuple(self.received),
+        )
 
 
 class _PlannedSample(NamedTuple):
@@ -538,8 +592,7 @@ class _AngleSource:
         self.gait_period_s = config.gait_period_s
         self._gait = load_normative_gait() if config.motion_file is None else None
         if self._gait is None:
-            self._file_time, self._file_angles = read_joint_angles(config.motion_file,
-                                                                   JOINT_NAMES)
+            self._file_time, self._file_angles = read_joint_angles(config.motion_file, JOINT_NAMES)
 
     def angles(self, start: int, count: int) -> np.ndarray:
         """Angles (count, 3) rad of samples start .. start + count - 1 (sample k at k / rate_hz)."""
@@ -570,8 +623,9 @@ def _planned_samples(cfg: SimulatorConfig, source: _AngleSource) -> Iterator[_Pl
         start += count
 
 
-def _plan_chunk(cfg: SimulatorConfig, rng: np.random.Generator,
-                q: np.ndarray) -> list[_PlannedSample]:
+def _plan_chunk(
+    cfg: SimulatorConfig, rng: np.random.Generator, q: np.ndarray
+) -> list[_PlannedSample]:
     """Corrupt true angles q (n, 3) rad as configured and decide every sample's faults."""
     n = q.shape[0]
     if cfg.noise_rad > 0:
@@ -595,10 +649,14 @@ def _plan_chunk(cfg: SimulatorConfig, rng: np.random.Generator,
     jitter = np.round(rng.normal(0.0, cfg.jitter_us, n)) if cfg.jitter_us > 0 else np.zeros(n)
     dropped = rng.random(n) < cfg.drop_probability
     garbage_rows = rng.random(n) < cfg.garbage_probability
-    garbage = [rng.integers(0, 256, rng.integers(1, 33)).astype(np.uint8).tobytes()
-               if g else b"" for g in garbage_rows]
-    return [_PlannedSample(v, int(m), int(j), bool(d), g)
-            for v, m, j, d, g in zip(values, masks, jitter, dropped, garbage)]
+    garbage = [
+        rng.integers(0, 256, rng.integers(1, 33)).astype(np.uint8).tobytes() if g else b""
+        for g in garbage_rows
+    ]
+    return [
+        _PlannedSample(v, int(m), int(j), bool(d), g)
+        for v, m, j, d, g in zip(values, masks, jitter, dropped, garbage)
+    ]
 
 
 # -- a separate process --------------------------------------------------------------------
@@ -616,23 +674,25 @@ def _process_main(config: SimulatorConfig, url: str | None, baud: int, connectio
         return
     closing = threading.Event()
     try:
-        simulator = DeviceSimulator(config, link,
-                                    on_streamed=lambda: connection.send(("streamed", None)))
+        simulator = DeviceSimulator(
+            config, link, on_streamed=lambda: connection.send(("streamed", None))
+        )
         connection.send(("ready", getattr(link, "device_path", None)))
-        listener = threading.Thread(target=_listen_to_parent,
-                                    args=(connection, simulator, closing), daemon=True)
+        listener = threading.Thread(
+            target=_listen_to_parent, args=(connection, simulator, closing), daemon=True
+        )
         listener.start()
         connection.send(("report", simulator.run()))
         # Keep the link open until the parent's host has stopped reading it.
         closing.wait()
-    except Exception as exc:  # noqa: BLE001 - the parent gets one line, not a traceback
+    except Exception as exc:
         connection.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         link.close()
 
 
 def _listen_to_parent(connection, simulator: DeviceSimulator, closing: threading.Event) -> None:
-    """"stop": end the run early; "close" or a vanished parent: also release the link."""
+    """ "stop": end the run early; "close" or a vanished parent: also release the link."""
     try:
         while True:
             request = connection.recv()
@@ -655,8 +715,9 @@ class SimulatorProcess:
     stop reading first instead of seeing the port vanish.
     """
 
-    def __init__(self, config: SimulatorConfig, url: str | None = None,
-                 baud: int = DEFAULT_BAUD) -> None:
+    def __init__(
+        self, config: SimulatorConfig, url: str | None = None, baud: int = DEFAULT_BAUD
+    ) -> None:
         self.config = config
         self.url = url
         self.baud = baud
@@ -668,9 +729,12 @@ class SimulatorProcess:
     def start(self, timeout: float = 30.0) -> str | None:
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe()
-        self._process = context.Process(target=_process_main, name="bridge-sim",
-                                        args=(self.config, self.url, self.baud, child),
-                                        daemon=True)
+        self._process = context.Process(
+            target=_process_main,
+            name="bridge-sim",
+            args=(self.config, self.url, self.baud, child),
+            daemon=True,
+        )
         self._process.start()
         child.close()
         if not self._connection.poll(timeout):
@@ -683,10 +747,8 @@ class SimulatorProcess:
 
     def stop(self) -> None:
         if self._connection is not None:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self._connection.send("stop")
-            except (OSError, ValueError):
-                pass
 
     def wait_streamed(self, timeout: float | None = None) -> None:
         """Until the device has written its last sample (or its run ended another way)."""
@@ -699,8 +761,7 @@ class SimulatorProcess:
             raise RuntimeError(f"simulator failed: {value}")
         return value
 
-    def _receive_until(self, done: Callable[[], bool], timeout: float | None,
-                       what: str) -> None:
+    def _receive_until(self, done: Callable[[], bool], timeout: float | None, what: str) -> None:
         """Read the child's messages ("streamed", then "report" or "error") until done()."""
         if self._connection is None or self._process is None:
             raise RuntimeError("start() the simulator process first")
@@ -717,10 +778,8 @@ class SimulatorProcess:
     def close(self) -> None:
         """Release the link and end the process."""
         if self._connection is not None:
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self._connection.send("close")
-            except (OSError, ValueError):
-                pass
             self._connection.close()
             self._connection = None
         if self._process is not None:
@@ -741,34 +800,58 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bridge-sim",
         description="Play joint angles as the device firmware would, over a pseudo-terminal "
-                    "(default: created here, its path printed) or any pyserial URL/port; read "
-                    "Estimate frames back and report round-trip latency, lost and late "
-                    "estimates. Ctrl-C ends the run early; the report follows.")
+        "(default: created here, its path printed) or any pyserial URL/port; read "
+        "Estimate frames back and report round-trip latency, lost and late "
+        "estimates. Ctrl-C ends the run early; the report follows.",
+    )
     parser.add_argument("--port", help="pyserial URL or device path (default: a new pty)")
-    parser.add_argument("--baud", type=int, default=DEFAULT_BAUD,
-                        help=f"baud rate (default {DEFAULT_BAUD})")
+    parser.add_argument(
+        "--baud", type=int, default=DEFAULT_BAUD, help=f"baud rate (default {DEFAULT_BAUD})"
+    )
     parser.add_argument("--rate", type=float, default=100.0, help="samples per second")
-    parser.add_argument("--duration", type=float, default=10.0,
-                        help="seconds to play (default 10; 0: until Ctrl-C)")
+    parser.add_argument(
+        "--duration", type=float, default=10.0, help="seconds to play (default 10; 0: until Ctrl-C)"
+    )
     parser.add_argument("--motion", help="OpenSim .mot/.sto to play (default: normative gait)")
     parser.add_argument("--period", type=float, help="gait cycle period in s (default 1.235)")
-    parser.add_argument("--counts-per-rev", type=int, default=0,
-                        help="quantise like an encoder with this many counts per revolution")
-    parser.add_argument("--send-counts", action="store_true",
-                        help="send raw int32 counts (needs --counts-per-rev) instead of radians")
+    parser.add_argument(
+        "--counts-per-rev",
+        type=int,
+        default=0,
+        help="quantise like an encoder with this many counts per revolution",
+    )
+    parser.add_argument(
+        "--send-counts",
+        action="store_true",
+        help="send raw int32 counts (needs --counts-per-rev) instead of radians",
+    )
     parser.add_argument("--noise-deg", type=float, default=0.0, help="angle noise std (deg)")
     parser.add_argument("--drop", type=float, default=0.0, help="probability a sample is lost")
     parser.add_argument("--jitter-us", type=float, default=0.0, help="timestamp jitter std (µs)")
-    parser.add_argument("--nan", type=float, default=0.0,
-                        help="probability a sample carries a NaN channel")
-    parser.add_argument("--garbage", type=float, default=0.0,
-                        help="probability of random bytes before a sample")
-    parser.add_argument("--timestamp-start-us", type=int, default=0,
-                        help="device clock at start, µs (near 4294967295 tests wrapping)")
-    parser.add_argument("--wait-for-host", type=float, default=60.0,
-                        help="seconds to wait for the host's Hello/Heartbeat before streaming")
-    parser.add_argument("--late-ms", type=float, default=50.0,
-                        help="an estimate later than this after its sample counts as late")
+    parser.add_argument(
+        "--nan", type=float, default=0.0, help="probability a sample carries a NaN channel"
+    )
+    parser.add_argument(
+        "--garbage", type=float, default=0.0, help="probability of random bytes before a sample"
+    )
+    parser.add_argument(
+        "--timestamp-start-us",
+        type=int,
+        default=0,
+        help="device clock at start, µs (near 4294967295 tests wrapping)",
+    )
+    parser.add_argument(
+        "--wait-for-host",
+        type=float,
+        default=60.0,
+        help="seconds to wait for the host's Hello/Heartbeat before streaming",
+    )
+    parser.add_argument(
+        "--late-ms",
+        type=float,
+        default=50.0,
+        help="an estimate later than this after its sample counts as late",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--json", help="also write the report's figures to this JSON file")
     return parser
@@ -778,15 +861,23 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         config = SimulatorConfig(
-            rate_hz=args.rate, duration_s=args.duration if args.duration != 0 else None,
+            rate_hz=args.rate,
+            duration_s=args.duration if args.duration != 0 else None,
             motion_file=args.motion,
             gait_period_s=args.period,
             encoding=P.ENCODING_COUNTS if args.send_counts else P.ENCODING_RADIANS,
-            counts_per_rev=args.counts_per_rev, noise_rad=np.deg2rad(args.noise_deg),
-            drop_probability=args.drop, jitter_us=args.jitter_us, nan_probability=args.nan,
-            garbage_probability=args.garbage, timestamp_start_us=args.timestamp_start_us,
-            wait_for_host_s=args.wait_for_host, late_after_ms=args.late_ms, seed=args.seed,
-            keep_records=0)  # the report's figures are all bridge-sim prints
+            counts_per_rev=args.counts_per_rev,
+            noise_rad=np.deg2rad(args.noise_deg),
+            drop_probability=args.drop,
+            jitter_us=args.jitter_us,
+            nan_probability=args.nan,
+            garbage_probability=args.garbage,
+            timestamp_start_us=args.timestamp_start_us,
+            wait_for_host_s=args.wait_for_host,
+            late_after_ms=args.late_ms,
+            seed=args.seed,
+            keep_records=0,
+        )  # the report's figures are all bridge-sim prints
         link = PseudoTerminal() if args.port is None else open_link(args.port, args.baud)
     except (SimulatorConfigError, LinkError) as exc:
         print(f"bridge-sim: {exc}", file=sys.stderr)
@@ -796,8 +887,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"device path: {link.device_path}", flush=True)
         if config.wait_for_host_s > 0:
             print(f"waiting up to {config.wait_for_host_s:g} s for the host", flush=True)
-        with progress_bar(total=config.n_samples, unit="sample", mininterval=0.5,
-                          disable=not sys.stderr.isatty()) as bar:
+        with progress_bar(
+            total=config.n_samples, unit="sample", mininterval=0.5, disable=not sys.stderr.isatty()
+        ) as bar:
             simulator = DeviceSimulator(config, link, progress=bar.update)
             interrupted = threading.Event()
 

@@ -14,12 +14,21 @@ from firmware_bridge.codec import Estimate, JointSample, StreamDecoder, encode
 
 
 def measure(muscles: int, number: int, repeat: int) -> dict[str, float]:
-    sample = JointSample(seq=123456, timestamp_us=987654321, values=(0.31, -0.52, 0.07),
-                         valid_mask=0b111)
-    estimate = Estimate(seq=77, timestamp_us=5, sample_seq=123456, sample_timestamp_us=987654321,
-                        activations=tuple(0.01 * (i + 1) for i in range(muscles)),
-                        forces=tuple(100.0 + 17.3 * i for i in range(muscles)),
-                        torques=(12.5, -30.25, 4.0), status=0, skipped=0, latency_us=850)
+    sample = JointSample(
+        seq=123456, timestamp_us=987654321, values=(0.31, -0.52, 0.07), valid_mask=0b111
+    )
+    estimate = Estimate(
+        seq=77,
+        timestamp_us=5,
+        sample_seq=123456,
+        sample_timestamp_us=987654321,
+        activations=tuple(0.01 * (i + 1) for i in range(muscles)),
+        forces=tuple(100.0 + 17.3 * i for i in range(muscles)),
+        torques=(12.5, -30.25, 4.0),
+        status=0,
+        skipped=0,
+        latency_us=850,
+    )
     sample_wire, estimate_wire = encode(sample), encode(estimate)
     decoder = StreamDecoder()
     cases = {
@@ -28,8 +37,10 @@ def measure(muscles: int, number: int, repeat: int) -> dict[str, float]:
         f"encode Estimate({muscles})": lambda: encode(estimate),
         f"decode Estimate({muscles})": lambda: decoder.feed(estimate_wire),
     }
-    return {name: min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
-            for name, fn in cases.items()}
+    return {
+        name: min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
+        for name, fn in cases.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,8 +80,15 @@ def stop_process_for(after_s: float, stall_s: float, stalled: list[float]):
     return stall
 
 
-def run_one(bundle, name: str, seconds: float, inference: str, worker: str,
-            switch_interval_s: float | None, worker_nice: int | None) -> dict:
+def run_one(
+    bundle,
+    name: str,
+    seconds: float,
+    inference: str,
+    worker: str,
+    switch_interval_s: float | None,
+    worker_nice: int | None,
+) -> dict:
     from edge.bench.end_to_end import bench_end_to_end
     from edge.inference import InferenceSettings
 
@@ -99,18 +106,25 @@ def run_one(bundle, name: str, seconds: float, inference: str, worker: str,
         wrapped.append(StallOnce(backend, seconds / 2, STALL_S))
         return wrapped[0]
 
-    settings = InferenceSettings.for_model_rate(bundle.manifest.sample_rate_hz,
-                                                mode=inference, worker=worker)
+    settings = InferenceSettings.for_model_rate(
+        bundle.manifest.sample_rate_hz, mode=inference, worker=worker
+    )
     if worker_nice is not None:
         settings = dataclasses.replace(settings, thread_niceness=worker_nice)
     stalled: list[float] = []
     in_process = name == "stall" and worker == "process"
     try:
         result = bench_end_to_end(
-            bundle, "auto", rate, seconds, log_path=log, inference=settings,
+            bundle,
+            "auto",
+            rate,
+            seconds,
+            log_path=log,
+            inference=settings,
             switch_interval_s=switch_interval_s,
             wrap_backend=wrap if name == "stall" and not in_process else None,
-            during_run=stop_process_for(seconds / 2, STALL_S, stalled) if in_process else None)
+            during_run=stop_process_for(seconds / 2, STALL_S, stalled) if in_process else None,
+        )
     finally:
         if hog is not None:
             hog.kill()
@@ -143,39 +157,61 @@ def report(result: dict) -> list[tuple[str, bool]]:
     lat = result["latency_us"]
     age = result["activation_age_us"]
     device = result["simulator"]
-    print(f"\n== {result['run']}: {result['rate_hz']:g} Hz, {result['duration_s']:.1f} s, "
-          f"backend {result['backend']}, inference {result['inference']} (network in a "
-          f"{result['worker']} at nice {result['worker_nice']}), GIL switch interval "
-          f"{result['switch_interval_s'] * 1000:g} ms; load average "
-          f"{result['load_before']:.2f} before, {result['load_after']:.2f} after, "
-          f"{os.cpu_count()} CPUs")
-    print(f"samples in {result['samples_in']}, estimates out {result['estimates_out']}, "
-          f"skipped {result['skipped']}, log rows {result['log_rows']}; decoder errors "
-          f"{result['decoder_errors'] or 'none'}; events {result['events'] or 'none'}")
-    print(f"latency (sample received -> Estimate written) µs: p50 {lat['p50']} p99 {lat['p99']} "
-          f"p99.9 {lat['p999']}")
-    print(f"activation age µs: p50 {age['p50']} p99 {age['p99']} p99.9 {age['p999']} "
-          f"(limit {result['max_activation_age_us']:.0f}); flagged {result['flags'] or 'none'}")
+    print(
+        f"\n== {result['run']}: {result['rate_hz']:g} Hz, {result['duration_s']:.1f} s, "
+        f"backend {result['backend']}, inference {result['inference']} (network in a "
+        f"{result['worker']} at nice {result['worker_nice']}), GIL switch interval "
+        f"{result['switch_interval_s'] * 1000:g} ms; load average "
+        f"{result['load_before']:.2f} before, {result['load_after']:.2f} after, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"samples in {result['samples_in']}, estimates out {result['estimates_out']}, "
+        f"skipped {result['skipped']}, log rows {result['log_rows']}; decoder errors "
+        f"{result['decoder_errors'] or 'none'}; events {result['events'] or 'none'}"
+    )
+    print(
+        f"latency (sample received -> Estimate written) µs: p50 {lat['p50']} p99 {lat['p99']} "
+        f"p99.9 {lat['p999']}"
+    )
+    print(
+        f"activation age µs: p50 {age['p50']} p99 {age['p99']} p99.9 {age['p999']} "
+        f"(limit {result['max_activation_age_us']:.0f}); flagged {result['flags'] or 'none'}"
+    )
     if "round_trip_ms" in device:
         rt = device["round_trip_ms"]
-        print(f"device: sent {device['samples_sent']}, answered {device['answered']}, lost "
-              f"{device['lost']}, overruns {device['overruns']}; round trip ms p50 "
-              f"{rt['p50']:.3f} p99 {rt['p99']:.3f} p99.9 {rt['p999']:.3f}")
-    answered_all = (result["skipped"] == 0 and result["samples_in"] == result["estimates_out"]
-                    == result["log_rows"] and device.get("lost", 1) == 0)
+        print(
+            f"device: sent {device['samples_sent']}, answered {device['answered']}, lost "
+            f"{device['lost']}, overruns {device['overruns']}; round trip ms p50 "
+            f"{rt['p50']:.3f} p99 {rt['p99']:.3f} p99.9 {rt['p999']:.3f}"
+        )
+    answered_all = (
+        result["skipped"] == 0
+        and result["samples_in"] == result["estimates_out"] == result["log_rows"]
+        and device.get("lost", 1) == 0
+    )
     checks = [(f"{result['run']}: every sample answered, none skipped or lost", answered_all)]
     if result["run"] == "loaded-1k":
-        checks.append((f"{result['run']}: p99 <= {TARGET_P99_US:g} µs",
-                       lat["p99"] is not None and lat["p99"] <= TARGET_P99_US))
+        checks.append(
+            (
+                f"{result['run']}: p99 <= {TARGET_P99_US:g} µs",
+                lat["p99"] is not None and lat["p99"] <= TARGET_P99_US,
+            )
+        )
     if result["run"] == "stall":
         stall = result["stall"]
-        print(f"stall: backend stalled {STALL_S * 1000:g} ms: {stall['stalled']}; answers older "
-              f"than the limit {stall['older_than_limit']}, flagged ACTIVATION_STALE "
-              f"{stall['flagged']}, mismatches {stall['flag_mismatches']}; oldest activations "
-              f"{stall['max_age_ms']:.1f} ms")
-        checks.append(("stall: ACTIVATION_STALE on exactly the answers older than the limit",
-                       stall["stalled"] and stall["flagged"] > 0
-                       and stall["flag_mismatches"] == 0))
+        print(
+            f"stall: backend stalled {STALL_S * 1000:g} ms: {stall['stalled']}; answers older "
+            f"than the limit {stall['older_than_limit']}, flagged ACTIVATION_STALE "
+            f"{stall['flagged']}, mismatches {stall['flag_mismatches']}; oldest activations "
+            f"{stall['max_age_ms']:.1f} ms"
+        )
+        checks.append(
+            (
+                "stall: ACTIVATION_STALE on exactly the answers older than the limit",
+                stall["stalled"] and stall["flagged"] > 0 and stall["flag_mismatches"] == 0,
+            )
+        )
     for name, ok in checks:
         print(f"target {name}: {'met' if ok else 'MISSED'}")
     return checks
@@ -183,29 +219,41 @@ def report(result: dict) -> list[tuple[str, bool]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=60.0,
-                        help="length of the loaded run, s (60)")
+    parser.add_argument(
+        "--seconds", type=float, default=60.0, help="length of the loaded run, s (60)"
+    )
     parser.add_argument("--runs", default=",".join(RUNS), help=f"which runs ({','.join(RUNS)})")
     parser.add_argument("--inference", default="model-rate", choices=("model-rate", "per-sample"))
-    parser.add_argument("--worker", default="thread", choices=("thread", "process"),
-                        help="where the network runs in model-rate mode (default thread)")
-    parser.add_argument("--switch-interval-ms", type=float,
-                        help="the interpreter's GIL switch interval during the loop (default: "
-                        "the runtime's own)")
-    parser.add_argument("--rt-priority", type=int,
-                        help="SCHED_FIFO priority for the loop and the simulator it starts "
-                        "(as edge-run --rt-priority on the device; the network thread stays at "
-                        "normal scheduling)")
-    parser.add_argument("--worker-nice", type=int,
-                        help="the network thread's nice value (default: the runtime's)")
+    parser.add_argument(
+        "--worker",
+        default="thread",
+        choices=("thread", "process"),
+        help="where the network runs in model-rate mode (default thread)",
+    )
+    parser.add_argument(
+        "--switch-interval-ms",
+        type=float,
+        help="the interpreter's GIL switch interval during the loop (default: the runtime's own)",
+    )
+    parser.add_argument(
+        "--rt-priority",
+        type=int,
+        help="SCHED_FIFO priority for the loop and the simulator it starts "
+        "(as edge-run --rt-priority on the device; the network thread stays at "
+        "normal scheduling)",
+    )
+    parser.add_argument(
+        "--worker-nice", type=int, help="the network thread's nice value (default: the runtime's)"
+    )
     parser.add_argument("--bundle", type=Path, help="bundle (default: the shipped one)")
     parser.add_argument("--json", action="store_true", help="also print the raw figures as JSON")
     args = parser.parse_args()
     runs = [r for r in args.runs.split(",") if r]
     unknown = sorted(set(runs) - set(RUNS))
     if unknown:
-        print(f"bench_edge: unknown run(s) {unknown}; choose from {', '.join(RUNS)}",
-              file=sys.stderr)
+        print(
+            f"bench_edge: unknown run(s) {unknown}; choose from {', '.join(RUNS)}", file=sys.stderr
+        )
         return 2
     from edge.bundle import BundleError, default_bundle_path, load_bundle
 
@@ -226,8 +274,9 @@ def main() -> int:
     results, checks = [], []
     for name in runs:
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        result = run_one(bundle, name, args.seconds, args.inference, args.worker, switch_s,
-                         args.worker_nice)
+        result = run_one(
+            bundle, name, args.seconds, args.inference, args.worker, switch_s, args.worker_nice
+        )
         results.append(result)
         checks += report(result)
     if args.json:

@@ -21,17 +21,36 @@ from firmware_bridge.simulator import SimulatorConfig, SimulatorConfigError, Sim
 def echo_host(path: str, muscles: int, done: threading.Event) -> None:
     port = open_link(path, timeout=0.002)
     names = tuple(f"m{i}" for i in range(muscles))
-    port.write(encode(Hello(seq=0, timestamp_us=0, role=P.ROLE_HOST, sample_rate_hz=0.0,
-                            muscle_names=names, reply_requested=1)))
+    port.write(
+        encode(
+            Hello(
+                seq=0,
+                timestamp_us=0,
+                role=P.ROLE_HOST,
+                sample_rate_hz=0.0,
+                muscle_names=names,
+                reply_requested=1,
+            )
+        )
+    )
     decoder = StreamDecoder()
     seq = 0
     while not done.is_set():
         for message in decoder.feed(port.read(4096)):
             if isinstance(message, JointSample):
-                port.write(encode(Estimate(
-                    seq=seq, timestamp_us=0, sample_seq=message.seq,
-                    sample_timestamp_us=message.timestamp_us, activations=(0.1,) * muscles,
-                    forces=(100.0,) * muscles, torques=(0.0, 0.0, 0.0))))
+                port.write(
+                    encode(
+                        Estimate(
+                            seq=seq,
+                            timestamp_us=0,
+                            sample_seq=message.seq,
+                            sample_timestamp_us=message.timestamp_us,
+                            activations=(0.1,) * muscles,
+                            forces=(100.0,) * muscles,
+                            torques=(0.0, 0.0, 0.0),
+                        )
+                    )
+                )
                 seq += 1
     port.close()
 
@@ -45,14 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drop", type=float, default=0.0, help="drop probability")
     args = parser.parse_args(argv)
     try:
-        config = SimulatorConfig(rate_hz=args.rate, duration_s=args.duration,
-                                 garbage_probability=args.garbage, drop_probability=args.drop,
-                                 wait_for_host_s=30.0)
+        config = SimulatorConfig(
+            rate_hz=args.rate,
+            duration_s=args.duration,
+            garbage_probability=args.garbage,
+            drop_probability=args.drop,
+            wait_for_host_s=30.0,
+        )
         with SimulatorProcess(config) as process:
             path = process.start()
             done = threading.Event()
-            host = threading.Thread(target=echo_host, args=(path, args.muscles, done),
-                                    daemon=True)
+            host = threading.Thread(target=echo_host, args=(path, args.muscles, done), daemon=True)
             host.start()
             report = process.join(timeout=args.duration + 60)
             done.set()

@@ -51,9 +51,13 @@ def reference_stream(bundle, rate_hz: float, seconds: float, noisy: bool):
     from firmware_bridge.codec import JointSample
     from firmware_bridge.simulator import SimulatorConfig, source_angles
 
-    config = SimulatorConfig(rate_hz=rate_hz, duration_s=seconds,
-                             counts_per_rev=16384 if noisy else 0,
-                             noise_rad=math.radians(0.1) if noisy else 0.0, seed=3)
+    config = SimulatorConfig(
+        rate_hz=rate_hz,
+        duration_s=seconds,
+        counts_per_rev=16384 if noisy else 0,
+        noise_rad=math.radians(0.1) if noisy else 0.0,
+        seed=3,
+    )
     q = source_angles(config).astype(np.float32)
     if noisy:  # Gaussian angle noise, then a 14-bit encoder
         rng = np.random.default_rng(config.seed)
@@ -62,8 +66,13 @@ def reference_stream(bundle, rate_hz: float, seconds: float, noisy: bool):
         q = (np.round(q / step) * step).astype(np.float32)
     t_us = np.round(np.arange(len(q)) / rate_hz * 1e6).astype(np.int64)
     backend = select_backend(bundle, "onnxruntime", threads=1)
-    pipeline = EstimatePipeline(bundle, backend, HillModel(bundle.subject),
-                                SensorMap.identity(), inference=InferenceSettings("per-sample"))
+    pipeline = EstimatePipeline(
+        bundle,
+        backend,
+        HillModel(bundle.subject),
+        SensorMap.identity(),
+        inference=InferenceSettings("per-sample"),
+    )
     times, activations = [], []
     for i in range(len(q)):
         sample = JointSample(i, int(t_us[i]), tuple(q[i].tolist()), 0b111)
@@ -107,8 +116,11 @@ def carried(method: str, times, reference, runs, delay_s: float, max_extrapolati
         else:
             dt = t - times[i - 1] if i else 0.0
             u = pair[0].activations
-            tau = np.where(u > state, TAU_ACTIVATION_S * (0.5 + 1.5 * state),
-                           TAU_DEACTIVATION_S / (0.5 + 1.5 * state))
+            tau = np.where(
+                u > state,
+                TAU_ACTIVATION_S * (0.5 + 1.5 * state),
+                TAU_DEACTIVATION_S / (0.5 + 1.5 * state),
+            )
             state += (u - state) * (1.0 - np.exp(-dt / tau))
             out[i] = state
     return out
@@ -124,12 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="gait played, s (20)")
     parser.add_argument("--rates", default="1000,2000", help="device rates, Hz (1000,2000)")
-    parser.add_argument("--delays-ms", default="0,1,2",
-                        help="window end to output use, ms (0,1,2)")
+    parser.add_argument("--delays-ms", default="0,1,2", help="window end to output use, ms (0,1,2)")
     parser.add_argument("--bundle", type=Path, help="bundle (default: the shipped one)")
-    parser.add_argument("--inference-rates", default="",
-                        help="how often the network runs, Hz, comma-separated (default: the "
-                        "bundle's model rate)")
+    parser.add_argument(
+        "--inference-rates",
+        default="",
+        help="how often the network runs, Hz, comma-separated (default: the bundle's model rate)",
+    )
     args = parser.parse_args(argv)
     from edge.bundle import BundleError, default_bundle_path, load_bundle
     from edge.inference import InferenceSettings
@@ -142,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     model_rate = bundle.manifest.sample_rate_hz
     muscles = [m.removesuffix("_r").removesuffix("_l") for m in bundle.manifest.report_muscles]
     print(f"bundle {bundle.directory}, model rate {model_rate:g} Hz, {args.seconds:g} s of gait")
-    print(f"{'stream':6s} {'rate':>5s} {'runs':>6s} {'delay':>6s} {'method':12s} {'min R²':>7s} "
-          f"{'max |Δa|':>8s}  R² per muscle ({' '.join(muscles)})")
+    print(
+        f"{'stream':6s} {'rate':>5s} {'runs':>6s} {'delay':>6s} {'method':12s} {'min R²':>7s} "
+        f"{'max |Δa|':>8s}  R² per muscle ({' '.join(muscles)})"
+    )
     inference_rates = [float(r) for r in args.inference_rates.split(",") if r] or [model_rate]
     max_extrapolation_s = InferenceSettings.for_model_rate(model_rate).max_extrapolation_s
     for noisy in (False, True):
@@ -153,13 +168,17 @@ def main(argv: list[str] | None = None) -> int:
                 runs = network_runs(times, inference_rate)
                 for delay_ms in (float(d) for d in args.delays_ms.split(",")):
                     for method in ("hold", "linear", "first-order"):
-                        estimate = carried(method, times, reference, runs, delay_ms / 1e3,
-                                           max_extrapolation_s)
+                        estimate = carried(
+                            method, times, reference, runs, delay_ms / 1e3, max_extrapolation_s
+                        )
                         r2, worst = scores(estimate, reference)
-                        print(f"{'noisy' if noisy else 'clean':6s} {rate:5.0f} "
-                              f"{inference_rate:4.0f}Hz {delay_ms:4.1f}ms "
-                              f"{method:12s} {r2.min():7.4f} {worst:8.4f}  "
-                              + " ".join(f"{v:.4f}" for v in r2), flush=True)
+                        print(
+                            f"{'noisy' if noisy else 'clean':6s} {rate:5.0f} "
+                            f"{inference_rate:4.0f}Hz {delay_ms:4.1f}ms "
+                            f"{method:12s} {r2.min():7.4f} {worst:8.4f}  "
+                            + " ".join(f"{v:.4f}" for v in r2),
+                            flush=True,
+                        )
     return 0
 
 

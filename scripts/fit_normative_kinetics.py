@@ -78,8 +78,10 @@ def stance_samples(leg, model: LegModel, heel_strikes: tuple[float, float]):
     strikes, offs = gait_events(leg)
     found = [strikes[np.abs(strikes - t) <= 2.0 / leg.rate_hz] for t in heel_strikes]
     if not all(f.size for f in found):
-        raise SystemExit(f"the {leg.side} leg's heel strikes {np.round(strikes, 3).tolist()} s "
-                         f"do not bound the cycle {heel_strikes} s")
+        raise SystemExit(
+            f"the {leg.side} leg's heel strikes {np.round(strikes, 3).tolist()} s "
+            f"do not bound the cycle {heel_strikes} s"
+        )
     start, end = found[0][0], found[1][0]
     off = offs[offs > start][0]
     inside = (leg.time >= start) & (leg.time < off)
@@ -118,21 +120,30 @@ def fit_pelvis(leg, heel_strikes: tuple[float, float], harmonics: int, length_m:
     return mean, cos, sin, rms
 
 
-def fit_kinetics(legs, kinematics, subject, heel_strikes: tuple[float, float], harmonics: int,
-                 pelvis_harmonics: int) -> tuple[dict, dict]:
+def fit_kinetics(
+    legs,
+    kinematics,
+    subject,
+    heel_strikes: tuple[float, float],
+    harmonics: int,
+    pelvis_harmonics: int,
+) -> tuple[dict, dict]:
     """The coefficient document and the RMS fit errors from ``legs`` (both legs of the trial,
     as train.trial loads them) and ``kinematics`` (the right leg unfiltered, for the pelvis)."""
     right = next(leg for leg in legs if leg.side == "r")
     weight = body_weight_n(legs, heel_strikes)
     length = leg_length_m(subject)
-    s, force, free_moment, cop, fraction = stance_samples(right, LegModel.from_subject(subject),
-                                                          heel_strikes)
+    s, force, free_moment, cop, fraction = stance_samples(
+        right, LegModel.from_subject(subject), heel_strikes
+    )
     force_coefficients, force_rms = fit_series(s, force / weight, harmonics, "sin")
-    moment_coefficients, moment_rms = fit_series(s, free_moment / (weight * length), harmonics,
-                                                 "sin")
+    moment_coefficients, moment_rms = fit_series(
+        s, free_moment / (weight * length), harmonics, "sin"
+    )
     cop_coefficients, cop_rms = fit_series(s, cop / length, harmonics, "cos")
-    pelvis_mean, pelvis_cos, pelvis_sin, pelvis_rms = fit_pelvis(kinematics, heel_strikes,
-                                                                 pelvis_harmonics, length)
+    pelvis_mean, pelvis_cos, pelvis_sin, pelvis_rms = fit_pelvis(
+        kinematics, heel_strikes, pelvis_harmonics, length
+    )
     document = {
         "schema_version": 2,
         "source": "OpenSim subject01_walk1 (gait2392 example data), right cycle "
@@ -159,10 +170,12 @@ def fit_kinetics(legs, kinematics, subject, heel_strikes: tuple[float, float], h
             "(hip to ankle joint centre at the default pose), tx and tz about their cycle means"
         ),
     }
-    errors = {"force per body weight (x, y, z)": force_rms,
-              "free moment per body weight x leg length": moment_rms,
-              "COP per leg length (foot x, y, z)": cop_rms,
-              "pelvis (rad; per leg length)": pelvis_rms}
+    errors = {
+        "force per body weight (x, y, z)": force_rms,
+        "free moment per body weight x leg length": moment_rms,
+        "COP per leg length (foot x, y, z)": cop_rms,
+        "pelvis (rad; per leg length)": pelvis_rms,
+    }
     return document, errors
 
 
@@ -170,12 +183,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="opensim-gait2392 folder")
     parser.add_argument("--subject", type=Path, help="five-coordinate subject.json of the source")
-    parser.add_argument("--heel-strikes", type=float, nargs=2, default=SOURCE_HEEL_STRIKES_S,
-                        metavar=("T0_S", "T1_S"), help="the right cycle the pelvis is fitted over")
-    parser.add_argument("--harmonics", type=int, default=20,
-                        help="terms per stance series (default 20)")
-    parser.add_argument("--pelvis-harmonics", type=int, default=8,
-                        help="pelvis Fourier harmonics (default 8, as the joint angles)")
+    parser.add_argument(
+        "--heel-strikes",
+        type=float,
+        nargs=2,
+        default=SOURCE_HEEL_STRIKES_S,
+        metavar=("T0_S", "T1_S"),
+        help="the right cycle the pelvis is fitted over",
+    )
+    parser.add_argument(
+        "--harmonics", type=int, default=20, help="terms per stance series (default 20)"
+    )
+    parser.add_argument(
+        "--pelvis-harmonics",
+        type=int,
+        default=8,
+        help="pelvis Fourier harmonics (default 8, as the joint angles)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help="coefficient file to write")
     args = parser.parse_args(argv)
     ik = args.data / "subject01_walk1_ik.mot"
@@ -183,19 +207,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fit_normative_kinetics: {ik} not found; pass --data", file=sys.stderr)
         return 2
     if args.harmonics < 1 or args.pelvis_harmonics < 1:
-        print("fit_normative_kinetics: need --harmonics >= 1 and --pelvis-harmonics >= 1",
-              file=sys.stderr)
+        print(
+            "fit_normative_kinetics: need --harmonics >= 1 and --pelvis-harmonics >= 1",
+            file=sys.stderr,
+        )
         return 2
     subject = load_subject(args.subject) if args.subject else default_subject()
     files = (ik, args.data / "subject01_walk1_grf.mot", args.data / "subject01_walk1_grf.xml")
     legs = load_both_legs(*files, subject, RATE_HZ)
     kinematics = load_trial(*files, subject, RATE_HZ, "r", TrialConfig(kinematics_cutoff_hz=None))
-    document, errors = fit_kinetics(legs, kinematics, subject, tuple(args.heel_strikes),
-                                    args.harmonics, args.pelvis_harmonics)
+    document, errors = fit_kinetics(
+        legs, kinematics, subject, tuple(args.heel_strikes), args.harmonics, args.pelvis_harmonics
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=1) + "\n")
-    print(f"body weight {document['body_weight_n_of_source']:.1f} N, leg length "
-          f"{document['leg_length_m_of_source']:.3f} m, stance {document['stance_fraction']:.3f}")
+    print(
+        f"body weight {document['body_weight_n_of_source']:.1f} N, leg length "
+        f"{document['leg_length_m_of_source']:.3f} m, stance {document['stance_fraction']:.3f}"
+    )
     for what, rms in errors.items():
         print(f"RMS fit error, {what}: " + " ".join(f"{x:.4f}" for x in np.atleast_1d(rms)))
     print(f"wrote {args.out}")

@@ -14,15 +14,19 @@ from firmware_bridge.artefacts import expected_artefacts, stale_artefacts
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 and name the files that are stale")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 and name the files that are stale",
+    )
     args = parser.parse_args(argv)
     try:
         if args.check:
             stale = stale_artefacts()
             for path in stale:
-                print(f"stale: {path} (run scripts/generate_protocol_artefacts.py)",
-                      file=sys.stderr)
+                print(
+                    f"stale: {path} (run scripts/generate_protocol_artefacts.py)", file=sys.stderr
+                )
             return 1 if stale else 0
         for path, text in expected_artefacts().items():
             if path.read_text(encoding="utf-8") != text:

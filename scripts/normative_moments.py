@@ -42,9 +42,12 @@ RATE_HZ = 100.0
 
 def with_body_weight(subject, weight_n: float):
     """What the dynamics read of ``subject``, with the body mass that weighs ``weight_n``."""
-    return SimpleNamespace(body=SimpleNamespace(mass=weight_n / -GRAVITY[1]),
-                           segments=subject.segments, joints=subject.joints,
-                           hip_centre=subject.hip_centre)
+    return SimpleNamespace(
+        body=SimpleNamespace(mass=weight_n / -GRAVITY[1]),
+        segments=subject.segments,
+        joints=subject.joints,
+        hip_centre=subject.hip_centre,
+    )
 
 
 def moments(trial, subject) -> np.ndarray:
@@ -52,13 +55,19 @@ def moments(trial, subject) -> np.ndarray:
     return required_torques(trial, subject, qd, qdd, PhysicsOptions())
 
 
-def compare(subject, data: Path = DEFAULT_DATA, kinetics: NormativeKinetics | None = None
-            ) -> dict[str, dict[str, np.ndarray]]:
+def compare(
+    subject, data: Path = DEFAULT_DATA, kinetics: NormativeKinetics | None = None
+) -> dict[str, dict[str, np.ndarray]]:
     """Per leg ("r", "l"): recorded peak |moment|, RMS and peak |difference| (5,) N m over
     the leg's first recorded cycle, built-in gait (``kinetics``: default the shipped
     file) vs recorded."""
-    legs = load_both_legs(data / "subject01_walk1_ik.mot", data / "subject01_walk1_grf.mot",
-                          data / "subject01_walk1_grf.xml", subject, RATE_HZ)
+    legs = load_both_legs(
+        data / "subject01_walk1_ik.mot",
+        data / "subject01_walk1_grf.mot",
+        data / "subject01_walk1_grf.xml",
+        subject,
+        RATE_HZ,
+    )
     # the body weight the kinetics were normalised by: both feet's mean vertical force
     strikes, _ = gait_events(legs[0])
     cycle = (legs[0].time >= strikes[0]) & (legs[0].time < strikes[1])
@@ -76,9 +85,11 @@ def compare(subject, data: Path = DEFAULT_DATA, kinetics: NormativeKinetics | No
         built_at = np.column_stack([np.interp(at, built.time, column) for column in built_tau.T])
         recorded = moments(leg, body)[inside]
         difference = built_at - recorded
-        result[leg.side] = {"peak": np.abs(recorded).max(axis=0),
-                            "rms": np.sqrt(np.mean(difference**2, axis=0)),
-                            "max": np.abs(difference).max(axis=0)}
+        result[leg.side] = {
+            "peak": np.abs(recorded).max(axis=0),
+            "rms": np.sqrt(np.mean(difference**2, axis=0)),
+            "max": np.abs(difference).max(axis=0),
+        }
     return result
 
 
@@ -88,14 +99,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subject", type=Path, help="five-coordinate subject.json")
     args = parser.parse_args(argv)
     if not (args.data / "subject01_walk1_ik.mot").is_file():
-        print(f"normative_moments: no subject01_walk1 trial in {args.data}; pass --data",
-              file=sys.stderr)
+        print(
+            f"normative_moments: no subject01_walk1 trial in {args.data}; pass --data",
+            file=sys.stderr,
+        )
         return 2
     subject = load_subject(args.subject) if args.subject else default_subject()
     for side, figures in compare(subject, args.data).items():
-        print("right leg, its first recorded cycle (N m):" if side == "r" else
-              "left leg, its first recorded cycle (N m; the built gait is the right leg's cycle, "
-              "so this measures the source's left-right asymmetry):")
+        print(
+            "right leg, its first recorded cycle (N m):"
+            if side == "r"
+            else "left leg, its first recorded cycle (N m; the built gait is the right leg's cycle, "
+            "so this measures the source's left-right asymmetry):"
+        )
         print(f"  {'coordinate':14s} {'peak':>7s} {'RMS diff':>9s} {'% peak':>7s} {'max diff':>9s}")
         for k, name in enumerate(COORDINATES):
             peak, rms, worst = (figures[key][k] for key in ("peak", "rms", "max"))

@@ -235,7 +235,7 @@ class Case:
                  self.loss_weighting, self.balance]  # fmt: skip
         if self.speeds:
             parts.append("speeds" + "-".join(f"{s:g}" for s in self.speeds))
-        return "_".join(parts + [f"s{self.seed}"])
+        return "_".join([*parts, f"s{self.seed}"])
 
 
 def plan(trials: list[Trial], second: Trial | None, settings: Settings) -> list[Case]:

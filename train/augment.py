@@ -125,7 +125,9 @@ class AugmentConfig:
             raise TrialError(f"speed_range must satisfy 0 < low <= high, got {self.speed_range}")
         lo, hi = self.amplitude_range
         if not 0 < lo <= hi:
-            raise TrialError(f"amplitude_range must satisfy 0 < low <= high, got {self.amplitude_range}")
+            raise TrialError(
+                f"amplitude_range must satisfy 0 < low <= high, got {self.amplitude_range}"
+            )
         if self.offset_rad < 0 or self.cycle_speed_jitter < 0 or self.cycle_amplitude_jitter < 0:
             raise TrialError("offset_rad and the jitters must be >= 0")
         if self.cycles_per_variant < 1:
@@ -153,7 +155,9 @@ def augment_trials(
     if n_variants == 0 or not trials:
         return []
     model = LegModel.from_subject(subject)
-    supports = [static_support(trial, _sibling(trial, trials), subject.body.mass) for trial in trials]
+    supports = [
+        static_support(trial, _sibling(trial, trials), subject.body.mass) for trial in trials
+    ]
     variants = []
     for index, (trial, support) in enumerate(zip(trials, supports)):
         pieces = _cycles(trial)
@@ -179,8 +183,13 @@ def static_support(trial: LegTrial, sibling: LegTrial | None, body_mass_kg: floa
 
 def _sibling(trial: LegTrial, trials: list[LegTrial]) -> LegTrial | None:
     for other in trials:
-        if (other is not trial and other.side != trial.side and other.source == trial.source
-                and other.n_samples == trial.n_samples and np.array_equal(other.time, trial.time)):
+        if (
+            other is not trial
+            and other.side != trial.side
+            and other.source == trial.source
+            and other.n_samples == trial.n_samples
+            and np.array_equal(other.time, trial.time)
+        ):
             return other
     return None
 
@@ -213,8 +222,9 @@ class _Source:
 _RECORDED = ("force", "cop", "free_moment", "contact")
 
 
-def _splice(trial: LegTrial, support: np.ndarray, pieces: list[tuple[int, int]],
-            order: list[int]) -> _Source:
+def _splice(
+    trial: LegTrial, support: np.ndarray, pieces: list[tuple[int, int]], order: list[int]
+) -> _Source:
     """Chosen cycles end to end: periodic coordinates start at the mean heel-strike value,
     horizontal pelvis positions continue from where the previous cycle ended."""
     start_q = np.mean([trial.q[a] for a, _ in pieces], axis=0)
@@ -230,8 +240,9 @@ def _splice(trial: LegTrial, support: np.ndarray, pieces: list[tuple[int, int]],
         ramp = (np.arange(n) / n)[:, None]
         parts["q"].append(trial.q[a:b] - ramp * (trial.q[b] - trial.q[a]) + (start_q - trial.q[a]))
         pelvis = trial.pelvis[a:b].copy()
-        pelvis[:, periodic] += (-ramp * (trial.pelvis[b, periodic] - trial.pelvis[a, periodic])
-                                + (start_pelvis[periodic] - trial.pelvis[a, periodic]))
+        pelvis[:, periodic] += -ramp * (trial.pelvis[b, periodic] - trial.pelvis[a, periodic]) + (
+            start_pelvis[periodic] - trial.pelvis[a, periodic]
+        )
         pelvis[:, travel] += position - trial.pelvis[a, travel]
         position = position + trial.pelvis[b, travel] - trial.pelvis[a, travel]
         parts["pelvis"].append(pelvis)
@@ -248,19 +259,27 @@ def _splice(trial: LegTrial, support: np.ndarray, pieces: list[tuple[int, int]],
     parts["q"].append(start_q[None, :])
     parts["pelvis"].append(closing[None, :])
     a, _ = pieces[order[0]]
-    parts["q_recorded"].append(trial.q[a:a + 1])
-    parts["pelvis_recorded"].append(trial.pelvis[a:a + 1])
+    parts["q_recorded"].append(trial.q[a : a + 1])
+    parts["pelvis_recorded"].append(trial.pelvis[a : a + 1])
     for name in _RECORDED:
-        parts[name].append(getattr(trial, name)[a:a + 1])
-    parts["support"].append(support[a:a + 1])
+        parts[name].append(getattr(trial, name)[a : a + 1])
+    parts["support"].append(support[a : a + 1])
     return _Source(**{k: np.concatenate(v) for k, v in parts.items()}, knots=np.asarray(knots))
 
 
 def _whole(trial: LegTrial, support: np.ndarray) -> _Source:
-    return _Source(q=trial.q, q_recorded=trial.q, pelvis=trial.pelvis,
-                   pelvis_recorded=trial.pelvis, force=trial.force, cop=trial.cop,
-                   free_moment=trial.free_moment, contact=trial.contact, support=support,
-                   knots=np.array([0.5 * (trial.n_samples - 1)]))
+    return _Source(
+        q=trial.q,
+        q_recorded=trial.q,
+        pelvis=trial.pelvis,
+        pelvis_recorded=trial.pelvis,
+        force=trial.force,
+        cop=trial.cop,
+        free_moment=trial.free_moment,
+        contact=trial.contact,
+        support=support,
+        knots=np.array([0.5 * (trial.n_samples - 1)]),
+    )
 
 
 def _smooth_profile(knots: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -271,9 +290,15 @@ def _smooth_profile(knots: np.ndarray, values: np.ndarray, at: np.ndarray) -> np
     return PchipInterpolator(knots, values, axis=0)(clipped)
 
 
-def _variant(trial: LegTrial, support: np.ndarray, pieces: list[tuple[int, int]],
-             model: LegModel, rng: np.random.Generator, config: AugmentConfig,
-             number: int) -> LegTrial:
+def _variant(
+    trial: LegTrial,
+    support: np.ndarray,
+    pieces: list[tuple[int, int]],
+    model: LegModel,
+    rng: np.random.Generator,
+    config: AugmentConfig,
+    number: int,
+) -> LegTrial:
     if pieces:
         order = [int(i) for i in rng.integers(len(pieces), size=config.cycles_per_variant)]
         source = _splice(trial, support, pieces, order)
@@ -284,12 +309,15 @@ def _variant(trial: LegTrial, support: np.ndarray, pieces: list[tuple[int, int]]
     n_q = len(COORDINATES)
     lo, hi = np.log(config.speed_range)
     speed_base = float(np.exp(rng.uniform(lo, hi)))
-    speeds = np.clip(speed_base * np.exp(config.cycle_speed_jitter * rng.standard_normal(n_pieces)),
-                     *config.speed_range)
+    speeds = np.clip(
+        speed_base * np.exp(config.cycle_speed_jitter * rng.standard_normal(n_pieces)),
+        *config.speed_range,
+    )
     lo, hi = np.log(config.amplitude_range)
     amplitude_base = np.exp(rng.uniform(lo, hi, size=n_q))
     amplitudes = amplitude_base * np.exp(
-        config.cycle_amplitude_jitter * rng.standard_normal((n_pieces, n_q)))
+        config.cycle_amplitude_jitter * rng.standard_normal((n_pieces, n_q))
+    )
     offsets = rng.uniform(-config.offset_rad, config.offset_rad, size=n_q)
     # a coordinate the files did not hold stays 0
     varied = np.array([name in trial.measured for name in COORDINATES])
@@ -301,9 +329,18 @@ def _variant(trial: LegTrial, support: np.ndarray, pieces: list[tuple[int, int]]
     # each measured centre of pressure is exact (a join between cycles lies between samples)
     u = np.arange(source.q.shape[0], dtype=np.float64)
     mean_posture = source.q.mean(axis=0)
-    q = mean_posture + _smooth_profile(source.knots, amplitudes, u) * (source.q - mean_posture) + offsets
-    cop, force = _carry_with_the_foot(model, (source.pelvis_recorded, source.q_recorded),
-                                      (source.pelvis, q), source.cop, source.force)
+    q = (
+        mean_posture
+        + _smooth_profile(source.knots, amplitudes, u) * (source.q - mean_posture)
+        + offsets
+    )
+    cop, force = _carry_with_the_foot(
+        model,
+        (source.pelvis_recorded, source.q_recorded),
+        (source.pelvis, q),
+        source.cop,
+        source.force,
+    )
     # the centre of pressure exists only under load: bridge the unloaded samples linearly
     # (where it lies, carried, in the variant's world: continuous across the joins)
     loaded = source.contact
@@ -320,11 +357,11 @@ def _variant(trial: LegTrial, support: np.ndarray, pieces: list[tuple[int, int]]
     contact = source.contact[np.clip(np.rint(at).astype(int), 0, u.size - 1)]
     force, cop, free_moment, static = (
         np.column_stack([np.interp(at, u, column) for column in array.T])
-        for array in (force, cop, source.free_moment, source.support[:, None]))
+        for array in (force, cop, source.free_moment, source.support[:, None])
+    )
     force_y = np.interp(at, u, source.force[:, 1])
     # the vertical force's ratio S/F_y + s²(1 − S/F_y), applied to the whole wrench
-    static_fraction = np.divide(static[:, 0], force_y, out=np.ones_like(force_y),
-                                where=force_y > 0)
+    static_fraction = np.divide(static[:, 0], force_y, out=np.ones_like(force_y), where=force_y > 0)
     ratio = np.maximum(s**2 + (1.0 - s**2) * static_fraction, 0.0)[:, None]
     force, free_moment = ratio * force, ratio * free_moment
     for array in (force, cop, free_moment):
@@ -351,9 +388,13 @@ def _variant(trial: LegTrial, support: np.ndarray, pieces: list[tuple[int, int]]
     )
 
 
-def _carry_with_the_foot(model: LegModel, old_pose: tuple[np.ndarray, np.ndarray],
-                         new_pose: tuple[np.ndarray, np.ndarray], cop: np.ndarray,
-                         force: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _carry_with_the_foot(
+    model: LegModel,
+    old_pose: tuple[np.ndarray, np.ndarray],
+    new_pose: tuple[np.ndarray, np.ndarray],
+    cop: np.ndarray,
+    force: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """The centre of pressure carried rigidly by the foot from the recorded pose to the new
     one (each (pelvis (N, 6), q (N, 5))), and the force turned by the smallest rotation
     that takes the recorded hip-to-COP line onto the new one."""
@@ -361,8 +402,9 @@ def _carry_with_the_foot(model: LegModel, old_pose: tuple[np.ndarray, np.ndarray
     old = leg_kinematics(model, old_pose[0], zero6, zero6, old_pose[1], zero5, zero5)
     new = leg_kinematics(model, new_pose[0], zero6, zero6, new_pose[1], zero5, zero5)
     in_foot = np.einsum("nji,nj->ni", old.orientation[:, _FOOT], cop - old.joint_centre[:, _ANKLE])
-    carried = new.joint_centre[:, _ANKLE] + np.einsum("nij,nj->ni", new.orientation[:, _FOOT],
-                                                      in_foot)
+    carried = new.joint_centre[:, _ANKLE] + np.einsum(
+        "nij,nj->ni", new.orientation[:, _FOOT], in_foot
+    )
     turn = _rotation_between(cop - old.joint_centre[:, 0], carried - new.joint_centre[:, 0])
     return carried, np.einsum("nij,nj->ni", turn, force)
 

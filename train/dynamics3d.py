@@ -218,11 +218,11 @@ def leg_kinematics(
         if x.ndim == 0 or x.shape[-1] != size:
             raise ValueError(f"{name} must have shape (..., {size}), got {x.shape}")
     batch = np.broadcast_shapes(q.shape[:-1], pelvis_q.shape[:-1])
-    zero = np.zeros(batch + (3,))
+    zero = np.zeros((*batch, 3))
     orientation, omega, alpha, _ = rotation_sequence(
         PELVIS_AXES,
         pelvis_q[..., :3], pelvis_qd[..., :3], pelvis_qdd[..., :3],
-        np.broadcast_to(np.eye(3), batch + (3, 3)), zero, zero,
+        np.broadcast_to(np.eye(3), (*batch, 3, 3)), zero, zero,
     )  # fmt: skip
     # The pelvis's translations are along ground's axes (OpenSim's ground_pelvis joint).
     hip_offset = orientation @ model.hip_centre
@@ -289,15 +289,15 @@ def joint_loads(
     orientation = kinematics.orientation
     batch = orientation.shape[:-3]
     if ground is None:
-        child_force = np.zeros(batch + (3,))
-        child_moment = np.zeros(batch + (3,))
+        child_force = np.zeros((*batch, 3))
+        child_moment = np.zeros((*batch, 3))
         child_point = kinematics.joint_centre[..., 3, :]
     else:
-        child_force = -np.broadcast_to(np.asarray(ground.force, dtype=np.float64), batch + (3,))
+        child_force = -np.broadcast_to(np.asarray(ground.force, dtype=np.float64), (*batch, 3))
         child_moment = -np.broadcast_to(
-            np.asarray(ground.free_moment, dtype=np.float64), batch + (3,)
+            np.asarray(ground.free_moment, dtype=np.float64), (*batch, 3)
         )
-        child_point = np.broadcast_to(np.asarray(ground.cop, dtype=np.float64), batch + (3,))
+        child_point = np.broadcast_to(np.asarray(ground.cop, dtype=np.float64), (*batch, 3))
     forces, moments = [None] * 3, [None] * 3
     for k in (2, 1, 0):
         rotation = orientation[..., k, :, :]

@@ -103,8 +103,9 @@ class NormativeKinetics:
         pelvis[:, _TRANSLATIONS] *= leg_length_m
         return pelvis
 
-    def stance_loads(self, s: np.ndarray, weight_n: float, leg_length_m: float
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def stance_loads(
+        self, s: np.ndarray, weight_n: float, leg_length_m: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """At stance phases s (N,): force (N, 3) N in ground, free moment (N, 3) N m (vertical)
         and the centre of pressure relative to the ankle in the foot's frame (N, 3) m."""
         sines = stance_basis(s, self.force_sin.shape[1], "sin")
@@ -126,31 +127,40 @@ def load_normative_kinetics(path: str | Path = DEFAULT_PATH) -> NormativeKinetic
         kinetics = NormativeKinetics(
             stance_fraction=float(raw["stance_fraction"]),
             force_sin=np.asarray(raw["force_per_body_weight_sin"], dtype=float),
-            free_moment_sin=np.asarray(raw["free_moment_per_body_weight_leg_length_sin"],
-                                       dtype=float),
+            free_moment_sin=np.asarray(
+                raw["free_moment_per_body_weight_leg_length_sin"], dtype=float
+            ),
             cop_cos=np.asarray(raw["cop_from_ankle_in_foot_per_leg_length_cos"], dtype=float),
             pelvis_mean=np.asarray(pelvis["mean"], dtype=float),
             pelvis_cos=np.asarray(pelvis["cos"], dtype=float),
             pelvis_sin=np.asarray(pelvis["sin"], dtype=float),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a valid normative kinetics file ({exc}); regenerate it "
-                         "with scripts/fit_normative_kinetics.py") from None
+        raise ValueError(
+            f"{path}: not a valid normative kinetics file ({exc}); regenerate it "
+            "with scripts/fit_normative_kinetics.py"
+        ) from None
     k = kinetics.force_sin.shape[1]
     shapes_ok = (
-        kinetics.force_sin.shape == (3, k) and kinetics.free_moment_sin.shape == (k,)
-        and kinetics.cop_cos.shape[0] == 3 and kinetics.pelvis_mean.shape == (6,)
+        kinetics.force_sin.shape == (3, k)
+        and kinetics.free_moment_sin.shape == (k,)
+        and kinetics.cop_cos.shape[0] == 3
+        and kinetics.pelvis_mean.shape == (6,)
         and kinetics.pelvis_cos.shape == kinetics.pelvis_sin.shape
-        and kinetics.pelvis_cos.shape[0] == 6 and 0 < kinetics.stance_fraction < 1
+        and kinetics.pelvis_cos.shape[0] == 6
+        and 0 < kinetics.stance_fraction < 1
     )
     if not shapes_ok:
-        raise ValueError(f"{path}: coefficient shapes or stance_fraction are not those of "
-                         "scripts/fit_normative_kinetics.py; regenerate it")
+        raise ValueError(
+            f"{path}: coefficient shapes or stance_fraction are not those of "
+            "scripts/fit_normative_kinetics.py; regenerate it"
+        )
     return kinetics
 
 
-def lowpass_gains(harmonics: int, period_s: float, config: TrialConfig, rate_hz: float
-                  ) -> np.ndarray:
+def lowpass_gains(
+    harmonics: int, period_s: float, config: TrialConfig, rate_hz: float
+) -> np.ndarray:
     """(K,) the gain of ``train.trial.lowpass`` at ``rate_hz`` on harmonic k = 1..K of a
     periodic signal of period ``period_s``: the filter's exact steady state, with no edge.
 
@@ -167,10 +177,15 @@ def lowpass_gains(harmonics: int, period_s: float, config: TrialConfig, rate_hz:
         return 1.0 / (1.0 + (warped / cutoff) ** (2 * config.filter_order))
 
 
-def normative_leg(subject, cycles: int, side: str, rate_hz: float = 100.0,
-                  gait: NormativeGait | None = None,
-                  kinetics: NormativeKinetics | None = None,
-                  config: TrialConfig | None = None) -> LegTrial:
+def normative_leg(
+    subject,
+    cycles: int,
+    side: str,
+    rate_hz: float = 100.0,
+    gait: NormativeGait | None = None,
+    kinetics: NormativeKinetics | None = None,
+    config: TrialConfig | None = None,
+) -> LegTrial:
     """One leg walking the built-in gait for ``cycles`` cycles at ``rate_hz``, scaled to
     ``subject`` (a five-coordinate ``calib.Subject``: body weight, leg length, the foot
     that carries the centre of pressure).
@@ -199,11 +214,16 @@ def normative_leg(subject, cycles: int, side: str, rate_hz: float = 100.0,
         gait.pose_at_phase(0.0)  # refuses a gait file without hip adduction and rotation
     gain = lowpass_gains(gait.harmonics, gait.period_s, config, rate_hz)
     hip_gain = lowpass_gains(gait.hip.cos.shape[1], gait.period_s, config, rate_hz)
-    gait = replace(gait, cos=gait.cos * gain, sin=gait.sin * gain,
-                   hip=HipSeries(gait.hip.mean, gait.hip.cos * hip_gain, gait.hip.sin * hip_gain))
+    gait = replace(
+        gait,
+        cos=gait.cos * gain,
+        sin=gait.sin * gain,
+        hip=HipSeries(gait.hip.mean, gait.hip.cos * hip_gain, gait.hip.sin * hip_gain),
+    )
     gain = lowpass_gains(kinetics.pelvis_cos.shape[1], gait.period_s, config, rate_hz)
-    kinetics = replace(kinetics, pelvis_cos=kinetics.pelvis_cos * gain,
-                       pelvis_sin=kinetics.pelvis_sin * gain)
+    kinetics = replace(
+        kinetics, pelvis_cos=kinetics.pelvis_cos * gain, pelvis_sin=kinetics.pelvis_sin * gain
+    )
     n = round(cycles * gait.period_s * rate_hz)
     time_s = np.arange(n) / rate_hz
     phase = time_s / gait.period_s - (0.5 if side == "l" else 0.0)
@@ -214,11 +234,13 @@ def normative_leg(subject, cycles: int, side: str, rate_hz: float = 100.0,
     cycle_phase = np.mod(phase, 1.0)
     s = np.clip(cycle_phase / kinetics.stance_fraction, 0.0, 1.0)
     force, free_moment, cop_in_foot = kinetics.stance_loads(
-        s, subject.body.mass * -GRAVITY[1], length)
+        s, subject.body.mass * -GRAVITY[1], length
+    )
     zero6, zero5 = np.zeros(6), np.zeros(5)
     foot = leg_kinematics(LegModel.from_subject(subject), pelvis, zero6, zero6, q, zero5, zero5)
-    cop = foot.joint_centre[:, _ANKLE] + np.einsum("nij,nj->ni", foot.orientation[:, _FOOT],
-                                                   cop_in_foot)
+    cop = foot.joint_centre[:, _ANKLE] + np.einsum(
+        "nij,nj->ni", foot.orientation[:, _FOOT], cop_in_foot
+    )
     contact = (cycle_phase < kinetics.stance_fraction) & (force[:, 1] > 0)
     free = ~contact[:, None]
     return LegTrial(

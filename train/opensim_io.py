@@ -216,8 +216,9 @@ def read_storage(path: str | Path, angles_in_degrees: bool | None = None) -> Sto
     _check_monotonic(time, path)
 
     in_degrees = _decide_units(header, columns, data, angles_in_degrees, path)
-    return Storage(time=time, columns=columns, data=data, in_degrees=in_degrees,
-                   header=header, path=str(path))
+    return Storage(
+        time=time, columns=columns, data=data, in_degrees=in_degrees, header=header, path=str(path)
+    )
 
 
 def write_storage(
@@ -248,7 +249,9 @@ def write_storage(
         )
     bad = [c for c in columns if not c or any(ch.isspace() for ch in c)]
     if bad:
-        raise StorageError(f"write_storage({path}): column labels must be non-empty without spaces: {bad}")
+        raise StorageError(
+            f"write_storage({path}): column labels must be non-empty without spaces: {bad}"
+        )
     _check_finite(time, data, ("time", *columns), path)
     _check_monotonic(time, path)
 
@@ -265,8 +268,10 @@ def write_storage(
     rows = np.column_stack([time, data])
     body = "\n".join("\t".join(f"{v:.15g}" for v in row) for row in rows)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(header) + "\n" + "\t".join(("time", *columns)) + "\n" + body + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        "\n".join(header) + "\n" + "\t".join(("time", *columns)) + "\n" + body + "\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -343,7 +348,9 @@ def _check_row_count(header: dict[str, str], n_rows: int, path: Path) -> None:
             try:
                 declared = int(header[key])
             except ValueError:
-                raise StorageError(f"{path}: header {key}={header[key]!r} is not an integer") from None
+                raise StorageError(
+                    f"{path}: header {key}={header[key]!r} is not an integer"
+                ) from None
             if declared != n_rows:
                 raise StorageError(
                     f"{path}: the header says {key}={declared} but the file has {n_rows} data rows; "
@@ -385,7 +392,9 @@ def _decide_units(
 ) -> bool:
     if override is not None:
         return bool(override)
-    joints = [i for i, c in enumerate(columns) if is_rotational_column(c) and c not in _HEADING_COLUMNS]
+    joints = [
+        i for i, c in enumerate(columns) if is_rotational_column(c) and c not in _HEADING_COLUMNS
+    ]
     largest = float(np.max(np.abs(data[:, joints]))) if joints else 0.0
     stated = header.get("inDegrees")
     if stated is None:
@@ -430,7 +439,9 @@ class ExternalForceSpec:
 
     @property
     def side(self) -> str:
-        match = re.fullmatch(r"(calcn|talus|toes|foot|calc)_?([rl])", self.applied_to_body.strip().lower())
+        match = re.fullmatch(
+            r"(calcn|talus|toes|foot|calc)_?([rl])", self.applied_to_body.strip().lower()
+        )
         return match.group(2) if match else ""
 
 
@@ -445,7 +456,9 @@ def read_external_loads(path: str | Path) -> list[ExternalForceSpec]:
     try:
         root = ET.parse(path).getroot()
     except OSError as exc:
-        raise ExternalLoadsError(f"{path}: cannot read the ExternalLoads file ({exc.strerror})") from None
+        raise ExternalLoadsError(
+            f"{path}: cannot read the ExternalLoads file ({exc.strerror})"
+        ) from None
     except ET.ParseError as exc:
         raise ExternalLoadsError(f"{path}: not well-formed XML ({exc})") from None
     loads = root if root.tag == "ExternalLoads" else root.find(".//ExternalLoads")
@@ -457,7 +470,9 @@ def read_external_loads(path: str | Path) -> list[ExternalForceSpec]:
     specs = [_external_force(e, datafile, path) for e in loads.iter("ExternalForce")]
     specs += [_prescribed_force(e, datafile, path) for e in loads.iter("PrescribedForce")]
     if not specs:
-        raise ExternalLoadsError(f"{path}: <ExternalLoads> holds no ExternalForce or PrescribedForce")
+        raise ExternalLoadsError(
+            f"{path}: <ExternalLoads> holds no ExternalForce or PrescribedForce"
+        )
     return specs
 
 

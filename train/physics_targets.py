@@ -148,7 +148,9 @@ def required_torques(
         pelvis_qd = pelvis_qdd = np.zeros_like(trial.pelvis)
     ground = GroundReaction(trial.force, trial.cop, trial.free_moment)
     if options.balanced == COORDINATES:
-        return inverse_dynamics(model, trial.pelvis, pelvis_qd, pelvis_qdd, trial.q, qd, qdd, ground)
+        return inverse_dynamics(
+            model, trial.pelvis, pelvis_qd, pelvis_qdd, trial.q, qd, qdd, ground
+        )
     # The planar chain hangs from the hip centre, which the pelvis carries in 3-D.
     hip = leg_kinematics(model, trial.pelvis, pelvis_qd, pelvis_qdd, trial.q, qd, qdd)
     centre = hip.joint_centre[:, 0]

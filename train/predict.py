@@ -352,9 +352,7 @@ def predict_files(
         if notes is not None:
             notes.append(overlap.describe(f"{trial.n_samples} samples at {trial.rate_hz:g} Hz"))
         return predict(predictor, trial.time, trial.q)
-    time_s, q, missing = ik_on_grid(
-        ik_path, predictor.rate_hz, side, lowpass_hz, angles_in_degrees
-    )
+    time_s, q, missing = ik_on_grid(ik_path, predictor.rate_hz, side, lowpass_hz, angles_in_degrees)
     needed = [c for c in missing if c in predictor.input_coordinates]
     if needed:
         raise PredictionError(

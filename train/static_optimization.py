@@ -257,8 +257,12 @@ def write_results(
         ("activation", muscles, result.activation, "muscle activation (0-1)"),
         ("force", muscles, result.force, "muscle-tendon force (N), eq. (18)"),
         ("active_force", muscles, result.active_force, "active muscle force (N)"),
-        ("residual", residual_columns(side, result.balanced), result.residual,
-         "unbalanced generalised force (N m)"),
+        (
+            "residual",
+            residual_columns(side, result.balanced),
+            result.residual,
+            "unbalanced generalised force (N m)",
+        ),
     ]
     written = []
     for suffix, columns, data, what in outputs:

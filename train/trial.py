@@ -104,7 +104,9 @@ class TrialConfig:
 
     def __post_init__(self) -> None:
         if self.kinematics_cutoff_hz is not None and not self.kinematics_cutoff_hz > 0:
-            raise TrialError(f"kinematics_cutoff_hz must be > 0 Hz or None, got {self.kinematics_cutoff_hz}")
+            raise TrialError(
+                f"kinematics_cutoff_hz must be > 0 Hz or None, got {self.kinematics_cutoff_hz}"
+            )
         if not self.grf_cutoff_hz > 0:
             raise TrialError(f"grf_cutoff_hz must be > 0 Hz, got {self.grf_cutoff_hz}")
         if not self.contact_threshold_n > 0:
@@ -151,8 +153,15 @@ class LegTrial:
 
     @staticmethod
     def _widths() -> dict[str, int | None]:
-        return {"time": None, "q": len(COORDINATES), "pelvis": len(PELVIS_COORDINATES),
-                "force": 3, "cop": 3, "free_moment": 3, "contact": None}
+        return {
+            "time": None,
+            "q": len(COORDINATES),
+            "pelvis": len(PELVIS_COORDINATES),
+            "force": 3,
+            "cop": 3,
+            "free_moment": 3,
+            "contact": None,
+        }
 
     @property
     def n_samples(self) -> int:
@@ -215,10 +224,16 @@ def load_trial(
         )
     time = t0 + np.arange(n) / rate_hz
 
-    q, leg_measured = _coordinates(ik, [f"{c}_{side}" for c in COORDINATES],
-                                   [f"{c}_{side}" for c in _REQUIRED_COORDINATES], time, config)
-    pelvis, pelvis_measured = _coordinates(ik, list(PELVIS_COORDINATES), list(_REQUIRED_PELVIS),
-                                           time, config)
+    q, leg_measured = _coordinates(
+        ik,
+        [f"{c}_{side}" for c in COORDINATES],
+        [f"{c}_{side}" for c in _REQUIRED_COORDINATES],
+        time,
+        config,
+    )
+    pelvis, pelvis_measured = _coordinates(
+        ik, list(PELVIS_COORDINATES), list(_REQUIRED_PELVIS), time, config
+    )
     force, cop, free_moment, contact = _foot_load(grf, specs, time, config)
     if side == "l":
         pelvis = pelvis * _MIRROR_PELVIS
@@ -241,14 +256,24 @@ def load_trial(
         measured=measured,
         source=(str(ik_path), str(grf_path), str(loads_path)),
     )
-    check_cop_under_foot(trial, LegModel.from_subject(subject), config.max_cop_distance_m,
-                         what=f"{grf_path} ({', '.join(specs[0].point_columns)})")
+    check_cop_under_foot(
+        trial,
+        LegModel.from_subject(subject),
+        config.max_cop_distance_m,
+        what=f"{grf_path} ({', '.join(specs[0].point_columns)})",
+    )
     return trial
 
 
-def load_both_legs(ik_path, grf_path, loads_path, subject, rate_hz: float = 100.0,
-                   config: TrialConfig | None = None,
-                   angles_in_degrees: bool | None = None) -> list[LegTrial]:
+def load_both_legs(
+    ik_path,
+    grf_path,
+    loads_path,
+    subject,
+    rate_hz: float = 100.0,
+    config: TrialConfig | None = None,
+    angles_in_degrees: bool | None = None,
+) -> list[LegTrial]:
     """The right and the left leg of one trial (the left mirrored into the right's world)."""
     return [
         load_trial(ik_path, grf_path, loads_path, subject, rate_hz, side, config, angles_in_degrees)
@@ -256,21 +281,27 @@ def load_both_legs(ik_path, grf_path, loads_path, subject, rate_hz: float = 100.
     ]
 
 
-def check_cop_under_foot(trial: LegTrial, model: LegModel, max_distance_m: float,
-                         what: str = "the GRF") -> None:
+def check_cop_under_foot(
+    trial: LegTrial, model: LegModel, max_distance_m: float, what: str = "the GRF"
+) -> None:
     """Refuse a loaded centre of pressure farther than ``max_distance_m`` (horizontally)
     from the foot's heel-to-toe line (ankle to mtp joint centre), naming the first time."""
     if not trial.contact.any():
         return
     zero6, zero5 = np.zeros(6), np.zeros(5)
     loaded = np.flatnonzero(trial.contact)
-    centres = leg_kinematics(model, trial.pelvis[loaded], zero6, zero6,
-                             trial.q[loaded], zero5, zero5).joint_centre
+    centres = leg_kinematics(
+        model, trial.pelvis[loaded], zero6, zero6, trial.q[loaded], zero5, zero5
+    ).joint_centre
     heel, toe = centres[:, 2, [0, 2]], centres[:, 3, [0, 2]]
     point = trial.cop[loaded][:, [0, 2]]
     line = toe - heel
-    along = np.clip(np.einsum("ni,ni->n", point - heel, line)
-                    / np.maximum(np.einsum("ni,ni->n", line, line), 1e-12), 0.0, 1.0)
+    along = np.clip(
+        np.einsum("ni,ni->n", point - heel, line)
+        / np.maximum(np.einsum("ni,ni->n", line, line), 1e-12),
+        0.0,
+        1.0,
+    )
     distance = np.linalg.norm(point - (heel + along[:, None] * line), axis=1)
     far = np.flatnonzero(distance > max_distance_m)
     if far.size:
@@ -337,15 +368,19 @@ def _foot_specs(specs: list[ExternalForceSpec], side: str, loads_path) -> list[E
             f"foot (calcn_{side}, talus_{side} or toes_{side}); the file has: {found}"
         )
     for spec in feet:
-        for what, frame in (("force", spec.force_expressed_in_body),
-                            ("point", spec.point_expressed_in_body)):
+        for what, frame in (
+            ("force", spec.force_expressed_in_body),
+            ("point", spec.point_expressed_in_body),
+        ):
             if frame.lower() != "ground":
                 raise TrialError(
                     f"{loads_path}: {spec.name}'s {what} is expressed in {frame!r}; only "
                     "ground-frame GRFs are supported (export the force plate data in the lab/ground frame)"
                 )
         if not all(spec.point_columns):
-            raise TrialError(f"{loads_path}: {spec.name} names no point (centre of pressure) columns")
+            raise TrialError(
+                f"{loads_path}: {spec.name} names no point (centre of pressure) columns"
+            )
     return feet
 
 
@@ -356,8 +391,9 @@ def _uniform(storage: Storage) -> tuple[np.ndarray, float]:
     return storage.time[0] + np.arange(n) / rate, rate
 
 
-def resample_kinematics(storage: Storage, values: np.ndarray, time: np.ndarray,
-                        config: TrialConfig) -> np.ndarray:
+def resample_kinematics(
+    storage: Storage, values: np.ndarray, time: np.ndarray, config: TrialConfig
+) -> np.ndarray:
     """``values`` (rows of ``storage``) at ``time``: spline onto the file's own uniform grid,
     low-pass there at ``config.kinematics_cutoff_hz`` (if set), spline onto ``time``."""
     grid, rate = _uniform(storage)
@@ -367,8 +403,9 @@ def resample_kinematics(storage: Storage, values: np.ndarray, time: np.ndarray,
     return CubicSpline(grid, on_grid, axis=0)(time)
 
 
-def _coordinates(storage: Storage, columns: list[str], required: list[str], time: np.ndarray,
-                 config: TrialConfig) -> tuple[np.ndarray, list[bool]]:
+def _coordinates(
+    storage: Storage, columns: list[str], required: list[str], time: np.ndarray, config: TrialConfig
+) -> tuple[np.ndarray, list[bool]]:
     """The ``columns`` at ``time`` (angles in rad, translations in m), resampled and
     filtered by ``resample_kinematics``; absent optional columns are 0. Returns the
     values and which columns the file held; a missing ``required`` column raises."""
@@ -376,9 +413,9 @@ def _coordinates(storage: Storage, columns: list[str], required: list[str], time
     present = [storage.has_column(c) for c in columns]
     values = np.zeros((time.size, len(columns)))
     held = [c for c, p in zip(columns, present) if p]
-    raw = np.column_stack([
-        storage.column_radians(c) if _is_angle(c) else storage.column(c) for c in held
-    ])
+    raw = np.column_stack(
+        [storage.column_radians(c) if _is_angle(c) else storage.column(c) for c in held]
+    )
     values[:, np.flatnonzero(present)] = resample_kinematics(storage, raw, time, config)
     return values, present
 
@@ -387,8 +424,9 @@ def _is_angle(column: str) -> bool:
     return not column.endswith(("_tx", "_ty", "_tz"))
 
 
-def _foot_load(grf: Storage, specs: list[ExternalForceSpec], time: np.ndarray, config: TrialConfig
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _foot_load(
+    grf: Storage, specs: list[ExternalForceSpec], time: np.ndarray, config: TrialConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Force (N, 3) N, centre of pressure (N, 3) m and free moment (N, 3) N m of one foot in
     ground, and contact (N,), at ``time``.
 
@@ -421,7 +459,9 @@ def _foot_load(grf: Storage, specs: list[ExternalForceSpec], time: np.ndarray, c
             cop[:, k] = np.interp(grf.time, grf.time[loaded], cop[loaded, k])
     else:
         cop[:] = 0.0
-    free_y = np.where(loaded, moment[:, 1] - (cop[:, 2] * force[:, 0] - cop[:, 0] * force[:, 2]), 0.0)
+    free_y = np.where(
+        loaded, moment[:, 1] - (cop[:, 2] * force[:, 0] - cop[:, 0] * force[:, 2]), 0.0
+    )
 
     grid, rate = _uniform(grf)
     raw = np.column_stack([force, cop, free_y])

@@ -207,8 +207,15 @@ def build_windows(
         predicted = ends - config.lookahead
         physics = trial_physics(trial, subject, config.physics)
         parts["inputs"].append(features[rows[:, None] + offsets[None, :]].astype(np.float32))
-        for name in ("q", "qd", "qdd", "required_torque", "moment_arms", "force_gain",
-                     "force_passive"):
+        for name in (
+            "q",
+            "qd",
+            "qdd",
+            "required_torque",
+            "moment_arms",
+            "force_gain",
+            "force_passive",
+        ):
             parts[name].append(getattr(physics, name)[predicted])
         parts["contact"].append(np.asarray(trial.contact, dtype=bool)[predicted])
         parts["time"].append(trial.time[predicted])

@@ -40,8 +40,7 @@ class OnnxRuntimeBackend(BundleBackend):
                 f"onnxruntime {ort.__version__} cannot load {bundle.onnx_path} ({exc}); "
                 f"re-export the bundle or choose --backend torch"
             ) from exc
-        check_model_input(bundle, tuple(self.session.get_inputs()[0].shape),
-                          bundle.onnx_path.name)
+        check_model_input(bundle, tuple(self.session.get_inputs()[0].shape), bundle.onnx_path.name)
         self._x = np.zeros(self.input_shape, dtype=np.float32)
         self._y = np.zeros((1, self.n_muscles), dtype=np.float32)
         self._binding = self.session.io_binding()

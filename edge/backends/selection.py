@@ -81,8 +81,9 @@ FALLBACK_ORDER = ("tensorrt", "onnxruntime", "torch")
 """After a backend fails, the runtime tries the ones after it here, in order."""
 
 
-def backend_loader(bundle: Bundle, log: TextIO) -> tuple[Callable[[str], Backend],
-                                                         Callable[[str], Backend]]:
+def backend_loader(
+    bundle: Bundle, log: TextIO
+) -> tuple[Callable[[str], Backend], Callable[[str], Backend]]:
     """(load, fallback): ``load(name)`` selects and warms up a backend (one thread);
     ``fallback(failed)`` loads the next of ``FALLBACK_ORDER`` that works here, saying on
     ``log`` why it passed over the others, and raises RuntimeError when none does."""

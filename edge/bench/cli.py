@@ -47,41 +47,89 @@ def build_parser() -> argparse.ArgumentParser:
         "edge-bench --port /dev/ttyTHS1 --rate 1000 --check",
     )
     p.add_argument("--bundle", type=Path, help="bundle directory (default: the shipped one)")
-    p.add_argument("--backends", default="all",
-                   help="all (every backend that loads here; default) or a comma-separated "
-                   "list of tensorrt, onnxruntime, torch; the first that loads runs end to end")
-    p.add_argument("--rate", type=float, default=1000.0, metavar="HZ",
-                   help="sample rate of the input and the end-to-end runs (default 1000); with "
-                   "--port, the rate the device sends at")
-    p.add_argument("--seconds", type=float, default=10.0, metavar="S",
-                   help="length of each end-to-end run, one per inference mode (default 10)")
+    p.add_argument(
+        "--backends",
+        default="all",
+        help="all (every backend that loads here; default) or a comma-separated "
+        "list of tensorrt, onnxruntime, torch; the first that loads runs end to end",
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=1000.0,
+        metavar="HZ",
+        help="sample rate of the input and the end-to-end runs (default 1000); with "
+        "--port, the rate the device sends at",
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="length of each end-to-end run, one per inference mode (default 10)",
+    )
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--simulate", action="store_true",
-                        help="end to end against the device simulator on a pseudo-terminal "
-                        "(the default)")
+    source.add_argument(
+        "--simulate",
+        action="store_true",
+        help="end to end against the device simulator on a pseudo-terminal (the default)",
+    )
     source.add_argument("--port", help="end to end against the device on this serial port")
     p.add_argument("--baud", type=int, help="with --port: bit/s (default: edge-run's)")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
-    p.add_argument("--plot", type=Path, metavar="FILE.png",
-                   help="also draw the end-to-end latency histograms with p50, p99, p99.9")
-    p.add_argument("--target-p99-us", type=float, default=1000.0, metavar="US",
-                   help="the verdict's end-to-end p99 target at --rate (default 1000 µs); also "
-                   "the ramp's budget")
-    p.add_argument("--check", action="store_true",
-                   help="exit 1 when the verdict fails (default: report it, exit 0)")
-    p.add_argument("--frames", type=int, default=3000,
-                   help="calls per stage (default 3000)")
-    p.add_argument("--ramp", default=DEFAULT_RAMP_HZ, metavar="HZ,HZ,...|none",
-                   help=f"rates of the ramp (default {DEFAULT_RAMP_HZ}); none skips it")
-    p.add_argument("--ramp-seconds", type=float, default=3.0, metavar="S",
-                   help="length of each ramp run (default 3)")
-    p.add_argument("--reference-calls", type=int, default=1000, metavar="N",
-                   help="calls of the eager network; the static optimisation solves a fifth "
-                   "as many frames (default 1000; 0 skips the reference rows)")
-    p.add_argument("--worker", choices=("thread", "process"), default="thread",
-                   help="model-rate mode: the network on a thread (default) or in a process")
-    p.add_argument("--rt-priority", type=int, metavar="N",
-                   help="run under SCHED_FIFO at priority N, as edge-run --rt-priority")
+    p.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.png",
+        help="also draw the end-to-end latency histograms with p50, p99, p99.9",
+    )
+    p.add_argument(
+        "--target-p99-us",
+        type=float,
+        default=1000.0,
+        metavar="US",
+        help="the verdict's end-to-end p99 target at --rate (default 1000 µs); also "
+        "the ramp's budget",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when the verdict fails (default: report it, exit 0)",
+    )
+    p.add_argument("--frames", type=int, default=3000, help="calls per stage (default 3000)")
+    p.add_argument(
+        "--ramp",
+        default=DEFAULT_RAMP_HZ,
+        metavar="HZ,HZ,...|none",
+        help=f"rates of the ramp (default {DEFAULT_RAMP_HZ}); none skips it",
+    )
+    p.add_argument(
+        "--ramp-seconds",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="length of each ramp run (default 3)",
+    )
+    p.add_argument(
+        "--reference-calls",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="calls of the eager network; the static optimisation solves a fifth "
+        "as many frames (default 1000; 0 skips the reference rows)",
+    )
+    p.add_argument(
+        "--worker",
+        choices=("thread", "process"),
+        default="thread",
+        help="model-rate mode: the network on a thread (default) or in a process",
+    )
+    p.add_argument(
+        "--rt-priority",
+        type=int,
+        metavar="N",
+        help="run under SCHED_FIFO at priority N, as edge-run --rt-priority",
+    )
     return p
 
 
@@ -104,8 +152,9 @@ def parse_ramp(text: str) -> list[float]:
     try:
         rates = sorted({float(r) for r in text.split(",") if r.strip()})
     except ValueError:
-        raise UsageError(f"--ramp expects rates like {DEFAULT_RAMP_HZ} or none; got "
-                         f"{text!r}") from None
+        raise UsageError(
+            f"--ramp expects rates like {DEFAULT_RAMP_HZ} or none; got {text!r}"
+        ) from None
     if not rates or not all(1.0 <= r <= MAX_RATE_HZ for r in rates):
         raise UsageError(f"--ramp rates must lie in 1..{MAX_RATE_HZ:g} Hz; got {text!r}")
     return rates
@@ -120,12 +169,15 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if args.plot is not None:
         formats = plot_formats()
         if formats is None:
-            raise UsageError("--plot needs matplotlib, which is not installed (pip install "
-                             "matplotlib)")
+            raise UsageError(
+                "--plot needs matplotlib, which is not installed (pip install matplotlib)"
+            )
         suffix = args.plot.suffix.lstrip(".").lower()
         if suffix not in formats:
-            raise UsageError(f"--plot {args.plot}: unknown extension {suffix or '(none)'!r}; "
-                             f"choose one of {', '.join(sorted(formats))}")
+            raise UsageError(
+                f"--plot {args.plot}: unknown extension {suffix or '(none)'!r}; "
+                f"choose one of {', '.join(sorted(formats))}"
+            )
 
 
 def _check_port(port: str | None) -> None:
@@ -152,8 +204,10 @@ def load_backends(bundle: Any, text: str) -> tuple[dict[str, Any], dict[str, str
     names = list(FALLBACK_ORDER) if every else asked
     unknown = [n for n in names if n not in FALLBACK_ORDER]
     if unknown or not names:
-        raise UsageError(f"--backends: unknown backend(s) {', '.join(unknown) or '(none)'}; "
-                         f"choose all or from {', '.join(FALLBACK_ORDER)}")
+        raise UsageError(
+            f"--backends: unknown backend(s) {', '.join(unknown) or '(none)'}; "
+            f"choose all or from {', '.join(FALLBACK_ORDER)}"
+        )
     loaded: dict[str, Any] = {}
     unavailable: dict[str, str] = {}
     for name in names:
@@ -167,11 +221,15 @@ def load_backends(bundle: Any, text: str) -> tuple[dict[str, Any], dict[str, str
         name, why = next(iter(unavailable.items()))
         others = [n for n in FALLBACK_ORDER if n not in names]
         here = list(loaded) + [n for n in others if _loads(bundle, n)]
-        raise UsageError(f"--backends: {name} cannot load here ({why}); available here: "
-                         f"{', '.join(here) or 'none'}")
+        raise UsageError(
+            f"--backends: {name} cannot load here ({why}); available here: "
+            f"{', '.join(here) or 'none'}"
+        )
     if not loaded:
-        raise UsageError("--backends: no backend loads here: " + "; ".join(
-            f"{n}: {why}" for n, why in unavailable.items()))
+        raise UsageError(
+            "--backends: no backend loads here: "
+            + "; ".join(f"{n}: {why}" for n, why in unavailable.items())
+        )
     return loaded, unavailable
 
 
@@ -185,8 +243,7 @@ def _loads(bundle: Any, name: str) -> bool:
     return True
 
 
-def _prepare(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, str],
-                                                  list[float]]:
+def _prepare(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, str], list[float]]:
     """Everything checked and loaded before any timing: (bundle, backends, unavailable,
     ramp rates)."""
     from edge.bundle import BundleError, default_bundle_path, load_bundle
@@ -210,8 +267,13 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, s
     return bundle, backends, unavailable, ramp
 
 
-def measure(args: argparse.Namespace, bundle: Any, backends: dict[str, Any],
-            unavailable: dict[str, str], ramp_hz: list[float]) -> dict[str, Any]:
+def measure(
+    args: argparse.Namespace,
+    bundle: Any,
+    backends: dict[str, Any],
+    unavailable: dict[str, str],
+    ramp_hz: list[float],
+) -> dict[str, Any]:
     """Run every measurement; returns the report (edge.bench.report reads it)."""
     from edge.bench.end_to_end import bench_end_to_end, find_max_sustainable
     from edge.bench.reference import bench_references
@@ -230,17 +292,30 @@ def measure(args: argparse.Namespace, bundle: Any, backends: dict[str, Any],
     e2e_backend = next(iter(backends))
 
     def run(mode: str, rate_hz: float, seconds: float) -> dict[str, Any]:
-        settings = InferenceSettings.for_model_rate(bundle.manifest.sample_rate_hz, mode=mode,
-                                                    worker=args.worker)
-        return bench_end_to_end(bundle, e2e_backend, rate_hz, seconds, inference=settings,
-                                port=args.port, baud=args.baud)
+        settings = InferenceSettings.for_model_rate(
+            bundle.manifest.sample_rate_hz, mode=mode, worker=args.worker
+        )
+        return bench_end_to_end(
+            bundle,
+            e2e_backend,
+            rate_hz,
+            seconds,
+            inference=settings,
+            port=args.port,
+            baud=args.baud,
+        )
 
     end_to_end = {}
     for mode in MODES:
         say(f"end to end, {mode} inference: {args.rate:g} Hz for {args.seconds:g} s ...")
         end_to_end[mode] = run(mode, args.rate, args.seconds)
-    ramp: dict[str, Any] = {"rates_hz": ramp_hz, "seconds": args.ramp_seconds,
-                            "budget_us": args.target_p99_us, "steps": [], "note": None}
+    ramp: dict[str, Any] = {
+        "rates_hz": ramp_hz,
+        "seconds": args.ramp_seconds,
+        "budget_us": args.target_p99_us,
+        "steps": [],
+        "note": None,
+    }
     best = None
     if args.port is not None:
         ramp["note"] = "not run: a real device sends at its own rate (use --simulate)"
@@ -249,14 +324,19 @@ def measure(args: argparse.Namespace, bundle: Any, backends: dict[str, Any],
     else:
         say(f"ramp: {', '.join(f'{r:g}' for r in ramp_hz)} Hz, {args.ramp_seconds:g} s each ...")
         best, ramp["steps"] = find_max_sustainable(
-            lambda rate: run(MODES[0], rate, args.ramp_seconds), ramp_hz, args.target_p99_us)
+            lambda rate: run(MODES[0], rate, args.ramp_seconds), ramp_hz, args.target_p99_us
+        )
     if args.reference_calls:
         say("reference rows: eager PyTorch per sample, static optimisation per frame ...")
-        reference = bench_references(bundle, window, args.reference_calls,
-                                     max(args.reference_calls // 5, 10))
+        reference = bench_references(
+            bundle, window, args.reference_calls, max(args.reference_calls // 5, 10)
+        )
     else:
-        reference = {"eager_torch_us": None, "static_optimization_us": None,
-                     "notes": ["reference rows skipped (--reference-calls 0)"]}
+        reference = {
+            "eager_torch_us": None,
+            "static_optimization_us": None,
+            "notes": ["reference rows skipped (--reference-calls 0)"],
+        }
     default = end_to_end[MODES[0]]
     return {
         "bundle": str(bundle.directory),
@@ -265,8 +345,7 @@ def measure(args: argparse.Namespace, bundle: Any, backends: dict[str, Any],
         "source": args.port or "simulator",
         "target_p99_us": args.target_p99_us,
         "machine": machine,
-        "load_average": {"before": round(load_before, 2),
-                         "after": round(os.getloadavg()[0], 2)},
+        "load_average": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "stages": stages,
         "stages_unavailable": unavailable,
         "end_to_end_us": default["end_to_end_us"],

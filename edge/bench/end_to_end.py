@@ -77,9 +77,11 @@ def period_figures(stamps_ns: list[int], rate_hz: float) -> dict[str, Any]:
     deviation = np.abs(intervals - 1e6 / rate_hz)
     return {
         "period_us": summarize(intervals),
-        "jitter_us": {"std": round(float(intervals.std()), 2),
-                      "p99": round(float(np.percentile(deviation, 99.0)), 2),
-                      "max": round(float(deviation.max()), 2)},
+        "jitter_us": {
+            "std": round(float(intervals.std()), 2),
+            "p99": round(float(np.percentile(deviation, 99.0)), 2),
+            "max": round(float(deviation.max()), 2),
+        },
     }
 
 
@@ -89,12 +91,19 @@ def sparse_histogram(histogram: np.ndarray) -> dict[str, list[int]]:
     return {"us": filled.tolist(), "count": histogram[filled].tolist()}
 
 
-def bench_end_to_end(bundle: Any, backend_name: str, rate_hz: float, seconds: float,
-                     log_path: Path | None = None, inference: Any = None,
-                     wrap_backend: Callable[[Any], Any] | None = None,
-                     switch_interval_s: float | None = None,
-                     during_run: Callable[[Any], None] | None = None,
-                     port: str | None = None, baud: int | None = None) -> dict[str, Any]:
+def bench_end_to_end(
+    bundle: Any,
+    backend_name: str,
+    rate_hz: float,
+    seconds: float,
+    log_path: Path | None = None,
+    inference: Any = None,
+    wrap_backend: Callable[[Any], Any] | None = None,
+    switch_interval_s: float | None = None,
+    during_run: Callable[[Any], None] | None = None,
+    port: str | None = None,
+    baud: int | None = None,
+) -> dict[str, Any]:
     """edge-run's loop for ``seconds``: against the simulator process over a pty at
     ``rate_hz``, or with ``port`` against the device there (``rate_hz`` is then the rate it
     sends at, used for the period and late counts).
@@ -126,8 +135,7 @@ def bench_end_to_end(bundle: Any, backend_name: str, rate_hz: float, seconds: fl
         source = SerialSource(port, open_link, baud or DEFAULT_BAUD)
         duration_s = seconds
     with source:
-        config = RuntimeConfig(duration_s=duration_s, log_path=log_path,
-                               status_period_s=3600.0)
+        config = RuntimeConfig(duration_s=duration_s, log_path=log_path, status_period_s=3600.0)
         if switch_interval_s is not None:
             config = dataclasses.replace(config, switch_interval_s=switch_interval_s)
         clocked = _WriteClock(source)
@@ -144,7 +152,7 @@ def bench_end_to_end(bundle: Any, backend_name: str, rate_hz: float, seconds: fl
     summary["simulator"] = getattr(source, "device_report", None) or {}
     summary["end_to_end_us"] = summarize_histogram(histogram)
     summary.update(period_figures(clocked.stamps, rate_hz))
-    summary["late"] = int(histogram[int(np.floor(period_us)) + 1:].sum())
+    summary["late"] = int(histogram[int(np.floor(period_us)) + 1 :].sum())
     summary["stale_activation"] = int(summary["flags"].get("ACTIVATION_STALE", 0))
     summary["latency_histogram"] = sparse_histogram(histogram)
     return summary
@@ -154,14 +162,19 @@ def sustained(result: dict[str, Any], budget_us: float) -> bool:
     """Whether a run held its rate: every sample answered, none skipped, none the device
     lost, and the end-to-end p99 within ``budget_us``."""
     e2e = result.get("end_to_end_us")
-    return (result["skipped"] == 0 and result["samples_in"] > 0
-            and result["samples_in"] == result["estimates_out"]
-            and result.get("simulator", {}).get("lost", 0) == 0
-            and e2e is not None and e2e["p99"] <= budget_us)
+    return (
+        result["skipped"] == 0
+        and result["samples_in"] > 0
+        and result["samples_in"] == result["estimates_out"]
+        and result.get("simulator", {}).get("lost", 0) == 0
+        and e2e is not None
+        and e2e["p99"] <= budget_us
+    )
 
 
-def find_max_sustainable(measure: Callable[[float], dict[str, Any]], rates_hz: list[float],
-                         budget_us: float) -> tuple[float | None, list[dict[str, Any]]]:
+def find_max_sustainable(
+    measure: Callable[[float], dict[str, Any]], rates_hz: list[float], budget_us: float
+) -> tuple[float | None, list[dict[str, Any]]]:
     """The ramp: ``measure(rate)`` at each rate in rising order until one is not
     ``sustained``; returns the highest sustained rate (None if the first is not) and one
     step per rate measured (``rate_hz``, ``sustained``, ``skipped``, ``p99_us``)."""
@@ -171,8 +184,14 @@ def find_max_sustainable(measure: Callable[[float], dict[str, Any]], rates_hz: l
         result = measure(rate)
         ok = sustained(result, budget_us)
         e2e = result.get("end_to_end_us")
-        steps.append({"rate_hz": rate, "sustained": ok, "skipped": result["skipped"],
-                      "p99_us": None if e2e is None else e2e["p99"]})
+        steps.append(
+            {
+                "rate_hz": rate,
+                "sustained": ok,
+                "skipped": result["skipped"],
+                "p99_us": None if e2e is None else e2e["p99"],
+            }
+        )
         if not ok:
             break
         best = rate

@@ -39,7 +39,8 @@ def _require(*modules: str) -> None:
         except ImportError:
             raise ReferenceUnavailable(
                 f"{name} is not installed (the device install has no training stack; "
-                f"pip install 'mjca-edge[train]' to measure it)") from None
+                f"pip install 'mjca-edge[train]' to measure it)"
+            ) from None
 
 
 def eager_network(bundle: Any) -> Callable[[np.ndarray], np.ndarray]:
@@ -51,8 +52,11 @@ def eager_network(bundle: Any) -> Callable[[np.ndarray], np.ndarray]:
     from train.model import ModelConfig, build_model
 
     manifest = bundle.manifest
-    model = build_model(ModelConfig.from_dict(manifest.architecture),
-                        np.asarray(manifest.input_mean), np.asarray(manifest.input_std))
+    model = build_model(
+        ModelConfig.from_dict(manifest.architecture),
+        np.asarray(manifest.input_mean),
+        np.asarray(manifest.input_std),
+    )
     model.load_state_dict(bundle.load_program().state_dict, strict=True)
     model.eval()
     torch.set_num_threads(1)
@@ -64,8 +68,9 @@ def eager_network(bundle: Any) -> Callable[[np.ndarray], np.ndarray]:
     return infer
 
 
-def static_optimization_frame(subject: Any, balanced: tuple[str, ...]
-                              ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+def static_optimization_frame(
+    subject: Any, balanced: tuple[str, ...]
+) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
     """One frame's static optimisation for ``subject`` over the ``balanced`` coordinates: a
     function of the frame's pose q, rates qd, accelerations qdd (5,) in rad, rad/s, rad/s²
     returning the activations (M,). The only call into train's static optimisation."""
@@ -86,8 +91,12 @@ def static_optimization_frame(subject: Any, balanced: tuple[str, ...]
         active, passive = force_factors(subject, q, qd)
         arms = subject.moment_arms(q)[..., columns]
         problem = frame_problems(arms, active, passive, required, config.include_passive)
-        activation, _ = solve_frame(problem.torque_per_activation[0], problem.passive_torque[0],
-                                    problem.required_torque[0], config)
+        activation, _ = solve_frame(
+            problem.torque_per_activation[0],
+            problem.passive_torque[0],
+            problem.required_torque[0],
+            config,
+        )
         return activation
 
     return solve
@@ -106,8 +115,7 @@ def gait_frames(n: int, rate_hz: float) -> tuple[np.ndarray, np.ndarray, np.ndar
     return q[1:-1], qd[1:-1], qdd[1:-1]
 
 
-def bench_references(bundle: Any, window: np.ndarray, calls: int, frames: int
-                     ) -> dict[str, Any]:
+def bench_references(bundle: Any, window: np.ndarray, calls: int, frames: int) -> dict[str, Any]:
     """``{"eager_torch_us": summary | None, "static_optimization_us": summary | None,
     "notes": [why a row is missing]}`` (µs summaries, edge.bench.timing): the eager
     network over ``calls`` calls on ``window``, the static optimisation over ``frames``

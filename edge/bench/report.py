@@ -18,8 +18,9 @@ default)."""
 MARKED_PERCENTILES = (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9"))
 
 
-def speedups(end_to_end_us: dict[str, float] | None, reference: dict[str, Any]
-             ) -> dict[str, float | None]:
+def speedups(
+    end_to_end_us: dict[str, float] | None, reference: dict[str, Any]
+) -> dict[str, float | None]:
     """How many times the end-to-end answer beats each reference row, p99 against p99 and
     p50 against p50 (None where a figure is missing)."""
     out: dict[str, float | None] = {}
@@ -45,12 +46,15 @@ def verdict(run: dict[str, Any] | None, target_p99_us: float) -> dict[str, Any]:
         failures.append(f"{run['skipped']} of {run['samples_in']} samples skipped")
     if run["samples_in"] != run["estimates_out"] + run["skipped"] or lost:
         failures.append(f"{lost} samples lost on the link")
-    where = (f"at {run['rate_hz']:g} Hz, {run['inference']} inference, backend "
-             f"{run['backend']}")
+    where = f"at {run['rate_hz']:g} Hz, {run['inference']} inference, backend {run['backend']}"
     if failures:
         return {"pass": False, "line": f"verdict: FAIL {where}: " + "; ".join(failures)}
-    return {"pass": True, "line": (f"verdict: PASS {where}: end-to-end p99 {p99:g} µs <= "
-                                   f"{target_p99_us:g} µs, 0 skipped")}
+    return {
+        "pass": True,
+        "line": (
+            f"verdict: PASS {where}: end-to-end p99 {p99:g} µs <= {target_p99_us:g} µs, 0 skipped"
+        ),
+    }
 
 
 def _row(label: str, s: dict[str, float] | None, width: int = 44) -> str:
@@ -60,42 +64,67 @@ def _row(label: str, s: dict[str, float] | None, width: int = 44) -> str:
 
 
 def _head(width: int = 44) -> str:
-    return (f"{'(µs)':{width}s} " + " ".join(f"{k.replace('p999', 'p99.9'):>9s}"
-                                             for k in SUMMARY_KEYS))
+    return f"{'(µs)':{width}s} " + " ".join(
+        f"{k.replace('p999', 'p99.9'):>9s}" for k in SUMMARY_KEYS
+    )
 
 
 def format_report(report: dict[str, Any]) -> str:
     """The whole result as text: machine, ratios first, stages, end to end, references,
     ramp, verdict."""
-    lines = [f"machine: {machine_line(report['machine'])}",
-             (f"load average (1 min): {report['load_average']['before']:.2f} before, "
-             f"{report['load_average']['after']:.2f} after")]
+    lines = [
+        f"machine: {machine_line(report['machine'])}",
+        (
+            f"load average (1 min): {report['load_average']['before']:.2f} before, "
+            f"{report['load_average']['after']:.2f} after"
+        ),
+    ]
     ratio = report["speedup"]
     e2e = report["end_to_end_us"]
     if e2e is not None:
-        parts = [f"{label} {ratio[f'{key}_p99']:g}x (p50 {ratio[f'{key}_p50']:g}x)"
-                 for key, label in (("eager_torch", "eager PyTorch per sample"),
-                                    ("static_optimization", "static optimisation per frame"))
-                 if ratio[f"{key}_p99"] is not None]
+        parts = [
+            f"{label} {ratio[f'{key}_p99']:g}x (p50 {ratio[f'{key}_p50']:g}x)"
+            for key, label in (
+                ("eager_torch", "eager PyTorch per sample"),
+                ("static_optimization", "static optimisation per frame"),
+            )
+            if ratio[f"{key}_p99"] is not None
+        ]
         if parts:
-            lines.append(f"end to end (model-rate, p99 {e2e['p99']:g} µs) is faster than: "
-                         + "; ".join(parts) + "  [p99 vs p99, same run]")
+            lines.append(
+                f"end to end (model-rate, p99 {e2e['p99']:g} µs) is faster than: "
+                + "; ".join(parts)
+                + "  [p99 vs p99, same run]"
+            )
     lines += ["", "stages, each timed alone:", _head()]
     lines += [_row(stage_label(k), s) for k, s in report["stages"].items()]
-    lines += [f"{'inference ' + name:44s} unavailable: {why}"
-              for name, why in report["stages_unavailable"].items()]
-    lines += ["", (f"end to end through the serial path (sample received -> Estimate written), "
-                  f"{report['rate_hz']:g} Hz, {report['seconds']:g} s per mode:"), _head()]
+    lines += [
+        f"{'inference ' + name:44s} unavailable: {why}"
+        for name, why in report["stages_unavailable"].items()
+    ]
+    lines += [
+        "",
+        (
+            f"end to end through the serial path (sample received -> Estimate written), "
+            f"{report['rate_hz']:g} Hz, {report['seconds']:g} s per mode:"
+        ),
+        _head(),
+    ]
     for mode, run in report["end_to_end"].items():
         lines.append(_row(f"{mode} ({run['backend']})", run["end_to_end_us"]))
     for mode, run in report["end_to_end"].items():
         period, jitter = run["period_us"], run["jitter_us"]
-        timing = ("estimate period: too few estimates" if period is None else
-                  f"estimate period p50 {period['p50']:g} µs, jitter std {jitter['std']:g} µs, "
-                  f"|dev| p99 {jitter['p99']:g} µs, max {jitter['max']:g} µs")
-        lines.append(f"  {mode}: samples {run['samples_in']}, estimates {run['estimates_out']}, "
-                     f"skipped {run['skipped']}, late (> one sample period) {run['late']}, "
-                     f"ACTIVATION_STALE {run['stale_activation']}; {timing}")
+        timing = (
+            "estimate period: too few estimates"
+            if period is None
+            else f"estimate period p50 {period['p50']:g} µs, jitter std {jitter['std']:g} µs, "
+            f"|dev| p99 {jitter['p99']:g} µs, max {jitter['max']:g} µs"
+        )
+        lines.append(
+            f"  {mode}: samples {run['samples_in']}, estimates {run['estimates_out']}, "
+            f"skipped {run['skipped']}, late (> one sample period) {run['late']}, "
+            f"ACTIVATION_STALE {run['stale_activation']}; {timing}"
+        )
     reference = report["reference"]
     lines += ["", "reference rows (same run):", _head()]
     lines.append(_row("eager PyTorch per sample (network only)", reference["eager_torch_us"]))
@@ -104,14 +133,25 @@ def format_report(report: dict[str, Any]) -> str:
     ramp = report["ramp"]
     lines.append("")
     if ramp["steps"]:
-        steps = ", ".join(f"{s['rate_hz']:g} Hz {'held' if s['sustained'] else 'NOT held'} "
-                          f"(skipped {s['skipped']}, p99 {s['p99_us']} µs)" for s in ramp["steps"])
+        steps = ", ".join(
+            f"{s['rate_hz']:g} Hz {'held' if s['sustained'] else 'NOT held'} "
+            f"(skipped {s['skipped']}, p99 {s['p99_us']} µs)"
+            for s in ramp["steps"]
+        )
         best = report["max_sustainable_hz"]
-        lines.append(f"ramp ({ramp['seconds']:g} s per rate; held = zero skipped and p99 <= "
-                     f"{ramp['budget_us']:g} µs): {steps}")
-        lines.append("highest sustainable rate: " + (f"{best:g} Hz" if best else "none held") +
-                     (" (the highest rate tried: go further with --ramp)"
-                      if best is not None and best == max(ramp["rates_hz"]) else ""))
+        lines.append(
+            f"ramp ({ramp['seconds']:g} s per rate; held = zero skipped and p99 <= "
+            f"{ramp['budget_us']:g} µs): {steps}"
+        )
+        lines.append(
+            "highest sustainable rate: "
+            + (f"{best:g} Hz" if best else "none held")
+            + (
+                " (the highest rate tried: go further with --ramp)"
+                if best is not None and best == max(ramp["rates_hz"])
+                else ""
+            )
+        )
     else:
         lines.append(f"ramp: {ramp['note']}")
     lines.append(report["verdict"]["line"])
@@ -126,10 +166,12 @@ def plot_latency(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = [(mode, run) for mode, run in report["end_to_end"].items()
-            if run["end_to_end_us"] is not None]
-    fig, axes = plt.subplots(len(runs) or 1, 1, figsize=(8, 3.2 * max(len(runs), 1)),
-                             squeeze=False)
+    runs = [
+        (mode, run)
+        for mode, run in report["end_to_end"].items()
+        if run["end_to_end_us"] is not None
+    ]
+    fig, axes = plt.subplots(len(runs) or 1, 1, figsize=(8, 3.2 * max(len(runs), 1)), squeeze=False)
     for ax, (mode, run) in zip(axes[:, 0], runs, strict=False):
         hist = run["latency_histogram"]
         us, count = np.asarray(hist["us"]), np.asarray(hist["count"])
@@ -137,12 +179,14 @@ def plot_latency(report: dict[str, Any], path: Path) -> None:
         bins = np.arange(us.min(), us.max() + width + 1, width)
         ax.hist(us, bins=bins, weights=count, color="0.55", log=True)
         e2e = run["end_to_end_us"]
-        for (key, label), colour in zip(MARKED_PERCENTILES, ("tab:green", "tab:orange",
-                                                             "tab:red"), strict=True):
-            ax.axvline(e2e[key], color=colour, linestyle="--",
-                       label=f"{label} {e2e[key]:g} µs")
-        ax.set_title(f"{mode} inference ({run['backend']}), {run['rate_hz']:g} Hz, "
-                     f"{run['estimates_out']} estimates")
+        for (key, label), colour in zip(
+            MARKED_PERCENTILES, ("tab:green", "tab:orange", "tab:red"), strict=True
+        ):
+            ax.axvline(e2e[key], color=colour, linestyle="--", label=f"{label} {e2e[key]:g} µs")
+        ax.set_title(
+            f"{mode} inference ({run['backend']}), {run['rate_hz']:g} Hz, "
+            f"{run['estimates_out']} estimates"
+        )
         ax.set_xlabel("sample received -> Estimate written (µs)")
         ax.set_ylabel("estimates")
         ax.legend()

@@ -51,9 +51,13 @@ def gait_samples(n: int, rate_hz: float) -> list[Any]:
     return [JointSample(i, int(stamps[i]), tuple(q[i].tolist()), 0b111) for i in range(n)]
 
 
-def bench_stages(bundle: Any, backends: dict[str, Any], frames: int, rate_hz: float,
-                 progress: Callable[[str], None] | None = None
-                 ) -> tuple[dict[str, dict[str, float]], np.ndarray]:
+def bench_stages(
+    bundle: Any,
+    backends: dict[str, Any],
+    frames: int,
+    rate_hz: float,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict[str, dict[str, float]], np.ndarray]:
     """Per-stage summaries (µs, edge.bench.timing) over ``frames`` calls each, and the
     network input window the inference stages ran on.
 

@@ -36,8 +36,7 @@ def summarize(samples_us: np.ndarray) -> dict[str, float]:
     if samples_us.size == 0:
         raise ValueError("no durations to summarise")
     values = np.percentile(samples_us, list(PERCENTS.values()))
-    out: dict[str, float] = {"n": int(samples_us.size),
-                             "min": round(float(samples_us.min()), 2)}
+    out: dict[str, float] = {"n": int(samples_us.size), "min": round(float(samples_us.min()), 2)}
     out.update({k: round(float(v), 2) for k, v in zip(PERCENTS, values, strict=True)})
     out["max"] = round(float(samples_us.max()), 2)
     return out

@@ -60,7 +60,7 @@ def _exit_code(argv):
     ],
 )
 def test_bad_input_is_one_line(tmp_path, capsys, argv, code, message):
-    assert _exit_code(argv + ["-o", str(tmp_path / "x.json")]) == code
+    assert _exit_code([*argv, "-o", str(tmp_path / "x.json")]) == code
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
@@ -70,7 +70,7 @@ def test_bad_input_is_one_line(tmp_path, capsys, argv, code, message):
 def test_zero_writes_sensors_and_refuses_motion(tmp_path, capsys):
     rng = np.random.default_rng(3)
     still = tmp_path / "still.csv"
-    rows = [0.1, -0.2, 0.05] + rng.normal(0, 0.002, (100, 3))
+    rows = np.array([0.1, -0.2, 0.05]) + rng.normal(0, 0.002, (100, 3))
     still.write_text("hip,knee,ankle\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
     out = tmp_path / "sensors.json"
     assert main(["--zero", str(still), "-o", str(out)]) == 0

@@ -32,7 +32,7 @@ def test_moment_arms_are_the_negative_finite_difference_derivative(make):
     subject = make()
     q = _poses(40, seed=1)
     h = 1e-6
-    fd = np.empty(q.shape[:1] + (len(subject.muscles), 5))
+    fd = np.empty((*q.shape[:1], len(subject.muscles), 5))
     for j in range(5):
         step = np.zeros(5)
         step[j] = h
@@ -73,8 +73,7 @@ def test_muscle_arrays_reproduce_lengths_and_apply_strength():
     subject = default_subject()
     weak = dataclasses.replace(
         subject,
-        muscles=(dataclasses.replace(subject.muscles[0], strength_scale=0.5),)
-        + subject.muscles[1:],
+        muscles=(dataclasses.replace(subject.muscles[0], strength_scale=0.5), *subject.muscles[1:]),
     )
     arrays = weak.muscle_arrays()
     assert arrays.path_exponents.dtype == np.int64

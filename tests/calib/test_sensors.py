@@ -57,7 +57,7 @@ def test_an_imu_suit_sends_all_five_coordinates_in_any_channel_order():
     raw = np.array([[-0.8, -0.05, 3.7, 0.3, 0.1, -0.08]])
     np.testing.assert_allclose(suit.to_radians(raw), [[0.3, -0.1, 0.05, -0.8, 0.1]], atol=1e-15)
     hip_adduction_only = SensorMap(
-        SensorMap.identity().channels + (Channel("add", "hip_adduction"),)
+        (*SensorMap.identity().channels, Channel("add", "hip_adduction"))
     )
     assert hip_adduction_only.coordinates == (
         "hip_flexion",
@@ -141,7 +141,7 @@ def test_sign_scale_offset_and_channel_order(tmp_path):
     ],
 )
 def test_bad_sensors_file_is_refused(tmp_path, edit, message):
-    data = SensorMap(SensorMap.identity().channels + (Channel("rot", "hip_rotation"),)).to_dict()
+    data = SensorMap((*SensorMap.identity().channels, Channel("rot", "hip_rotation"))).to_dict()
     edit(data)
     path = tmp_path / "sensors.json"
     path.write_text(json.dumps(data))

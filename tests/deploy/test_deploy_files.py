@@ -47,21 +47,27 @@ def test_the_unit_runs_edge_run_as_the_guide_says():
 def test_systemd_accepts_the_unit():
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed here")
-    done = subprocess.run(["systemd-analyze", "verify", str(UNIT)], check=False,
-                          capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(UNIT)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     complaints = [line for line in (done.stdout + done.stderr).splitlines() if UNIT.name in line]
     assert done.returncode == 0 and not complaints, done.stdout + done.stderr
 
 
 def test_the_udev_rules_name_the_devices_the_unit_and_guide_use():
-    rules = [line for line in RULES.read_text().splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]
+    rules = [
+        line
+        for line in RULES.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     assert any('SYMLINK+="mjca-device"' in r and 'GROUP="dialout"' in r for r in rules)
     assert any('KERNEL=="ttyTHS' in r and 'SYMLINK+="mjca-uart"' in r for r in rules)
     assert any('ATTR{latency_timer}="1"' in r for r in rules)
     for rule in rules:  # every key is KEY==, KEY!=, KEY=, KEY+= with a quoted value
         for pair in rule.split(", "):
-            key, op, value = pair.partition("==" if "==" in pair else "+=" if "+=" in pair
-                                            else "=")
+            key, op, value = pair.partition("==" if "==" in pair else "+=" if "+=" in pair else "=")
             assert key and op and value.startswith('"') and value.endswith('"'), pair

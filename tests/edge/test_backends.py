@@ -57,7 +57,8 @@ def _trained_like(architecture: str, lookahead: int) -> torch.nn.Module:
     n_muscles = len(default_subject().muscles)
     model = build_model(
         ModelConfig(n_muscles=n_muscles, architecture=architecture, lookahead=lookahead),
-        INPUT_MEAN, INPUT_STD,
+        INPUT_MEAN,
+        INPUT_STD,
     )
     with torch.no_grad():
         for parameter in model.parameters():
@@ -361,7 +362,11 @@ def test_check_script_says_skipped_where_tensorrt_cannot_run():
         pytest.skip("CUDA and torch-tensorrt are present: run scripts/check_tensorrt.py itself")
     script = Path(__file__).resolve().parents[2] / "scripts" / "check_tensorrt.py"
     result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=120,
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
         env={**os.environ, "PYTHONPATH": str(script.parents[1])},
     )
     assert result.returncode == 0

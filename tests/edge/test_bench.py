@@ -19,7 +19,9 @@ from edge.bench.timing import PERCENTS, summarize, summarize_histogram
 def test_summarize_matches_numpy_percentiles():
     values = np.random.default_rng(1).gamma(2.0, 50.0, 5000)
     s = summarize(values)
-    assert s["n"] == 5000 and s["min"] == round(values.min(), 2) and s["max"] == round(values.max(), 2)
+    assert (
+        s["n"] == 5000 and s["min"] == round(values.min(), 2) and s["max"] == round(values.max(), 2)
+    )
     for key, p in PERCENTS.items():
         assert s[key] == pytest.approx(np.percentile(values, p), abs=0.01)
 
@@ -47,9 +49,16 @@ def test_period_and_jitter_of_write_times():
 
 
 def _run(skipped: int, p99: float, n: int = 1000, lost: int = 0) -> dict:
-    return {"skipped": skipped, "samples_in": n, "estimates_out": n - skipped,
-            "simulator": {"lost": lost}, "end_to_end_us": {"p50": p99 / 2, "p99": p99},
-            "rate_hz": 1000.0, "inference": "model-rate", "backend": "onnxruntime"}
+    return {
+        "skipped": skipped,
+        "samples_in": n,
+        "estimates_out": n - skipped,
+        "simulator": {"lost": lost},
+        "end_to_end_us": {"p50": p99 / 2, "p99": p99},
+        "rate_hz": 1000.0,
+        "inference": "model-rate",
+        "backend": "onnxruntime",
+    }
 
 
 def test_sustained_needs_every_sample_answered_within_the_budget():
@@ -84,11 +93,14 @@ def test_verdict_and_speedups():
     assert not failed["pass"]
     assert "p99 1400 µs > target 1000 µs" in failed["line"] and "2 of 1000" in failed["line"]
     assert not verdict(None, 1000.0)["pass"]
-    reference = {"eager_torch_us": {"p50": 2000.0, "p99": 4000.0},
-                 "static_optimization_us": None}
+    reference = {"eager_torch_us": {"p50": 2000.0, "p99": 4000.0}, "static_optimization_us": None}
     ratio = speedups({"p50": 100.0, "p99": 400.0}, reference)
-    assert ratio == {"eager_torch_p50": 20.0, "eager_torch_p99": 10.0,
-                     "static_optimization_p50": None, "static_optimization_p99": None}
+    assert ratio == {
+        "eager_torch_p50": 20.0,
+        "eager_torch_p99": 10.0,
+        "static_optimization_p50": None,
+        "static_optimization_p99": None,
+    }
 
 
 def test_ramp_rates_parse():
@@ -128,27 +140,60 @@ def test_bad_input_is_one_line_before_any_timing(capsys, tmp_path):
 
 
 def _short_run(tmp_path, *extra: str) -> list[str]:
-    return ["--bundle", str(runtime_bundle().directory), "--backends", "onnxruntime",
-            "--rate", "200", "--seconds", "1", "--frames", "100", *extra]
+    return [
+        "--bundle",
+        str(runtime_bundle().directory),
+        "--backends",
+        "onnxruntime",
+        "--rate",
+        "200",
+        "--seconds",
+        "1",
+        "--frames",
+        "100",
+        *extra,
+    ]
 
 
 @pytest.mark.slow
 def test_a_short_real_run_writes_the_promised_json_and_histogram(capsys, tmp_path):
     report_path, plot_path = tmp_path / "bench.json", tmp_path / "latency.png"
-    code = main(_short_run(tmp_path, "--ramp", "100,200", "--ramp-seconds", "1",
-                           "--reference-calls", "10", "--target-p99-us", "1e6",
-                           "--json", str(report_path), "--plot", str(plot_path)))
+    code = main(
+        _short_run(
+            tmp_path,
+            "--ramp",
+            "100,200",
+            "--ramp-seconds",
+            "1",
+            "--reference-calls",
+            "10",
+            "--target-p99-us",
+            "1e6",
+            "--json",
+            str(report_path),
+            "--plot",
+            str(plot_path),
+        )
+    )
     out = capsys.readouterr().out
     assert code == 0
     report = json.loads(report_path.read_text())
     assert plot_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for key in ("end_to_end_us", "stages", "skipped", "max_sustainable_hz", "machine",
-                "reference"):
+    for key in ("end_to_end_us", "stages", "skipped", "max_sustainable_hz", "machine", "reference"):
         assert key in report
-    assert {"decode", "accept", "window", "inference.onnxruntime", "hill", "encode",
-            "write"} <= set(report["stages"])
+    assert {
+        "decode",
+        "accept",
+        "window",
+        "inference.onnxruntime",
+        "hill",
+        "encode",
+        "write",
+    } <= set(report["stages"])
     for figures in report["stages"].values():
-        assert figures["min"] <= figures["p50"] <= figures["p99"] <= figures["p999"] <= figures["max"]
+        assert (
+            figures["min"] <= figures["p50"] <= figures["p99"] <= figures["p999"] <= figures["max"]
+        )
     for name in ("eager_torch_us", "static_optimization_us"):
         assert report["reference"][name]["p50"] <= report["reference"][name]["p99"]
     assert set(report["end_to_end"]) == {"model-rate", "per-sample"}
@@ -164,10 +209,10 @@ def test_a_short_real_run_writes_the_promised_json_and_histogram(capsys, tmp_pat
 
 
 @pytest.mark.parametrize("check, expected_exit", [(False, 0), (True, 1)])
-def test_a_failed_verdict_exits_non_zero_only_with_check(capsys, tmp_path, check,
-                                                         expected_exit):
-    argv = _short_run(tmp_path, "--ramp", "none", "--reference-calls", "0",
-                      "--target-p99-us", "1") + (["--check"] if check else [])
+def test_a_failed_verdict_exits_non_zero_only_with_check(capsys, tmp_path, check, expected_exit):
+    argv = _short_run(
+        tmp_path, "--ramp", "none", "--reference-calls", "0", "--target-p99-us", "1"
+    ) + (["--check"] if check else [])
     assert main(argv) == expected_exit
     assert "verdict: FAIL" in capsys.readouterr().out
 
@@ -177,8 +222,19 @@ def test_end_to_end_against_a_device_on_a_serial_port(capsys, tmp_path):
     rate = 200.0
     device = PtyDevice(*gait_angles(2400, rate), rate).start()  # 12 s of samples
     try:
-        code = main(_short_run(tmp_path, "--port", device.path, "--rate", str(rate),
-                               "--reference-calls", "0", "--json", str(tmp_path / "b.json")))
+        code = main(
+            _short_run(
+                tmp_path,
+                "--port",
+                device.path,
+                "--rate",
+                str(rate),
+                "--reference-calls",
+                "0",
+                "--json",
+                str(tmp_path / "b.json"),
+            )
+        )
     finally:
         device.wait()  # the device thread ends before its pty is closed
         device.close()

@@ -34,8 +34,12 @@ from train.model import ModelConfig, build_model
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> Path:
     torch.manual_seed(0)
-    config = ModelConfig(n_muscles=len(default_subject().muscles), architecture="bigru",
-                         gru_hidden=16, head_dims=(32,))
+    config = ModelConfig(
+        n_muscles=len(default_subject().muscles),
+        architecture="bigru",
+        gru_hidden=16,
+        head_dims=(32,),
+    )
     bundle = export_bundle(build_model(config).eval(), tmp_path_factory.mktemp("src") / "bundle")
     return bundle.directory
 
@@ -83,8 +87,9 @@ def test_manifest_round_trips_through_its_dict(bundle_dir):
 
 def test_other_schema_version_is_refused_with_what_to_do(bundle_dir):
     _edit_manifest(bundle_dir, schema_version=SCHEMA_VERSION + 1)
-    with pytest.raises(BundleError,
-                       match=rf"schema version {SCHEMA_VERSION + 1} is not supported.*re-export"):
+    with pytest.raises(
+        BundleError, match=rf"schema version {SCHEMA_VERSION + 1} is not supported.*re-export"
+    ):
         load_bundle(bundle_dir)
 
 

@@ -36,11 +36,31 @@ def test_help_explains_the_options(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--port", "--wait", "--simulate", "--rate", "--replay", "--fast", "--bundle",
-                   "--sensors", "--backend", "--inference", "--inference-worker",
-                   "--max-activation-age", "--out-port", "--inference-rate", "--report-muscles",
-                   "--baud", "--range-margin",
-                   "--log", "--duration", "--json-status", "--view", "--rt-priority", "--cpu"):
+    for option in (
+        "--port",
+        "--wait",
+        "--simulate",
+        "--rate",
+        "--replay",
+        "--fast",
+        "--bundle",
+        "--sensors",
+        "--backend",
+        "--inference",
+        "--inference-worker",
+        "--max-activation-age",
+        "--out-port",
+        "--inference-rate",
+        "--report-muscles",
+        "--baud",
+        "--range-margin",
+        "--log",
+        "--duration",
+        "--json-status",
+        "--view",
+        "--rt-priority",
+        "--cpu",
+    ):
         assert option in text
 
 
@@ -58,39 +78,50 @@ def test_bad_input_is_one_clear_line(capsys, tmp_path, bundle_dir, port):
     bad = tmp_path / "sensors.json"
     bad.write_text("{not json")
     assert "sensors" in _one_line_error(
-        capsys, ["--port", port, "--bundle", bundle_dir, "--sensors", str(bad)])
+        capsys, ["--port", port, "--bundle", bundle_dir, "--sensors", str(bad)]
+    )
     assert "--cpu" in _one_line_error(
-        capsys, ["--port", port, "--bundle", bundle_dir, "--cpu", "4096"])
+        capsys, ["--port", port, "--bundle", bundle_dir, "--cpu", "4096"]
+    )
     assert "--rt-priority" in _one_line_error(
-        capsys, ["--port", port, "--bundle", bundle_dir, "--rt-priority", "1000"])
+        capsys, ["--port", port, "--bundle", bundle_dir, "--rt-priority", "1000"]
+    )
     assert "--duration" in _one_line_error(capsys, ["--port", port, "--duration", "-1"])
     assert "cannot open serial link" in _one_line_error(
-        capsys, ["--port", "nosuch://x", "--bundle", bundle_dir])
+        capsys, ["--port", "nosuch://x", "--bundle", bundle_dir]
+    )
     assert "unknown backend" in _one_line_error(
-        capsys, ["--port", port, "--bundle", bundle_dir, "--backend", "nope"])
+        capsys, ["--port", port, "--bundle", bundle_dir, "--backend", "nope"]
+    )
     assert "--max-activation-age" in _one_line_error(
-        capsys, ["--simulate", "--max-activation-age", "0"])
+        capsys, ["--simulate", "--max-activation-age", "0"]
+    )
 
 
 def test_options_that_do_not_go_together_are_refused(capsys, tmp_path, port):
     assert "give only one" in _one_line_error(capsys, ["--port", port, "--simulate"])
     assert "--rate applies only with --simulate" in _one_line_error(
-        capsys, ["--port", port, "--rate", "1000"])
+        capsys, ["--port", port, "--rate", "1000"]
+    )
     assert "--wait applies only with --port" in _one_line_error(capsys, ["--simulate", "--wait"])
     assert "--fast applies only with --replay" in _one_line_error(capsys, ["--simulate", "--fast"])
     assert "--sensors and --out-port do not apply" in _one_line_error(
-        capsys, ["--replay", str(tmp_path / "t.mot"), "--out-port", port])
+        capsys, ["--replay", str(tmp_path / "t.mot"), "--out-port", port]
+    )
 
 
 def test_a_port_that_is_not_a_serial_device_says_what_it_is(capsys, tmp_path):
     regular = tmp_path / "samples.bin"
     regular.write_bytes(b"MJ")
     assert _one_line_error(capsys, ["--port", str(regular)]).endswith(
-        "is a regular file, not a serial port")
+        "is a regular file, not a serial port"
+    )
     assert _one_line_error(capsys, ["--port", str(tmp_path)]).endswith(
-        "is a directory, not a serial port")
+        "is a directory, not a serial port"
+    )
     assert "/dev/null is a character device that is not a terminal" in _one_line_error(
-        capsys, ["--port", "/dev/null"])
+        capsys, ["--port", "/dev/null"]
+    )
 
 
 def test_a_missing_port_is_refused_naming_the_ports_here_unless_waited_for(capsys, tmp_path):
@@ -114,29 +145,41 @@ def test_a_missing_port_is_refused_naming_the_ports_here_unless_waited_for(capsy
 
 
 def test_the_log_folder_is_checked_before_the_model_loads(capsys, tmp_path):
-    line = _one_line_error(capsys, ["--simulate", "--bundle", str(tmp_path / "no bundle"),
-                                    "--log", str(tmp_path / "no" / "run.sto")])
+    line = _one_line_error(
+        capsys,
+        [
+            "--simulate",
+            "--bundle",
+            str(tmp_path / "no bundle"),
+            "--log",
+            str(tmp_path / "no" / "run.sto"),
+        ],
+    )
     assert "folder" in line and "does not exist" in line and "mkdir -p" in line
     assert "is a folder" in _one_line_error(capsys, ["--simulate", "--log", str(tmp_path)])
 
 
-def test_a_manifest_window_that_the_model_does_not_take_is_refused_at_load(capsys, tmp_path,
-                                                                          bundle_dir, port):
+def test_a_manifest_window_that_the_model_does_not_take_is_refused_at_load(
+    capsys, tmp_path, bundle_dir, port
+):
     copy = tmp_path / "bundle"
     shutil.copytree(bundle_dir, copy)
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["window"] += 5
     (copy / "manifest.json").write_text(json.dumps(manifest))
     for backend in ("onnxruntime", "torch"):
-        line = _one_line_error(capsys, ["--port", port, "--bundle", str(copy),
-                                        "--backend", backend])
+        line = _one_line_error(
+            capsys, ["--port", port, "--bundle", str(copy), "--backend", backend]
+        )
         assert f"window {manifest['window']}" in line and "re-export" in line, line
 
 
 def _edge_run(*args):
     return subprocess.Popen(
         [sys.executable, "-m", "edge.cli", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
@@ -150,8 +193,9 @@ def test_sigint_flushes_the_log_and_prints_the_summary(tmp_path, bundle_dir):
     ts, q = gait_angles(4000, rate)
     device = PtyDevice(ts, q, rate)
     log = tmp_path / "run.csv"
-    proc = _edge_run("--port", device.path, "--bundle", bundle_dir, "--log", str(log),
-                     "--json-status")
+    proc = _edge_run(
+        "--port", device.path, "--bundle", bundle_dir, "--log", str(log), "--json-status"
+    )
     startup = []
     try:
         for line in proc.stderr:
@@ -238,10 +282,13 @@ def _write_trial(path, n=300, rate=100.0):
     """An OpenSim motion file (degrees) of the test gait with the subject's coordinates."""
     ts, q = gait_angles(n, rate)
     t = (ts - ts[0]) * 1e-6
-    rows = "\n".join(f"{ti:.4f}\t" + "\t".join(f"{np.degrees(v):.6f}" for v in qi)
-                     for ti, qi in zip(t, q))
-    path.write_text(f"walk\nversion=1\nnRows={n}\nnColumns=4\ninDegrees=yes\nendheader\n"
-                    f"time\thip_flexion_r\tknee_angle_r\tankle_angle_r\n{rows}\n")
+    rows = "\n".join(
+        f"{ti:.4f}\t" + "\t".join(f"{np.degrees(v):.6f}" for v in qi) for ti, qi in zip(t, q)
+    )
+    path.write_text(
+        f"walk\nversion=1\nnRows={n}\nnColumns=4\ninDegrees=yes\nendheader\n"
+        f"time\thip_flexion_r\tknee_angle_r\tankle_angle_r\n{rows}\n"
+    )
     return q
 
 
@@ -262,12 +309,14 @@ def test_replay_answers_every_sample_of_the_trial(tmp_path, bundle_dir, fast):
     assert ("as fast as possible" if fast else "at its own pace") in err
     if fast:  # the network inline at the model rate: the same answers on any machine
         again = tmp_path / "again.csv"
-        proc = _edge_run("--replay", str(trial), "--bundle", bundle_dir, "--log", str(again),
-                         "--fast")
+        proc = _edge_run(
+            "--replay", str(trial), "--bundle", bundle_dir, "--log", str(again), "--fast"
+        )
         proc.communicate(timeout=120)
         columns = slice(7, None)  # values, not latencies
-        np.testing.assert_array_equal(np.loadtxt(again, delimiter=",", skiprows=1)[:, columns],
-                                      rows[:, columns])
+        np.testing.assert_array_equal(
+            np.loadtxt(again, delimiter=",", skiprows=1)[:, columns], rows[:, columns]
+        )
 
 
 def test_a_replay_file_without_the_coordinates_is_one_line(capsys, tmp_path):
@@ -295,16 +344,30 @@ def test_report_muscles_choose_what_the_log_holds(tmp_path, bundle_dir):
     trial = tmp_path / "walk.mot"
     _write_trial(trial, n=120)
     log = tmp_path / "chosen.csv"
-    proc = _edge_run("--replay", str(trial), "--bundle", bundle_dir, "--fast", "--log", str(log),
-                     "--report-muscles", "vas_lat_r, med_gas_r")
+    proc = _edge_run(
+        "--replay",
+        str(trial),
+        "--bundle",
+        bundle_dir,
+        "--fast",
+        "--log",
+        str(log),
+        "--report-muscles",
+        "vas_lat_r, med_gas_r",
+    )
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     header = log.read_text().splitlines()[0].split(",")
     assert [c for c in header if c.endswith(("_activation", "_force"))] == [
-        "vas_lat_r_activation", "med_gas_r_activation", "vas_lat_r_force", "med_gas_r_force"]
+        "vas_lat_r_activation",
+        "med_gas_r_activation",
+        "vas_lat_r_force",
+        "med_gas_r_force",
+    ]
     assert [c for c in header if c.endswith("_moment")] == [
-        f"{c}_r_moment" for c in ("hip_flexion", "hip_adduction", "hip_rotation", "knee_angle",
-                                  "ankle_angle")]
+        f"{c}_r_moment"
+        for c in ("hip_flexion", "hip_adduction", "hip_rotation", "knee_angle", "ankle_angle")
+    ]
     assert "2 reported: vas_lat_r med_gas_r" in err
     assert "the Hill model holds hip_adduction hip_rotation at 0" in err
 
@@ -312,8 +375,10 @@ def test_report_muscles_choose_what_the_log_holds(tmp_path, bundle_dir):
 def test_an_unknown_report_muscle_is_one_line(capsys, tmp_path, bundle_dir):
     trial = tmp_path / "walk.mot"
     _write_trial(trial, n=50)
-    line = _one_line_error(capsys, ["--replay", str(trial), "--bundle", bundle_dir,
-                                    "--report-muscles", "vas_lat_r,biceps"])
+    line = _one_line_error(
+        capsys,
+        ["--replay", str(trial), "--bundle", bundle_dir, "--report-muscles", "vas_lat_r,biceps"],
+    )
     assert "['biceps']" in line and "vas_lat_r" in line
 
 
@@ -326,18 +391,34 @@ def five_input_bundle_dir(tmp_path_factory):
     from train.model import ModelConfig, build_model
 
     subject = default_subject()
-    config = ModelConfig(n_muscles=len(subject.muscles), architecture="bigru", gru_hidden=8,
-                         head_dims=(8,), input_coordinates=COORDINATES)
+    config = ModelConfig(
+        n_muscles=len(subject.muscles),
+        architecture="bigru",
+        gru_hidden=8,
+        head_dims=(8,),
+        input_coordinates=COORDINATES,
+    )
     out = tmp_path_factory.mktemp("five") / "bundle"
     return str(export_bundle(build_model(config).eval(), out, subject=subject).directory)
 
 
 def test_sensors_without_a_coordinate_the_network_reads_are_refused(
-        capsys, tmp_path, five_input_bundle_dir):
+    capsys, tmp_path, five_input_bundle_dir
+):
     sensors = tmp_path / "sensors.json"
     SensorMap.identity().save(sensors)  # hip flexion, knee, ankle
-    line = _one_line_error(capsys, ["--simulate", "--bundle", five_input_bundle_dir,
-                                    "--sensors", str(sensors), "--duration", "1"])
+    line = _one_line_error(
+        capsys,
+        [
+            "--simulate",
+            "--bundle",
+            five_input_bundle_dir,
+            "--sensors",
+            str(sensors),
+            "--duration",
+            "1",
+        ],
+    )
     assert "hip_adduction, hip_rotation" in line and "--sensors" in line
 
 

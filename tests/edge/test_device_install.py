@@ -36,9 +36,15 @@ BLOCKER = textwrap.dedent(f"""
 
 
 def _child(code: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", BLOCKER + textwrap.dedent(code), *args],
-                          check=False, cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKER + textwrap.dedent(code), *args],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
 
 
 def _runtime_modules() -> list[str]:
@@ -51,7 +57,8 @@ def _runtime_modules() -> list[str]:
 
 
 def test_every_runtime_module_imports_without_the_training_stack():
-    result = _child("""
+    result = _child(
+        """
         import importlib, json, sys
         failed = {}
         for name in json.loads(sys.argv[1]):
@@ -60,7 +67,9 @@ def test_every_runtime_module_imports_without_the_training_stack():
             except ImportError as exc:
                 failed[name] = str(exc)
         print(json.dumps(failed))
-    """, json.dumps(_runtime_modules()))
+    """,
+        json.dumps(_runtime_modules()),
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {}
 

@@ -70,17 +70,17 @@ def test_force_velocity_branches_match_torch():
 
 def test_constants_are_train_s_constants():
     c = THELEN_GAIT2392
-    assert (edge_hill.ACTIVE_SHAPE, edge_hill.PASSIVE_SHAPE, edge_hill.PASSIVE_STRAIN) == (
+    assert (
         c.active_shape,
         c.passive_shape,
         c.passive_strain,
-    )
-    assert (edge_hill.AF, edge_hill.FLEN, edge_hill.EXTRAPOLATION_THRESHOLD) == (
+    ) == (edge_hill.ACTIVE_SHAPE, edge_hill.PASSIVE_SHAPE, edge_hill.PASSIVE_STRAIN)
+    assert (
         c.af,
         c.flen,
         c.extrapolation_threshold,
-    )
-    assert edge_hill.MAX_PENNATION == c.max_pennation
+    ) == (edge_hill.AF, edge_hill.FLEN, edge_hill.EXTRAPOLATION_THRESHOLD)
+    assert c.max_pennation == edge_hill.MAX_PENNATION
 
 
 def test_outputs_are_preallocated_views_overwritten_by_each_call():

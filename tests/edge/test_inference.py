@@ -204,8 +204,7 @@ def test_a_network_in_its_own_process_answers_like_the_thread_and_survives_a_sto
     """The network in a spawned process: the same outputs as the inline network on the
     windows it was handed, and when the process is stopped (SIGSTOP) for 150 samples the
     answers go on, flagged ACTIVATION_STALE exactly when older than the limit."""
-    settings = InferenceSettings.for_model_rate(bundle.manifest.sample_rate_hz,
-                                                worker="process")
+    settings = InferenceSettings.for_model_rate(bundle.manifest.sample_rate_hz, worker="process")
     pipeline = _pipeline(bundle, settings)
     reference = select_backend(bundle, "onnxruntime", threads=1)
     limit_us = round(settings.max_activation_age_s * 1e6)
@@ -223,15 +222,18 @@ def test_a_network_in_its_own_process_answers_like_the_thread_and_survives_a_sto
             if pipeline._next_inference_s != next_run:
                 windows[pipeline.ring.newest_time] = pipeline.window.input.copy()
                 if not 500 <= i < 650:
-                    _wait_for(lambda p=published: pipeline.worker.latest is not None
-                              and pipeline.worker.published > p)
+                    _wait_for(
+                        lambda p=published: (
+                            pipeline.worker.latest is not None and pipeline.worker.published > p
+                        )
+                    )
             rows.append((i, status, pipeline.activation_age_us))
         newest = pipeline.worker.latest[0]
     finally:
         pipeline.close()
-    np.testing.assert_allclose(newest.activations,
-                               np.clip(reference.infer(windows[newest.window_end_s]), 0, 1),
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        newest.activations, np.clip(reference.infer(windows[newest.window_end_s]), 0, 1), atol=1e-7
+    )
     answered = [r for r in rows if not r[1] & MODEL_NOT_READY]
     assert len(answered) > 700
     for i, status, age in answered:
@@ -245,5 +247,6 @@ def test_a_network_process_that_cannot_load_says_why(tmp_path, bundle):
     from edge.inference_process import InferenceProcess
 
     with pytest.raises(BackendError, match="could not load the backend: BundleError"):
-        InferenceProcess(tmp_path / "not a bundle",
-                         select_backend(bundle, "onnxruntime", threads=1))
+        InferenceProcess(
+            tmp_path / "not a bundle", select_backend(bundle, "onnxruntime", threads=1)
+        )

@@ -14,8 +14,10 @@ Model name:                      Cortex-A78AE
 
 
 def test_cpu_model_from_cpuinfo_else_lscpu():
-    assert cpu_model("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) CPU\n", None) == \
-        "Intel(R) Xeon(R) CPU"
+    assert (
+        cpu_model("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) CPU\n", None)
+        == "Intel(R) Xeon(R) CPU"
+    )
     arm_cpuinfo = "processor\t: 0\nBogoMIPS\t: 62.50\nCPU part\t: 0xd42\n"
     assert cpu_model(arm_cpuinfo, LSCPU_ARM) == "Cortex-A78AE"
     assert cpu_model(None, None) is None

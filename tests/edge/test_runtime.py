@@ -59,21 +59,30 @@ def bundle():
     return runtime_bundle()
 
 
-def _pipeline(bundle, backend_name="onnxruntime", fallback=None, inference=PER_SAMPLE,
-              sensors=None):
+def _pipeline(
+    bundle, backend_name="onnxruntime", fallback=None, inference=PER_SAMPLE, sensors=None
+):
     backend = select_backend(bundle, backend_name, threads=1)
     hill = HillModel(bundle.subject)
     hill.warmup()
-    return EstimatePipeline(bundle, backend, hill, sensors or SensorMap.identity(),
-                            inference=inference, fallback=fallback)
+    return EstimatePipeline(
+        bundle,
+        backend,
+        hill,
+        sensors or SensorMap.identity(),
+        inference=inference,
+        fallback=fallback,
+    )
 
 
 def _runtime(bundle, port, tmp_path, pipeline=None, out_port=None):
     """A runtime on ``port`` logging to tmp_path/estimates.sto."""
     return Runtime(
-        RuntimeConfig(log_path=tmp_path / "estimates.sto", status_period_s=60.0,
-                      reopen_period_s=0.05),
-        SerialSource(port, open_link, out_port=out_port), pipeline or _pipeline(bundle),
+        RuntimeConfig(
+            log_path=tmp_path / "estimates.sto", status_period_s=60.0, reopen_period_s=0.05
+        ),
+        SerialSource(port, open_link, out_port=out_port),
+        pipeline or _pipeline(bundle),
     )
 
 
@@ -171,8 +180,9 @@ def _assert_equal_to_offline(bundle, runtime, sent, estimates, sensors):
             continue
         k = position[e.sample_seq]
         features = network_inputs(
-            resample_uniform(t_s[: k + 1], angles[: k + 1], t_s[k], spec.rate_hz,
-                             spec.grid_points), spec.rate_hz)
+            resample_uniform(t_s[: k + 1], angles[: k + 1], t_s[k], spec.rate_hz, spec.grid_points),
+            spec.rate_hz,
+        )
         x = features[None].astype(np.float32)
         a = np.clip(np.asarray(backend.infer(x), dtype=np.float64), 0.0, 1.0)
         np.testing.assert_allclose(e.activations, a[reported], atol=2e-6)
@@ -189,9 +199,16 @@ def _assert_equal_to_offline(bundle, runtime, sent, estimates, sensors):
 def test_every_sample_answered_or_skipped_and_equal_to_offline(bundle, tmp_path):
     """The simulator with garbage, NaN, dropped samples, jitter and a 32-bit clock wrap."""
     config = SimulatorConfig(
-        rate_hz=200.0, duration_s=3.0, garbage_probability=0.02, nan_probability=0.01,
-        drop_probability=0.01, jitter_us=100.0, timestamp_start_us=(1 << 32) - 1_000_000,
-        wait_for_host_s=20.0, drain_s=5.0, seed=7,
+        rate_hz=200.0,
+        duration_s=3.0,
+        garbage_probability=0.02,
+        nan_probability=0.01,
+        drop_probability=0.01,
+        jitter_us=100.0,
+        timestamp_start_us=(1 << 32) - 1_000_000,
+        wait_for_host_s=20.0,
+        drain_s=5.0,
+        seed=7,
     )
     summary, runtime, report = _run_simulator(bundle, config, tmp_path)
     sent = [(s.seq, s.timestamp_us, s.values, s.valid_mask) for s in report.sent]
@@ -222,8 +239,9 @@ def test_the_simulators_end_of_stream_ends_the_run_after_its_last_sample(bundle,
     stops by itself, with no device-silence report; the default model-rate inference."""
     pipeline = _pipeline(bundle, inference=None)
     with SimulatedSource(200.0, 1.0, open_link) as source:
-        runtime = Runtime(RuntimeConfig(status_period_s=60.0, log_path=tmp_path / "e.csv"),
-                          source, pipeline)
+        runtime = Runtime(
+            RuntimeConfig(status_period_s=60.0, log_path=tmp_path / "e.csv"), source, pipeline
+        )
         summary = runtime.run()
     report = source.device_report
     assert summary["ended"] == "stream ended"
@@ -238,13 +256,21 @@ def test_raw_encoder_counts_through_sensors_json(bundle, tmp_path):
     """A device sending int32 counts, mapped by a sensors.json scale: same as offline."""
     counts_per_rev = 16384
     step = 2 * math.pi / counts_per_rev
-    sensors = SensorMap(tuple(
-        Channel(n, c, scale=step)
-        for n, c in (("enc0", "hip_flexion"), ("enc1", "knee_angle"), ("enc2", "ankle_angle"))
-    ))
+    sensors = SensorMap(
+        tuple(
+            Channel(n, c, scale=step)
+            for n, c in (("enc0", "hip_flexion"), ("enc1", "knee_angle"), ("enc2", "ankle_angle"))
+        )
+    )
     pipeline = _pipeline(bundle, sensors=sensors)
-    config = SimulatorConfig(rate_hz=200.0, duration_s=2.0, encoding=ENCODING_COUNTS,
-                             counts_per_rev=counts_per_rev, wait_for_host_s=20.0, drain_s=5.0)
+    config = SimulatorConfig(
+        rate_hz=200.0,
+        duration_s=2.0,
+        encoding=ENCODING_COUNTS,
+        counts_per_rev=counts_per_rev,
+        wait_for_host_s=20.0,
+        drain_s=5.0,
+    )
     summary, runtime, report = _run_simulator(bundle, config, tmp_path, pipeline)
     sent = [(s.seq, s.timestamp_us, s.values, s.valid_mask) for s in report.sent]
     estimates = [r.estimate for r in report.received]
@@ -281,13 +307,20 @@ def test_quantised_noisy_input_against_noiseless_offline_inference(bundle, tmp_p
     the worst muscle's R² 0.999 at 0.1°, 0.989 at 0.3° (a bundle trained without
     noise: 0.47 at 0.1°, below 0 at 0.2°).
     """
-    config = SimulatorConfig(rate_hz=200.0, duration_s=3.0, counts_per_rev=16384,
-                             noise_rad=math.radians(0.1), wait_for_host_s=20.0, drain_s=5.0,
-                             seed=11)
+    config = SimulatorConfig(
+        rate_hz=200.0,
+        duration_s=3.0,
+        counts_per_rev=16384,
+        noise_rad=math.radians(0.1),
+        wait_for_host_s=20.0,
+        drain_s=5.0,
+        seed=11,
+    )
     summary, runtime, report = _run_simulator(bundle, config, tmp_path)
     estimates = [r.estimate for r in report.received]
-    _check_accounting(summary, [(s.seq, s.timestamp_us, s.values, s.valid_mask)
-                                for s in report.sent], estimates)
+    _check_accounting(
+        summary, [(s.seq, s.timestamp_us, s.values, s.valid_mask) for s in report.sent], estimates
+    )
 
     spec = runtime.pipeline.spec
     backend = select_backend(bundle, "onnxruntime", threads=1)
@@ -308,8 +341,10 @@ def test_quantised_noisy_input_against_noiseless_offline_inference(bundle, tmp_p
     variance = want.var(axis=0)
     r2 = 1 - ((got - want) ** 2).mean(axis=0) / np.where(variance > 1e-12, variance, np.nan)
     table = ", ".join(f"{m} {v:.3f}" for m, v in zip(manifest.report_muscles, r2, strict=True))
-    print(f"\nR² per muscle, estimates from quantised noisy input vs noiseless offline "
-          f"inference ({len(got)} estimates): {table}")
+    print(
+        f"\nR² per muscle, estimates from quantised noisy input vs noiseless offline "
+        f"inference ({len(got)} estimates): {table}"
+    )
     assert np.nanmin(r2) > 0.8, table
 
 
@@ -418,14 +453,14 @@ def test_a_fast_device_grows_the_ring(bundle):
     pipeline.ensure_device_rate(20_000.0)
     assert pipeline.ring.capacity > 20_000.0 * pipeline.spec.history_s >= small
     ts = np.arange(6000) * 50 + 1000  # 20 kHz device clock, µs
-    statuses = [pipeline.accept(JointSample(i, int(ts[i]), (0.1, -0.4, 0.05), 7))
-                for i in range(6000)]
+    statuses = [
+        pipeline.accept(JointSample(i, int(ts[i]), (0.1, -0.4, 0.05), 7)) for i in range(6000)
+    ]
     assert not any(statuses)
     assert not pipeline.estimate(0) & MODEL_NOT_READY
 
 
-def test_a_silent_device_is_reported_and_the_host_heartbeat_says_not_estimating(bundle,
-                                                                              tmp_path):
+def test_a_silent_device_is_reported_and_the_host_heartbeat_says_not_estimating(bundle, tmp_path):
     """The device stops sending for 0.6 s with the link open: the host counts one device
     silence (not a link error), its heartbeats then carry MODEL_NOT_READY, and it warms up
     again (a window of MODEL_NOT_READY) when samples resume."""
@@ -437,8 +472,7 @@ def test_a_silent_device_is_reported_and_the_host_heartbeat_says_not_estimating(
     assert summary["device"]["silences"] == 1 and summary["link"]["lost"] == 0
     _check_accounting(summary, device.sent, device.estimates)
     paused_from, paused_until = device.paused
-    beats = [(m, at) for m, at in zip(device.other, device.other_at)
-             if isinstance(m, Heartbeat)]
+    beats = [(m, at) for m, at in zip(device.other, device.other_at) if isinstance(m, Heartbeat)]
     silent = [m.status for m, at in beats if paused_from + 0.35 < at < paused_until]
     estimating = [m.status for m, at in beats if paused_from - 0.4 < at < paused_from]
     assert len(silent) >= 2 and all(s & MODEL_NOT_READY for s in silent), silent
@@ -454,9 +488,14 @@ def test_a_protocol_1_0_device_gets_estimates_it_reads_right(bundle, tmp_path, t
     torque coordinates answers it with MODEL_NOT_READY and zeros."""
     inference = InferenceSettings(max_activation_age_s=1e-6)  # every carried answer stale
     backend = select_backend(bundle, "onnxruntime", threads=1)
-    pipeline = EstimatePipeline(bundle, backend, HillModel(bundle.subject),
-                                SensorMap.identity(), inference=inference,
-                                torque_coordinates=torques)
+    pipeline = EstimatePipeline(
+        bundle,
+        backend,
+        HillModel(bundle.subject),
+        SensorMap.identity(),
+        inference=inference,
+        torque_coordinates=torques,
+    )
     device = PtyDevice(*gait_angles(200, 200.0), 200.0, protocol_minor=0)
     summary, _ = _run(bundle, device, tmp_path, pipeline)
     _check_accounting(summary, device.sent, device.estimates)
@@ -483,6 +522,7 @@ def test_an_out_of_range_angle_is_answered_with_its_values_and_flagged(bundle, t
     assert beyond and [e.sample_seq for e in flagged] == beyond  # a busy loop may skip some
     assert all(any(e.activations) and any(e.forces) for e in flagged)
     assert not any(e.status & INPUT_GAP for e in device.estimates)
-    compared = _assert_equal_to_offline(bundle, runtime, device.sent, device.estimates,
-                                        SensorMap.identity())
+    compared = _assert_equal_to_offline(
+        bundle, runtime, device.sent, device.estimates, SensorMap.identity()
+    )
     assert compared > 150

@@ -37,13 +37,15 @@ def test_histogram_percentiles_match_numpy_on_integers():
     for key, q in (("p50", 50), ("p99", 99), ("p999", 99.9)):
         assert p[key] == np.percentile(values, q, method="inverted_cdf")
     recorder.record(10**9)  # beyond the histogram: counted in its last bin
-    np.testing.assert_array_equal(recorder.recent_since(recorder.recorded - 3),
-                                  [values[-2], values[-1], 10**9])  # one still pending
+    np.testing.assert_array_equal(
+        recorder.recent_since(recorder.recorded - 3), [values[-2], values[-1], 10**9]
+    )  # one still pending
     recorder.flush()
     assert recorder.histogram[-1] == 1
     assert histogram_percentiles(np.zeros(10, dtype=np.int64), (50.0,)) == {"p50": None}
-    np.testing.assert_array_equal(recorder.recent_since(recorder.recorded - 3),
-                                  [values[-2], values[-1], 10**9])
+    np.testing.assert_array_equal(
+        recorder.recent_since(recorder.recorded - 3), [values[-2], values[-1], 10**9]
+    )
 
 
 class _Estimate:
@@ -77,8 +79,15 @@ def test_json_status_lines_carry_the_estimates():
     latency = LatencyRecorder()
     latency.record(300)
     stream = io.StringIO()
-    reporter = StatusReporter(counters, latency, json_lines=True, period_s=0.05, stream=stream,
-                              estimate=_Estimate(), muscles=("PS_r", "RF_r"))
+    reporter = StatusReporter(
+        counters,
+        latency,
+        json_lines=True,
+        period_s=0.05,
+        stream=stream,
+        estimate=_Estimate(),
+        muscles=("PS_r", "RF_r"),
+    )
     with reporter:
         time.sleep(0.2)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -92,8 +101,15 @@ def test_json_status_lines_carry_the_estimates():
 def test_text_status_shows_activations_and_forces(view):
     counters = RunCounters(samples_in=10, estimates_out=8)
     stream = io.StringIO()
-    with StatusReporter(counters, LatencyRecorder(), period_s=0.05, stream=stream,
-                        estimate=_Estimate(), muscles=("PS_r", "RF_r"), view=view):
+    with StatusReporter(
+        counters,
+        LatencyRecorder(),
+        period_s=0.05,
+        stream=stream,
+        estimate=_Estimate(),
+        muscles=("PS_r", "RF_r"),
+        view=view,
+    ):
         time.sleep(0.2)
     text = stream.getvalue()
     assert "latency p50" in text

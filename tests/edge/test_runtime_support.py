@@ -11,6 +11,7 @@ send its frames as an older protocol minor version would.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import struct
@@ -168,8 +169,10 @@ class PtyDevice:
             try:
                 if i in self.garbage_at:
                     os.write(self._master, self.garbage_at[i])
-                os.write(self._master, with_minor(encode(JointSample(i, ts, values, mask)),
-                                                  self.protocol_minor))
+                os.write(
+                    self._master,
+                    with_minor(encode(JointSample(i, ts, values, mask)), self.protocol_minor),
+                )
             except BlockingIOError:  # nobody reads the port: the frame is lost, as on a UART
                 self.overrun += 1
                 continue
@@ -184,7 +187,5 @@ class PtyDevice:
 
     def close(self) -> None:
         self._done.wait(5.0)
-        try:
+        with contextlib.suppress(OSError):
             os.close(self._master)
-        except OSError:
-            pass

@@ -17,8 +17,14 @@ def _device_stream(rate_hz, seconds, seed, drop_every=0):
     if drop_every:
         keep[::drop_every] = False
     t = t[keep]
-    q = np.stack([0.4 * np.sin(2 * np.pi * 0.8 * t), -0.6 + 0.5 * np.cos(2 * np.pi * 0.8 * t),
-                  0.1 * np.sin(2 * np.pi * 1.6 * t)], axis=1)
+    q = np.stack(
+        [
+            0.4 * np.sin(2 * np.pi * 0.8 * t),
+            -0.6 + 0.5 * np.cos(2 * np.pi * 0.8 * t),
+            0.1 * np.sin(2 * np.pi * 1.6 * t),
+        ],
+        axis=1,
+    )
     return t, q
 
 
@@ -39,8 +45,10 @@ def test_ring_returns_newest_samples_in_order_across_wraps():
     assert len(ring) == 0
 
 
-@pytest.mark.parametrize(("device_hz", "drop_every", "lookahead"), [
-    (1000.0, 0, 0), (1000.0, 7, 2), (200.0, 0, 5), (100.0, 0, 0), (60.0, 3, 0)])
+@pytest.mark.parametrize(
+    ("device_hz", "drop_every", "lookahead"),
+    [(1000.0, 0, 0), (1000.0, 7, 2), (200.0, 0, 5), (100.0, 0, 0), (60.0, 3, 0)],
+)
 def test_every_window_equals_offline_inputs(device_hz, drop_every, lookahead):
     spec = WindowSpec(window=20, rate_hz=100.0, lookahead=lookahead)
     t, q = _device_stream(device_hz, 0.6, seed=int(device_hz), drop_every=drop_every)
@@ -75,16 +83,20 @@ def test_lookahead_row_is_n_model_steps_behind_the_newest_sample():
     for i in range(len(t)):
         ring.push(i, t[i], q[i])
     builder.build(ring)
-    np.testing.assert_allclose(builder.answered_angles, q[-1] - 0.03 * np.array([1, 2, -1]),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        builder.answered_angles, q[-1] - 0.03 * np.array([1, 2, -1]), atol=1e-12
+    )
     np.testing.assert_allclose(builder.answered_velocities, [1, 2, -1], atol=1e-9)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"window": 0, "rate_hz": 100.0}, "window"),
-    ({"window": 20, "rate_hz": 0.0}, "rate"),
-    ({"window": 20, "rate_hz": 100.0, "lookahead": 20}, "lookahead"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"window": 0, "rate_hz": 100.0}, "window"),
+        ({"window": 20, "rate_hz": 0.0}, "rate"),
+        ({"window": 20, "rate_hz": 100.0, "lookahead": 20}, "lookahead"),
+    ],
+)
 def test_bad_window_spec_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         WindowSpec(**kwargs)

@@ -32,6 +32,7 @@ def test_every_field_and_flag_appears_in_both_artefacts():
 
 
 def test_check_script_exits_zero_when_current():
-    result = subprocess.run([sys.executable, str(SCRIPT), "--check"], check=False, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--check"], check=False, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stderr

@@ -40,8 +40,20 @@ def compile_driver(directory: Path, extra: list[str]) -> subprocess.CompletedPro
     if cc is None:
         pytest.skip("no system C compiler `cc` on PATH")
     return subprocess.run(
-        [cc, *CFLAGS, *extra, f"-I{C_DIR}", str(C_DIR / "mjca_bridge.c"), str(DRIVER), "-o",
-         str(directory / "bridge_vectors")], check=False, capture_output=True, text=True)
+        [
+            cc,
+            *CFLAGS,
+            *extra,
+            f"-I{C_DIR}",
+            str(C_DIR / "mjca_bridge.c"),
+            str(DRIVER),
+            "-o",
+            str(directory / "bridge_vectors"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +75,9 @@ def sanitized_driver(tmp_path_factory):
 
 
 def run(driver, mode, stdin=""):
-    result = subprocess.run([str(driver), mode], check=False, input=stdin, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [str(driver), mode], check=False, input=stdin, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout.splitlines()
 
@@ -84,8 +97,9 @@ def describe(message) -> str:
             text = ",".join(name.encode("utf-8").hex() for name in value)
         elif f.wire_type == "v32":
             char = "f" if message.encoding == P.ENCODING_RADIANS else "i"
-            text = ",".join(f"0x{struct.unpack('<I', struct.pack('<' + char, v))[0]:08x}"
-                            for v in value)
+            text = ",".join(
+                f"0x{struct.unpack('<I', struct.pack('<' + char, v))[0]:08x}" for v in value
+            )
         elif f.wire_type == "f32" and f.length is not None:
             text = ",".join(f"0x{_bits(v):08x}" for v in value)
         elif f.wire_type == "f32":
@@ -124,37 +138,68 @@ def vectors(seed: int = 5, n: int = 240) -> list:
         kind = i % 5
         if kind == 0:
             m = rng.choice([0, 1, 10, rng.randrange(P.MAX_MUSCLES + 1), P.MAX_MUSCLES])
-            out.append(Estimate(
-                seq=u32(), timestamp_us=u32(), sample_seq=u32(), sample_timestamp_us=u32(),
-                activations=tuple(_f32(rng) for _ in range(m)),
-                forces=tuple(_f32(rng) for _ in range(m)),
-                torques=tuple(_f32(rng) for _ in range(rng.choice([0, 3, 5, P.MAX_TORQUES]))),
-                status=rng.getrandbits(16), skipped=rng.getrandbits(16), latency_us=u32(),
-                activation_age_us=u32()))
+            out.append(
+                Estimate(
+                    seq=u32(),
+                    timestamp_us=u32(),
+                    sample_seq=u32(),
+                    sample_timestamp_us=u32(),
+                    activations=tuple(_f32(rng) for _ in range(m)),
+                    forces=tuple(_f32(rng) for _ in range(m)),
+                    torques=tuple(_f32(rng) for _ in range(rng.choice([0, 3, 5, P.MAX_TORQUES]))),
+                    status=rng.getrandbits(16),
+                    skipped=rng.getrandbits(16),
+                    latency_us=u32(),
+                    activation_age_us=u32(),
+                )
+            )
         elif kind == 1:
             c = rng.randrange(P.MAX_CHANNELS + 1)
-            out.append(JointSample(seq=u32(), timestamp_us=u32(),
-                                   values=tuple(_f32(rng) for _ in range(c)),
-                                   valid_mask=rng.getrandbits(16)))
+            out.append(
+                JointSample(
+                    seq=u32(),
+                    timestamp_us=u32(),
+                    values=tuple(_f32(rng) for _ in range(c)),
+                    valid_mask=rng.getrandbits(16),
+                )
+            )
         elif kind == 2:
             c = rng.randrange(P.MAX_CHANNELS + 1)
-            out.append(JointSample(seq=u32(), timestamp_us=u32(),
-                                   values=tuple(rng.randrange(-2**31, 2**31) for _ in range(c)),
-                                   valid_mask=rng.getrandbits(16), encoding=P.ENCODING_COUNTS))
+            out.append(
+                JointSample(
+                    seq=u32(),
+                    timestamp_us=u32(),
+                    values=tuple(rng.randrange(-(2**31), 2**31) for _ in range(c)),
+                    valid_mask=rng.getrandbits(16),
+                    encoding=P.ENCODING_COUNTS,
+                )
+            )
         elif kind == 3:
             joints = rng.randrange(P.MAX_CHANNELS + 1)
             muscles = rng.choice([0, 10, P.MAX_MUSCLES])
-            out.append(Hello(
-                seq=u32(), timestamp_us=u32(), role=rng.randrange(2),
-                sample_rate_hz=_f32(rng),
-                joint_names=tuple(_name(rng, rng.randrange(16)) for _ in range(joints)),
-                muscle_names=tuple(_name(rng, rng.choice([0, 5, 15])) for _ in range(muscles)),
-                encoding=rng.randrange(2), heartbeat_period_ms=rng.getrandbits(16),
-                reply_requested=rng.randrange(2)))
+            out.append(
+                Hello(
+                    seq=u32(),
+                    timestamp_us=u32(),
+                    role=rng.randrange(2),
+                    sample_rate_hz=_f32(rng),
+                    joint_names=tuple(_name(rng, rng.randrange(16)) for _ in range(joints)),
+                    muscle_names=tuple(_name(rng, rng.choice([0, 5, 15])) for _ in range(muscles)),
+                    encoding=rng.randrange(2),
+                    heartbeat_period_ms=rng.getrandbits(16),
+                    reply_requested=rng.randrange(2),
+                )
+            )
         else:
-            out.append(Heartbeat(seq=u32(), timestamp_us=u32(), role=rng.randrange(2),
-                                 heartbeat_period_ms=rng.getrandbits(16),
-                                 status=rng.getrandbits(16)))
+            out.append(
+                Heartbeat(
+                    seq=u32(),
+                    timestamp_us=u32(),
+                    role=rng.randrange(2),
+                    heartbeat_period_ms=rng.getrandbits(16),
+                    status=rng.getrandbits(16),
+                )
+            )
     return out
 
 
@@ -162,7 +207,7 @@ def chunked_hex(data: bytes, rng: random.Random) -> str:
     lines, i = [], 0
     while i < len(data):
         step = rng.randrange(1, 300)
-        lines.append(data[i:i + step].hex())
+        lines.append(data[i : i + step].hex())
         i += step
     return "\n".join(lines) + "\n"
 
@@ -205,9 +250,18 @@ def test_c_and_python_drop_and_recover_the_same_frames(driver):
 
 def test_c_reads_version_1_0_estimates_with_their_1_0_meaning(driver):
     """A 1.0 host's Estimate: byte 17 reserved, three torques, no activation age."""
-    old = Estimate(seq=5, timestamp_us=6, sample_seq=7, sample_timestamp_us=8,
-                   activations=(0.25, 0.5), forces=(100.0, 200.0), torques=(1.5, -2.0, 0.25),
-                   status=8, skipped=1, latency_us=300)
+    old = Estimate(
+        seq=5,
+        timestamp_us=6,
+        sample_seq=7,
+        sample_timestamp_us=8,
+        activations=(0.25, 0.5),
+        forces=(100.0, 200.0),
+        torques=(1.5, -2.0, 0.25),
+        status=8,
+        skipped=1,
+        latency_us=300,
+    )
     lines = run(driver, "decode", as_version_1_0(old).hex() + "\n")
     assert [line[4:] for line in lines if line.startswith("MSG ")] == [describe(old)]
     assert "n_torques=3" in describe(old) and "activation_age_us=0" in describe(old)
@@ -219,10 +273,21 @@ def test_python_decodes_what_the_c_firmware_encodes(driver):
     decoded = [StreamDecoder().feed(bytes.fromhex(line)) for line in lines]
     expected = [
         JointSample(seq=42, timestamp_us=4294967000, values=(0.25, -1.0, 0.125), valid_mask=5),
-        JointSample(seq=43, timestamp_us=4294967000, values=(4096, -123456, 0), valid_mask=5,
-                    encoding=P.ENCODING_COUNTS),
-        Hello(seq=0, timestamp_us=17, role=P.ROLE_DEVICE, sample_rate_hz=100.0,
-              joint_names=("hip_flexion_r", "knee_angle_r", "ankle_angle_r"), reply_requested=1),
+        JointSample(
+            seq=43,
+            timestamp_us=4294967000,
+            values=(4096, -123456, 0),
+            valid_mask=5,
+            encoding=P.ENCODING_COUNTS,
+        ),
+        Hello(
+            seq=0,
+            timestamp_us=17,
+            role=P.ROLE_DEVICE,
+            sample_rate_hz=100.0,
+            joint_names=("hip_flexion_r", "knee_angle_r", "ankle_angle_r"),
+            reply_requested=1,
+        ),
         Heartbeat(seq=9, timestamp_us=1_000_000, role=P.ROLE_DEVICE, heartbeat_period_ms=100),
     ]
     assert decoded == [[m] for m in expected]
@@ -246,10 +311,12 @@ def test_c_decoder_survives_garbage_and_mutations_under_sanitizers(sanitized_dri
     python = StreamDecoder()
     expected = python.feed(bytes(stream))
     lines = run(sanitized_driver, "decode", chunked_hex(bytes(stream), rng))
-    assert [line[4:] for line in lines if line.startswith("MSG ")] == \
-           [describe(m) for m in expected]
-    assert [int(v) for v in lines[-2].split()[1:]] == \
-           [python.errors[kind] for kind, _ in P.ERROR_KINDS]
+    assert [line[4:] for line in lines if line.startswith("MSG ")] == [
+        describe(m) for m in expected
+    ]
+    assert [int(v) for v in lines[-2].split()[1:]] == [
+        python.errors[kind] for kind, _ in P.ERROR_KINDS
+    ]
     assert len(expected) > 20
     assert run(sanitized_driver, "watch") == ["watch ok"]
     assert len(run(sanitized_driver, "firmware")) == 4

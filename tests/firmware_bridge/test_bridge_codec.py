@@ -40,8 +40,13 @@ def test_header_size_and_frame_layout_by_hand():
     frame = cobs_decode(encode(sample)[:-1])
     assert P.HEADER_SIZE == 16
     magic, major, minor, msg_type, flags, length, seq, ts = struct.unpack_from("<HBBBBHII", frame)
-    assert (magic, major, minor, msg_type, flags) == (0x4A4D, P.VERSION_MAJOR, P.VERSION_MINOR,
-                                                      0x10, 0)
+    assert (magic, major, minor, msg_type, flags) == (
+        0x4A4D,
+        P.VERSION_MAJOR,
+        P.VERSION_MINOR,
+        0x10,
+        0,
+    )
     assert frame[:2] == b"MJ"
     assert (length, seq, ts) == (4 + 8, 7, 0x01020304)
     assert struct.unpack_from("<BBH2f", frame, 16) == (0, 2, 0b10, 0.5, -1.0)
@@ -142,9 +147,15 @@ def test_errors_are_counted_by_kind():
     wrong_length = bytearray(frame)
     wrong_length[6] += 1
     decoder = StreamDecoder()
-    out = decoder.feed(framed(bytes(bad_crc), fix_crc=False) + framed(bytes(newer_major))
-                       + framed(bytes(unknown)) + framed(bytes(wrong_length)) + b"\x05\x00"
-                       + b"\x01\x01\x00" + encode(good))
+    out = decoder.feed(
+        framed(bytes(bad_crc), fix_crc=False)
+        + framed(bytes(newer_major))
+        + framed(bytes(unknown))
+        + framed(bytes(wrong_length))
+        + b"\x05\x00"
+        + b"\x01\x01\x00"
+        + encode(good)
+    )
     assert out == [good]
     assert decoder.errors["crc"] == 1
     assert decoder.errors["version"] == 1
@@ -155,15 +166,26 @@ def test_errors_are_counted_by_kind():
     assert decoder.frames == 1
 
 
-@pytest.mark.parametrize("message", [
-    JointSample(seq=1, timestamp_us=2, values=(0.25,), valid_mask=1),
-    Estimate(seq=1, timestamp_us=2, sample_seq=3, sample_timestamp_us=4, activations=(0.5,),
-             forces=(9.0,), torques=(1.0, 2.0, 3.0, 4.0, 5.0), activation_age_us=77),
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        JointSample(seq=1, timestamp_us=2, values=(0.25,), valid_mask=1),
+        Estimate(
+            seq=1,
+            timestamp_us=2,
+            sample_seq=3,
+            sample_timestamp_us=4,
+            activations=(0.5,),
+            forces=(9.0,),
+            torques=(1.0, 2.0, 3.0, 4.0, 5.0),
+            activation_age_us=77,
+        ),
+    ],
+)
 def test_newer_minor_version_may_append_payload_fields(message):
     body = bytearray(cobs_decode(encode(message)[:-1])[:-4])
     body[3] = P.VERSION_MINOR + 1
-    body += b"\xAA\xBB"
+    body += b"\xaa\xbb"
     struct.pack_into("<H", body, 6, len(body) - P.HEADER_SIZE)
     body += struct.pack("<I", zlib.crc32(body))
     for _ in range(2):  # the second decode takes the cached plan's path
@@ -194,15 +216,24 @@ def test_a_run_without_a_delimiter_counts_once_as_oversize_however_it_arrives(ch
     decoder = StreamDecoder()
     out = []
     for i in range(0, len(wire), chunk):
-        out += decoder.feed(wire[i:i + chunk])
+        out += decoder.feed(wire[i : i + chunk])
     assert out == [good]
     assert {k: v for k, v in decoder.errors.items() if v} == {"oversize": 1}
 
 
 def test_a_version_1_1_receiver_reads_version_1_0_estimates():
-    old = Estimate(seq=5, timestamp_us=6, sample_seq=7, sample_timestamp_us=8,
-                   activations=(0.25, 0.5), forces=(100.0, 200.0), torques=(1.5, -2.0, 0.25),
-                   status=P.STATUS["INPUT_GAP"], skipped=1, latency_us=300)
+    old = Estimate(
+        seq=5,
+        timestamp_us=6,
+        sample_seq=7,
+        sample_timestamp_us=8,
+        activations=(0.25, 0.5),
+        forces=(100.0, 200.0),
+        torques=(1.5, -2.0, 0.25),
+        status=P.STATUS["INPUT_GAP"],
+        skipped=1,
+        latency_us=300,
+    )
     decoder = StreamDecoder()
     assert decoder.feed(as_version_1_0(old) * 2) == [old, old]  # 3 torques, age 0
     assert decoder.sender_minor == 0
@@ -211,29 +242,81 @@ def test_a_version_1_1_receiver_reads_version_1_0_estimates():
 
 
 def test_a_version_1_0_receiver_reads_a_three_torque_version_1_1_estimate_correctly():
-    new = Estimate(seq=5, timestamp_us=6, sample_seq=7, sample_timestamp_us=8,
-                   activations=(0.25, 0.5), forces=(100.0, 200.0), torques=(1.5, -2.0, 0.25),
-                   activation_age_us=4321)
-    assert read_as_version_1_0(encode(new)) == (7, 0, (0.25, 0.5), (100.0, 200.0),
-                                                 (1.5, -2.0, 0.25))
+    new = Estimate(
+        seq=5,
+        timestamp_us=6,
+        sample_seq=7,
+        sample_timestamp_us=8,
+        activations=(0.25, 0.5),
+        forces=(100.0, 200.0),
+        torques=(1.5, -2.0, 0.25),
+        activation_age_us=4321,
+    )
+    assert read_as_version_1_0(encode(new)) == (
+        7,
+        0,
+        (0.25, 0.5),
+        (100.0, 200.0),
+        (1.5, -2.0, 0.25),
+    )
 
 
-@pytest.mark.parametrize("bad, match", [
-    (JointSample(seq=0, timestamp_us=0, values=(0.0,) * 17, valid_mask=0), "at most 16"),
-    (JointSample(seq=0, timestamp_us=0, values=(0.5,), valid_mask=1,
-                 encoding=P.ENCODING_COUNTS), "does not fit"),
-    (Estimate(seq=0, timestamp_us=0, sample_seq=0, sample_timestamp_us=0,
-              activations=(0.1, 0.2), forces=(1.0,), torques=(0.0, 0.0, 0.0)), "forces has 1"),
-    (Estimate(seq=0, timestamp_us=0, sample_seq=0, sample_timestamp_us=0,
-              activations=(), forces=(), torques=(0.0,) * 17), "at most 16"),
-    (Estimate(seq=0, timestamp_us=0, sample_seq=0, sample_timestamp_us=0,
-              activations=(), forces=(), torques=(), activation_age_us=-1), "does not fit"),
-    (Hello(seq=0, timestamp_us=0, role=0, sample_rate_hz=100.0, joint_names=("x" * 32,)),
-     "at most 31"),
-    (Heartbeat(seq=2**32, timestamp_us=0, role=0), "does not fit"),
-    (Hello(seq=0, timestamp_us=0, role=256, sample_rate_hz=1.0), "does not fit"),
-    (Hello(seq=0, timestamp_us=0, role=0, sample_rate_hz=1.0, joint_names=("a\x00b",)), "NUL"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (JointSample(seq=0, timestamp_us=0, values=(0.0,) * 17, valid_mask=0), "at most 16"),
+        (
+            JointSample(
+                seq=0, timestamp_us=0, values=(0.5,), valid_mask=1, encoding=P.ENCODING_COUNTS
+            ),
+            "does not fit",
+        ),
+        (
+            Estimate(
+                seq=0,
+                timestamp_us=0,
+                sample_seq=0,
+                sample_timestamp_us=0,
+                activations=(0.1, 0.2),
+                forces=(1.0,),
+                torques=(0.0, 0.0, 0.0),
+            ),
+            "forces has 1",
+        ),
+        (
+            Estimate(
+                seq=0,
+                timestamp_us=0,
+                sample_seq=0,
+                sample_timestamp_us=0,
+                activations=(),
+                forces=(),
+                torques=(0.0,) * 17,
+            ),
+            "at most 16",
+        ),
+        (
+            Estimate(
+                seq=0,
+                timestamp_us=0,
+                sample_seq=0,
+                sample_timestamp_us=0,
+                activations=(),
+                forces=(),
+                torques=(),
+                activation_age_us=-1,
+            ),
+            "does not fit",
+        ),
+        (
+            Hello(seq=0, timestamp_us=0, role=0, sample_rate_hz=100.0, joint_names=("x" * 32,)),
+            "at most 31",
+        ),
+        (Heartbeat(seq=2**32, timestamp_us=0, role=0), "does not fit"),
+        (Hello(seq=0, timestamp_us=0, role=256, sample_rate_hz=1.0), "does not fit"),
+        (Hello(seq=0, timestamp_us=0, role=0, sample_rate_hz=1.0, joint_names=("a\x00b",)), "NUL"),
+    ],
+)
 def test_messages_beyond_the_protocol_are_refused_with_a_reason(bad, match):
     with pytest.raises(ProtocolError, match=match):
         encode(bad)
@@ -243,11 +326,19 @@ def test_messages_beyond_the_protocol_are_refused_with_a_reason(bad, match):
 @given(estimates())
 def test_the_estimate_packer_writes_what_the_encoder_writes(message):
     packer = _packer(len(message.activations), len(message.torques))
-    frame = packer.pack(message.seq, message.timestamp_us, message.sample_seq,
-                        message.sample_timestamp_us, message.status, message.skipped,
-                        message.latency_us, np.array(message.activations, dtype=np.float64),
-                        np.array(message.forces, dtype=np.float64),
-                        np.array(message.torques, dtype=np.float64), message.activation_age_us)
+    frame = packer.pack(
+        message.seq,
+        message.timestamp_us,
+        message.sample_seq,
+        message.sample_timestamp_us,
+        message.status,
+        message.skipped,
+        message.latency_us,
+        np.array(message.activations, dtype=np.float64),
+        np.array(message.forces, dtype=np.float64),
+        np.array(message.torques, dtype=np.float64),
+        message.activation_age_us,
+    )
     assert bytes(frame) == encode(message)
 
 
@@ -274,9 +365,15 @@ def test_largest_frames_fit_the_declared_maximum(message):
 
 def test_codec_is_cheap_enough_for_the_runtime():
     """Encode + decode of a 10-muscle Estimate: measured ~15-35 µs here; 150 µs is a regression."""
-    estimate = Estimate(seq=1, timestamp_us=2, sample_seq=3, sample_timestamp_us=4,
-                        activations=tuple(0.05 * i for i in range(10)),
-                        forces=tuple(37.5 * i for i in range(10)), torques=(1.5, -2.0, 0.25))
+    estimate = Estimate(
+        seq=1,
+        timestamp_us=2,
+        sample_seq=3,
+        sample_timestamp_us=4,
+        activations=tuple(0.05 * i for i in range(10)),
+        forces=tuple(37.5 * i for i in range(10)),
+        torques=(1.5, -2.0, 0.25),
+    )
     decoder = StreamDecoder()
 
     def round_trip():
@@ -294,13 +391,20 @@ def test_link_budget_frame_sizes_are_the_ones_protocol_md_states():
     text = (Path(__file__).resolve().parents[2] / "firmware_bridge" / "PROTOCOL.md").read_text()
     assert "26 + 4 C bytes" in text and "44 + 8 M + 4 T bytes" in text
     for channels in (1, 3, 5, 8):
-        sample = JointSample(seq=7, timestamp_us=9, values=(0.5,) * channels,
-                             valid_mask=(1 << channels) - 1)
+        sample = JointSample(
+            seq=7, timestamp_us=9, values=(0.5,) * channels, valid_mask=(1 << channels) - 1
+        )
         assert len(encode(sample)) == 26 + 4 * channels
     for muscles, torques in ((1, 1), (10, 3), (10, 5), (20, 5)):
-        estimate = Estimate(seq=1, timestamp_us=2, sample_seq=3, sample_timestamp_us=4,
-                            activations=(0.5,) * muscles, forces=(100.0,) * muscles,
-                            torques=(10.0,) * torques)
+        estimate = Estimate(
+            seq=1,
+            timestamp_us=2,
+            sample_seq=3,
+            sample_timestamp_us=4,
+            activations=(0.5,) * muscles,
+            forces=(100.0,) * muscles,
+            torques=(10.0,) * torques,
+        )
         assert len(encode(estimate)) == 44 + 8 * muscles + 4 * torques
     ten_five = 44 + 8 * 10 + 4 * 5
     assert 1000 * ten_five <= DEFAULT_BAUD / 10  # the default link holds 1 kHz of them

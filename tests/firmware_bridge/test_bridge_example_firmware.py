@@ -36,9 +36,21 @@ def firmware(tmp_path_factory):
     if cc is None:
         pytest.skip("no system C compiler `cc` on PATH")
     exe = tmp_path_factory.mktemp("firmware") / "example_firmware"
-    built = subprocess.run([cc, *CFLAGS, f"-I{C_DIR}", str(C_DIR / "mjca_bridge.c"),
-                            str(C_DIR / "example_firmware.c"), str(BOARD), "-o", str(exe)],
-                           check=False, capture_output=True, text=True)
+    built = subprocess.run(
+        [
+            cc,
+            *CFLAGS,
+            f"-I{C_DIR}",
+            str(C_DIR / "mjca_bridge.c"),
+            str(C_DIR / "example_firmware.c"),
+            str(BOARD),
+            "-o",
+            str(exe),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, f"the example firmware does not compile:\n{built.stderr}"
     return exe
 
@@ -47,8 +59,12 @@ class Board:
     """The example firmware running on the POSIX board; ``path`` is its UART for the host."""
 
     def __init__(self, exe: Path, n_samples: int, clock_start_us: int = 0) -> None:
-        self.proc = subprocess.Popen([str(exe), str(n_samples), str(clock_start_us)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [str(exe), str(n_samples), str(clock_start_us)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         first = self.proc.stdout.readline().split()
         assert first[:1] == ["PTY"], first
         self.path = first[1]
@@ -68,9 +84,18 @@ def test_the_example_firmware_against_a_minimal_host(firmware):
     n_samples = 500
     board = Board(firmware, n_samples)
     link = serial.serial_for_url(board.path, baudrate=1_000_000, timeout=0.01)
-    link.write(encode(Hello(seq=1, timestamp_us=0, role=1, sample_rate_hz=100.0,
-                            joint_names=("hip_flexion_r", "knee_angle_r", "ankle_angle_r"),
-                            reply_requested=1)))
+    link.write(
+        encode(
+            Hello(
+                seq=1,
+                timestamp_us=0,
+                role=1,
+                sample_rate_hz=100.0,
+                joint_names=("hip_flexion_r", "knee_angle_r", "ankle_angle_r"),
+                reply_requested=1,
+            )
+        )
+    )
     received, done = [], threading.Event()
 
     def host():
@@ -80,11 +105,21 @@ def test_the_example_firmware_against_a_minimal_host(firmware):
                 received.append(m)
                 if isinstance(m, JointSample):
                     answered += 1
-                    link.write(encode(Estimate(
-                        seq=answered, timestamp_us=0, sample_seq=m.seq,
-                        sample_timestamp_us=m.timestamp_us, activations=(0.5,) * 10,
-                        forces=(100.0,) * 10, torques=(1.0, 2.0, 3.0), latency_us=50,
-                        activation_age_us=7)))
+                    link.write(
+                        encode(
+                            Estimate(
+                                seq=answered,
+                                timestamp_us=0,
+                                sample_seq=m.seq,
+                                sample_timestamp_us=m.timestamp_us,
+                                activations=(0.5,) * 10,
+                                forces=(100.0,) * 10,
+                                torques=(1.0, 2.0, 3.0),
+                                latency_us=50,
+                                activation_age_us=7,
+                            )
+                        )
+                    )
 
     thread = threading.Thread(target=host, daemon=True)
     thread.start()
@@ -99,9 +134,17 @@ def test_the_example_firmware_against_a_minimal_host(firmware):
     assert figures["sent"] >= n_samples and len(samples) >= n_samples
     assert [m.seq for m in samples] == list(range(len(samples)))
     k = np.arange(len(samples), dtype=np.float32)
-    np.testing.assert_array_equal(np.array([m.values for m in samples], np.float32),
-                                  np.stack([np.float32(0.001) * k, np.float32(-0.002) * k,
-                                            np.full(len(samples), 0.05, np.float32)], axis=1))
+    np.testing.assert_array_equal(
+        np.array([m.values for m in samples], np.float32),
+        np.stack(
+            [
+                np.float32(0.001) * k,
+                np.float32(-0.002) * k,
+                np.full(len(samples), 0.05, np.float32),
+            ],
+            axis=1,
+        ),
+    )
     assert hellos[0].reply_requested == 1 and hellos[0].joint_names[0] == "hip_flexion_r"
     assert any(h.reply_requested == 0 for h in hellos)  # it answered the host's Hello
     assert figures["applied"] >= 0.9 * n_samples, figures  # fresh and from a live host
@@ -121,12 +164,17 @@ def test_the_example_firmware_against_edge_run(firmware, clock_start_us):
     from edge.sources import SerialSource
 
     bundle = load_bundle(default_bundle_path())
-    pipeline = EstimatePipeline(bundle, select_backend(bundle, "onnxruntime"),
-                                HillModel(bundle.subject), SensorMap.identity())
+    pipeline = EstimatePipeline(
+        bundle,
+        select_backend(bundle, "onnxruntime"),
+        HillModel(bundle.subject),
+        SensorMap.identity(),
+    )
     n_samples = 1500
     board = Board(firmware, n_samples, clock_start_us)
-    runtime = Runtime(RuntimeConfig(status_period_s=60.0),
-                      SerialSource(board.path, open_link), pipeline)
+    runtime = Runtime(
+        RuntimeConfig(status_period_s=60.0), SerialSource(board.path, open_link), pipeline
+    )
     summary = {}
     thread = threading.Thread(target=lambda: summary.update(runtime.run()))
     thread.start()

@@ -34,8 +34,7 @@ def test_loop_url_round_trips_a_frame():
     port = open_link("loop://", timeout=0.05)
     frame = encode(Heartbeat(seq=1, timestamp_us=2, role=1))
     port.write(frame)
-    assert StreamDecoder().feed(port.read(len(frame))) == [Heartbeat(seq=1, timestamp_us=2,
-                                                                     role=1)]
+    assert StreamDecoder().feed(port.read(len(frame))) == [Heartbeat(seq=1, timestamp_us=2, role=1)]
     port.close()
 
 

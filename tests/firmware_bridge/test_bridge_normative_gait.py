@@ -35,10 +35,12 @@ def test_shipped_cycle_is_periodic_with_the_real_period():
     gait = load_normative_gait()
     assert gait.joint_names == JOINT_NAMES
     assert gait.period_s == pytest.approx(1.853 - 0.618)
-    np.testing.assert_allclose(gait.angles_at_phase([0.0, 0.37]), gait.angles_at_phase([1.0, 2.37]),
-                               atol=1e-12)
-    np.testing.assert_allclose(gait.angles_at_time([0.5], period_s=1.0),
-                               gait.angles_at_phase([0.5]))
+    np.testing.assert_allclose(
+        gait.angles_at_phase([0.0, 0.37]), gait.angles_at_phase([1.0, 2.37]), atol=1e-12
+    )
+    np.testing.assert_allclose(
+        gait.angles_at_time([0.5], period_s=1.0), gait.angles_at_phase([0.5])
+    )
 
 
 def test_shipped_cycle_follows_opensim_conventions():
@@ -47,7 +49,7 @@ def test_shipped_cycle_follows_opensim_conventions():
     assert hip[0] > 10 and hip.min() < -10  # flexed at heel strike, extended before toe-off
     assert knee.max() < 3 and knee.min() < -55  # knee is negative in flexion, ~ -65 deg in swing
     assert np.argmin(knee) > 120  # the deepest knee flexion falls in swing (phase > 0.6)
-    assert -20 < ankle.min() and ankle.max() < 25
+    assert ankle.min() > -20 and ankle.max() < 25
 
 
 def test_cycle_matches_the_real_trial_within_half_a_degree():
@@ -62,7 +64,7 @@ def test_cycle_matches_the_real_trial_within_half_a_degree():
 
 def test_pose_holds_the_sagittal_angles_and_the_hip_in_calibs_order():
     gait = load_normative_gait()
-    assert POSE_NAMES == tuple(f"{name}_r" for name in COORDINATES)
+    assert tuple(f"{name}_r" for name in COORDINATES) == POSE_NAMES
     phase = np.linspace(-0.3, 2.0, 97)
     pose = gait.pose_at_phase(phase)
     assert pose.shape == (97, 5)
@@ -82,11 +84,17 @@ def test_a_file_without_the_hip_block_still_plays_its_sagittal_angles(tmp_path):
     path = tmp_path / "old.json"
     path.write_text(json.dumps(document))
     old = load_normative_gait(path)
-    np.testing.assert_array_equal(old.angles_at_phase([0.3]), load_normative_gait().angles_at_phase([0.3]))
+    np.testing.assert_array_equal(
+        old.angles_at_phase([0.3]), load_normative_gait().angles_at_phase([0.3])
+    )
     with pytest.raises(ValueError, match="fit_normative_gait.py"):
         old.pose_at_phase([0.3])
-    document["hip_adduction_rotation"] = {"joint_names": ["hip_rotation_r"], "mean_rad": [0.0],
-                                          "cos_rad": [[0.0]], "sin_rad": [[0.0]]}
+    document["hip_adduction_rotation"] = {
+        "joint_names": ["hip_rotation_r"],
+        "mean_rad": [0.0],
+        "cos_rad": [[0.0]],
+        "sin_rad": [[0.0]],
+    }
     path.write_text(json.dumps(document))
     with pytest.raises(ValueError, match="hip_adduction_rotation"):
         load_normative_gait(path)
@@ -95,24 +103,42 @@ def test_a_file_without_the_hip_block_still_plays_its_sagittal_angles(tmp_path):
 def test_fit_script_reproduces_the_shipped_coefficients(tmp_path):
     need_data()
     out = tmp_path / "gait.json"
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "fit_normative_gait.py"),
-                             "--out", str(out)], check=False, capture_output=True, text=True,
-                            env=ENV)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "fit_normative_gait.py"), "--out", str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
     assert result.returncode == 0, result.stderr
     fitted = json.loads(out.read_text())
     shipped = json.loads(DEFAULT_PATH.read_text())
     for key in ("mean_rad", "cos_rad", "sin_rad"):
         np.testing.assert_allclose(fitted[key], shipped[key], atol=1e-12)
-        np.testing.assert_allclose(fitted["hip_adduction_rotation"][key],
-                                   shipped["hip_adduction_rotation"][key], atol=1e-12)
+        np.testing.assert_allclose(
+            fitted["hip_adduction_rotation"][key],
+            shipped["hip_adduction_rotation"][key],
+            atol=1e-12,
+        )
 
 
 def test_fit_script_bad_input_is_one_line(tmp_path):
     bad = tmp_path / "bad.mot"
     bad.write_text("no header here\n")
-    result = subprocess.run([sys.executable, str(REPO / "scripts" / "fit_normative_gait.py"),
-                             "--mot", str(bad), "--out", str(tmp_path / "x.json")],
-                            check=False, capture_output=True, text=True, env=ENV)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "fit_normative_gait.py"),
+            "--mot",
+            str(bad),
+            "--out",
+            str(tmp_path / "x.json"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "endheader" in result.stderr
 

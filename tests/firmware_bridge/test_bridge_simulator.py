@@ -54,9 +54,18 @@ class EchoHost(threading.Thread):
             self.port.close()
 
     def _serve(self):
-        self.port.write(encode(Hello(seq=0, timestamp_us=0, role=P.ROLE_HOST,
-                                     sample_rate_hz=0.0, muscle_names=MUSCLES,
-                                     reply_requested=1)))
+        self.port.write(
+            encode(
+                Hello(
+                    seq=0,
+                    timestamp_us=0,
+                    role=P.ROLE_HOST,
+                    sample_rate_hz=0.0,
+                    muscle_names=MUSCLES,
+                    reply_requested=1,
+                )
+            )
+        )
         self.port.write(encode(Heartbeat(seq=0, timestamp_us=0, role=P.ROLE_HOST)))
         seq = skipped = 0
         while not self.done.is_set():
@@ -72,10 +81,21 @@ class EchoHost(threading.Thread):
                 if n % self.answer_every:
                     skipped += 1
                     continue
-                self.port.write(encode(Estimate(
-                    seq=seq, timestamp_us=0, sample_seq=m.seq, sample_timestamp_us=m.timestamp_us,
-                    activations=(0.1, 0.2, 0.3), forces=(10.0, 20.0, 30.0),
-                    torques=(1.0, -2.0, 0.5), skipped=skipped, latency_us=100)))
+                self.port.write(
+                    encode(
+                        Estimate(
+                            seq=seq,
+                            timestamp_us=0,
+                            sample_seq=m.seq,
+                            sample_timestamp_us=m.timestamp_us,
+                            activations=(0.1, 0.2, 0.3),
+                            forces=(10.0, 20.0, 30.0),
+                            torques=(1.0, -2.0, 0.5),
+                            skipped=skipped,
+                            latency_us=100,
+                        )
+                    )
+                )
                 seq += 1
                 skipped = 0
 
@@ -105,11 +125,13 @@ def test_plays_the_normative_gait_and_every_sample_is_answered():
     assert report.heartbeats_received >= 1
     # The device's own Hello (asking for ours) and its answer to ours, in either order.
     assert sorted(h.reply_requested for h in host.device_hellos) == [0, 1]
-    assert all(h.joint_names == JOINT_NAMES and h.sample_rate_hz == 200.0
-               for h in host.device_hellos)
+    assert all(
+        h.joint_names == JOINT_NAMES and h.sample_rate_hz == 200.0 for h in host.device_hellos
+    )
     # The host got exactly what the simulator says it sent.
-    assert [(s.seq, s.timestamp_us, bits(s.values)) for s in report.sent] == \
-           [(m.seq, m.timestamp_us, bits(m.values)) for m in host.samples]
+    assert [(s.seq, s.timestamp_us, bits(s.values)) for s in report.sent] == [
+        (m.seq, m.timestamp_us, bits(m.values)) for m in host.samples
+    ]
     expected = load_normative_gait().angles_at_time(np.arange(200) / 200.0)
     np.testing.assert_allclose([s.values for s in report.sent], expected, atol=1e-6)
     steps = np.diff([s.timestamp_us for s in report.sent])
@@ -118,9 +140,17 @@ def test_plays_the_normative_gait_and_every_sample_is_answered():
 
 
 def test_faults_are_injected_and_survive_the_wire():
-    config = SimulatorConfig(rate_hz=400, duration_s=1.0, wait_for_host_s=5.0, seed=3,
-                             drop_probability=0.05, garbage_probability=0.05,
-                             nan_probability=0.05, jitter_us=200.0, noise_rad=0.01)
+    config = SimulatorConfig(
+        rate_hz=400,
+        duration_s=1.0,
+        wait_for_host_s=5.0,
+        seed=3,
+        drop_probability=0.05,
+        garbage_probability=0.05,
+        nan_probability=0.05,
+        jitter_us=200.0,
+        noise_rad=0.01,
+    )
     report, host = run_against_host(config)
     assert 5 < report.samples_dropped < 40 and report.garbage_bursts > 5
     assert report.samples_sent + report.samples_dropped == 400
@@ -145,8 +175,14 @@ def test_skipped_and_lost_estimates_are_told_apart():
 
 
 def test_encoder_counts_with_quantisation():
-    config = SimulatorConfig(rate_hz=100, duration_s=0.3, wait_for_host_s=5.0,
-                             encoding=P.ENCODING_COUNTS, counts_per_rev=4096, drain_s=0.3)
+    config = SimulatorConfig(
+        rate_hz=100,
+        duration_s=0.3,
+        wait_for_host_s=5.0,
+        encoding=P.ENCODING_COUNTS,
+        counts_per_rev=4096,
+        drain_s=0.3,
+    )
     report, host = run_against_host(config)
     step = 2 * np.pi / 4096
     expected = np.round(load_normative_gait().angles_at_time(np.arange(30) / 100.0) / step)
@@ -156,8 +192,13 @@ def test_encoder_counts_with_quantisation():
 
 
 def test_device_clock_wraps_and_the_host_unwraps_it():
-    config = SimulatorConfig(rate_hz=100, duration_s=0.5, wait_for_host_s=5.0,
-                             timestamp_start_us=WRAP_US - 200_000, drain_s=0.3)
+    config = SimulatorConfig(
+        rate_hz=100,
+        duration_s=0.5,
+        wait_for_host_s=5.0,
+        timestamp_start_us=WRAP_US - 200_000,
+        drain_s=0.3,
+    )
     report, host = run_against_host(config)
     raw = [m.timestamp_us for m in host.samples]
     assert min(raw) < 1_000_000 < WRAP_US - 300_000 < max(raw)  # it did wrap
@@ -183,8 +224,9 @@ def test_simulator_in_a_separate_process_reports_back():
 
 
 def test_plays_without_end_until_stopped_keeping_only_the_latest_records():
-    config = SimulatorConfig(rate_hz=200, duration_s=None, keep_records=50, wait_for_host_s=5.0,
-                             drain_s=1.0)
+    config = SimulatorConfig(
+        rate_hz=200, duration_s=None, keep_records=50, wait_for_host_s=5.0, drain_s=1.0
+    )
     with PseudoTerminal() as pty:
         host = EchoHost(pty.device_path)
         host.start()
@@ -236,8 +278,12 @@ def test_config_refuses_nonsense_with_a_reason():
 def bridge_sim_against_host(*args, interrupt_after_samples=None):
     """Run bridge-sim with ``args`` against an EchoHost on the pty it prints; Ctrl-C it once
     the host has seen ``interrupt_after_samples`` (None: let it end). (returncode, out, err)."""
-    proc = subprocess.Popen([sys.executable, "-m", "firmware_bridge.simulator", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "firmware_bridge.simulator", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = proc.stdout.readline()
         match = re.match(r"device path: (\S+)", first)
@@ -259,8 +305,17 @@ def bridge_sim_against_host(*args, interrupt_after_samples=None):
 
 def test_bridge_sim_cli_over_its_own_pty():
     returncode, out, err = bridge_sim_against_host(
-        "--rate", "200", "--duration", "0.5", "--wait-for-host", "20", "--garbage", "0.05",
-        "--seed", "1")
+        "--rate",
+        "200",
+        "--duration",
+        "0.5",
+        "--wait-for-host",
+        "20",
+        "--garbage",
+        "0.05",
+        "--seed",
+        "1",
+    )
     assert returncode == 0, err
     assert re.search(r"sent 100/100 samples", out), out
     assert re.search(r"answered 100,.* lost 0", out), out
@@ -269,20 +324,29 @@ def test_bridge_sim_cli_over_its_own_pty():
 
 def test_bridge_sim_plays_until_ctrl_c_and_reports():
     returncode, out, err = bridge_sim_against_host(
-        "--rate", "200", "--duration", "0", "--wait-for-host", "20", interrupt_after_samples=100)
+        "--rate", "200", "--duration", "0", "--wait-for-host", "20", interrupt_after_samples=100
+    )
     assert returncode == 0, err
     sent = re.search(r"sent (\d+)/(\d+) samples", out)
     assert sent and int(sent.group(1)) == int(sent.group(2)) >= 100, out
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--rate", "0"], "rate_hz"),
-    (["--send-counts"], "counts_per_rev"),
-    (["--port", "/dev/no-such-port"], "/dev/no-such-port"),
-    (["--motion", "/nonexistent.mot", "--wait-for-host", "0"], "nonexistent.mot"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--rate", "0"], "rate_hz"),
+        (["--send-counts"], "counts_per_rev"),
+        (["--port", "/dev/no-such-port"], "/dev/no-such-port"),
+        (["--motion", "/nonexistent.mot", "--wait-for-host", "0"], "nonexistent.mot"),
+    ],
+)
 def test_bridge_sim_bad_input_is_one_line(args, message):
-    result = subprocess.run([sys.executable, "-m", "firmware_bridge.simulator", *args],
-                            check=False, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "firmware_bridge.simulator", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr

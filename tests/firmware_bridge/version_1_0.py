@@ -18,12 +18,25 @@ def as_version_1_0(estimate: Estimate) -> bytes:
     """The wire frame a version 1.0 host sent for ``estimate`` (3 torques): payload byte 17
     reserved, no activation_age_us, minor 0 in the header."""
     m = len(estimate.activations)
-    payload = struct.pack(f"<IIHHIBB{m}f{m}f3f", estimate.sample_seq,
-                          estimate.sample_timestamp_us, estimate.status, estimate.skipped,
-                          estimate.latency_us, m, 0, *estimate.activations, *estimate.forces,
-                          *estimate.torques)
-    body = struct.pack("<HBBBBHII", P.MAGIC, 1, 0, 0x20, 0, len(payload), estimate.seq,
-                       estimate.timestamp_us) + payload
+    payload = struct.pack(
+        f"<IIHHIBB{m}f{m}f3f",
+        estimate.sample_seq,
+        estimate.sample_timestamp_us,
+        estimate.status,
+        estimate.skipped,
+        estimate.latency_us,
+        m,
+        0,
+        *estimate.activations,
+        *estimate.forces,
+        *estimate.torques,
+    )
+    body = (
+        struct.pack(
+            "<HBBBBHII", P.MAGIC, 1, 0, 0x20, 0, len(payload), estimate.seq, estimate.timestamp_us
+        )
+        + payload
+    )
     return cobs_encode(body + struct.pack("<I", zlib.crc32(body))) + b"\x00"
 
 
@@ -34,4 +47,4 @@ def read_as_version_1_0(wire: bytes) -> tuple:
     assert frame[2] == 1 and frame[3] >= 1
     sample_seq, _, status, _, _, m, _ = struct.unpack_from("<IIHHIBB", frame, 16)
     values = struct.unpack_from(f"<{m}f{m}f3f", frame, 34)
-    return sample_seq, status, values[:m], values[m:2 * m], values[2 * m:]
+    return sample_seq, status, values[:m], values[m : 2 * m], values[2 * m :]

@@ -23,15 +23,23 @@ from train.trial import (
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
 SUBJECT = default_subject()
 WEIGHT_N = SUBJECT.body.mass * -GRAVITY[1]
-PURE = {"amplitude_range": (1.0, 1.0), "offset_rad": 0.0, "cycles_per_variant": 1,
-        "cycle_speed_jitter": 0.0, "cycle_amplitude_jitter": 0.0}
+PURE = {
+    "amplitude_range": (1.0, 1.0),
+    "offset_rad": 0.0,
+    "cycles_per_variant": 1,
+    "cycle_speed_jitter": 0.0,
+    "cycle_amplitude_jitter": 0.0,
+}
 EDGE = 10  # samples at each end where the non-causal derivatives use edge fits
 
 
 @pytest.fixture(scope="module")
 def legs():
-    paths = (DATA / "subject01_walk1_ik.mot", DATA / "subject01_walk1_grf.mot",
-             DATA / "subject01_walk1_grf.xml")
+    paths = (
+        DATA / "subject01_walk1_ik.mot",
+        DATA / "subject01_walk1_grf.mot",
+        DATA / "subject01_walk1_grf.xml",
+    )
     for path in paths:
         if not path.exists():
             pytest.skip(f"development data {path} is absent (see shared/data/README.md)")
@@ -49,7 +57,9 @@ def right_cycle(trial):
 
 
 def pure_variant(legs, speed, amplitude=1.0):
-    config = AugmentConfig(speed_range=(speed, speed), **{**PURE, "amplitude_range": (amplitude,) * 2})
+    config = AugmentConfig(
+        speed_range=(speed, speed), **{**PURE, "amplitude_range": (amplitude,) * 2}
+    )
     return augment_trials(legs, 1, seed=0, subject=SUBJECT, config=config)[0]
 
 
@@ -82,7 +92,9 @@ def drift_rad(trial):
     """The largest end-to-start change of an angle (rad) over the trial's first cycle, which a
     splice removes: the most the hip-to-COP line (and the force) can turn by it."""
     a, b = right_cycle(trial)
-    return np.abs(np.concatenate([trial.q[b] - trial.q[a], trial.pelvis[b, :3] - trial.pelvis[a, :3]])).max()
+    return np.abs(
+        np.concatenate([trial.q[b] - trial.q[a], trial.pelvis[b, :3] - trial.pelvis[a, :3]])
+    ).max()
 
 
 def rms(x, axis=0):
@@ -110,10 +122,16 @@ def test_unit_speed_reproduces_the_recorded_cycle(legs):
     variant = pure_variant(legs, 1.0)
     assert variant.n_samples == b - a + 1
     # the force turns by the hip-to-COP line's tiny turn from that drift correction: magnitude exact
-    np.testing.assert_allclose(np.linalg.norm(variant.force[:-1], axis=1),
-                               np.linalg.norm(right.force[a:b], axis=1), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        np.linalg.norm(variant.force[:-1], axis=1),
+        np.linalg.norm(right.force[a:b], axis=1),
+        rtol=1e-9,
+        atol=1e-9,
+    )
     stance = right.contact[a:b]
-    assert np.all(turn_rad(variant.force[:-1][stance], right.force[a:b][stance]) <= drift_rad(right))
+    assert np.all(
+        turn_rad(variant.force[:-1][stance], right.force[a:b][stance]) <= drift_rad(right)
+    )
     np.testing.assert_allclose(variant.free_moment[:-1], right.free_moment[a:b], atol=1e-9)
     np.testing.assert_array_equal(variant.contact[:-1], right.contact[a:b])
     # only the cycle's end-to-start drift is removed from the angles and the pelvis's periodic part
@@ -124,8 +142,9 @@ def test_unit_speed_reproduces_the_recorded_cycle(legs):
     # the horizontal position keeps its own travel exactly
     np.testing.assert_allclose(variant.pelvis[:-1, [3, 5]], right.pelvis[a:b, [3, 5]], atol=1e-9)
     # the COP follows the foot through that drift correction: millimetres
-    np.testing.assert_allclose(variant.cop[variant.contact][:-1], right.cop[a:b][right.contact[a:b]],
-                               atol=0.01)
+    np.testing.assert_allclose(
+        variant.cop[variant.contact][:-1], right.cop[a:b][right.contact[a:b]], atol=0.01
+    )
 
 
 def test_unit_variant_keeps_the_recorded_moments(legs):
@@ -137,7 +156,7 @@ def test_unit_variant_keeps_the_recorded_moments(legs):
     qd, qdd = noncausal_derivatives(variant.q, variant.rate_hz)
     tau = required_torques(variant, SUBJECT, qd, qdd, options)
     qd, qdd = noncausal_derivatives(right.q, right.rate_hz)
-    recorded = required_torques(right, SUBJECT, qd, qdd, options)[a:b + 1]
+    recorded = required_torques(right, SUBJECT, qd, qdd, options)[a : b + 1]
     inside = slice(EDGE, -EDGE)
     peak = np.abs(recorded[inside]).max(axis=0)
     error = rms(tau[inside] - recorded[inside])
@@ -171,12 +190,17 @@ def test_time_warp_scales_velocity_acceleration_and_dynamic_force(legs, speed):
     expected = np.maximum(s_static + speed**2 * (fy - s_static), 0)
     ratio = expected[stance] / fy[stance]
     # |F| scales by the vertical ratio exactly; the direction is kept (up to the drift correction's turn)
-    np.testing.assert_allclose(np.linalg.norm(variant.force[k][stance], axis=1),
-                               ratio * np.linalg.norm(force[stance], axis=1), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.linalg.norm(variant.force[k][stance], axis=1),
+        ratio * np.linalg.norm(force[stance], axis=1),
+        rtol=1e-5,
+    )
     assert np.all(turn_rad(variant.force[k][stance], force[stance]) <= drift_rad(right))
-    np.testing.assert_allclose(variant.free_moment[k][stance],
-                               at_source(right.free_moment, src)[stance] * ratio[:, None],
-                               atol=1e-9)
+    np.testing.assert_allclose(
+        variant.free_moment[k][stance],
+        at_source(right.free_moment, src)[stance] * ratio[:, None],
+        atol=1e-9,
+    )
     # a faster gait pushes harder above body weight and dips deeper below it
     peak_excess = variant.force[:, 1].max() - WEIGHT_N
     recorded_excess = right.force[a:b, 1].max() - WEIGHT_N
@@ -208,8 +232,10 @@ def test_time_warp_scales_the_inertial_moments_by_s_squared(legs, model, speed):
     assert np.all(rms(inertial - inertial_unit) > 5 * error)
     np.testing.assert_allclose(gravity, gravity_unit, atol=0.01 * np.abs(gravity_unit).max())
     stance = variant.contact[k] & (np.linalg.norm(at_source(unit.force, src), axis=1) > 50.0)
-    weight_ratio = (np.linalg.norm(variant.force[k], axis=1)[stance]
-                    / np.linalg.norm(at_source(unit.force, src), axis=1)[stance])
+    weight_ratio = (
+        np.linalg.norm(variant.force[k], axis=1)[stance]
+        / np.linalg.norm(at_source(unit.force, src), axis=1)[stance]
+    )
     expected = reaction_unit[stance] * weight_ratio[:, None]
     peak = np.abs(expected).max(axis=0)
     error = rms(reaction[stance] - expected)
@@ -218,7 +244,9 @@ def test_time_warp_scales_the_inertial_moments_by_s_squared(legs, model, speed):
 
 def test_weight_shares_add_up_to_body_weight(legs):
     right, left = legs
-    total = static_support(right, left, SUBJECT.body.mass) + static_support(left, right, SUBJECT.body.mass)
+    total = static_support(right, left, SUBJECT.body.mass) + static_support(
+        left, right, SUBJECT.body.mass
+    )
     loaded = right.contact | left.contact
     np.testing.assert_allclose(total[loaded], WEIGHT_N, rtol=1e-9)
     alone = static_support(right, None, SUBJECT.body.mass)
@@ -249,7 +277,7 @@ def overground(trial, speed_m_s):
     pelvis[:, 3] += travel
     cop = trial.cop.copy()
     cop[trial.contact, 0] += travel[trial.contact]
-    return replace(trial, pelvis=pelvis, cop=cop, source=trial.source + ("overground",))
+    return replace(trial, pelvis=pelvis, cop=cop, source=(*trial.source, "overground"))
 
 
 def test_overground_progression_continues_across_joins_and_scales_with_cadence(legs, model):
@@ -258,8 +286,9 @@ def test_overground_progression_continues_across_joins_and_scales_with_cadence(l
     # the same seed draws the same cycles, speeds and postures for both versions
     treadmill = augment_trials(legs, 2, seed=5, subject=SUBJECT, config=config)
     moving = augment_trials(walking, 2, seed=5, subject=SUBJECT, config=config)
-    for on_belt, over_ground, leg in zip(treadmill, moving, (walking[0], walking[0], walking[1],
-                                                             walking[1])):
+    for on_belt, over_ground, leg in zip(
+        treadmill, moving, (walking[0], walking[0], walking[1], walking[1])
+    ):
         a, b = right_cycle(leg)
         stride = leg.pelvis[b, 3] - leg.pelvis[a, 3]
         speed = float(over_ground.variant.split("speed x")[1].split(",")[0])
@@ -282,34 +311,42 @@ def test_amplitude_scales_excursion_and_the_foot_carries_the_cop(legs, model):
     variant = pure_variant(legs, 1.0, amplitude=1.1)
     # 10 % more excursion about the mean, every coordinate, than the same spliced cycle's
     unit = pure_variant(legs, 1.0)
-    np.testing.assert_allclose(variant.q - variant.q.mean(axis=0),
-                               1.1 * (unit.q - unit.q.mean(axis=0)), atol=1e-12)
+    np.testing.assert_allclose(
+        variant.q - variant.q.mean(axis=0), 1.1 * (unit.q - unit.q.mean(axis=0)), atol=1e-12
+    )
     stance = variant.contact[:-1] & right.contact[a:b]
     zero6, zero5 = np.zeros(6), np.zeros(5)
     old = leg_kinematics(model, right.pelvis[a:b], zero6, zero6, right.q[a:b], zero5, zero5)
     new = leg_kinematics(model, variant.pelvis[:-1], zero6, zero6, variant.q[:-1], zero5, zero5)
 
     def in_foot(kinematics, cop):
-        return np.einsum("nji,nj->ni", kinematics.orientation[:, 2], cop - kinematics.joint_centre[:, 2])
+        return np.einsum(
+            "nji,nj->ni", kinematics.orientation[:, 2], cop - kinematics.joint_centre[:, 2]
+        )
 
     # the COP keeps its place in the foot's frame, and so moves in ground
-    np.testing.assert_allclose(in_foot(new, variant.cop[:-1])[stance],
-                               in_foot(old, right.cop[a:b])[stance], atol=2e-3)
+    np.testing.assert_allclose(
+        in_foot(new, variant.cop[:-1])[stance], in_foot(old, right.cop[a:b])[stance], atol=2e-3
+    )
     assert np.abs(variant.cop[:-1][stance] - right.cop[a:b][stance]).max() > 0.01
     # the force turns with the hip-to-COP line: same magnitude, same angle to the line,
     # a moment about the hip in proportion to the lever
     lever_old = (right.cop[a:b] - old.joint_centre[:, 0])[stance]
     lever_new = (variant.cop[:-1] - new.joint_centre[:, 0])[stance]
     force_old, force_new = right.force[a:b][stance], variant.force[:-1][stance]
-    np.testing.assert_allclose(np.linalg.norm(force_new, axis=1), np.linalg.norm(force_old, axis=1),
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        np.linalg.norm(force_new, axis=1), np.linalg.norm(force_old, axis=1), rtol=1e-9
+    )
 
-    np.testing.assert_allclose(turn_rad(lever_new, force_new), turn_rad(lever_old, force_old),
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        turn_rad(lever_new, force_new), turn_rad(lever_old, force_old), atol=1e-7
+    )
     ratio = np.linalg.norm(lever_new, axis=1) / np.linalg.norm(lever_old, axis=1)
-    np.testing.assert_allclose(np.linalg.norm(np.cross(lever_new, force_new), axis=1),
-                               ratio * np.linalg.norm(np.cross(lever_old, force_old), axis=1),
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        np.linalg.norm(np.cross(lever_new, force_new), axis=1),
+        ratio * np.linalg.norm(np.cross(lever_old, force_old), axis=1),
+        rtol=1e-9,
+    )
     assert np.abs(force_new - force_old).max() > 1.0
 
 
@@ -328,10 +365,14 @@ def test_default_variants_stay_plausible(legs, model):
 
 
 def test_unmeasured_coordinates_stay_zero(legs):
-    sagittal = [replace(leg, q=leg.q * np.array([1.0, 0.0, 0.0, 1.0, 1.0]),
-                        measured=tuple(m for m in leg.measured
-                                       if m not in ("hip_adduction", "hip_rotation")))
-                for leg in legs]
+    sagittal = [
+        replace(
+            leg,
+            q=leg.q * np.array([1.0, 0.0, 0.0, 1.0, 1.0]),
+            measured=tuple(m for m in leg.measured if m not in ("hip_adduction", "hip_rotation")),
+        )
+        for leg in legs
+    ]
     for variant in augment_trials(sagittal, 2, seed=4, subject=SUBJECT):
         assert variant.measured == sagittal[0].measured
         assert np.all(variant.q[:, 1:3] == 0.0)
@@ -340,13 +381,16 @@ def test_unmeasured_coordinates_stay_zero(legs):
 
 def test_a_trial_without_a_whole_cycle_is_warped_whole(legs):
     piece = legs[0].segment(0, 100)
-    (variant,) = augment_trials([piece], 1, seed=0, subject=SUBJECT,
-                                config=AugmentConfig(speed_range=(1.25, 1.25)))
+    (variant,) = augment_trials(
+        [piece], 1, seed=0, subject=SUBJECT, config=AugmentConfig(speed_range=(1.25, 1.25))
+    )
     assert variant.n_samples == pytest.approx(100 / 1.25, abs=1)
     assert "whole trial" in variant.variant
-    np.testing.assert_allclose(variant.pelvis[:, 3], np.interp(np.arange(variant.n_samples) * 1.25,
-                                                               np.arange(100), piece.pelvis[:, 3]),
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        variant.pelvis[:, 3],
+        np.interp(np.arange(variant.n_samples) * 1.25, np.arange(100), piece.pelvis[:, 3]),
+        atol=1e-4,
+    )
 
 
 def test_bad_settings_are_refused():

@@ -47,12 +47,18 @@ def test_overlap_line_says_what_is_kept_and_dropped():
 
 
 def test_duration_and_span_refusals_name_the_value_and_the_limit():
-    with pytest.raises(DataError, match=r"trial x is 0\.180 s long \(19 samples at 100 Hz\), "
-                                        r"shorter than one window needs: 24 samples \(0\.230 s\)"):
+    with pytest.raises(
+        DataError,
+        match=r"trial x is 0\.180 s long \(19 samples at 100 Hz\), "
+        r"shorter than one window needs: 24 samples \(0\.230 s\)",
+    ):
         check_duration("trial x", 0.18, 100.0, 24, "one window")
     check_duration("trial x", 0.23, 100.0, 24, "one window")
-    with pytest.raises(DataError, match=r"--end 3\.5 s is outside the data: the trial covers "
-                                        r"0\.500-2\.500 s; give --end between"):
+    with pytest.raises(
+        DataError,
+        match=r"--end 3\.5 s is outside the data: the trial covers "
+        r"0\.500-2\.500 s; give --end between",
+    ):
         check_span(0.5, 3.5, (0.5, 2.5), "the trial")
     with pytest.raises(DataError, match="--start 0.2 s is outside"):
         check_span(0.2, None, (0.5, 2.5), "the trial")
@@ -138,13 +144,20 @@ def time_warped_trial(tmp_path, factor: float = 1.15) -> dict[str, Path]:
     """A second trial: the shared one slowed down by ``factor`` (IK, GRF and OpenSim's
     labels on a stretched time axis starting where the original starts)."""
     paths = {}
-    for name, source in (("ik", DATA / "subject01_walk1_ik.mot"),
-                         ("grf", DATA / "subject01_walk1_grf.mot"),
-                         ("labels", SO / "subject01_walk1_ik_StaticOptimization_activation.sto")):
+    for name, source in (
+        ("ik", DATA / "subject01_walk1_ik.mot"),
+        ("grf", DATA / "subject01_walk1_grf.mot"),
+        ("labels", SO / "subject01_walk1_ik_StaticOptimization_activation.sto"),
+    ):
         storage = read_storage(source)
         time = 0.5 + factor * (storage.time - 0.5)
-        paths[name] = write_storage(tmp_path / f"warped_{name}{source.suffix}", time,
-                                    storage.columns, storage.data, in_degrees=storage.in_degrees)
+        paths[name] = write_storage(
+            tmp_path / f"warped_{name}{source.suffix}",
+            time,
+            storage.columns,
+            storage.data,
+            in_degrees=storage.in_degrees,
+        )
     return paths  # fmt: skip
 
 

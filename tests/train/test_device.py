@@ -86,7 +86,7 @@ def test_precisions_are_checked():
 
 @no_cuda
 def test_train_fit_refuses_cuda_in_one_line_before_reading_anything(tmp_path, capsys):
-    code = fit_main(real_trial_args(tmp_path / "run") + ["--device", "cuda"])
+    code = fit_main([*real_trial_args(tmp_path / "run"), "--device", "cuda"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert err[0].startswith("train-fit: error: --device cuda: torch ")
@@ -96,7 +96,7 @@ def test_train_fit_refuses_cuda_in_one_line_before_reading_anything(tmp_path, ca
 @no_cuda
 def test_train_predict_refuses_cuda_in_one_line(tmp_path, capsys):
     args = [str(tmp_path), "--ik", str(tmp_path / "walk.mot"), "-o", str(tmp_path / "p")]
-    code = predict_main(args + ["--device", "cuda:0"])
+    code = predict_main([*args, "--device", "cuda:0"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "sees no CUDA device" in err[0]
 
@@ -104,7 +104,7 @@ def test_train_predict_refuses_cuda_in_one_line(tmp_path, capsys):
 @no_cuda
 def test_train_eval_refuses_cuda_in_one_line(tmp_path, capsys):
     args = [str(tmp_path), "--ik", str(tmp_path / "walk.mot"), "--labels", str(tmp_path / "so")]
-    code = eval_main(args + ["--device", "cuda"])
+    code = eval_main([*args, "--device", "cuda"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("train-eval: error: --device cuda")
 

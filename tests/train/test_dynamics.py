@@ -325,7 +325,7 @@ def test_agrees_with_opensim_inverse_dynamics_of_gait2392_with_a_moving_pelvis()
         for i in range(coordinates.getSize()):
             coordinates.get(i).setValue(state, 0.0, False)
             coordinates.get(i).setSpeedValue(state, 0.0)
-        for name, value, speed in zip(joints + ["pelvis_tilt"], [*q, tilt], [*qd, rate]):
+        for name, value, speed in zip([*joints, "pelvis_tilt"], [*q, tilt], [*qd, rate]):
             coordinates.get(name).setValue(state, value, False)
             coordinates.get(name).setSpeedValue(state, speed)
         model.assemble(state)

@@ -29,8 +29,10 @@ DELAY_S = 0.04
 def activation(t: np.ndarray, phase: float = 0.0) -> np.ndarray:
     """A gait-like activation: two bursts per 1.1 s cycle."""
     cycle = ((t + phase) % 1.1) / 1.1
-    return 0.05 + 0.6 * np.exp(-(((cycle - 0.2) / 0.06) ** 2)) + 0.3 * np.exp(
-        -(((cycle - 0.65) / 0.08) ** 2)
+    return (
+        0.05
+        + 0.6 * np.exp(-(((cycle - 0.2) / 0.06) ** 2))
+        + 0.3 * np.exp(-(((cycle - 0.65) / 0.08) ** 2))
     )
 
 

@@ -231,7 +231,7 @@ def test_cli_on_the_real_trial(tmp_path):
         pytest.skip(f"development data not found at {DATA}")
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps({"model": TINY, "training": {"checkpoint_every": 1}}))
-    code = main(real_trial_args(tmp_path / "run") + ["--config", str(config)])
+    code = main([*real_trial_args(tmp_path / "run"), "--config", str(config)])
     assert code == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["windows"]["train"] > 100 and metrics["epochs"] == 2
@@ -261,7 +261,9 @@ def test_ctrl_c_mid_epoch_writes_the_last_completed_epoch_and_resume_matches(
     """A real SIGINT in epoch 3 of 4 (checkpoints only every 25 epochs): the checkpoint
     holds epoch 2 and --resume ends where an uninterrupted run ends."""
     _fit(subject, walking_trial, tmp_path / "straight", epochs=4)
-    handler_before = signal.getsignal(signal.SIGINT)  # SIG_IGN where a shell started us in the background
+    handler_before = signal.getsignal(
+        signal.SIGINT
+    )  # SIG_IGN where a shell started us in the background
     real_losses = fit_module.batch_losses
     calls = {"n": 0}
     steps_per_epoch = 10  # 78 training windows in batches of 8
@@ -328,7 +330,7 @@ def test_one_leg_trains_alone(subject, tmp_path):
         pytest.skip(f"development data not found at {DATA}")
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps({"model": TINY}))
-    code = main(real_trial_args(tmp_path / "run") + ["--config", str(config), "--legs", "right"])
+    code = main([*real_trial_args(tmp_path / "run"), "--config", str(config), "--legs", "right"])
     assert code == 0
     trials = json.loads((tmp_path / "run" / "metrics.json").read_text())["trials"]
     assert trials and all(":r:" in name for name in trials)

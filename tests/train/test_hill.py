@@ -63,10 +63,7 @@ def test_force_velocity_inverts_thelens_equations_at_full_activation():
     velocities = np.concatenate([np.linspace(-0.99, -0.01, 30), np.linspace(0.01, v0 - 1e-6, 30)])
     for v in velocities:
         f = float(force_velocity(_t(v)))
-        if f <= 1.0:
-            b = 1.0 + f / C.af
-        else:
-            b = (2.0 + 2.0 / C.af) * (C.flen - f) / (C.flen - 1.0)
+        b = 1.0 + f / C.af if f <= 1.0 else (2.0 + 2.0 / C.af) * (C.flen - f) / (C.flen - 1.0)
         assert (f - 1.0) / b == pytest.approx(v, rel=1e-10, abs=1e-12)
     assert float(force_velocity(_t(v0))) == pytest.approx(f0)
 

@@ -79,7 +79,9 @@ def test_train_id_is_within_a_tenth_of_each_peak_of_opensims_inverse_dynamics(
 ):
     out = tmp_path / "id.sto"
     assert main([*_trial_args(subject01_file), "--side", side, "-o", str(out)]) == 0
-    assert "balancing hip flexion, adduction and rotation, knee and ankle" in capsys.readouterr().out
+    assert (
+        "balancing hip flexion, adduction and rotation, knee and ankle" in capsys.readouterr().out
+    )
     ours = read_storage(out)
     columns = [f"{c}_{side}_moment" for c in COORDINATES]
     assert ours.columns == tuple(columns)
@@ -98,8 +100,11 @@ def test_train_id_sagittal_writes_three_moments_and_bad_input_is_one_line(
 ):
     out = tmp_path / "id.sto"
     assert main([*_trial_args(subject01_file), "--sagittal", "-o", str(out)]) == 0
-    assert read_storage(out).columns == ("hip_flexion_r_moment", "knee_angle_r_moment",
-                                         "ankle_angle_r_moment")
+    assert read_storage(out).columns == (
+        "hip_flexion_r_moment",
+        "knee_angle_r_moment",
+        "ankle_angle_r_moment",
+    )
     capsys.readouterr()
     assert main([*_trial_args(tmp_path / "missing.json"), "-o", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

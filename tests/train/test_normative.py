@@ -37,8 +37,11 @@ from train.trial import (
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "opensim-gait2392"
-FILES = (DATA / "subject01_walk1_ik.mot", DATA / "subject01_walk1_grf.mot",
-         DATA / "subject01_walk1_grf.xml")
+FILES = (
+    DATA / "subject01_walk1_ik.mot",
+    DATA / "subject01_walk1_grf.mot",
+    DATA / "subject01_walk1_grf.xml",
+)
 SUBJECT = default_subject()
 PERIOD_S = load_normative_gait().period_s
 
@@ -60,13 +63,21 @@ def need_data():
 def body_of(subject, mass_kg: float, scale: float = 1.0):
     """What the built gait reads of a subject, with another body mass and, scaled by
     ``scale``, other segment lengths (the leg's joint centres, the hip's place)."""
-    segments = {name: SimpleNamespace(mass=segment.mass, inertia=segment.inertia,
-                                      distal_joint=scale * np.asarray(segment.distal_joint),
-                                      com=scale * np.asarray(segment.com))
-                for name, segment in subject.segments.items()}
-    return SimpleNamespace(body=SimpleNamespace(mass=mass_kg), segments=segments,
-                           joints=subject.joints,
-                           hip_centre=scale * np.asarray(subject.hip_centre))
+    segments = {
+        name: SimpleNamespace(
+            mass=segment.mass,
+            inertia=segment.inertia,
+            distal_joint=scale * np.asarray(segment.distal_joint),
+            com=scale * np.asarray(segment.com),
+        )
+        for name, segment in subject.segments.items()
+    }
+    return SimpleNamespace(
+        body=SimpleNamespace(mass=mass_kg),
+        segments=segments,
+        joints=subject.joints,
+        hip_centre=scale * np.asarray(subject.hip_centre),
+    )
 
 
 def test_shipped_kinetics_are_a_walking_stance():
@@ -146,7 +157,9 @@ def test_normative_legs_are_five_coordinate_trials_with_the_body_carried():
         check_cop_under_foot(leg, model, 0.12)
         # the centre of pressure, placed by the foot, lies on one flat floor below the pelvis
         assert np.ptp(leg.cop[leg.contact, 1]) < 0.02
-        assert leg.pelvis[:, 4].mean() - leg.cop[leg.contact, 1].mean() > 0.8 * leg_length_m(SUBJECT)
+        assert leg.pelvis[:, 4].mean() - leg.cop[leg.contact, 1].mean() > 0.8 * leg_length_m(
+            SUBJECT
+        )
     # the pelvis comes back to where it was: over a cycle both feet carry body weight on average
     total = sum(leg.force[:cycle, 1] for leg in legs)
     assert total.mean() == pytest.approx(weight, rel=0.02)
@@ -156,8 +169,9 @@ def test_the_left_leg_walks_the_right_legs_cycle_half_a_cycle_later():
     rate_hz = 200.0 / PERIOD_S  # half a cycle is 100 samples
     right, left = (normative_leg(SUBJECT, 3, side, rate_hz) for side in ("r", "l"))
     for name in ("q", "pelvis", "force", "cop", "free_moment", "contact"):
-        np.testing.assert_allclose(getattr(left, name)[:-100], getattr(right, name)[100:],
-                                   atol=1e-9, err_msg=name)
+        np.testing.assert_allclose(
+            getattr(left, name)[:-100], getattr(right, name)[100:], atol=1e-9, err_msg=name
+        )
 
 
 def test_loads_scale_with_body_weight_and_the_pelvis_with_leg_length():
@@ -196,9 +210,19 @@ def test_its_moments_are_the_recorded_cycles(tmp_path):
 
 def test_fit_script_without_data_says_so_in_one_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "fit_normative_kinetics.py"), "--data", str(tmp_path),
-         "--out", str(tmp_path / "k.json")],
-        check=False, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        [
+            sys.executable,
+            str(REPO / "scripts" / "fit_normative_kinetics.py"),
+            "--data",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "k.json"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "pass --data" in result.stderr
     assert not (tmp_path / "k.json").exists()

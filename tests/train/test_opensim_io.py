@@ -35,8 +35,14 @@ def sample():
 
 def test_current_layout_round_trip(tmp_path, sample):
     time, columns, data = sample
-    path = write_storage(tmp_path / "walk.mot", time, columns, data, name="Coordinates",
-                         description="Units are S.I. units")
+    path = write_storage(
+        tmp_path / "walk.mot",
+        time,
+        columns,
+        data,
+        name="Coordinates",
+        description="Units are S.I. units",
+    )
     text = path.read_text().splitlines()
     assert text[:6] == ["Coordinates", "version=1", "nRows=25", "nColumns=5", "inDegrees=no", ""]
     storage = read_storage(path)
@@ -54,9 +60,17 @@ def test_old_layout_with_spaces_reads_like_the_current_one(tmp_path, sample):
     time, columns, data = sample
     degrees = data.copy()
     degrees[:, 1:] = np.rad2deg(data[:, 1:])
-    rows = "\n".join("  ".join(f"{v:.15g}" for v in row) for row in np.column_stack([time, degrees]))
-    old = (f"walk_old.mot\ndatacolumns {len(columns) + 1}\ndatarows {len(time)}\n"
-           f"range {time[0]} {time[-1]}\nendheader\n" + "   ".join(("time", *columns)) + "\n" + rows + "\n")
+    rows = "\n".join(
+        "  ".join(f"{v:.15g}" for v in row) for row in np.column_stack([time, degrees])
+    )
+    old = (
+        f"walk_old.mot\ndatacolumns {len(columns) + 1}\ndatarows {len(time)}\n"
+        f"range {time[0]} {time[-1]}\nendheader\n"
+        + "   ".join(("time", *columns))
+        + "\n"
+        + rows
+        + "\n"
+    )
     (tmp_path / "old.mot").write_text(old)
     storage = read_storage(tmp_path / "old.mot")
     assert storage.header["datarows"] == "25"
@@ -67,18 +81,35 @@ def test_old_layout_with_spaces_reads_like_the_current_one(tmp_path, sample):
     np.testing.assert_allclose(storage.angles_radians(list(columns[1:])), data[:, 1:], rtol=1e-12)
     np.testing.assert_allclose(storage.column("pelvis_tx"), data[:, 0], rtol=1e-14)
 
-    write_storage(tmp_path / "new.mot", storage.time, storage.columns, storage.data, in_degrees=True)
+    write_storage(
+        tmp_path / "new.mot", storage.time, storage.columns, storage.data, in_degrees=True
+    )
     again = read_storage(tmp_path / "new.mot")
     assert again.in_degrees
     np.testing.assert_allclose(again.data, storage.data, rtol=1e-14)
 
 
 def test_rotational_columns_are_told_from_others():
-    for name in ("pelvis_tilt", "hip_flexion_r", "knee_angle_l", "hip_adduction_r",
-                 "lumbar_extension", "pelvis_rotation", "subtalar_angle_r"):
+    for name in (
+        "pelvis_tilt",
+        "hip_flexion_r",
+        "knee_angle_l",
+        "hip_adduction_r",
+        "lumbar_extension",
+        "pelvis_rotation",
+        "subtalar_angle_r",
+    ):
         assert is_rotational_column(name), name
-    for name in ("pelvis_tx", "ground_force_vx", "glut_max1_r", "hip_flexion_r_reserve",
-                 "ground_torque_z", "FX", "MZ", "time"):
+    for name in (
+        "pelvis_tx",
+        "ground_force_vx",
+        "glut_max1_r",
+        "hip_flexion_r_reserve",
+        "ground_torque_z",
+        "FX",
+        "MZ",
+        "time",
+    ):
         assert not is_rotational_column(name), name
 
 
@@ -110,7 +141,10 @@ def test_rra_file_that_says_radians_over_degrees():
     assert storage.column_radians("knee_angle_r")[0] == pytest.approx(np.deg2rad(-17.99348041))
     ik = read_storage(needs_data("subject01_walk1_ik.mot"))
     # RRA adjusts IK only slightly: both agree within a few degrees at 0.5 s
-    assert abs(storage.column_radians("hip_flexion_r")[0] - ik.column_radians("hip_flexion_r")[0]) < 0.05
+    assert (
+        abs(storage.column_radians("hip_flexion_r")[0] - ik.column_radians("hip_flexion_r")[0])
+        < 0.05
+    )
 
 
 def test_static_optimisation_files_read_as_radians():
@@ -133,7 +167,9 @@ def test_missing_column_names_the_missing_and_the_available(tmp_path, sample):
 
 def _write_raw(tmp_path, rows: list[str], labels="time\tknee_angle_r\tpelvis_tx") -> Path:
     path = tmp_path / "raw.mot"
-    path.write_text("raw\nversion=1\ninDegrees=yes\nendheader\n" + labels + "\n" + "\n".join(rows) + "\n")
+    path.write_text(
+        "raw\nversion=1\ninDegrees=yes\nendheader\n" + labels + "\n" + "\n".join(rows) + "\n"
+    )
     return path
 
 
@@ -145,7 +181,9 @@ def test_nan_names_column_and_row(tmp_path):
 
 def test_non_monotonic_time_names_the_row(tmp_path):
     path = _write_raw(tmp_path, ["0.0\t1\t0", "0.01\t1\t0", "0.02\t1\t0", "0.015\t1\t0"])
-    with pytest.raises(StorageError, match=r"time does not increase at data row 3 \(t = 0.02 s then 0.015 s\)"):
+    with pytest.raises(
+        StorageError, match=r"time does not increase at data row 3 \(t = 0.02 s then 0.015 s\)"
+    ):
         read_storage(path)
     repeated = _write_raw(tmp_path, ["0.0\t1\t0", "0.0\t1\t0"])
     with pytest.raises(StorageError, match="data row 1"):
@@ -250,10 +288,10 @@ def test_external_loads_2_0_prescribed_force_layout(tmp_path):
     path.write_text(
         '<OpenSimDocument Version="20201"><ExternalLoads name=""><objects>'
         '<PrescribedForce name="RightForce"><body>calcn_r</body><pointIsGlobal>true</pointIsGlobal>'
-        '<forceIsGlobal>true</forceIsGlobal>'
+        "<forceIsGlobal>true</forceIsGlobal>"
         f'<FunctionSet name="forceFunctions"><objects>{functions}</objects></FunctionSet>'
         f'<FunctionSet name="pointFunctions"><objects>{points}</objects></FunctionSet>'
-        '</PrescribedForce></objects></ExternalLoads></OpenSimDocument>'
+        "</PrescribedForce></objects></ExternalLoads></OpenSimDocument>"
     )
     (spec,) = read_external_loads(path)
     assert spec.side == "r" and spec.force_columns == ("Fx", "Fy", "Fz")

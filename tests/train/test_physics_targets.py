@@ -63,7 +63,9 @@ def test_base_motion_off_holds_the_pelvis_still_at_its_measured_pose(subject, wa
 
 @pytest.mark.parametrize("balanced", [COORDINATES, SAGITTAL_COORDINATES])
 @pytest.mark.parametrize("base_motion", [True, False])
-def test_the_loss_and_train_so_balance_the_same_targets(subject, walking_trial, balanced, base_motion):
+def test_the_loss_and_train_so_balance_the_same_targets(
+    subject, walking_trial, balanced, base_motion
+):
     trial = walking_trial()
     options = PhysicsOptions(balanced=balanced, base_motion=base_motion)
     physics = trial_physics(trial, subject, options)

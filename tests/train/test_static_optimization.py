@@ -138,9 +138,13 @@ def test_train_so_cli_writes_four_storages_on_real_data(default_subject_file, tm
     active = read_storage(f"{prefix}_active_force.sto")
     assert np.all(force.data >= active.data - 1e-6)  # total = active + passive >= active
     residual = read_storage(f"{prefix}_residual.sto")
-    assert residual.columns == residual_columns("r") == tuple(
-        f"{c}_r_residual" for c in ("hip_flexion", "hip_adduction", "hip_rotation", "knee_angle",
-                                    "ankle_angle")
+    assert (
+        residual.columns
+        == residual_columns("r")
+        == tuple(
+            f"{c}_r_residual"
+            for c in ("hip_flexion", "hip_adduction", "hip_rotation", "knee_angle", "ankle_angle")
+        )
     )
     # single stance (1.0-1.2 s): the ankle plantarflexors are loaded
     gastrocnemii = [muscles.index(m) for m in muscles if "gas" in m]

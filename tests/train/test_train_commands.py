@@ -44,19 +44,19 @@ def test_repeated_defaults_equal_the_working_modules():
     from train.model import ARCHITECTURES
     from train.trial import TrialConfig
 
-    assert cli.KINEMATICS_CUTOFF_HZ == TrialConfig().kinematics_cutoff_hz
-    assert cli.ANGLE_UNITS == tuple(ANGLE_UNITS)
+    assert TrialConfig().kinematics_cutoff_hz == cli.KINEMATICS_CUTOFF_HZ
+    assert tuple(ANGLE_UNITS) == cli.ANGLE_UNITS
     assert cli.CPU_BACKENDS == CPU_PREFERENCE
     assert cli.PRECISIONS == PRECISIONS
     assert fit_cli.MODES == MODES and fit_cli.ARCHITECTURES == ARCHITECTURES
-    assert fit_cli.LEGS == tuple(LEGS)
+    assert tuple(LEGS) == fit_cli.LEGS
     assert fit_cli.LOSS_WEIGHTINGS == LOSS_WEIGHTINGS
     config = TrainingConfig()
-    assert (fit_cli.EPOCHS, fit_cli.PATIENCE, fit_cli.MIN_IMPROVEMENT) == (
+    assert (
         config.epochs,
         config.patience,
         config.min_improvement,
-    )
-    assert eval_cli.FORCE_KINDS == tuple(FORCE_FILES)
-    assert eval_cli.EMG_BAND_HZ == EmgSettings().band_hz
-    assert eval_cli.EMG_ENVELOPE_HZ == EmgSettings().envelope_hz
+    ) == (fit_cli.EPOCHS, fit_cli.PATIENCE, fit_cli.MIN_IMPROVEMENT)
+    assert tuple(FORCE_FILES) == eval_cli.FORCE_KINDS
+    assert EmgSettings().band_hz == eval_cli.EMG_BAND_HZ
+    assert EmgSettings().envelope_hz == eval_cli.EMG_ENVELOPE_HZ

@@ -25,8 +25,11 @@ SUBJECT = default_subject()
 
 
 def real_files() -> tuple[Path, Path, Path]:
-    paths = (DATA / "subject01_walk1_ik.mot", DATA / "subject01_walk1_grf.mot",
-             DATA / "subject01_walk1_grf.xml")
+    paths = (
+        DATA / "subject01_walk1_ik.mot",
+        DATA / "subject01_walk1_grf.mot",
+        DATA / "subject01_walk1_grf.xml",
+    )
     for path in paths:
         if not path.exists():
             pytest.skip(f"development data {path} is absent (see shared/data/README.md)")
@@ -123,8 +126,14 @@ def test_the_left_leg_is_mirrored_into_the_right_legs_world(real_legs):
 
 # ---- synthetic files with known answers -----------------------------------------------------
 
-PELVIS_COLUMNS = ["pelvis_tilt", "pelvis_list", "pelvis_rotation", "pelvis_tx", "pelvis_ty",
-                  "pelvis_tz"]
+PELVIS_COLUMNS = [
+    "pelvis_tilt",
+    "pelvis_list",
+    "pelvis_rotation",
+    "pelvis_tx",
+    "pelvis_ty",
+    "pelvis_tz",
+]
 LEG_COLUMNS = [f"{c}_{side}" for side in "rl" for c in COORDINATES]
 LOADS = """<OpenSimDocument Version="40000"><ExternalLoads name="loads"><objects>
 <ExternalForce name="right"><applied_to_body>calcn_r</applied_to_body>
@@ -138,15 +147,30 @@ LOADS = """<OpenSimDocument Version="40000"><ExternalLoads name="loads"><objects
 def foot_point() -> np.ndarray:
     """Midway between ankle and mtp of the default subject at the synthetic mean pose, on y=0."""
     pelvis = np.array([0.0, 0.0, 0.0, 0.0, 0.95, 0.0])
-    centres = leg_kinematics(LegModel.from_subject(SUBJECT), pelvis, np.zeros(6), np.zeros(6),
-                             np.zeros(5), np.zeros(5), np.zeros(5)).joint_centre
+    centres = leg_kinematics(
+        LegModel.from_subject(SUBJECT),
+        pelvis,
+        np.zeros(6),
+        np.zeros(6),
+        np.zeros(5),
+        np.zeros(5),
+        np.zeros(5),
+    ).joint_centre
     point = 0.5 * (centres[2] + centres[3])
     point[1] = 0.0
     return point
 
 
-def synthetic_trial(tmp_path, frame="ground", torque=(0.0, 0.0, 0.0), ik_end=2.0, grf_start=0.0,
-                    plate_shift=(0.0, 0.0), drop=(), torque_columns=True):
+def synthetic_trial(
+    tmp_path,
+    frame="ground",
+    torque=(0.0, 0.0, 0.0),
+    ik_end=2.0,
+    grf_start=0.0,
+    plate_shift=(0.0, 0.0),
+    drop=(),
+    torque_columns=True,
+):
     """A still pelvis at 0.95 m, the leg swinging a little; the right foot loaded (500 N, 50 N
     forwards, 30 N to the right) in 0.5-1.5 s at a fixed plate point under the foot."""
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -162,13 +186,21 @@ def synthetic_trial(tmp_path, frame="ground", torque=(0.0, 0.0, 0.0), ik_end=2.0
 
     t_grf = np.arange(grf_start, 2.0 + 1e-9, 1 / 1000)
     loaded = (t_grf > 0.5) & (t_grf < 1.5)
-    point = foot_point() + [plate_shift[0], 0.0, plate_shift[1]]
+    point = foot_point() + np.array([plate_shift[0], 0.0, plate_shift[1]])
     on = np.where(loaded, 1.0, 0.0)
-    grf = np.column_stack([
-        50.0 * on, 500.0 * on, 30.0 * on,
-        np.where(loaded, point[0], 7.0), np.zeros_like(on), np.where(loaded, point[2], -3.0),
-        torque[0] * on, torque[1] * on, torque[2] * on,
-    ])
+    grf = np.column_stack(
+        [
+            50.0 * on,
+            500.0 * on,
+            30.0 * on,
+            np.where(loaded, point[0], 7.0),
+            np.zeros_like(on),
+            np.where(loaded, point[2], -3.0),
+            torque[0] * on,
+            torque[1] * on,
+            torque[2] * on,
+        ]
+    )
     names = ["r_vx", "r_vy", "r_vz", "r_px", "r_py", "r_pz", "r_mx", "r_my", "r_mz"]
     write_storage(tmp_path / "grf.mot", t_grf, names, grf)
     torque_xml = "<torque_identifier>r_m</torque_identifier>" if torque_columns else ""
@@ -184,7 +216,9 @@ def test_force_centre_of_pressure_and_free_moment_of_a_known_wrench(tmp_path):
     assert not plain.contact[t > 1.51].any()
     np.testing.assert_allclose(plain.force[mid], [[50.0, 500.0, 30.0]] * int(mid.sum()), rtol=1e-3)
     np.testing.assert_allclose(plain.cop[mid], [foot_point()] * int(mid.sum()), atol=1e-6)
-    np.testing.assert_allclose(plain.free_moment[mid], [[0.0, 4.0, 0.0]] * int(mid.sum()), atol=1e-3)
+    np.testing.assert_allclose(
+        plain.free_moment[mid], [[0.0, 4.0, 0.0]] * int(mid.sum()), atol=1e-3
+    )
     # a plate moment about z moves the COP forwards by T_z / F_y; one about x moves it by
     # -T_x / F_y along z; the vertical couple is what is left of T_y
     moved = load_trial(*synthetic_trial(tmp_path / "moved", torque=(-10.0, 4.0, 25.0)), SUBJECT)
@@ -210,8 +244,11 @@ def test_a_left_foot_is_mirrored(tmp_path):
 
 def test_a_centre_of_pressure_away_from_the_foot_is_refused(tmp_path):
     files = synthetic_trial(tmp_path, plate_shift=(0.0, 0.45))
-    with pytest.raises(TrialError, match=r"grf.mot \(r_px, r_py, r_pz\): at 0\.5\d0 s the right "
-                                         r"foot's centre of pressure lies 0\.4\d m from the foot"):
+    with pytest.raises(
+        TrialError,
+        match=r"grf.mot \(r_px, r_py, r_pz\): at 0\.5\d0 s the right "
+        r"foot's centre of pressure lies 0\.4\d m from the foot",
+    ):
         load_trial(*files, SUBJECT)
     trial = load_trial(*files, SUBJECT, config=TrialConfig(max_cop_distance_m=0.6))
     assert trial.contact.any()
@@ -221,7 +258,11 @@ def test_missing_frontal_and_pelvis_columns_are_zero_and_not_measured(tmp_path):
     drop = ("hip_adduction_r", "hip_rotation_r", "pelvis_list", "pelvis_tz")
     trial = load_trial(*synthetic_trial(tmp_path, drop=drop, torque_columns=False), SUBJECT)
     assert trial.missing(COORDINATES + PELVIS_COORDINATES + (FREE_MOMENT,)) == (
-        "hip_adduction", "hip_rotation", "pelvis_list", "pelvis_tz", FREE_MOMENT
+        "hip_adduction",
+        "hip_rotation",
+        "pelvis_list",
+        "pelvis_tz",
+        FREE_MOMENT,
     )
     np.testing.assert_array_equal(trial.q[:, [1, 2]], 0.0)
     np.testing.assert_array_equal(trial.pelvis[:, [1, 5]], 0.0)
@@ -233,7 +274,9 @@ def test_unusable_inputs_raise_clear_errors(tmp_path):
     with pytest.raises(TrialError, match="expressed in 'calcn_r'; only ground-frame"):
         load_trial(*files, SUBJECT)
     files = synthetic_trial(tmp_path / "ok")
-    with pytest.raises(TrialError, match="no enabled external force on the left foot.*right on calcn_r"):
+    with pytest.raises(
+        TrialError, match="no enabled external force on the left foot.*right on calcn_r"
+    ):
         load_trial(*files, SUBJECT, side="l")
     with pytest.raises(TrialError, match="side must be 'r' or 'l'"):
         load_trial(*files, SUBJECT, side="x")

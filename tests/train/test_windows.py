@@ -23,9 +23,7 @@ from train.windows import (
 RATE_HZ = 100.0
 
 
-@pytest.mark.parametrize(
-    "inputs", [("hip_flexion", "knee_angle", "ankle_angle"), COORDINATES]
-)
+@pytest.mark.parametrize("inputs", [("hip_flexion", "knee_angle", "ankle_angle"), COORDINATES])
 def test_inputs_are_exactly_the_runtime_window_of_the_last_samples(subject, walking_trial, inputs):
     trial = walking_trial()
     config = WindowConfig(input_coordinates=inputs)

@@ -33,12 +33,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ik", required=True, type=Path, help="inverse-kinematics .mot/.sto")
     add_units_argument(parser)
-    parser.add_argument("--grf", type=Path, help="ground reaction forces .mot (default: the loads' file)")
+    parser.add_argument(
+        "--grf", type=Path, help="ground reaction forces .mot (default: the loads' file)"
+    )
     parser.add_argument("--loads", required=True, type=Path, help="OpenSim ExternalLoads .xml")
     parser.add_argument("--subject", required=True, type=Path, help="subject.json (calib-subject)")
     parser.add_argument("-o", "--output", required=True, type=Path, help="output .sto")
     parser.add_argument("--side", choices=("r", "l"), default="r", help="leg (default r)")
-    parser.add_argument("--rate", type=float, default=100.0, metavar="HZ", help="rows per second (default 100)")
+    parser.add_argument(
+        "--rate", type=float, default=100.0, metavar="HZ", help="rows per second (default 100)"
+    )
     parser.add_argument(
         "--lowpass",
         type=float,
@@ -88,11 +92,20 @@ def main(argv: list[str] | None = None) -> int:
             name="Inverse Dynamics Generalized Forces",
             description="train-id: generalised forces the leg's coordinates require (N m).",
         )
-    except (SubjectError, StorageError, ExternalLoadsError, TrialError, PhysicsError, OSError) as exc:
+    except (
+        SubjectError,
+        StorageError,
+        ExternalLoadsError,
+        TrialError,
+        PhysicsError,
+        OSError,
+    ) as exc:
         return fail("train-id", exc)
     for name, column in zip(columns, moments.T):
         print(f"  {name}: peak |.| {abs(column).max():.1f} N m")
-    print(f"train-id: wrote {written} ({trial.n_samples} rows, {trial.time[0]:.3f}-{trial.time[-1]:.3f} s)")
+    print(
+        f"train-id: wrote {written} ({trial.n_samples} rows, {trial.time[0]:.3f}-{trial.time[-1]:.3f} s)"
+    )
     return 0
 
 
