@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=Path, help="keep the training RUN here (default: temporary)")
     args = parser.parse_args(argv)
     from train.export import export_bundle
-    from train.fit import TrainingConfig, fit
+    from train.fit import fit
+    from train.fit_config import TrainingConfig
 
     started = time.perf_counter()
     subject = default_subject()

@@ -107,7 +107,8 @@ class Setup:
         self, trial: dict[str, Path], epochs: int, out: Path, device: torch.device
     ) -> None:
         from calib.subject import load_subject
-        from train.fit import TrainingConfig, TrialFiles, load_trials
+        from train.dataset import load_trials
+        from train.fit_config import TrainingConfig, TrialFiles
         from train.model import ModelConfig
 
         self.trial = trial
@@ -195,10 +196,11 @@ class Checks:
         """Profile one epoch of ``train.fit.train_epoch`` per precision on the GPU."""
         from torch.profiler import ProfilerActivity, profile
 
+        from train.dataset import as_tensors, split_by_time
         from train.device import grad_scaler
-        from train.fit import as_tensors, make_optimizer, split_by_time, train_epoch
         from train.model import build_model
         from train.physics_targets import choose_balance
+        from train.training_loop import make_optimizer, train_epoch
         from train.windows import WindowConfig, build_windows
 
         balanced, _ = choose_balance(setup.legs, "auto")

@@ -29,7 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import paper_experiments as recipe  # the shared steps of the paper recipe
 
-from train.fit import TrainingConfig, converged
+from train.fit_config import TrainingConfig
+from train.training_loop import converged
 
 SETTINGS = ((100, 0.01), (150, 0.01), (200, 0.01), (150, 0.02), (200, 0.02))
 """(patience, min_improvement) pairs read off the cap run's history."""

@@ -317,7 +317,8 @@ class Workspace:
 
     def legs(self, trial: Trial, muscles: str):
         """Both legs of the trial at 100 Hz (``train.fit.load_trials``)."""
-        from train.fit import TrialFiles, load_trials
+        from train.dataset import load_trials
+        from train.fit_config import TrialFiles
 
         key = (trial.name, muscles)
         if key not in self._legs:
@@ -360,9 +361,12 @@ def static_optimization_labels(legs, subject):
 
 def train_case(space: Workspace, case: Case) -> Path:
     """The case's run: reused when finished, continued from its checkpoint when killed."""
-    from train.fit import CHECKPOINT_FILE, InterruptCheckpoint, TrainingConfig, fit
+    from train.checkpoints import InterruptCheckpoint
+    from train.fit import fit
+    from train.fit_config import TrainingConfig
     from train.model import ModelConfig
     from train.opensim_io import read_storage
+    from train.run import CHECKPOINT_FILE
 
     run = space.run_dir(case)
     if (run / "weights.pt").is_file() and (run / "metrics.json").is_file():

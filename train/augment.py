@@ -195,7 +195,8 @@ def _sibling(trial: LegTrial, trials: list[LegTrial]) -> LegTrial | None:
 
 
 def _cycles(trial: LegTrial) -> list[tuple[int, int]]:
-    """[start, end] sample indices of whole cycles, heel strike to the next heel strike (inclusive)."""
+    """[start, end] sample indices (inclusive) of whole cycles, heel strike to the next
+    heel strike."""
     strikes = np.flatnonzero(np.diff(trial.contact.astype(np.int8)) == 1) + 1
     return [(int(a), int(b)) for a, b in itertools.pairwise(strikes)]
 

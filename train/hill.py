@@ -29,9 +29,12 @@ threshold 0.95 (OpenSim's own class defaults differ slightly: 0.45, 5, 0.25).
   this also keeps cos(phi) >= 0.1 and every gradient finite.
 
 Forces (eq. 18): total = F_o (a f_v f_a + f_p) cos(phi); the active part
-F_o a f_v f_a cos(phi) is what OpenSim's static optimisation reports.
-Joint torques (eq. 17): tau = R^T F with R = -dl_mt/dq from the subject's
-path polynomials, and v_mt = -R q_dot.
+F_o a f_v f_a cos(phi) is what OpenSim's static optimisation reports. With a rigid
+tendon the fibre length and velocity follow from the pose and its rate alone, so at a
+given sample the force is affine in activation, F = A a + P (``forces_from_gains``;
+``train.physics_targets`` computes A and P once per training sample).
+Joint torques (eq. 17): tau = R^T F (``generalized_forces``) with R = -dl_mt/dq from the
+subject's path polynomials, and v_mt = -R q_dot.
 """
 
 from __future__ import annotations
@@ -170,6 +173,26 @@ def muscle_forces(
     )
 
 
+def forces_from_gains(
+    activation: torch.Tensor, force_gain: torch.Tensor, force_passive: torch.Tensor
+) -> torch.Tensor:
+    """Muscle-tendon forces (..., M) in N, eq. (18) with a rigid tendon: F = A * a + P.
+
+    ``force_gain`` A = F_o f_v f_a cos(phi) and ``force_passive`` P = F_o f_p cos(phi),
+    both (..., M) N, evaluated at the sample's fibre length and velocity.
+    """
+    return force_gain * activation + force_passive
+
+
+def generalized_forces(forces: torch.Tensor, moment_arms: torch.Tensor) -> torch.Tensor:
+    """Generalised forces (..., C) in N m that muscle forces (..., M) N produce about C
+    coordinates, eq. (17): tau = R^T F.
+
+    ``moment_arms`` R is (..., M, C) m, OpenSim's sign (r = -dl/dq).
+    """
+    return torch.einsum("...mj,...m->...j", moment_arms, forces)
+
+
 def path_lengths(arrays: Any, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Muscle-tendon lengths (..., M) m and their gradient dl/dq (..., M, J) m/rad at the
     pose q (..., J) rad of the J coordinates of the paths.
@@ -180,10 +203,10 @@ def path_lengths(arrays: Any, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     exponents, coefficients = p["path_exponents"], p["path_coefficients"]
     n_coordinates = exponents.shape[1]
     degree = int(exponents.max()) if exponents.numel() else 0
-    powers = [torch.ones_like(q)]
+    each_power = [torch.ones_like(q)]
     for _ in range(degree):
-        powers.append(powers[-1] * q)
-    powers = torch.stack(powers)  # (degree + 1, ..., J)
+        each_power.append(each_power[-1] * q)
+    powers = torch.stack(each_power)  # (degree + 1, ..., J)
     factors = [powers[exponents[:, j], ..., j] for j in range(n_coordinates)]  # each (P, ...)
     basis = torch.stack(factors).prod(dim=0)
     lengths = torch.movedim(basis, 0, -1) @ coefficients.T
@@ -212,7 +235,8 @@ class MuscleModel(torch.nn.Module):
             dtype = np.int64 if name == "path_exponents" else np.float64
             self.register_buffer(name, torch.from_numpy(np.array(value, dtype=dtype)))
         self.constants = constants
-        self.n_muscles = int(self.max_isometric_force.shape[0])
+        self.n_muscles = int(np.asarray(arrays.max_isometric_force).shape[0])
+        self.n_coordinates = int(np.asarray(arrays.path_exponents).shape[1])
 
     @classmethod
     def from_subject(cls, subject: Any, constants: ThelenConstants = THELEN_GAIT2392):
@@ -226,7 +250,7 @@ def _muscle_torques(model: MuscleModel, a, q, qd):
     lengths, gradient = path_lengths(model, q)
     v_mt = (gradient @ qd[..., :, None])[..., 0]  # = -R qd
     forces = muscle_forces(model, a, lengths, v_mt, model.constants)
-    tau = -(forces.total[..., None, :] @ gradient)[..., 0, :]  # eq. (17): R^T F, R = -dl/dq
+    tau = generalized_forces(forces.total, -gradient)  # R = -dl/dq
     return tau, forces
 
 
@@ -244,7 +268,7 @@ def muscle_torques(subject_or_model: Any, a: Any, q: Any, qd: Any):
         else MuscleModel.from_subject(subject_or_model)
     )
     (a, q, qd), to_output = _as_tensors(a, q, qd)
-    n_coordinates = model.path_exponents.shape[1]
+    n_coordinates = model.n_coordinates
     if q.ndim == 0 or q.shape[-1] != n_coordinates:
         raise ValueError(f"q must have shape (..., {n_coordinates}) in rad, got {tuple(q.shape)}")
     if a.ndim == 0 or a.shape[-1] != model.n_muscles:

@@ -8,11 +8,13 @@ batched products:
     tau_h    = R^T F                      eq. (17), (B, C) N m, C balanced coordinates
     L_d      = mean_b || tau_h - tau_req ||^2          eq. (16)
     L_p      = mean_b sum_n a^2                         eq. (21)
-    L_b      = mean_b sum_n [max(0, 0.01 - a)^2 + max(0, a - 1)^2]   eq. (22)
+    L_b      = mean_b sum_n [max(0, a_min - a)^2 + max(0, a - a_max)^2]   eq. (22)
     L_total  = w_d L_d + w_p L_p + w_b L_b              eq. (15)
 
 where tau_req = M(q) q'' + C(q, q') q' + G(q) - tau_grf (eq. 16 with
-tau_e = tau_grf, eq. 24) is the torque the muscles must supply.
+tau_e = tau_grf, eq. 24) is the torque the muscles must supply, F and tau_h are
+``train.hill``'s ``forces_from_gains`` and ``generalized_forces``, and [a_min, a_max]
+the activation bounds of ``calib.coordinates`` (0.01 and 1).
 
 Torque normalisation of L_d (the paper does not state one): raw N m. Why:
 with w_d = 3 and w_p = 1000, minimising w_d ||G a - b||^2 + w_p ||a||^2 (G the
@@ -40,8 +42,8 @@ the constrained physics-informed networks of Lu et al. 2021 and Basir & Senocak
     L_d^AL = mean_b [ lambda_b . r_b + (mu / 2) || r_b ||^2 ],   r_b = tau_h - tau_req
 
 with one multiplier vector lambda_b (C,) per training sample, raised after every
-epoch by lambda_b <- lambda_b + eta r_b (``updated_multipliers``; ``train.fit`` says
-which step eta). With mu = 2 w_d
+epoch by lambda_b <- lambda_b + eta r_b (``updated_multipliers``; ``train.training_loop``
+says which step eta). With mu = 2 w_d
 and every lambda_b = 0 the loss is eq. (15) exactly; as the multipliers grow, the
 torque left to the effort trade-off (1.5-9 % above) goes to zero wherever the
 muscles can balance it, and the solution no longer depends on w_d. Why this and
@@ -60,8 +62,9 @@ from dataclasses import dataclass
 
 import torch
 
-ACTIVATION_MIN = 0.01
-ACTIVATION_MAX = 1.0
+from calib.coordinates import ACTIVATION_MAX, ACTIVATION_MIN
+from train.hill import forces_from_gains, generalized_forces
+
 LOSS_WEIGHTINGS = ("fixed", "augmented_lagrangian")
 """How eq. (15)'s terms are weighted: the fixed w_d, w_p, w_b, or the dynamics term as
 a constraint with multipliers (module doc)."""
@@ -80,26 +83,6 @@ class LossWeights:
             value = getattr(self, name)
             if not value >= 0:
                 raise ValueError(f"loss weight {name} must be >= 0, got {value}")
-
-
-def muscle_forces(
-    activation: torch.Tensor, force_gain: torch.Tensor, force_passive: torch.Tensor
-) -> torch.Tensor:
-    """Muscle-tendon forces (B, M) in N, eq. (18) with a rigid tendon: F = A * a + P.
-
-    ``force_gain`` A = F_o f_v f_a cos(phi) and ``force_passive`` P = F_o f_p cos(phi),
-    both (B, M) N, evaluated at the sample's fibre length and velocity.
-    """
-    return force_gain * activation + force_passive
-
-
-def muscle_torques(forces: torch.Tensor, moment_arms: torch.Tensor) -> torch.Tensor:
-    """Generalised forces (B, C) in N m the muscles produce about the C balanced
-    coordinates, eq. (17): tau_h = R^T F.
-
-    ``moment_arms`` R is (B, M, C) m, OpenSim's sign (r = -dl/dq).
-    """
-    return torch.einsum("bmj,bm->bj", moment_arms, forces)
 
 
 def dynamics_loss(muscle_torque: torch.Tensor, required_torque: torch.Tensor) -> torch.Tensor:
@@ -169,7 +152,8 @@ def physics_informed_loss(
     bounded: torch.Tensor | None = None,
     multipliers: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Eq. (15) and its parts: keys ``total``, ``dynamics``, ``effort``, ``bounds`` (unweighted parts).
+    """Eq. (15) and its parts: keys ``total``, ``dynamics``, ``effort``, ``bounds`` (the
+    parts unweighted).
 
     ``bounded``: what L_b (eq. 22) keeps inside the bounds when it is not the activation
     itself: a "clamped" network's raw output (``train.model``), whose clamp the
@@ -177,8 +161,8 @@ def physics_informed_loss(
     augmented Lagrangian; then ``total`` has ``augmented_lagrangian_dynamics`` with
     penalty 2 w_d in place of w_d L_d (equal to it where the multipliers are 0).
     """
-    forces = muscle_forces(activation, force_gain, force_passive)
-    torque = muscle_torques(forces, moment_arms)
+    forces = forces_from_gains(activation, force_gain, force_passive)
+    torque = generalized_forces(forces, moment_arms)
     parts = {
         "dynamics": dynamics_loss(torque, required_torque),
         "effort": effort_loss(activation),

@@ -62,16 +62,20 @@ class PhysicsOptions:
 
     def __post_init__(self) -> None:
         if tuple(self.balanced) not in BALANCES.values():
+            choices = list(BALANCES.values())
             raise PhysicsError(
-                f"balanced coordinates must be one of {list(BALANCES.values())}, got {self.balanced}"
+                f"balanced coordinates must be one of {choices}, got {self.balanced}"
             )
 
 
 @dataclass(frozen=True, eq=False)
-class TrialPhysics:
-    """Per-sample targets of one trial (N samples, M muscles, C balanced coordinates);
-    see the module docstring. ``q``, ``qd``, ``qdd`` (N, 5) are the full pose and its
-    non-causal derivatives (rad, rad/s, rad/s^2)."""
+class SamplePhysics:
+    """The per-sample targets (N samples, M muscles, C balanced coordinates) the loss and the
+    static optimisation need; see the module docstring. ``q``, ``qd``, ``qdd`` (N, 5) are
+    the full pose and its non-causal derivatives (rad, rad/s, rad/s^2).
+
+    Its fields are the one list of these arrays: a trial's (``TrialPhysics``) and the
+    training windows' (``train.windows.WindowSet``) extend it."""
 
     q: np.ndarray
     qd: np.ndarray
@@ -80,6 +84,12 @@ class TrialPhysics:
     moment_arms: np.ndarray
     force_gain: np.ndarray
     force_passive: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class TrialPhysics(SamplePhysics):
+    """``SamplePhysics`` at every sample of one trial, and the coordinates it balances."""
+
     balanced: tuple[str, ...]
 
 

@@ -1,13 +1,15 @@
-"""Figures of estimated against reference muscle activity (Fig. 4 of the paper).
+"""Figures: estimated against reference muscle activity (Fig. 4 of the paper), and the
+training losses per epoch (``plot_losses``).
 
 Matplotlib with the non-interactive Agg backend, so figures render on a headless
 machine (CI, a Jetson over ssh) and are written straight to a file.
 
 Readable at any muscle count: one panel per muscle and quantity, five panels to a
 row, each quantity's block starting on a new row, at most ``ROWS_PER_PAGE`` rows
-to a page, the first panel of each block with the legend. A PDF holds every page; a PNG (or any other format) is written once
-per page, ``fig.png``, ``fig_2.png``, ... Constrained layout places the titles,
-so two lines of title never run into the panel above.
+to a page, the first panel of each block with the legend. A PDF holds every page; a
+PNG (or any other format) is written once per page, ``fig.png``, ``fig_2.png``, ...
+Constrained layout places the titles, so two lines of title never run into the panel
+above.
 """
 
 from __future__ import annotations
@@ -188,3 +190,23 @@ def _page_title(title: str, index: int, pages: int) -> str:
 
 def _fmt(value: float) -> str:
     return f"{value:.2f}" if math.isfinite(value) else "–"
+
+
+def plot_losses(history: list[dict[str, float]], path: Path) -> None:
+    """train-fit's loss plot: each logged loss component per epoch, train solid and
+    validation dashed, on a log scale where every value is positive."""
+    names = [k[len("train_") :] for k in history[0] if k.startswith("train_")]
+    figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0), squeeze=False)
+    epochs = [r["epoch"] for r in history]
+    for axis, name in zip(axes[0], names):
+        axis.plot(epochs, [r[f"train_{name}"] for r in history], label="train")
+        if f"validation_{name}" in history[0]:
+            axis.plot(epochs, [r[f"validation_{name}"] for r in history], "--", label="validation")
+        axis.set_title(name)
+        axis.set_xlabel("epoch")
+        if all(r[f"train_{name}"] > 0 for r in history):
+            axis.set_yscale("log")
+    axes[0][0].legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

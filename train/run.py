@@ -3,7 +3,7 @@
 Layout (all written by ``train-fit``):
 
 - ``config.json``: ``model`` (``train.model.ModelConfig``), ``training``
-  (``train.fit.TrainingConfig``), ``sample_rate_hz``, ``muscles``,
+  (``train.fit_config.TrainingConfig``), ``sample_rate_hz``, ``muscles``,
   ``input_features``, ``package_version``;
 - ``subject.json``: the subject the physics used (``calib.Subject``);
 - ``weights.pt``: the network's ``state_dict`` (normalisation buffers
@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from calib.subject import Subject, SubjectError, load_subject
+from train.fit_config import FitError
 from train.model import ModelConfig, MuscleActivationNet, build_model
 
 CONFIG_FILE = "config.json"
@@ -38,6 +39,12 @@ NORMALIZATION_FILE = "normalization.json"
 METRICS_FILE = "metrics.json"
 LOSSES_PLOT_FILE = "losses.png"
 CHECKPOINT_FILE = "checkpoint.pt"
+HISTORY_FILE = "history.json"
+RUN_FILES = (
+    CONFIG_FILE, SUBJECT_FILE, WEIGHTS_FILE, NORMALIZATION_FILE, METRICS_FILE,
+    LOSSES_PLOT_FILE, CHECKPOINT_FILE, HISTORY_FILE,
+)  # fmt: skip
+"""What a RUN directory holds, all of which train-fit's --overwrite replaces."""
 
 
 class RunError(ValueError):
@@ -110,8 +117,8 @@ def save_run(
         directory / NORMALIZATION_FILE,
         {
             "input_features": list(model.config.input_features),
-            "input_mean": model.normalize.mean.tolist(),
-            "input_std": model.normalize.std.tolist(),
+            "input_mean": state["normalize.mean"].tolist(),
+            "input_std": state["normalize.std"].tolist(),
         },
     )
     write_metrics(directory, metrics)
@@ -169,6 +176,27 @@ def load_run(path: str | Path) -> TrainedRun:
         input_std=std,
         directory=directory,
     )
+
+
+def check_run_directory(out: str | Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to train into a directory that holds a run unless told what to do with it."""
+    out = Path(out)
+    if resume and overwrite:
+        raise FitError("give --resume (continue the run in --out) or --overwrite, not both")
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if existing and not (resume or overwrite):
+        raise FitError(
+            f"{out} already holds a training run ({', '.join(existing)}): pass --resume to "
+            "continue it, --overwrite to replace it, or choose another --out"
+        )
+    if out.exists() and not out.is_dir():
+        raise FitError(f"--out {out} is a file, not a directory")
+
+
+def clear_run_directory(out: Path) -> None:
+    """Delete the files of a previous run in ``out`` (``RUN_FILES``), nothing else."""
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -18,8 +18,8 @@ From each ``train.trial.LegTrial`` (uniform samples at ``rate_hz``):
   what keeps label-free training fast on a CPU.
 
 Input noise (``angle_noise_features``): training may perturb the joint
-angles a window's inputs were computed from (``train.fit``'s
-``input_noise_deg``); the features are linear in the angles, so the inputs of
+angles a window's inputs were computed from (``train.dataset.perturb_inputs``,
+``TrainingConfig.input_noise_deg``); the features are linear in the angles, so the inputs of
 the noisy angles are the clean inputs plus the features of the noise alone,
 and the targets above keep the clean non-causal derivatives.
 
@@ -32,7 +32,8 @@ three an encoder exoskeleton measures).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,7 +46,7 @@ from edge.derivatives import (
     causal_derivative_weights,
     network_inputs,
 )
-from train.physics_targets import PhysicsOptions, trial_physics
+from train.physics_targets import PhysicsOptions, SamplePhysics, trial_physics
 from train.trial import LegTrial
 
 
@@ -84,9 +85,14 @@ class WindowConfig:
         return PhysicsOptions(balanced=self.balanced, base_motion=self.base_motion)
 
 
+SHARED = {"shared": True}
+"""Field metadata of ``WindowSet``'s values that hold for every window (not one per window)."""
+
+
 @dataclass(frozen=True, eq=False)
-class WindowSet:
-    """K windows and the per-sample physics of each window's predicted sample.
+class WindowSet(SamplePhysics):
+    """K windows and the per-sample physics (``SamplePhysics``) of each window's predicted
+    sample.
 
     inputs (K, W, 3 J) float32 raw SI features of the J ``input_coordinates``;
     q, qd, qdd (K, 5) rad, rad/s, rad/s^2 (the full pose, non-causal);
@@ -94,44 +100,54 @@ class WindowSet:
     coordinates; force_gain A, force_passive P (K, M) N (force A * a + P, active
     part A * a); contact (K,) bool; time (K,) s of the predicted sample; trial (K,)
     index into ``trial_names``; labels (K, M) reference activations or None.
+    Every field is one value per window except those marked ``SHARED``.
     """
 
     inputs: np.ndarray
-    q: np.ndarray
-    qd: np.ndarray
-    qdd: np.ndarray
-    required_torque: np.ndarray
-    moment_arms: np.ndarray
-    force_gain: np.ndarray
-    force_passive: np.ndarray
     contact: np.ndarray
     time: np.ndarray
     trial: np.ndarray
-    trial_names: tuple[str, ...]
-    rate_hz: float
-    balanced: tuple[str, ...]
-    input_coordinates: tuple[str, ...]
+    trial_names: tuple[str, ...] = field(metadata=SHARED)
+    rate_hz: float = field(metadata=SHARED)
+    balanced: tuple[str, ...] = field(metadata=SHARED)
+    input_coordinates: tuple[str, ...] = field(metadata=SHARED)
     labels: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
 
+    @classmethod
+    def per_window_fields(cls) -> tuple[str, ...]:
+        """The names of the fields that hold one row per window."""
+        return tuple(f.name for f in fields(cls) if not f.metadata.get("shared"))
+
     def subset(self, index: np.ndarray) -> WindowSet:
         """The windows at ``index`` (an integer array)."""
         index = np.asarray(index, dtype=np.int64)
-        fields = {name: getattr(self, name) for name in _PER_WINDOW}
-        return WindowSet(
-            **{name: None if value is None else value[index] for name, value in fields.items()},
-            **self._shared(),
-        )
+        changes: dict[str, Any] = {}
+        for name in self.per_window_fields():
+            value = getattr(self, name)
+            changes[name] = None if value is None else value[index]
+        return replace(self, **changes)
 
-    def _shared(self) -> dict:
-        return {
-            "trial_names": self.trial_names,
-            "rate_hz": self.rate_hz,
-            "balanced": self.balanced,
-            "input_coordinates": self.input_coordinates,
-        }
+    def followed_by(self, other: WindowSet) -> WindowSet:
+        """These windows then ``other``'s, ``other``'s trials numbered after these; labels
+        only where both have them. Both must share the rate and the coordinates."""
+        for name in ("rate_hz", "balanced", "input_coordinates"):
+            if getattr(self, name) != getattr(other, name):
+                raise WindowError(
+                    f"cannot join windows of different {name}: "
+                    f"{getattr(self, name)} and {getattr(other, name)}"
+                )
+        changes: dict[str, Any] = {}
+        for name in self.per_window_fields():
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if name == "trial":
+                theirs = theirs + len(self.trial_names)
+            changes[name] = (
+                None if mine is None or theirs is None else np.concatenate([mine, theirs])
+            )
+        return replace(self, **changes, trial_names=self.trial_names + other.trial_names)
 
     def input_statistics(self) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation (3 J,) of the input features (SI), std floored at 1e-6."""
@@ -142,26 +158,10 @@ class WindowSet:
         labels = np.asarray(labels, dtype=np.float32)
         if labels.shape != self.force_gain.shape:
             raise WindowError(
-                f"labels have shape {labels.shape}, expected (windows, muscles) = {self.force_gain.shape}"
+                f"labels have shape {labels.shape}, expected (windows, muscles) = "
+                f"{self.force_gain.shape}"
             )
-        fields = {name: getattr(self, name) for name in _PER_WINDOW if name != "labels"}
-        return WindowSet(**fields, **self._shared(), labels=labels)
-
-
-_PER_WINDOW = (
-    "inputs",
-    "q",
-    "qd",
-    "qdd",
-    "required_torque",
-    "moment_arms",
-    "force_gain",
-    "force_passive",
-    "contact",
-    "time",
-    "trial",
-    "labels",
-)
+        return replace(self, labels=labels)
 
 
 def window_ends(n_samples: int, config: WindowConfig) -> np.ndarray:
@@ -183,7 +183,7 @@ def trial_name(trial: LegTrial, index: int) -> str:
 def build_windows(
     trials: list[LegTrial], subject, config: WindowConfig = WindowConfig()
 ) -> WindowSet:
-    """All windows of ``trials`` with their predicted samples' physics (see the module docstring)."""
+    """All windows of ``trials`` with their predicted samples' physics (module docstring)."""
     if not trials:
         raise WindowError("no trials to cut into windows")
     rates = {float(t.rate_hz) for t in trials}
@@ -191,14 +191,17 @@ def build_windows(
         raise WindowError(f"trials must share one sample rate, got {sorted(rates)} Hz")
     rate_hz = rates.pop()
     inputs_index = [COORDINATES.index(c) for c in config.input_coordinates]
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in _PER_WINDOW if name != "labels"}
+    physics_fields = [f.name for f in fields(SamplePhysics)]
+    parts: dict[str, list[np.ndarray]] = {
+        name: [] for name in WindowSet.per_window_fields() if name != "labels"
+    }
     names = []
     for index, trial in enumerate(trials):
         ends = window_ends(trial.n_samples, config)
         if ends.size == 0:
             raise WindowError(
-                f"trial {trial_name(trial, index)} has {trial.n_samples} samples at {rate_hz:g} Hz; "
-                f"a window needs {config.window + DERIVATIVE_TAPS - 1}"
+                f"trial {trial_name(trial, index)} has {trial.n_samples} samples at "
+                f"{rate_hz:g} Hz; a window needs {config.window + DERIVATIVE_TAPS - 1}"
             )
         # row r of the features belongs to sample r + taps - 1
         features = network_inputs(trial.q[:, inputs_index], rate_hz)
@@ -207,24 +210,14 @@ def build_windows(
         predicted = ends - config.lookahead
         physics = trial_physics(trial, subject, config.physics)
         parts["inputs"].append(features[rows[:, None] + offsets[None, :]].astype(np.float32))
-        for name in (
-            "q",
-            "qd",
-            "qdd",
-            "required_torque",
-            "moment_arms",
-            "force_gain",
-            "force_passive",
-        ):
+        for name in physics_fields:
             parts[name].append(getattr(physics, name)[predicted])
         parts["contact"].append(np.asarray(trial.contact, dtype=bool)[predicted])
         parts["time"].append(trial.time[predicted])
         parts["trial"].append(np.full(predicted.size, index, dtype=np.int64))
         names.append(trial_name(trial, index))
     arrays = {name: np.concatenate(values) for name, values in parts.items()}
-    for name in _PER_WINDOW:
-        if name in ("inputs", "contact", "trial", "labels", "time"):
-            continue
+    for name in physics_fields:
         arrays[name] = arrays[name].astype(np.float32)
     return WindowSet(
         **arrays,
@@ -249,7 +242,8 @@ def angle_noise_features(
     """
     if noise_rad.ndim != 3 or noise_rad.shape[1] < taps:
         raise WindowError(
-            f"angle noise must be (windows, history >= {taps}, joints), got {tuple(noise_rad.shape)}"
+            f"angle noise must be (windows, history >= {taps}, joints), "
+            f"got {tuple(noise_rad.shape)}"
         )
     n_joints = noise_rad.shape[2]
     w_vel, w_acc = _derivative_stencils(rate_hz, taps, noise_rad.dtype, noise_rad.device)

@@ -189,7 +189,8 @@ def test_time_warp_scales_velocity_acceleration_and_dynamic_force(legs, speed):
     s_static = at_source(support, src)
     expected = np.maximum(s_static + speed**2 * (fy - s_static), 0)
     ratio = expected[stance] / fy[stance]
-    # |F| scales by the vertical ratio exactly; the direction is kept (up to the drift correction's turn)
+    # |F| scales by the vertical ratio exactly; the direction is kept (up to the drift
+    # correction's turn)
     np.testing.assert_allclose(
         np.linalg.norm(variant.force[k][stance], axis=1),
         ratio * np.linalg.norm(force[stance], axis=1),

@@ -11,11 +11,12 @@ import torch
 from test_fit import DATA, TINY, real_trial_args
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from train import fit as fit_module
-from train import losses
+from train import training_loop
+from train.checkpoints import InterruptCheckpoint
 from train.cli.evaluate import main as eval_main
 from train.cli.fit import main as fit_main
 from train.cli.predict import main as predict_main
+from train.dataset import as_tensors
 from train.device import (
     DeviceError,
     autocast,
@@ -24,19 +25,14 @@ from train.device import (
     process_group_backend,
     resolve_device,
 )
-from train.fit import (
-    FitError,
-    InterruptCheckpoint,
-    TrainingConfig,
-    as_tensors,
-    batch_losses,
-    fit,
-    make_optimizer,
-    train_epoch,
-)
+from train.fit import fit
+from train.fit_config import FitError, TrainingConfig
+from train.hill import generalized_forces
+from train.losses import physics_informed_loss
 from train.model import ModelConfig, build_model, clamped_activation
 from train.predict import PredictionError, load_predictor
 from train.run import load_run
+from train.training_loop import batch_losses, make_optimizer, train_epoch
 from train.windows import WindowConfig, build_windows
 
 META = torch.device("meta")
@@ -179,7 +175,7 @@ def test_fit_hands_the_epoch_everything_on_its_device(
         seen["sums"] = train_epoch(model, tensors, order, *args, **kwargs)
         raise Stop
 
-    monkeypatch.setattr(fit_module, "train_epoch", recording_epoch)
+    monkeypatch.setattr(training_loop, "train_epoch", recording_epoch)
     trials = [walking_trial(n=120), walking_trial(n=120, side="l", phase=np.pi)]
     with pytest.raises(Stop):
         fit(
@@ -207,7 +203,7 @@ def test_autocast_runs_the_network_low_and_the_physics_loss_in_fp32(
     assert outputs[-1].dtype == low  # the network did run under autocast
     assert all(value.dtype == torch.float32 for value in parts.values())
     raw = outputs[-1].float()
-    expected = losses.physics_informed_loss(
+    expected = physics_informed_loss(
         clamped_activation(raw), batch["force_gain"], batch["force_passive"],
         batch["moment_arms"], batch["required_torque"], config.loss_weights, bounded=raw,
     )  # fmt: skip
@@ -215,7 +211,7 @@ def test_autocast_runs_the_network_low_and_the_physics_loss_in_fp32(
         assert torch.equal(parts[name], expected[name]), name
     # what the guard prevents: the same physics under autocast leaves fp32
     with autocast(precision, torch.device("cpu")):
-        careless = losses.muscle_torques(batch["force_gain"], batch["moment_arms"])
+        careless = generalized_forces(batch["force_gain"], batch["moment_arms"])
     assert careless.dtype == low
 
 

@@ -11,22 +11,16 @@ import pytest
 import torch
 
 from calib import default_subject
-from train import fit as fit_module
+from train import training_loop
+from train.checkpoints import InterruptCheckpoint, TrainingInterrupted
 from train.cli.fit import main
-from train.fit import (
-    FitError,
-    InterruptCheckpoint,
-    TrainingConfig,
-    TrainingInterrupted,
-    as_tensors,
-    converged,
-    fit,
-    perturb_inputs,
-    split_by_time,
-    torque_balance,
-)
+from train.dataset import as_tensors, perturb_inputs, split_by_time
+from train.fit import fit
+from train.fit_config import FitError, TrainingConfig
+from train.fit_report import torque_balance
 from train.model import ModelConfig
 from train.run import RunError, load_run
+from train.training_loop import converged
 from train.windows import WindowConfig, build_windows
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
@@ -90,17 +84,17 @@ def test_resume_continues_to_the_same_weights(
     (with the augmented Lagrangian, only if the multipliers were saved and restored)."""
     options = {"epochs": 4, "checkpoint_every": 1, "loss_weighting": weighting}
     _fit(subject, walking_trial, tmp_path / "straight", **options)
-    real_save = fit_module._save_checkpoint
+    real_write = training_loop.write_checkpoint
 
-    def save_then_stop(path, model, optimizer, schedule, epoch, history, config, *tensors):
-        real_save(path, model, optimizer, schedule, epoch, history, config, *tensors)
-        if epoch == 2:
+    def write_then_stop(path, state):
+        real_write(path, state)
+        if state["epoch"] == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(fit_module, "_save_checkpoint", save_then_stop)
+    monkeypatch.setattr(training_loop, "write_checkpoint", write_then_stop)
     with pytest.raises(KeyboardInterrupt):
         _fit(subject, walking_trial, tmp_path / "resumed", **options)
-    monkeypatch.setattr(fit_module, "_save_checkpoint", real_save)
+    monkeypatch.setattr(training_loop, "write_checkpoint", real_write)
     assert not (tmp_path / "resumed" / "weights.pt").exists()
     _fit(subject, walking_trial, tmp_path / "resumed", resume=True, **options)
     a = torch.load(tmp_path / "straight" / "weights.pt", weights_only=True)
@@ -245,7 +239,7 @@ def test_cli_on_the_real_trial(tmp_path):
 def test_an_existing_run_is_refused_without_resume_or_overwrite(subject, tmp_path, walking_trial):
     _fit(subject, walking_trial, tmp_path / "run", epochs=1)
     before = (tmp_path / "run" / "weights.pt").stat().st_mtime_ns
-    with pytest.raises(FitError, match="already holds a training run.*--resume.*--overwrite"):
+    with pytest.raises(FitError, match=r"already holds a training run.*--resume.*--overwrite"):
         _fit(subject, walking_trial, tmp_path / "run", epochs=1)
     assert (tmp_path / "run" / "weights.pt").stat().st_mtime_ns == before
     (tmp_path / "run" / "notes.txt").write_text("mine")
@@ -264,7 +258,7 @@ def test_ctrl_c_mid_epoch_writes_the_last_completed_epoch_and_resume_matches(
     handler_before = signal.getsignal(
         signal.SIGINT
     )  # SIG_IGN where a shell started us in the background
-    real_losses = fit_module.batch_losses
+    real_losses = training_loop.batch_losses
     calls = {"n": 0}
     steps_per_epoch = 10  # 78 training windows in batches of 8
 
@@ -274,10 +268,10 @@ def test_ctrl_c_mid_epoch_writes_the_last_completed_epoch_and_resume_matches(
             signal.raise_signal(signal.SIGINT)
         return real_losses(model, batch, config)
 
-    monkeypatch.setattr(fit_module, "batch_losses", interrupt_in_epoch_three)
-    with pytest.raises(TrainingInterrupted, match="after epoch 2 is in .*--resume"):
+    monkeypatch.setattr(training_loop, "batch_losses", interrupt_in_epoch_three)
+    with pytest.raises(TrainingInterrupted, match=r"after epoch 2 is in .*--resume"):
         _fit(subject, walking_trial, tmp_path / "resumed", epochs=4)
-    monkeypatch.setattr(fit_module, "batch_losses", real_losses)
+    monkeypatch.setattr(training_loop, "batch_losses", real_losses)
     state = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 2 and not (tmp_path / "resumed" / "weights.pt").exists()
     assert signal.getsignal(signal.SIGINT) is handler_before  # handler restored

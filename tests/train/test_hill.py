@@ -17,6 +17,7 @@ from train.hill import (
     active_force_length,
     fiber_kinematics,
     force_velocity,
+    generalized_forces,
     muscle_forces,
     muscle_torques,
     passive_force_length,
@@ -230,3 +231,13 @@ def test_active_force_matches_opensim_thelen2003muscle():
         np.testing.assert_allclose(ours.active, expected, rtol=2e-5, atol=1e-3)
         checked += int((expected > 1.0).sum())
     assert checked > 30
+
+
+def test_muscle_torque_is_moment_arm_transpose_times_force():
+    moment_arms = torch.zeros(1, 2, 3)
+    moment_arms[0, 0, 1] = 0.04  # muscle 0 acts on the knee only
+    moment_arms[0, 1, 2] = -0.05  # muscle 1 plantarflexes
+    forces = torch.tensor([[1000.0, 2000.0]])
+    assert torch.allclose(
+        generalized_forces(forces, moment_arms), torch.tensor([[0.0, 40.0, -100.0]])
+    )

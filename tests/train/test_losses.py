@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from train import losses
+from train.hill import forces_from_gains, generalized_forces
 
 
 def _problem(batch=5, muscles=4, seed=0):
@@ -37,24 +38,14 @@ def test_effort_loss_is_mean_over_samples_of_sum_of_squares():
 
 def test_dynamics_loss_zero_when_muscles_produce_the_required_torque():
     moment_arms, gain, passive, activation = _problem()
-    forces = losses.muscle_forces(activation, gain, passive)
+    forces = forces_from_gains(activation, gain, passive)
     required = torch.einsum("bmj,bm->bj", moment_arms, forces)
-    torque = losses.muscle_torques(forces, moment_arms)
+    torque = generalized_forces(forces, moment_arms)
     assert losses.dynamics_loss(torque, required).item() == pytest.approx(0.0, abs=1e-20)
     offset = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
     assert losses.dynamics_loss(torque, required + offset).item() == pytest.approx(14.0)
     rmse = losses.torque_rmse_nm(torque, required + offset)
     assert torch.allclose(rmse, offset.abs())
-
-
-def test_muscle_torque_is_moment_arm_transpose_times_force():
-    moment_arms = torch.zeros(1, 2, 3)
-    moment_arms[0, 0, 1] = 0.04  # muscle 0 acts on the knee only
-    moment_arms[0, 1, 2] = -0.05  # muscle 1 plantarflexes
-    forces = torch.tensor([[1000.0, 2000.0]])
-    assert torch.allclose(
-        losses.muscle_torques(forces, moment_arms), torch.tensor([[0.0, 40.0, -100.0]])
-    )
 
 
 def test_total_is_the_weighted_sum_with_the_paper_weights():
@@ -112,7 +103,7 @@ def test_augmented_lagrangian_with_zero_multipliers_is_eq_15():
     )
     assert constrained["total"].item() == pytest.approx(fixed["total"].item(), rel=1e-12)
     # a multiplier adds lambda . r per sample, averaged over the batch
-    torque = losses.muscle_torques(losses.muscle_forces(activation, gain, passive), moment_arms)
+    torque = generalized_forces(forces_from_gains(activation, gain, passive), moment_arms)
     ones = torch.ones(5, 3, dtype=torch.float64)
     shifted = losses.physics_informed_loss(
         activation, gain, passive, moment_arms, required, multipliers=ones
@@ -189,13 +180,13 @@ def test_the_method_of_multipliers_reaches_the_constrained_optimum_whatever_w_d(
     for w_d in (0.3, 3.0):
         weights = losses.LossWeights(dynamics=w_d)
         fixed = _minimise(moment_arms, gain, passive, required, weights)
-        torque = losses.muscle_torques(losses.muscle_forces(fixed, gain, passive), moment_arms)
+        torque = generalized_forces(forces_from_gains(fixed, gain, passive), moment_arms)
         fixed_residual = (torque - required).norm().item()
         assert fixed_residual > 0.02 * required.norm().item(), fixed_residual
         multipliers = torch.zeros(1, 3, dtype=torch.float64)
         for _ in range(100):
             a = _minimise(moment_arms, gain, passive, required, weights, multipliers)
-            torque = losses.muscle_torques(losses.muscle_forces(a, gain, passive), moment_arms)
+            torque = generalized_forces(forces_from_gains(a, gain, passive), moment_arms)
             multipliers = losses.updated_multipliers(multipliers, torque - required, 2 * w_d)
         assert (torque - required).norm().item() < 1e-3 * fixed_residual
         torch.testing.assert_close(a[0], optimum, atol=1e-3, rtol=0)

@@ -120,7 +120,8 @@ def test_the_paired_test_names_the_model_with_the_smaller_errors():
 
 def test_speed_warps_change_the_cadence_only(subject):
     needs_data()
-    from train.fit import TrialFiles, load_trials
+    from train.dataset import load_trials
+    from train.fit_config import TrialFiles
 
     trial = rp.shared_trial(DATA)
     legs = load_trials([TrialFiles(trial.ik, trial.grf, trial.loads)], subject, 100.0)[0]

@@ -39,7 +39,7 @@ def test_repeated_defaults_equal_the_working_modules():
     from train.device import PRECISIONS
     from train.emg import EmgSettings
     from train.evaluate import FORCE_FILES
-    from train.fit import LEGS, MODES, TrainingConfig
+    from train.fit_config import LEGS, MODES, TrainingConfig
     from train.losses import LOSS_WEIGHTINGS
     from train.model import ARCHITECTURES
     from train.trial import TrialConfig

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from calib.coordinates import COORDINATES
+from calib.coordinates import COORDINATES, SAGITTAL_COORDINATES
 from edge.derivatives import DERIVATIVE_TAPS, network_inputs
 from train.hill import muscle_forces
 from train.opensim_io import Storage
@@ -14,6 +14,7 @@ from train.trial import noncausal_derivatives
 from train.windows import (
     WindowConfig,
     WindowError,
+    WindowSet,
     angle_noise_features,
     build_windows,
     labels_for_windows,
@@ -130,6 +131,32 @@ def test_split_subset_and_statistics(subject, walking_trial):
     assert len(part) == 3 and part.labels is None
     mean, std = windows.input_statistics()
     assert mean.shape == (9,) and np.all(std > 0)
+
+
+def test_joined_windows_keep_every_field_and_renumber_the_trials(subject, walking_trial):
+    """followed_by: every per-window field (physics included) of both sets in order, the
+    second set's trials after the first's; labels only where both sets have them."""
+    right = build_windows([walking_trial()], subject, WindowConfig())
+    left = build_windows([walking_trial(side="l", phase=np.pi)], subject, WindowConfig())
+    joined = right.followed_by(left)
+    assert len(joined) == len(right) + len(left)
+    assert joined.trial_names == right.trial_names + left.trial_names
+    for name in WindowSet.per_window_fields():
+        if name in ("trial", "labels"):
+            continue
+        assert np.array_equal(getattr(joined, name)[: len(right)], getattr(right, name)), name
+        assert np.array_equal(getattr(joined, name)[len(right) :], getattr(left, name)), name
+    assert set(joined.trial[len(right) :]) == {1} and set(joined.trial[: len(right)]) == {0}
+    ones = np.ones((len(right), len(subject.muscles)))
+    assert right.with_labels(ones).followed_by(left).labels is None
+    labelled = right.with_labels(ones).followed_by(left.with_labels(0 * ones[: len(left)]))
+    assert labelled.labels is not None and labelled.labels[: len(right)].min() == 1.0
+    assert labelled.labels[len(right) :].max() == 0.0
+    sagittal = build_windows(
+        [walking_trial()], subject, WindowConfig(balanced=SAGITTAL_COORDINATES)
+    )
+    with pytest.raises(WindowError, match="different balanced"):
+        right.followed_by(sagittal)
 
 
 def test_too_short_a_trial_is_refused(subject, walking_trial):
