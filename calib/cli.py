@@ -22,6 +22,7 @@ from calib.scaling import (
 from calib.sensors import SensorError, load_sensors
 from calib.subject import SubjectError
 from calib.zeroing import DEFAULT_MAX_STD_DEG, read_capture, zero_sensors
+from firmware_bridge.command_line import PATH_ERRORS, bad_input, command_parser, run_command
 
 
 def _wrapped(text: str, indent: int = 24) -> str:
@@ -80,8 +81,8 @@ def _strength(text: str) -> tuple[str, float]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="calib-subject",
+    p = command_parser(
+        "calib-subject",
         description="Build a person's subject.json (leg segments and muscles) or sensors.json.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -119,7 +120,8 @@ def _parser() -> argparse.ArgumentParser:
         "--max-std-deg",
         type=float,
         default=DEFAULT_MAX_STD_DEG,
-        help=f"with --zero or --zero-port: largest allowed std of a joint angle (deg, default {DEFAULT_MAX_STD_DEG})",
+        help="with --zero or --zero-port: largest allowed std of a joint angle "
+        f"(deg, default {DEFAULT_MAX_STD_DEG})",
     )
     p.add_argument(
         "--seconds",
@@ -128,7 +130,9 @@ def _parser() -> argparse.ArgumentParser:
         help="with --zero-port: how long to record (s, default 5)",
     )
     p.add_argument("--baud", type=int, help="with --zero-port: baud rate (default the link's)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="file to write (.json)")
+    p.add_argument(
+        "-o", "--out", type=Path, required=True, metavar="FILE", help="file to write (.json)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -143,9 +147,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
                 args.zero_port, args.seconds, template, args.baud, progress=not args.quiet
             )
         sensors = zero_sensors(capture, template, args.max_std_deg)
-        sensors.save(args.output)
+        sensors.save(args.out)
         print(
-            f"wrote {args.output}: "
+            f"wrote {args.out}: "
             + ", ".join(
                 f"{c.name}->{c.coordinate} zero {c.zero_offset:.6g}"
                 for c in sensors.channels
@@ -166,7 +170,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             args.osim,
             muscles=args.muscles,
             height=args.height,
-            generic_leg_length=leg_length(generic.segments),
+            generic_leg_length=leg_length(dict(generic.segments)),
             generic_height=generic.body.height,
             progress=not args.quiet,
         )
@@ -187,25 +191,21 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         subject = scale_subject(generic, args.height, args.mass)
     if args.strength:
         subject = apply_strength(subject, dict(args.strength))
-    subject.save(args.output)
+    subject.save(args.out)
     print(
-        f"wrote {args.output}: height {subject.body.height:.3f} m, mass {subject.body.mass:.2f} kg, "
+        f"wrote {args.out}: height {subject.body.height:.3f} m, mass {subject.body.mass:.2f} kg, "
         f"{len(subject.muscles)} muscles"
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        _run(args, parser)
-    except (SubjectError, SensorError) as exc:
-        print(f"calib-subject: error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"calib-subject: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 1
-    return 0
+
+    def work(args: argparse.Namespace) -> None:
+        with bad_input(SubjectError, SensorError, *PATH_ERRORS):
+            _run(args, parser)
+
+    return run_command(parser, work, argv)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@
     edge-run --replay trial.mot [--fast]   # a recorded trial through the same loop
 
 Bad input (a missing bundle, a bad sensors file, a port that cannot be used, a
-log folder that does not exist, a real-time setting that is not permitted) is one
-line on stderr and exit code 2, before the model is loaded where it can be.
+log that cannot be written, a real-time setting that is not permitted) is one line
+on stderr and exit code 2, before the model is loaded where it can be; a failure of
+the program itself is exit code 1 (firmware_bridge.command_line).
 """
 
 from __future__ import annotations
@@ -21,22 +22,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from firmware_bridge.link import DEFAULT_BAUD
+from firmware_bridge.command_line import UsageError, bad_input, command_parser, run_command
+from firmware_bridge.link import DEFAULT_BAUD, LinkError
 
-EXIT_BAD_INPUT = 2
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+"""``edge.backends.selection.BACKEND_NAMES``: the --backend choices."""
 DEFAULT_SIMULATOR_RATE_HZ = 200.0
 SIMULATOR_SAFETY_S = 60.0
 """A simulated run stops this long after its duration should the simulator hang."""
 END_STREAM_GRACE_S = 2.0
 
 
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="edge-run",
+    p = command_parser(
+        "edge-run",
         description=(
             "Real-time muscle activation and force estimation: reads JointSample frames "
             "(firmware_bridge/PROTOCOL.md) from a serial port, answers each with an Estimate "
@@ -102,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--backend",
+        choices=BACKENDS,
         default="auto",
-        help="auto | tensorrt | onnxruntime | torch (default auto: the fastest here)",
+        help="the inference backend (default auto: the fastest that loads here)",
     )
     model.add_argument(
         "--inference",
@@ -250,10 +250,12 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _check_log_path(path: Path | None) -> None:
-    """The log's folder must exist and be writable, and the log must not be a folder."""
+    """The log's folder must exist and be writable, and the log must not be a folder (for a
+    symbolic link: the folder of the file it points to)."""
     if path is None:
         return
-    folder = path.parent if str(path.parent) else Path(".")
+    target = path.resolve() if path.is_symlink() else path
+    folder = target.parent if str(target.parent) else Path(".")
     if path.is_dir():
         raise UsageError(f"--log {path} is a folder: give a file name such as {path / 'run.sto'}")
     if not folder.is_dir():
@@ -389,7 +391,7 @@ def run(args: argparse.Namespace) -> int:
         source.start()
     except (OSError, TimeoutError, EOFError) as exc:
         pipeline.close()
-        raise UsageError(f"--simulate: the device simulator did not start: {exc}") from None
+        raise RuntimeError(f"the device simulator did not start: {exc}") from exc
     try:
         _describe(args, bundle, backend.name, pipeline, source, log)
         print(f"ready in  {time.monotonic() - t_start:.1f} s", file=log, flush=True)
@@ -549,22 +551,21 @@ def _print_summary(summary: dict, json_lines: bool) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _run(args: argparse.Namespace) -> int:
+    """``run`` with the OSErrors that are the user's input (a port that cannot be opened,
+    a log that cannot be written) as bad input, and Ctrl-C while starting answered."""
+    from edge.sinks import LogError
+
     try:
-        return run(args)
-    except UsageError as exc:
-        print(f"edge-run: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except OSError as exc:
-        print(f"edge-run: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except RuntimeError as exc:  # no backend left after failures: the log is closed by now
-        print(f"edge-run: stopped: {exc}", file=sys.stderr)
-        return 1
+        with bad_input(LinkError, LogError):
+            return run(args)
     except KeyboardInterrupt:  # Ctrl-C while starting, before the loop's handler is set
         print("edge-run: interrupted while starting", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

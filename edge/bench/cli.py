@@ -10,8 +10,8 @@ edge-run's loop end to end through the serial path in both inference modes
 reference rows (edge.bench.reference) with the speed-up ratios; the machine
 (edge.machine). It prints a table and a verdict line against the p99 target,
 and optionally writes the JSON object and a latency histogram. Exit codes: 0,
-1 (the verdict failed and --check was given), 2 (bad input, one line on stderr,
-checked before any timing starts).
+1 (the verdict failed and --check was given, or a failure of the program itself),
+2 (bad input, one line on stderr, checked before any timing starts).
 
 Other processes on the machine show in the tails (p99, p99.9): the load average
 before and after is part of the report; quote ratios from one run.
@@ -26,19 +26,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
+from firmware_bridge.command_line import EXIT_FAILURE, UsageError, command_parser, run_command
+
 DEFAULT_RAMP_HZ = "1000,2000,3000,4000,5000"
 MAX_RATE_HZ = 10_000.0
 
 
-class UsageError(Exception):
-    """Bad input: one line on stderr, exit code 2."""
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="edge-bench",
+    p = command_parser(
+        "edge-bench",
         description="Measure edge-run on this machine: every stage's latency, end to end "
         "through the serial path in both inference modes, the highest sustainable rate, and "
         "reference rows (eager PyTorch per sample, static optimisation per frame) with the "
@@ -359,13 +355,8 @@ def measure(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        bundle, backends, unavailable, ramp = _prepare(args)
-    except UsageError as exc:
-        print(f"edge-bench: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+def _run(args: argparse.Namespace) -> int:
+    bundle, backends, unavailable, ramp = _prepare(args)
     from edge.bench.report import format_report, plot_latency
 
     report = measure(args, bundle, backends, unavailable, ramp)
@@ -374,7 +365,11 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
     if args.plot is not None:
         plot_latency(report, args.plot)
-    return EXIT_FAILED if args.check and not report["verdict"]["pass"] else 0
+    return EXIT_FAILURE if args.check and not report["verdict"]["pass"] else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

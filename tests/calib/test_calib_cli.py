@@ -1,4 +1,5 @@
-"""calib-subject: each mode end to end, and bad input as one line and a non-zero exit."""
+"""calib-subject: each mode end to end, and bad input as one line and exit 2 (a failure of
+the program: tests/firmware_bridge/test_bridge_command_line.py)."""
 
 import subprocess
 import sys
@@ -50,13 +51,13 @@ def _exit_code(argv):
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        (["--height", "1.8", "--mass", "-2"], 1, "mass -2 is outside"),
-        (["--height", "1.8", "--mass", "70", "--muscles", "nope_r"], 1, "unknown muscle"),
-        (["--height", "1.8", "--mass", "70", "--muscles", ","], 1, "'all', 'paper' or"),
+        (["--height", "1.8", "--mass", "-2"], 2, "mass -2 is outside"),
+        (["--height", "1.8", "--mass", "70", "--muscles", "nope_r"], 2, "unknown muscle"),
+        (["--height", "1.8", "--mass", "70", "--muscles", ","], 2, "'all', 'paper' or"),
         (["--height", "1.8", "--mass", "70", "--strength", "psoas_r=-1"], 2, "NAME=SCALE"),
         (["--height", "1.8"], 2, "--height H --mass M"),
-        (["--osim", "/no/such/model.osim"], 1, "not found"),
-        (["--zero", "/no/such/capture.csv"], 1, "cannot read capture"),
+        (["--osim", "/no/such/model.osim"], 2, "not found"),
+        (["--zero", "/no/such/capture.csv"], 2, "cannot read capture"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path, capsys, argv, code, message):
@@ -65,6 +66,14 @@ def test_bad_input_is_one_line(tmp_path, capsys, argv, code, message):
     assert message in err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("calib-subject: error:")
+
+
+def test_an_output_that_cannot_be_written_is_one_line_naming_it(tmp_path, capsys):
+    out = tmp_path / "no such folder" / "subject.json"
+    assert main(["--height", "1.8", "--mass", "70", "-o", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"calib-subject: error: {out}: No such file or directory"
+    ]
 
 
 def test_zero_writes_sensors_and_refuses_motion(tmp_path, capsys):
@@ -84,7 +93,7 @@ def test_zero_writes_sensors_and_refuses_motion(tmp_path, capsys):
     rows[:, 1] += np.linspace(0.0, 0.5, 100)
     moving.write_text("hip,knee,ankle\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
     capsys.readouterr()
-    assert main(["--zero", str(moving), "-o", str(tmp_path / "m.json")]) == 1
+    assert main(["--zero", str(moving), "-o", str(tmp_path / "m.json")]) == 2
     err = capsys.readouterr().err
     assert "knee" in err and "std" in err and "deg" in err
 

@@ -80,7 +80,7 @@ def test_unopenable_port_is_one_line(tmp_path, capsys):
             str(tmp_path / "s.json"),
         ]
     )
-    assert code == 1
+    assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("calib-subject: error: cannot open serial link")
     assert "Traceback" not in err

@@ -116,7 +116,7 @@ def _bad_input_line(capsys, argv: list[str]) -> str:
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert code == 2, captured
-    assert len(lines) == 1 and lines[0].startswith("edge-bench: "), lines
+    assert len(lines) == 1 and lines[0].startswith("edge-bench: error: "), lines
     assert captured.out == ""  # nothing was timed
     return lines[0]
 

@@ -1,7 +1,9 @@
-"""edge-run as a user runs it: bad input is one line, SIGINT flushes, --simulate answers."""
+"""edge-run as a user runs it: bad input is one line (exit 2), a failure of the program exit 1,
+SIGINT flushes, --simulate answers."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -27,7 +29,7 @@ def _one_line_error(capsys, argv):
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert len(err) == 1 and err[0].startswith("edge-run: "), err
+    assert len(err) == 1 and err[0].startswith("edge-run: error: "), err
     return err[0]
 
 
@@ -90,11 +92,63 @@ def test_bad_input_is_one_clear_line(capsys, tmp_path, bundle_dir, port):
     assert "cannot open serial link" in _one_line_error(
         capsys, ["--port", "nosuch://x", "--bundle", bundle_dir]
     )
-    assert "unknown backend" in _one_line_error(
-        capsys, ["--port", port, "--bundle", bundle_dir, "--backend", "nope"]
+    with pytest.raises(SystemExit) as exit_info:  # argparse's own usage error
+        main(["--port", port, "--bundle", bundle_dir, "--backend", "nope"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "edge-run: error: argument --backend: invalid choice: 'nope' "
+        "(choose from 'auto', 'tensorrt', 'onnxruntime', 'torch')"
     )
     assert "--max-activation-age" in _one_line_error(
         capsys, ["--simulate", "--max-activation-age", "0"]
+    )
+
+
+def test_the_backend_choices_are_the_backends_that_exist():
+    from edge.backends.selection import BACKEND_NAMES
+    from edge.cli import BACKENDS
+
+    assert BACKENDS == BACKEND_NAMES
+
+
+def test_a_log_that_cannot_be_opened_is_bad_input(capsys, tmp_path, bundle_dir, monkeypatch):
+    trial = tmp_path / "walk.mot"
+    _write_trial(trial, n=50)
+    log = tmp_path / "run.sto"
+    log.symlink_to(tmp_path / "gone" / "run.sto")
+    argv = ["--replay", str(trial), "--bundle", bundle_dir, "--fast", "--log", str(log)]
+    line = _one_line_error(capsys, argv)  # checked before the model loads
+    assert line == (
+        f"edge-run: error: --log {log}: the folder {tmp_path / 'gone'} does not exist; "
+        f"create it first (mkdir -p {tmp_path / 'gone'})"
+    )
+    import edge.cli
+
+    monkeypatch.setattr(edge.cli, "_check_log_path", lambda path: None)  # found at opening
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (
+        f"edge-run: error: cannot write the estimate log {log}: No such file or directory"
+    )
+    assert not any("Traceback" in line for line in err)
+
+
+def test_an_os_error_that_is_not_the_users_input_is_a_failure(
+    capsys, tmp_path, bundle_dir, monkeypatch
+):
+    from edge.hill import HillModel
+
+    def failing_device(self):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(HillModel, "warmup", failing_device)
+    trial = tmp_path / "walk.mot"
+    _write_trial(trial, n=50)
+    argv = ["--replay", str(trial), "--bundle", bundle_dir, "--fast"]
+    assert main(argv) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "edge-run: internal error: OSError: [Errno 5] Input/output error "
+        "(--debug prints the traceback)"
     )
 
 

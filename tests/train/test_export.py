@@ -133,19 +133,21 @@ def test_cli_bad_input_is_one_line_and_nonzero(tmp_path):
         text=True,
         check=False,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("train-export: ") and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("train-export: error: ") and result.stderr.count("\n") == 1
 
 
 def test_cli_fp16_needs_tensorrt(run_dir, tmp_path, capsys):
     assert main([str(run_dir), "-o", str(tmp_path / "b"), "--fp16"]) == 2
-    assert "--fp16 applies to --tensorrt only" in capsys.readouterr().err
+    assert capsys.readouterr().err == "train-export: error: --fp16 applies to --tensorrt only\n"
 
 
 def test_cli_tensorrt_says_why_it_cannot_run_here(run_dir, tmp_path, capsys):
     usable, reason = tensorrt_available()
     if usable:
         pytest.skip("CUDA and torch-tensorrt are present: scripts/check_tensorrt.py covers them")
-    assert main([str(run_dir), "-o", str(tmp_path / "b"), "--tensorrt"]) == 1
-    assert f"TensorRT is unavailable: {reason}" in capsys.readouterr().err
+    assert main([str(run_dir), "-o", str(tmp_path / "b"), "--tensorrt"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"train-export: error: TensorRT is unavailable: {' '.join(reason.split())}"
+    )

@@ -9,39 +9,119 @@ belong to those modules are repeated here and held equal to them by a test.
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 
 KINEMATICS_CUTOFF_HZ = 6.0
 """``train.trial.TrialConfig().kinematics_cutoff_hz``."""
+SIDES = ("r", "l")
+"""``train.trial.SIDES``: the --side choices (the right or the left leg's columns)."""
 ANGLE_UNITS = ("degrees", "radians")
 """``train.data_checks.ANGLE_UNITS``: the --angles-in choices."""
 CPU_BACKENDS = ("onnxruntime", "torch")
 """``edge.backends.CPU_PREFERENCE``: how a bundle can run on the CPU, fastest first."""
 
 
-def add_angle_arguments(parser: argparse.ArgumentParser, side: bool = True) -> None:
-    """--side, --lowpass and --angles-in: which leg's IK angles are read, how they are
-    filtered (as in training) and which unit they are in when the header is wrong."""
-    if side:
-        parser.add_argument("--side", choices=("r", "l"), default="r", help="leg (default r)")
+def add_ik_argument(
+    parser: argparse.ArgumentParser,
+    *,
+    required: bool = True,
+    each_trial: bool = False,
+    note: str = "",
+) -> None:
+    """--ik (an inverse-kinematics .mot/.sto; with ``each_trial`` once per trial) and
+    --angles-in (its unit where the header is wrong); ``note`` ends --ik's help."""
     parser.add_argument(
-        "--lowpass",
-        type=float,
-        default=KINEMATICS_CUTOFF_HZ,
-        metavar="HZ",
-        help="zero-phase low-pass of the joint angles as training applies it "
-        "(default %(default)s Hz; 0 = raw angles, as a device would stream them)",
+        "--ik",
+        required=required,
+        type=Path,
+        action="append" if each_trial else "store",
+        metavar="FILE",
+        help="inverse-kinematics coordinates (.mot/.sto)" + note,
     )
-    add_units_argument(parser)
-
-
-def add_units_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--angles-in",
         choices=ANGLE_UNITS,
         help="the IK angles' unit, overriding the file's header and its plausibility check "
         "(default: the header, refused where the values contradict it)",
     )
+
+
+def add_kinetics_arguments(
+    parser: argparse.ArgumentParser, *, required: bool = True, each_trial: bool = False
+) -> None:
+    """--grf and --loads: the ground reaction of a trial (``required``: --loads must be
+    given; else both or neither)."""
+    action = "append" if each_trial else "store"
+    parser.add_argument(
+        "--grf",
+        type=Path,
+        action=action,
+        metavar="FILE",
+        help="ground reaction forces (.mot; default: the file the loads name)"
+        if required
+        else "ground reaction forces (.mot), with --loads: load the trial as training does",
+    )
+    parser.add_argument(
+        "--loads",
+        required=required,
+        type=Path,
+        action=action,
+        metavar="FILE",
+        help="OpenSim ExternalLoads (.xml)" + ("" if required else ", with --grf"),
+    )
+
+
+def add_subject_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--subject", required=True, type=Path, metavar="FILE", help="subject.json (calib-subject)"
+    )
+
+
+def add_side_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--side", choices=SIDES, default=SIDES[0], help="leg (default r)")
+
+
+def add_lowpass_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lowpass",
+        type=float,
+        default=KINEMATICS_CUTOFF_HZ,
+        metavar="HZ",
+        help="zero-phase low-pass cut-off of the joint angles, as training applies it and "
+        "as OpenSim's tools do (default %(default)s Hz; 0 = raw angles, as a device would "
+        "stream them)",
+    )
+
+
+def add_trial_arguments(
+    parser: argparse.ArgumentParser, *, each_trial: bool = False, leg: bool = True
+) -> None:
+    """A trial as training reads it: --ik, --angles-in, --grf, --loads and --subject; with
+    ``leg`` also --side and --lowpass (which leg's angles are read and how they are
+    filtered)."""
+    add_ik_argument(parser, each_trial=each_trial, note="; once per trial" if each_trial else "")
+    add_kinetics_arguments(parser, each_trial=each_trial)
+    add_subject_argument(parser)
+    if leg:
+        add_leg_arguments(parser)
+
+
+def add_leg_arguments(parser: argparse.ArgumentParser) -> None:
+    """--side and --lowpass."""
+    add_side_argument(parser)
+    add_lowpass_argument(parser)
+
+
+def add_rate_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """--rate: the rate the trial is resampled to (default 100 Hz, training's)."""
+    parser.add_argument(
+        "--rate", type=float, default=100.0, metavar="HZ", help=f"{what} (default 100 Hz)"
+    )
+
+
+def add_out_argument(parser: argparse.ArgumentParser, metavar: str, what: str) -> None:
+    """-o/--out, the path every command writes its output to."""
+    parser.add_argument("-o", "--out", required=True, type=Path, metavar=metavar, help=what)
 
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -91,10 +171,3 @@ def lowpass_hz(args: argparse.Namespace) -> float | None:
 def angles_in_degrees(args: argparse.Namespace) -> bool | None:
     """--angles-in as ``read_storage``'s ``angles_in_degrees`` (None: trust the header)."""
     return None if args.angles_in is None else args.angles_in == "degrees"
-
-
-def fail(prog: str, exc: BaseException, code: int = 2) -> int:
-    """Print ``exc`` as the command's one error line; returns the exit code."""
-    message = " ".join(str(exc).split())
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    return code

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from train.cli import add_angle_arguments, add_inference_arguments, fail
+from firmware_bridge.command_line import bad_input, command_parser, run_command
+from train.cli import add_ik_argument, add_inference_arguments, add_leg_arguments
 
-FORCE_KINDS = ("active", "total")
-"""``train.evaluate.FORCE_FILES``' keys."""
-EMG_BAND_HZ = (20.0, 450.0)
-"""``train.emg.EmgSettings().band_hz``."""
-EMG_ENVELOPE_HZ = 6.0
-"""``train.emg.EmgSettings().envelope_hz``."""
+# train.evaluate's and train.emg's values, repeated so that --help imports no torch or
+# scipy; tests/train/test_train_commands.py holds them equal.
+FORCE_KINDS = ("active", "total")  # train.evaluate.FORCE_FILES' keys
+EMG_BAND_HZ = (20.0, 450.0)  # train.emg.EmgSettings().band_hz
+EMG_ENVELOPE_HZ = 6.0  # train.emg.EmgSettings().envelope_hz
 EMG_LAG_MS = 100.0
 """The lag search's half-width when --emg-lag is given without a value."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="train-eval",
+    parser = command_parser(
+        "train-eval",
         description=(
             "Score muscle activation and force estimates against reference labels "
             "(e.g. OpenSim static optimisation): R² (eq. 33), Pearson r and NRMSE (eq. 34) "
@@ -43,8 +43,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PREFIX",
         help="score PREFIX_activation.sto and PREFIX_active_force.sto instead of running a network",
     )
-    parser.add_argument("--ik", help="inverse-kinematics coordinates (.mot/.sto), with RUN")
-    add_angle_arguments(parser)
+    add_ik_argument(parser, required=False, note=", with RUN")
+    add_leg_arguments(parser)
     add_inference_arguments(parser)
     parser.add_argument("--labels", help="reference activations (.sto)")
     parser.add_argument("--forces", help="reference muscle forces (.sto), with --labels")
@@ -127,9 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if (args.run is None) == (args.predictions is None):
         parser.error("give either RUN (with --ik) or --predictions PREFIX")
     if args.run is not None and args.ik is None:
@@ -141,11 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     from train.emg import format_emg_table
     from train.evaluate import EVALUATION_ERRORS, evaluate, format_table, write_outputs
 
-    try:
+    with bad_input(*EVALUATION_ERRORS):
         evaluation = evaluate(args)
         written = write_outputs(evaluation, args)
-    except EVALUATION_ERRORS as exc:
-        return fail("train-eval", exc)
     print(evaluation.source)
     for note in evaluation.notes:
         print(note)
@@ -156,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    return run_command(parser, lambda args: _run(parser, args), argv)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from firmware_bridge.command_line import (
+    PATH_ERRORS,
+    UsageError,
+    bad_input,
+    command_parser,
+    run_command,
+)
+from train.cli import add_out_argument
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="train-export",
+    parser = command_parser(
+        "train-export",
         description=(
             "Export a training run as a portable bundle: manifest.json, model.pt2 "
             "(torch.export), model.onnx and subject.json. Copy the bundle directory to the "
@@ -19,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("run", type=Path, help="training run directory (train-fit --out)")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="bundle directory to write")
+    add_out_argument(parser, "DIR", "bundle directory to write")
     parser.add_argument(
         "--tensorrt",
         action="store_true",
@@ -38,19 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _run(args: argparse.Namespace) -> int:
     if args.fp16 and not args.tensorrt:
-        print("train-export: --fp16 applies to --tensorrt only", file=sys.stderr)
-        return 2
+        raise UsageError("--fp16 applies to --tensorrt only")
     from edge.bundle import BundleError
-    from edge.tensorrt_cache import TensorRTSettings
+    from edge.tensorrt_cache import TensorRTError, TensorRTSettings
     from train.export import PARITY_TOLERANCE, ExportError, export_bundle
+    from train.run import RunError
 
     settings = (
         TensorRTSettings(precision="fp16" if args.fp16 else "fp32") if args.tensorrt else None
     )
-    try:
+    with bad_input(ExportError, RunError, BundleError, TensorRTError, *PATH_ERRORS):
         if settings is not None:
             from edge.tensorrt_cache import require_tensorrt
 
@@ -67,10 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             report = build_engine(bundle, settings, cache_dir=args.cache_dir)
             print(report.summary())
-    except (ExportError, BundleError, OSError, ValueError, RuntimeError) as exc:
-        print(f"train-export: {exc}", file=sys.stderr)
-        return 1
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(_parser(), _run, argv)
 
 
 if __name__ == "__main__":

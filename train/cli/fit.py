@@ -6,27 +6,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from train.cli import PRECISIONS, add_device_argument, add_units_argument, fail
+from firmware_bridge.command_line import bad_input, command_parser, run_command
+from train.cli import PRECISIONS, add_device_argument, add_out_argument, add_trial_arguments
 
-MODES = ("pi", "supervised")
-"""``train.fit.MODES``."""
-ARCHITECTURES = ("mjca_bigru", "bigru", "cnn_bigru")
-"""``train.model.ARCHITECTURES``."""
-LEGS = ("both", "right", "left")
-"""``train.fit.LEGS``' keys."""
-LOSS_WEIGHTINGS = ("fixed", "augmented_lagrangian")
-"""``train.losses.LOSS_WEIGHTINGS``."""
-EPOCHS = 1000
-"""``train.fit.TrainingConfig().epochs``: the cap."""
-PATIENCE = 150
-"""``train.fit.TrainingConfig().patience``."""
-MIN_IMPROVEMENT = 0.01
-"""``train.fit.TrainingConfig().min_improvement``."""
+# train.fit's, train.model's and train.losses' values, repeated so that --help imports no
+# torch; tests/train/test_train_commands.py holds them equal.
+MODES = ("pi", "supervised")  # train.fit.MODES
+ARCHITECTURES = ("mjca_bigru", "bigru", "cnn_bigru")  # train.model.ARCHITECTURES
+LEGS = ("both", "right", "left")  # train.fit.LEGS' keys
+LOSS_WEIGHTINGS = ("fixed", "augmented_lagrangian")  # train.losses.LOSS_WEIGHTINGS
+EPOCHS = 1000  # train.fit.TrainingConfig().epochs: the cap
+PATIENCE = 150  # train.fit.TrainingConfig().patience
+MIN_IMPROVEMENT = 0.01  # train.fit.TrainingConfig().min_improvement
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="train-fit",
+    parser = command_parser(
+        "train-fit",
         description=(
             "Train PI-MJCA-BiGRU on OpenSim trials: label-free with the physics-informed loss "
             "(--mode pi, default) or on reference activations (--mode supervised --labels). "
@@ -46,16 +42,8 @@ def _parser() -> argparse.ArgumentParser:
             "scaled); several machines: see the README."
         ),
     )
-    parser.add_argument("--ik", action="append", required=True, type=Path, help="IK .mot (angles)")
-    add_units_argument(parser)
-    parser.add_argument(
-        "--grf", action="append", type=Path, help="GRF .mot (default: the one the loads file names)"
-    )
-    parser.add_argument(
-        "--loads", action="append", required=True, type=Path, help="ExternalLoads .xml"
-    )
-    parser.add_argument("--subject", required=True, type=Path, help="subject.json (calib-subject)")
-    parser.add_argument("--out", required=True, type=Path, help="RUN directory to write")
+    add_trial_arguments(parser, each_trial=True, leg=False)
+    add_out_argument(parser, "RUN", "the run directory to write")
     parser.add_argument("--mode", choices=MODES, help="pi (label-free, default) or supervised")
     parser.add_argument(
         "--labels",
@@ -145,16 +133,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _run(args: argparse.Namespace) -> int:
     import torch.distributed as dist
 
     from train import fit as fitting
 
     try:
-        fitting.run_cli(args)
-    except fitting.FIT_ERRORS as exc:
-        return fail("train-fit", exc)
+        with bad_input(*fitting.FIT_ERRORS):
+            fitting.run_cli(args)
     except fitting.TrainingInterrupted as exc:
         print(f"train-fit: {exc}", file=sys.stderr)
         return 130
@@ -167,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         if dist.is_initialized():
             dist.destroy_process_group()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(_parser(), _run, argv)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,14 @@ coordinate's positive rotation), one row per sample at ``--rate``.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from train.cli import add_units_argument, angles_in_degrees, fail
+from firmware_bridge.command_line import PATH_ERRORS, bad_input, command_parser, run_command
+from train import cli
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="train-id",
+    parser = command_parser(
+        "train-id",
         description=(
             "Inverse dynamics of one leg below the moving pelvis: the moments of hip flexion, "
             "adduction and rotation, knee and ankle (three-dimensional thigh, shank and foot "
@@ -31,25 +31,9 @@ def _parser() -> argparse.ArgumentParser:
             "--subject subject.json -o walk_id.sto"
         ),
     )
-    parser.add_argument("--ik", required=True, type=Path, help="inverse-kinematics .mot/.sto")
-    add_units_argument(parser)
-    parser.add_argument(
-        "--grf", type=Path, help="ground reaction forces .mot (default: the loads' file)"
-    )
-    parser.add_argument("--loads", required=True, type=Path, help="OpenSim ExternalLoads .xml")
-    parser.add_argument("--subject", required=True, type=Path, help="subject.json (calib-subject)")
-    parser.add_argument("-o", "--output", required=True, type=Path, help="output .sto")
-    parser.add_argument("--side", choices=("r", "l"), default="r", help="leg (default r)")
-    parser.add_argument(
-        "--rate", type=float, default=100.0, metavar="HZ", help="rows per second (default 100)"
-    )
-    parser.add_argument(
-        "--lowpass",
-        type=float,
-        default=6.0,
-        metavar="HZ",
-        help="low-pass cut-off of the coordinates (default 6 Hz as OpenSim's setups; 0 = off)",
-    )
+    cli.add_trial_arguments(parser)
+    cli.add_out_argument(parser, "FILE", "output .sto")
+    cli.add_rate_argument(parser, "rows per second")
     parser.add_argument("--sagittal", action="store_true", help="planar hip, knee and ankle only")
     parser.add_argument(
         "--no-base-motion",
@@ -59,8 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _run(args: argparse.Namespace) -> int:
     from calib.subject import SubjectError, load_subject
     from train.opensim_io import ExternalLoadsError, StorageError, write_storage
     from train.physics_targets import (
@@ -71,12 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     from train.trial import TrialConfig, TrialError, load_trial, noncausal_derivatives
 
-    try:
+    with bad_input(
+        SubjectError, StorageError, ExternalLoadsError, TrialError, PhysicsError, *PATH_ERRORS
+    ):
         subject = load_subject(args.subject)
-        config = TrialConfig(kinematics_cutoff_hz=args.lowpass if args.lowpass > 0 else None)
+        config = TrialConfig(kinematics_cutoff_hz=cli.lowpass_hz(args))
         trial = load_trial(
             args.ik, args.grf, args.loads, subject, args.rate, args.side, config,
-            angles_in_degrees=angles_in_degrees(args),
+            angles_in_degrees=cli.angles_in_degrees(args),
         )  # fmt: skip
         balanced, reason = choose_balance([trial], "sagittal" if args.sagittal else "auto")
         print(f"train-id: {reason}")
@@ -85,28 +70,24 @@ def main(argv: list[str] | None = None) -> int:
         moments = required_torques(trial, subject, qd, qdd, options)
         columns = [f"{name}_{args.side}_moment" for name in balanced]
         written = write_storage(
-            args.output,
+            args.out,
             trial.time,
             columns,
             moments,
             name="Inverse Dynamics Generalized Forces",
             description="train-id: generalised forces the leg's coordinates require (N m).",
         )
-    except (
-        SubjectError,
-        StorageError,
-        ExternalLoadsError,
-        TrialError,
-        PhysicsError,
-        OSError,
-    ) as exc:
-        return fail("train-id", exc)
     for name, column in zip(columns, moments.T):
         print(f"  {name}: peak |.| {abs(column).max():.1f} N m")
     print(
-        f"train-id: wrote {written} ({trial.n_samples} rows, {trial.time[0]:.3f}-{trial.time[-1]:.3f} s)"
+        f"train-id: wrote {written} ({trial.n_samples} rows, "
+        f"{trial.time[0]:.3f}-{trial.time[-1]:.3f} s)"
     )
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(_parser(), _run, argv)
 
 
 if __name__ == "__main__":

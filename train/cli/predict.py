@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import argparse
 
+from firmware_bridge.command_line import bad_input, command_parser, run_command
 from train.cli import (
-    add_angle_arguments,
+    add_ik_argument,
     add_inference_arguments,
+    add_kinetics_arguments,
+    add_leg_arguments,
+    add_out_argument,
     angles_in_degrees,
-    fail,
     lowpass_hz,
 )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="train-predict",
+    parser = command_parser(
+        "train-predict",
         description=(
             "Estimate muscle activations and forces of a recording with a trained network. "
             "RUN is a training run (train-fit --out) or a bundle (train-export). Writes "
@@ -25,23 +28,19 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("run", metavar="RUN", help="training run or bundle directory")
-    parser.add_argument("--ik", required=True, help="inverse-kinematics coordinates (.mot/.sto)")
-    add_angle_arguments(parser)
-    parser.add_argument(
-        "--grf", help="ground reaction forces (.mot): load the trial as training does"
-    )
-    parser.add_argument("--loads", help="OpenSim ExternalLoads (.xml), with --grf")
+    add_ik_argument(parser)
+    add_leg_arguments(parser)
+    add_kinetics_arguments(parser, required=False)
     add_inference_arguments(parser)
-    parser.add_argument("-o", "--output", required=True, metavar="PREFIX", help="output prefix")
+    add_out_argument(parser, "PREFIX", "output prefix")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _run(args: argparse.Namespace) -> int:
     from train.predict import PREDICTION_ERRORS, load_predictor, predict_files, write_prediction
 
     notes: list[str] = []
-    try:
+    with bad_input(*PREDICTION_ERRORS):
         predictor = load_predictor(args.run, args.backend, args.threads, args.device)
         prediction = predict_files(
             predictor,
@@ -53,9 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             angles_in_degrees(args),
             notes,
         )
-        written = write_prediction(args.output, prediction, predictor.muscles)
-    except PREDICTION_ERRORS as exc:
-        return fail("train-predict", exc)
+        written = write_prediction(args.out, prediction, predictor.muscles)
     for note in notes:
         print(note)
     n = prediction.time.size
@@ -68,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         print(f"  wrote {path}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(_parser(), _run, argv)
 
 
 if __name__ == "__main__":

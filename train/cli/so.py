@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import time
 
-from train.cli import add_units_argument, angles_in_degrees, fail
+from firmware_bridge.command_line import PATH_ERRORS, bad_input, command_parser, run_command
+from train import cli
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="train-so",
+    parser = command_parser(
+        "train-so",
         description=(
             "Static optimisation of one leg: per frame, the activations that minimise "
             "the sum of squared activations while the muscles produce the moments the "
@@ -24,28 +25,14 @@ def _parser() -> argparse.ArgumentParser:
             "span the IK and GRF files share; one line says what was kept and dropped."
         ),
     )
-    parser.add_argument("--ik", required=True, help="inverse-kinematics coordinates (.mot/.sto)")
-    add_units_argument(parser)
-    parser.add_argument("--grf", required=True, help="ground reaction forces (.mot)")
-    parser.add_argument("--loads", required=True, help="OpenSim ExternalLoads (.xml)")
-    parser.add_argument("--subject", required=True, help="subject.json (calib-subject)")
-    parser.add_argument("-o", "--output", required=True, metavar="PREFIX", help="output prefix")
-    parser.add_argument(
-        "--rate", type=float, default=100.0, metavar="HZ", help="frame rate (default 100 Hz)"
-    )
+    cli.add_trial_arguments(parser)
+    cli.add_out_argument(parser, "PREFIX", "output prefix")
+    cli.add_rate_argument(parser, "frames per second")
     parser.add_argument(
         "--start", type=float, metavar="S", help="first time (s), within the trial's span"
     )
     parser.add_argument(
         "--end", type=float, metavar="S", help="last time (s), within the trial's span"
-    )
-    parser.add_argument("--side", choices=("r", "l"), default="r", help="leg (default r)")
-    parser.add_argument(
-        "--lowpass",
-        type=float,
-        default=6.0,
-        metavar="HZ",
-        help="low-pass cut-off of the joint angles, as OpenSim's SO (default 6 Hz; 0 = off)",
     )
     parser.add_argument(
         "--passive",
@@ -75,8 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _run(args: argparse.Namespace) -> int:
     from calib.subject import SubjectError, load_subject
     from train import static_optimization as so
     from train.data_checks import DataError, check_span, check_trial_files
@@ -84,10 +70,19 @@ def main(argv: list[str] | None = None) -> int:
     from train.physics_targets import PhysicsError, choose_balance
     from train.trial import TrialConfig, TrialError, load_trial
 
-    try:
-        trial_config = TrialConfig(kinematics_cutoff_hz=args.lowpass if args.lowpass > 0 else None)
+    with bad_input(
+        so.StaticOptimizationError,
+        DataError,
+        SubjectError,
+        StorageError,
+        ExternalLoadsError,
+        TrialError,
+        PhysicsError,
+        *PATH_ERRORS,
+    ):
+        trial_config = TrialConfig(kinematics_cutoff_hz=cli.lowpass_hz(args))
         subject = load_subject(args.subject)
-        units = angles_in_degrees(args)
+        units = cli.angles_in_degrees(args)
         overlap = check_trial_files(
             args.ik, args.grf, args.loads, subject.coordinates, (args.side,), units
         )
@@ -119,20 +114,13 @@ def main(argv: list[str] | None = None) -> int:
             subject, trial, config, args.start, args.end, progress=not args.quiet
         )
         total = time.perf_counter() - started
-        written = so.write_results(args.output, result, subject.muscle_names, args.side)
-    except (
-        so.StaticOptimizationError,
-        DataError,
-        SubjectError,
-        StorageError,
-        ExternalLoadsError,
-        TrialError,
-        PhysicsError,
-        OSError,
-    ) as exc:
-        return fail("train-so", exc)
+        written = so.write_results(args.out, result, subject.muscle_names, args.side)
     so.print_report(result, total, written, args.side)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(_parser(), _run, argv)
 
 
 if __name__ == "__main__":
