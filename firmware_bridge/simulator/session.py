@@ -41,7 +41,8 @@ PENDING_S = 10.0
 
 
 class Session:
-    """One run of the device: its clock, counters and records, the sending loop and the reader."""
+    """The state of one run: `stream` sends on the device clock, `read_loop` (on its own
+    thread) reads the host's frames, `report` sums up."""
 
     def __init__(
         self,
@@ -214,7 +215,7 @@ class Session:
             if time.perf_counter_ns() >= next_heartbeat_ns:
                 self.send_heartbeat()
                 next_heartbeat_ns += heartbeat_ns
-            self._play(k % WRAP_US, deadline_ns, planned_sample)
+            self._play(k % WRAP_US, deadline_ns, planned_sample)  # seq: a u32, like the clock
             if progress is not None and (k + 1) % progress_every == 0:
                 progress(progress_every)
         return (time.perf_counter_ns() - start_ns) / 1e9
