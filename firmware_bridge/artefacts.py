@@ -259,6 +259,7 @@ def _worked_example() -> str:
     )
     wire = encode(sample)
     frame = cobs_decode(wire[:-1])
+    assert frame is not None, "the codec's own frame is valid COBS"
     header = frame[: P.HEADER_SIZE].hex(" ")
     payload = frame[P.HEADER_SIZE : -P.CRC_SIZE].hex(" ")
     crc = frame[-P.CRC_SIZE :].hex(" ")

@@ -14,7 +14,8 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from firmware_bridge import protocol as P
 
@@ -111,6 +112,14 @@ class _MessageCodec:
     def __init__(self, layout: P.MessageLayout) -> None:
         self.layout = layout
         self.cls = MESSAGE_CLASSES[layout.name]
+        # The class is the typed face of the table's layout: the same fields, by name.
+        table = {"seq", "timestamp_us"} | {f.name for f in layout.fields if f.role == "value"}
+        declared = {f.name for f in fields(self.cls)}
+        if declared != table:
+            raise TypeError(
+                f"{self.cls.__name__} declares {sorted(declared - table)} beyond the protocol "
+                f"table and lacks {sorted(table - declared)}"
+            )
         self.fixed = layout.fixed_fields
         self.arrays = layout.array_fields
         self.tail = layout.tail_fields
@@ -134,8 +143,8 @@ class _MessageCodec:
 
     def _lengths(self, fixed_values: Sequence) -> tuple[int, ...]:
         return tuple(
-            a.length if isinstance(a.length, int) else fixed_values[self.fixed_index[a.length]]
-            for a in self.arrays
+            length if isinstance(length, int) else fixed_values[self.fixed_index[length]]
+            for length in (a.array_length for a in self.arrays)
         )
 
     def _encoding(self, fixed_values: Sequence) -> int:
@@ -156,7 +165,7 @@ class _MessageCodec:
     def _fixed_values(self, msg: Message) -> list:
         out = []
         for f in self.fixed:
-            if f.role == "count":
+            if f.counts is not None:  # a count field: its array's length
                 out.append(len(getattr(msg, f.counts)))
             elif f.role == "reserved":
                 out.append(0)
@@ -272,7 +281,8 @@ class _MessageCodec:
         if plan is not None:
             values = plan.struct.unpack_from(frame, P.HEADER_SIZE)
             if all(values[i] == n for i, n in plan.counts):
-                kwargs = {"seq": seq, "timestamp_us": timestamp_us, **plan.defaults}
+                kwargs: dict[str, Any] = {"seq": seq, "timestamp_us": timestamp_us}
+                kwargs.update(plan.defaults)
                 for name, i in plan.scalars:
                     kwargs[name] = values[i]
                 for name, a, b in plan.arrays:
@@ -332,7 +342,7 @@ class _MessageCodec:
                 return None
         if not self._encoding_valid(fixed_values):
             return None
-        kwargs = {"seq": seq, "timestamp_us": timestamp_us}
+        kwargs: dict[str, Any] = {"seq": seq, "timestamp_us": timestamp_us}
         for f, v in zip(self.fixed, fixed_values):
             if f.role == "value":
                 kwargs[f.name] = v
@@ -384,7 +394,7 @@ class _DecodePlan:
     scalars: tuple[tuple[str, int], ...]
     arrays: tuple[tuple[str, int, int], ...]
     counts: tuple[tuple[int, int], ...]
-    defaults: dict[str, int]
+    defaults: dict[str, int | None]
 
 
 def _field_offsets(fields: Sequence[P.Field]) -> list[int]:
@@ -508,7 +518,7 @@ def encode(message: Message) -> bytes:
     return cobs_encode(codec.encode_body(message)) + b"\x00"
 
 
-def decode_frame(frame: bytes) -> tuple[Message | None, str | None]:
+def decode_frame(frame: bytes) -> tuple[Message, None] | tuple[None, str]:
     """Decode one un-stuffed frame (header + payload + CRC): (message, None) or (None, kind)."""
     if len(frame) < P.HEADER_SIZE + P.CRC_SIZE:
         return None, "short"
@@ -579,12 +589,13 @@ class StreamDecoder:
     def _decode_candidate(self, candidate: bytes, out: list[Message], oversize: bool) -> None:
         frame = cobs_decode(candidate)
         if frame is None:
-            message, kind = None, "cobs"
+            kind = "cobs"
         else:
-            message, kind = decode_frame(frame)
-        if message is not None:
-            self._accept(message, frame, out)
-            return
+            decoded = decode_frame(frame)
+            if decoded[0] is not None:
+                self._accept(decoded[0], frame, out)
+                return
+            kind = decoded[1]
         if not oversize:  # the remains of an oversize run are already counted
             self.errors[kind] += 1
         start = candidate.find(b"MJ", 2)

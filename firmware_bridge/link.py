@@ -13,6 +13,7 @@ import select
 import stat
 import tty
 from pathlib import Path
+from typing import Protocol
 
 import serial
 from serial.tools import list_ports
@@ -26,6 +27,20 @@ USB_SERIAL_SYSFS = Path("/sys/bus/usb-serial/devices")
 
 class LinkError(OSError):
     """A link that cannot be opened or used; the message names the port and the cause."""
+
+
+class Link(Protocol):
+    """What both ends of the wire need of a link: a pyserial port or a `PseudoTerminal`.
+
+    `read` returns what arrived (b"" once its timeout passes); `write` returns the
+    bytes taken (pyserial may return None: all of them).
+    """
+
+    def read(self, size: int = ...) -> bytes: ...
+
+    def write(self, data: bytes, /) -> int | None: ...
+
+    def close(self) -> None: ...
 
 
 def open_link(url_or_path: str, baud: int = DEFAULT_BAUD, timeout: float | None = 0.01):

@@ -84,6 +84,15 @@ class Field:
                 f"field {self.name}: a field added by a minor version needs the "
                 "default that frames of older minor versions stand for"
             )
+        if (self.role == "count") != (self.counts is not None):
+            raise ValueError(f"field {self.name}: a count field, and only one, names its array")
+
+    @property
+    def array_length(self) -> str | int:
+        """An array's length: the name of its count field, or a fixed number of items."""
+        if self.length is None:
+            raise ValueError(f"field {self.name} is a scalar, not an array")
+        return self.length
 
 
 @dataclass(frozen=True)
@@ -356,7 +365,8 @@ def max_payload_size(layout: MessageLayout) -> int:
     """Largest payload of a message type at the protocol's limits."""
     size = layout.fixed_size + layout.tail_size
     for f in layout.array_fields:
-        n = f.length if isinstance(f.length, int) else ARRAY_LIMITS[f.length]
+        length = f.array_length
+        n = length if isinstance(length, int) else ARRAY_LIMITS[length]
         per_item = 1 + MAX_NAME_BYTES if f.wire_type == "str" else WIRE_TYPES[f.wire_type][1]
         size += n * per_item
     return size

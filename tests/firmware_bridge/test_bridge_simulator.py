@@ -1,5 +1,6 @@
 """The device simulator over a real pseudo-terminal against a plain codec "host"."""
 
+import json
 import math
 import re
 import signal
@@ -20,8 +21,8 @@ from firmware_bridge.simulator import (
     SimulatorConfig,
     SimulatorConfigError,
     SimulatorProcess,
-    _LatencyHistogram,
 )
+from firmware_bridge.simulator.report import LatencyHistogram
 from firmware_bridge.timestamps import WRAP_US, TimestampUnwrapper
 
 MUSCLES = ("PS", "RF", "BF")
@@ -254,14 +255,14 @@ def test_plays_without_end_until_stopped_keeping_only_the_latest_records():
 
 def test_latency_percentiles_over_a_run_of_any_length_are_within_a_tenth_of_a_percent():
     latencies_ns = np.random.default_rng(0).lognormal(np.log(2e6), 0.8, 20_000).astype(np.int64)
-    histogram = _LatencyHistogram()
+    histogram = LatencyHistogram()
     for latency in latencies_ns:
         histogram.record(int(latency))
     for q in (50, 99, 99.9):
         exact_ms = np.percentile(latencies_ns, q, method="inverted_cdf") / 1e6
         assert histogram.percentile_ms(q) == pytest.approx(exact_ms, rel=1e-3)
     assert histogram.max_ms() == latencies_ns.max() / 1e6
-    assert math.isnan(_LatencyHistogram().percentile_ms(50))
+    assert math.isnan(LatencyHistogram().percentile_ms(50))
 
 
 def test_config_refuses_nonsense_with_a_reason():
@@ -303,7 +304,7 @@ def bridge_sim_against_host(*args, interrupt_after_samples=None):
     return proc.returncode, out, err
 
 
-def test_bridge_sim_cli_over_its_own_pty():
+def test_bridge_sim_cli_over_its_own_pty(tmp_path):
     returncode, out, err = bridge_sim_against_host(
         "--rate",
         "200",
@@ -315,11 +316,16 @@ def test_bridge_sim_cli_over_its_own_pty():
         "0.05",
         "--seed",
         "1",
+        "-o",
+        str(tmp_path / "report.json"),
     )
     assert returncode == 0, err
     assert re.search(r"sent 100/100 samples", out), out
     assert re.search(r"answered 100,.* lost 0", out), out
     assert "p99.9" in out
+    figures = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert figures["samples_sent"] == 100 and figures["answered"] == 100
+    assert "sent" not in figures and "received" not in figures
 
 
 def test_bridge_sim_plays_until_ctrl_c_and_reports():
@@ -338,6 +344,8 @@ def test_bridge_sim_plays_until_ctrl_c_and_reports():
         (["--send-counts"], "counts_per_rev"),
         (["--port", "/dev/no-such-port"], "/dev/no-such-port"),
         (["--motion", "/nonexistent.mot", "--wait-for-host", "0"], "nonexistent.mot"),
+        (["-o", "/nonexistent-folder/report.json"], "/nonexistent-folder does not exist"),
+        (["--rate", "fast"], "invalid float value: 'fast'"),
     ],
 )
 def test_bridge_sim_bad_input_is_one_line(args, message):
@@ -349,4 +357,41 @@ def test_bridge_sim_bad_input_is_one_line(args, message):
         timeout=60,
     )
     assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert re.search(rf"^bridge-sim: error: .*{re.escape(message)}", result.stderr, re.M), (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_bridge_sim_failing_link_is_an_internal_error_with_a_traceback_only_under_debug(debug):
+    """The port goes away mid-run (its other side closes): exit 1, one line; --debug adds
+    the traceback."""
+    with PseudoTerminal() as pty:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "firmware_bridge.simulator", "--port", pty.device_path]
+            + ["--rate", "200", "--duration", "30", "--wait-for-host", "0"]
+            + (["--debug"] if debug else []),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            first = b""
+            deadline = time.monotonic() + 30
+            while not first and time.monotonic() < deadline:
+                first = pty.read(4096)  # the device streams: it has opened the port
+            assert first, "bridge-sim sent nothing"
+        except BaseException:
+            proc.kill()
+            raise
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    lines = err.strip().splitlines()
+    assert re.match(r"bridge-sim: internal error: \w+: ", lines[-1]), err
+    assert ("Traceback" in err) is debug, err
+    if not debug:
+        assert len(lines) == 1, err
