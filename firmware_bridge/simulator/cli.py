@@ -17,11 +17,11 @@ import math
 import signal
 import sys
 import threading
-import traceback
 from pathlib import Path
 from types import FrameType
 
 from firmware_bridge import protocol as P
+from firmware_bridge.command_line import UsageError, bad_input, command_parser, run_command
 from firmware_bridge.link import DEFAULT_BAUD, Link, LinkError, PseudoTerminal, open_link
 from firmware_bridge.motion_file import MotionFileError
 from firmware_bridge.progress import progress_bar
@@ -29,18 +29,12 @@ from firmware_bridge.simulator.config import SimulatorConfig, SimulatorConfigErr
 from firmware_bridge.simulator.device import DeviceSimulator
 
 PROG = "bridge-sim"
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 
-class _BadInput(Exception):
-    """The line printed after ``bridge-sim: error:``."""
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
+    parser = command_parser(
+        PROG,
         description="Play joint angles as the device firmware would, over a pseudo-terminal "
         "(default: created here, its path printed) or any pyserial URL/port; read "
         "Estimate frames back and report round-trip latency, lost and late "
@@ -98,33 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-o", "--out", type=Path, help="also write the report's figures to this JSON file"
     )
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        help="on a failure of the program itself (exit code 1) print the traceback too; "
-        "bad input (exit code 2) is one line either way",
-    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return _run(args)
-    except _BadInput as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except Exception as exc:  # a failure of the program itself, not of its input
-        if args.debug:
-            traceback.print_exc()
-        hint = "" if args.debug else " (--debug prints the traceback)"
-        print(f"{PROG}: internal error: {type(exc).__name__}: {exc}{hint}", file=sys.stderr)
-        return EXIT_FAILED
+    return run_command(build_parser(), _run, argv)
 
 
 def _config(args: argparse.Namespace) -> SimulatorConfig:
     """The run the flags describe; a setting out of range is bad input."""
-    try:
+    with bad_input(SimulatorConfigError):
         return SimulatorConfig(
             rate_hz=args.rate,
             duration_s=args.duration if args.duration != 0 else None,
@@ -143,8 +120,6 @@ def _config(args: argparse.Namespace) -> SimulatorConfig:
             seed=args.seed,
             keep_records=0,  # the report's figures are all bridge-sim prints
         )
-    except SimulatorConfigError as exc:
-        raise _BadInput(str(exc)) from None
 
 
 def _check_out(out: Path | None) -> None:
@@ -152,18 +127,16 @@ def _check_out(out: Path | None) -> None:
     if out is None:
         return
     if out.is_dir():
-        raise _BadInput(f"-o/--out {out} is a folder: give a file name such as {out / 'sim.json'}")
+        raise UsageError(f"-o/--out {out} is a folder: give a file name such as {out / 'sim.json'}")
     if not out.parent.is_dir():
-        raise _BadInput(f"-o/--out {out}: the folder {out.parent} does not exist")
+        raise UsageError(f"-o/--out {out}: the folder {out.parent} does not exist")
 
 
 def _open_link(args: argparse.Namespace) -> Link:
     if args.port is None:
         return PseudoTerminal()
-    try:
+    with bad_input(LinkError):
         return open_link(args.port, args.baud)
-    except LinkError as exc:
-        raise _BadInput(str(exc)) from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -179,10 +152,8 @@ def _run(args: argparse.Namespace) -> int:
         with progress_bar(
             total=config.n_samples, unit="sample", mininterval=0.5, disable=not sys.stderr.isatty()
         ) as bar:
-            try:
+            with bad_input(MotionFileError):
                 simulator = DeviceSimulator(config, link, progress=bar.update)
-            except MotionFileError as exc:
-                raise _BadInput(str(exc)) from None
 
             def stop_on_ctrl_c(signum: int, frame: FrameType | None) -> None:
                 interrupted.set()

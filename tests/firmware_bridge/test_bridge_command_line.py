@@ -107,6 +107,8 @@ SCRIPTS = {
                      ("train.export", "export_bundle")),
     "edge-run": ("edge.cli", ["--simulate"], ("edge.cli", "_load")),
     "edge-bench": ("edge.bench.cli", ["--backends", "onnxruntime"], ("edge.bench.cli", "_prepare")),
+    "bridge-sim": ("firmware_bridge.simulator.cli", ["--duration", "1"],
+                   ("firmware_bridge.simulator.cli", "DeviceSimulator")),
 }  # fmt: skip
 
 
