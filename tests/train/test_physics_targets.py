@@ -100,7 +100,7 @@ def test_a_trial_without_frontal_data_balances_sagittally_and_says_why(subject, 
     balanced, reason = choose_balance([trial, sagittal_only])
     assert balanced == SAGITTAL_COORDINATES
     assert "hip_adduction_r" in reason and "sagittal" in reason
-    with pytest.raises(PhysicsError, match="hip_adduction_r.*--sagittal"):
+    with pytest.raises(PhysicsError, match=r"hip_adduction_r.*--sagittal"):
         choose_balance([sagittal_only], "five")
     with pytest.raises(PhysicsError, match="hip_adduction_r"):
         trial_physics(sagittal_only, subject, PhysicsOptions())
