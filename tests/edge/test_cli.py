@@ -124,6 +124,7 @@ def test_a_port_that_is_not_a_serial_device_says_what_it_is(capsys, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_missing_port_is_refused_naming_the_ports_here_unless_waited_for(capsys, tmp_path):
     from firmware_bridge.link import serial_ports
 

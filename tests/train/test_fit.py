@@ -215,6 +215,7 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path, capsys):
     assert code == 2 and len(err) == 1 and err[0].startswith("train-fit: error:")
 
 
+@pytest.mark.slow
 @pytest.mark.needs_data
 def test_cli_on_the_real_trial(tmp_path):
     config = tmp_path / "tiny.json"
