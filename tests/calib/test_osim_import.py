@@ -15,7 +15,7 @@ from calib.scaling import GENERIC_HEIGHT_M, generic_subject
 opensim = pytest.importorskip(
     "opensim", reason="the opensim extra (official bindings) is not installed"
 )
-pytestmark = [pytest.mark.needs_data, pytest.mark.slow]  # the importer's fits take minutes
+pytestmark = [pytest.mark.needs_data, pytest.mark.slow]  # fixtures import subject01 via OpenSim
 
 # One muscle per kind of path: four coordinates with conditional via points (semimem_r),
 # a knee-ankle muscle (med_gas_r), the knee alone through the patella's moving points

@@ -16,7 +16,7 @@ from calib.coordinates import COORDINATES, PAPER_MUSCLES
 from train.cli.id import main
 from train.opensim_io import read_storage
 
-pytestmark = pytest.mark.slow  # importing subject01 from its model takes about a minute
+pytestmark = pytest.mark.slow  # the module fixture imports subject01 from its OpenSim model
 
 TRIAL = {
     "ik": DATA / "subject01_walk1_ik.mot",
