@@ -3,15 +3,13 @@ the program: tests/firmware_bridge/test_bridge_command_line.py)."""
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.paths import REPO
 
 from calib import COORDINATES, PAPER_MUSCLES, load_sensors, load_subject
 from calib.cli import main
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
 
 
 def test_height_mass_writes_a_valid_subject(tmp_path, capsys):
@@ -98,11 +96,10 @@ def test_zero_writes_sensors_and_refuses_motion(tmp_path, capsys):
     assert "knee" in err and "std" in err and "deg" in err
 
 
-def test_osim_import_prints_the_error_table(tmp_path, capsys):
+@pytest.mark.slow
+def test_osim_import_prints_the_error_table(subject01_model, tmp_path, capsys):
     pytest.importorskip("opensim", reason="the opensim extra (official bindings) is not installed")
-    model = DATA / "subject01_simbody_adjusted.osim"
-    if not model.is_file():
-        pytest.skip(f"development data absent: {model}")
+    model = subject01_model
     out = tmp_path / "s01.json"
     assert main(["--osim", str(model), "--muscles", "soleus_r", "--quiet", "-o", str(out)]) == 0
     text = capsys.readouterr().out
@@ -129,7 +126,7 @@ def test_console_script_help():
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=REPO,
     )
     assert result.returncode == 0
     for text in ("--height", "--zero", "Jaric", "hip_adduction", "--muscles paper", "-110..10"):

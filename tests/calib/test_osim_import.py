@@ -1,27 +1,21 @@
 """The OpenSim importer against OpenSim itself: paths on poses the fit never saw, segments
 computed another way, joint axes against OpenSim's body orientations."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
-SUBJECT01 = DATA / "subject01_simbody_adjusted.osim"
-GENERIC = DATA / "gait2392_thelen2003muscle.osim"
-
-opensim = pytest.importorskip(
-    "opensim", reason="the opensim extra (official bindings) is not installed"
-)
-if not SUBJECT01.is_file():
-    pytest.skip(f"development data absent: {SUBJECT01}", allow_module_level=True)
-
+from helpers.paths import GENERIC_MODEL as GENERIC
+from helpers.paths import SUBJECT01_MODEL as SUBJECT01
 from scipy.spatial.transform import Rotation
 
 from calib import COORDINATES, SubjectError, default_subject
 from calib.osim_import import check_box, import_osim, random_poses, resolve_muscles
 from calib.osim_model import OsimModel
 from calib.scaling import GENERIC_HEIGHT_M, generic_subject
+
+opensim = pytest.importorskip(
+    "opensim", reason="the opensim extra (official bindings) is not installed"
+)
+pytestmark = [pytest.mark.needs_data, pytest.mark.slow]  # fixtures import subject01 via OpenSim
 
 # One muscle per kind of path: four coordinates with conditional via points (semimem_r),
 # a knee-ankle muscle (med_gas_r), the knee alone through the patella's moving points
@@ -229,8 +223,6 @@ def test_joints_calib_cannot_describe_are_refused(tmp_path, edit, message):
 
 
 def test_shipped_default_subject_matches_the_generic_model():
-    if not GENERIC.is_file():
-        pytest.skip(f"development data absent: {GENERIC}")
     subject = default_subject()
     generic = OsimModel(GENERIC)
     q = random_poses(check_box(), 30, seed=11)

@@ -7,11 +7,11 @@ import configparser
 import shlex
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
+from helpers.paths import REPO
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DEPLOY = REPO / "deploy"
 UNIT = DEPLOY / "mjca-edge.service"
 RULES = DEPLOY / "99-mjca-edge.rules"
 

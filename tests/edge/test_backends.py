@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.paths import REPO
 
 from calib import default_subject
 from edge.backends import (
@@ -41,8 +42,6 @@ from edge.tensorrt_cache import (
 from train.export import export_bundle
 from train.model import ARCHITECTURES, ModelConfig, build_model
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
-IK_FILE = DATA / "subject01_walk1_ik.mot"
 TOLERANCE = 1e-5
 RATE_HZ = 100.0
 # Spread like real gait features (rad, rad/s, rad/s^2) so the inputs exercise
@@ -83,13 +82,11 @@ def _random_windows(n: int, window: int) -> np.ndarray:
     return (INPUT_MEAN + INPUT_STD * rng.standard_normal((n, window, 9))).astype(np.float32)
 
 
-def _real_windows(window: int, stride: int = 7) -> np.ndarray:
+def _real_windows(ik: Path, window: int, stride: int = 7) -> np.ndarray:
     """Windows of the subject01 walking trial, built exactly as the runtime builds them."""
-    if not IK_FILE.is_file():
-        pytest.skip(f"real trial absent: {IK_FILE} (../shared/data is not here)")
     from train.opensim_io import read_storage
 
-    storage = read_storage(IK_FILE)
+    storage = read_storage(ik)
     q = storage.angles_radians(["hip_flexion_r", "knee_angle_r", "ankle_angle_r"])
     t = storage.time
     history = history_length(window)
@@ -107,6 +104,7 @@ def _eager(model: torch.nn.Module, windows: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(windows)).numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend_class", [TorchProgramBackend, OnnxRuntimeBackend])
 def test_backends_match_eager_on_random_windows(exported, backend_class):
     model, bundle = exported
@@ -119,16 +117,18 @@ def test_backends_match_eager_on_random_windows(exported, backend_class):
     np.testing.assert_allclose(got, expected, rtol=0, atol=TOLERANCE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend_class", [TorchProgramBackend, OnnxRuntimeBackend])
-def test_backends_match_eager_on_the_real_trial(exported, backend_class):
+def test_backends_match_eager_on_the_real_trial(subject01_ik, exported, backend_class):
     model, bundle = exported
-    windows = _real_windows(bundle.manifest.window)
+    windows = _real_windows(subject01_ik, bundle.manifest.window)
     assert len(windows) > 30
     backend = backend_class(bundle)
     got = np.stack([backend.infer(np.ascontiguousarray(w[None])) for w in windows])
     np.testing.assert_allclose(got, _eager(model, windows), rtol=0, atol=TOLERANCE)
 
 
+@pytest.mark.slow
 def test_infer_writes_into_a_caller_buffer_and_keeps_no_state(exported):
     _, bundle = exported
     backend = OnnxRuntimeBackend(bundle)
@@ -141,6 +141,7 @@ def test_infer_writes_into_a_caller_buffer_and_keeps_no_state(exported):
     np.testing.assert_array_equal(out, first)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["onnxruntime", "torch"])
 def test_wrong_input_is_refused_with_the_expected_shape(exported, name):
     _, bundle = exported
@@ -152,6 +153,7 @@ def test_wrong_input_is_refused_with_the_expected_shape(exported, name):
         backend.infer(np.zeros((1, window, 9), dtype=np.float64))
 
 
+@pytest.mark.slow
 def test_auto_selects_a_working_backend_and_says_what_it_skipped(exported):
     model, bundle = exported
     notes: list[str] = []
@@ -168,6 +170,7 @@ def test_auto_selects_a_working_backend_and_says_what_it_skipped(exported):
     )
 
 
+@pytest.mark.slow
 def test_unknown_backend_names_the_choices(exported):
     _, bundle = exported
     with pytest.raises(BackendError, match="onnxruntime") as info:
@@ -175,11 +178,15 @@ def test_unknown_backend_names_the_choices(exported):
     assert all(name in str(info.value) for name in BACKEND_NAMES)
 
 
+@pytest.mark.slow
 def test_tensorrt_backend_explains_why_it_cannot_run(exported):
     _, bundle = exported
     usable, reason = tensorrt_available()
     if usable:
-        pytest.skip("CUDA and torch-tensorrt are present: tests/edge/test_tensorrt covers them")
+        pytest.skip(
+            "CUDA and torch-tensorrt are present: scripts/check_tensorrt.py and"
+            " test_tensorrt_engine_matches_pytorch_and_is_cached cover them"
+        )
     with pytest.raises(BackendError, match="tensorrt backend cannot run here"):
         select_backend(bundle, "tensorrt")
     assert reason
@@ -200,6 +207,7 @@ def small_program():
     return model, torch.export.export(model, (example,))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gru", GRU_HANDLING)
 def test_tensorrt_gru_handlings_keep_the_network_exact_on_the_cpu(small_program, gru):
     model, program = small_program
@@ -312,6 +320,7 @@ def test_tensorrt_cache_key_changes_with_everything_an_engine_depends_on(tmp_pat
     assert directory.parent == tmp_path and "fp32-unrolled" in directory.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gru", GRU_HANDLING)
 def test_prepared_programs_move_to_another_device_whole(small_program, gru):
     model, program = small_program
@@ -343,6 +352,8 @@ def test_fp16_is_asked_for_the_way_each_torch_tensorrt_release_understands():
         fp16_options("2.14.0", {"enabled_precisions": None})
 
 
+@pytest.mark.slow
+@pytest.mark.gpu
 @pytest.mark.skipif(not tensorrt_available()[0], reason=tensorrt_available()[1])
 def test_tensorrt_engine_matches_pytorch_and_is_cached(exported, tmp_path):
     model, bundle = exported
@@ -360,14 +371,14 @@ def test_check_script_says_skipped_where_tensorrt_cannot_run():
     usable, reason = tensorrt_available()
     if usable:
         pytest.skip("CUDA and torch-tensorrt are present: run scripts/check_tensorrt.py itself")
-    script = Path(__file__).resolve().parents[2] / "scripts" / "check_tensorrt.py"
+    script = REPO / "scripts" / "check_tensorrt.py"
     result = subprocess.run(
         [sys.executable, str(script)],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(script.parents[1])},
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert result.returncode == 0
     assert result.stdout.strip() == f"check_tensorrt: SKIPPED: {reason}"

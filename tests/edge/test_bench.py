@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from test_runtime_support import PtyDevice, gait_angles, runtime_bundle
+from helpers.runtime_device import PtyDevice, gait_angles, runtime_bundle
 
 from edge.bench.cli import UsageError as BenchUsageError
 from edge.bench.cli import main, parse_ramp
@@ -208,6 +208,7 @@ def test_a_short_real_run_writes_the_promised_json_and_histogram(capsys, tmp_pat
     assert "static optimisation per frame" in out and "eager PyTorch per sample" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("check, expected_exit", [(False, 0), (True, 1)])
 def test_a_failed_verdict_exits_non_zero_only_with_check(capsys, tmp_path, check, expected_exit):
     argv = _short_run(

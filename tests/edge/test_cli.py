@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 import pytest
-from test_runtime_support import PtyDevice, gait_angles, runtime_bundle
+from helpers.runtime_device import PtyDevice, gait_angles, runtime_bundle
 
 from calib.sensors import SensorMap
 from edge.cli import main
@@ -178,6 +178,7 @@ def test_a_port_that_is_not_a_serial_device_says_what_it_is(capsys, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_a_missing_port_is_refused_naming_the_ports_here_unless_waited_for(capsys, tmp_path):
     from firmware_bridge.link import serial_ports
 
@@ -242,6 +243,7 @@ def _json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+@pytest.mark.slow
 def test_sigint_flushes_the_log_and_prints_the_summary(tmp_path, bundle_dir):
     rate = 200.0
     ts, q = gait_angles(4000, rate)
@@ -279,6 +281,7 @@ def test_sigint_flushes_the_log_and_prints_the_summary(tmp_path, bundle_dir):
     assert "backend" in text and "lookahead" in text and "muscles" in text
 
 
+@pytest.mark.slow
 def test_simulate_answers_within_30_s(bundle_dir):
     start = time.monotonic()
     proc = _edge_run("--simulate", "--bundle", bundle_dir, "--duration", "4", "--json-status")
@@ -304,6 +307,7 @@ def test_simulate_answers_within_30_s(bundle_dir):
     assert "simulator at 200 Hz" in err
 
 
+@pytest.mark.slow
 def test_simulate_without_duration_runs_until_sigint_and_answers_every_sample(bundle_dir):
     """No preset end: after Ctrl-C the simulator ends its stream and every sample is answered."""
     proc = _edge_run("--simulate", "--bundle", bundle_dir, "--json-status")
@@ -346,6 +350,7 @@ def _write_trial(path, n=300, rate=100.0):
     return q
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fast", [True, False])
 def test_replay_answers_every_sample_of_the_trial(tmp_path, bundle_dir, fast):
     trial = tmp_path / "walk.mot"
@@ -385,6 +390,7 @@ def test_a_non_positive_inference_rate_is_one_line(capsys):
     assert "--inference-rate must be a positive number of Hz, got 0" in line
 
 
+@pytest.mark.slow
 def test_the_inference_rate_is_the_one_edge_run_describes(tmp_path, bundle_dir):
     trial = tmp_path / "walk.mot"
     _write_trial(trial, n=60)
@@ -394,6 +400,7 @@ def test_the_inference_rate_is_the_one_edge_run_describes(tmp_path, bundle_dir):
     assert "the network runs at 400 Hz on its own thread" in err
 
 
+@pytest.mark.slow
 def test_report_muscles_choose_what_the_log_holds(tmp_path, bundle_dir):
     trial = tmp_path / "walk.mot"
     _write_trial(trial, n=120)
@@ -476,6 +483,7 @@ def test_sensors_without_a_coordinate_the_network_reads_are_refused(
     assert "hip_adduction, hip_rotation" in line and "--sensors" in line
 
 
+@pytest.mark.slow
 def test_the_live_view_shows_activations_and_forces(bundle_dir):
     proc = _edge_run("--simulate", "--bundle", bundle_dir, "--duration", "3", "--view")
     out, err = proc.communicate(timeout=120)

@@ -13,9 +13,10 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+import pytest
+from helpers.paths import REPO
+
 TRAINING_STACK = ("torch", "scipy", "matplotlib", "tqdm")
 LAZY_TORCH_MODULES = {"edge.gru_rewrite"}
 """Imported only by the TensorRT path, which needs torch by nature."""
@@ -74,6 +75,7 @@ def test_every_runtime_module_imports_without_the_training_stack():
     assert json.loads(result.stdout) == {}
 
 
+@pytest.mark.slow
 def test_edge_run_answers_a_simulated_device_without_the_training_stack():
     result = _child("""
         import sys

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from test_runtime_support import runtime_bundle
+from helpers.runtime_device import runtime_bundle
 
 from calib.sensors import SensorMap
 from edge.backends import select_backend
@@ -117,6 +117,7 @@ def test_model_rate_answers_are_the_network_at_its_runs_and_the_line_between(bun
     np.testing.assert_allclose(gaps, period, atol=1.5e-3)  # twice per model period
 
 
+@pytest.mark.slow
 def test_carried_activations_follow_per_sample_inference(bundle):
     """The accuracy target of model-rate inference: activation R² >= 0.99 per muscle against
     per-sample inference on the same 1 kHz stream (scripts/carry_forward.py compares the

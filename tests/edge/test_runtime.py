@@ -17,7 +17,7 @@ import tty
 import numpy as np
 import pytest
 import serial
-from test_runtime_support import PtyDevice, gait_angles, runtime_bundle
+from helpers.runtime_device import PtyDevice, gait_angles, runtime_bundle
 
 from calib.coordinates import COORDINATES, SAGITTAL_COORDINATES
 from calib.sensors import Channel, SensorMap
@@ -196,6 +196,7 @@ def _assert_equal_to_offline(bundle, runtime, sent, estimates, sensors):
     return compared
 
 
+@pytest.mark.slow
 def test_every_sample_answered_or_skipped_and_equal_to_offline(bundle, tmp_path):
     """The simulator with garbage, NaN, dropped samples, jitter and a 32-bit clock wrap."""
     config = SimulatorConfig(
@@ -298,6 +299,7 @@ def test_unplugged_cable_is_reopened_without_losing_the_log(bundle, tmp_path):
     assert len(log.time) == summary["estimates_out"] == len(device.estimates)
 
 
+@pytest.mark.slow
 def test_quantised_noisy_input_against_noiseless_offline_inference(bundle, tmp_path):
     """A 14-bit encoder (16384 counts/rev) with 0.1° noise: R² per muscle, reported.
 
@@ -381,6 +383,7 @@ def test_backend_failure_falls_back_and_flags(bundle):
     assert np.isfinite(pipeline.forces).all()
 
 
+@pytest.mark.slow
 def test_estimates_go_to_the_out_port(bundle, tmp_path):
     """--out-port: samples arrive on one link, estimates leave on another."""
     controller, terminal = os.openpty()

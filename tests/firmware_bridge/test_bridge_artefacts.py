@@ -2,12 +2,13 @@
 
 import subprocess
 import sys
-from pathlib import Path
+
+from helpers.paths import REPO
 
 from firmware_bridge import artefacts
 from firmware_bridge import protocol as P
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "generate_protocol_artefacts.py"
+SCRIPT = REPO / "scripts" / "generate_protocol_artefacts.py"
 
 
 def test_generated_blocks_are_up_to_date():

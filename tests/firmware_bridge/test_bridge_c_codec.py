@@ -14,7 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from version_1_0 import as_version_1_0
+from helpers.bridge_version_1_0 import as_version_1_0
+from helpers.paths import REPO
 
 from firmware_bridge import protocol as P
 from firmware_bridge.codec import (
@@ -26,7 +27,6 @@ from firmware_bridge.codec import (
     encode,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 C_DIR = REPO / "firmware_bridge" / "c"
 DRIVER = Path(__file__).resolve().parent / "c" / "bridge_vectors.c"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O1"]

@@ -4,14 +4,14 @@ import math
 import struct
 import timeit
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
-from bridge_strategies import estimates, messages
+from helpers.bridge_strategies import estimates, messages
+from helpers.bridge_version_1_0 import as_version_1_0, read_as_version_1_0
+from helpers.paths import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from version_1_0 import as_version_1_0, read_as_version_1_0
 
 from firmware_bridge import protocol as P
 from firmware_bridge.codec import (
@@ -322,6 +322,7 @@ def test_messages_beyond_the_protocol_are_refused_with_a_reason(bad, match):
         encode(bad)
 
 
+@pytest.mark.slow
 @FAST
 @given(estimates())
 def test_the_estimate_packer_writes_what_the_encoder_writes(message):
@@ -388,7 +389,7 @@ def test_link_budget_frame_sizes_are_the_ones_protocol_md_states():
     """PROTOCOL.md's "Link budget" sizes (26 + 4 C and 44 + 8 M + 4 T bytes) are the frames'."""
     from firmware_bridge.link import DEFAULT_BAUD
 
-    text = (Path(__file__).resolve().parents[2] / "firmware_bridge" / "PROTOCOL.md").read_text()
+    text = (REPO / "firmware_bridge" / "PROTOCOL.md").read_text()
     assert "26 + 4 C bytes" in text and "44 + 8 M + 4 T bytes" in text
     for channels in (1, 3, 5, 8):
         sample = JointSample(

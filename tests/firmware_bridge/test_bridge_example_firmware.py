@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import serial
+from helpers.paths import REPO
 
 from calib.sensors import SensorMap
 from firmware_bridge.codec import Estimate, Hello, JointSample, StreamDecoder, encode
 from firmware_bridge.link import open_link
 
-REPO = Path(__file__).resolve().parents[2]
 C_DIR = REPO / "firmware_bridge" / "c"
 BOARD = Path(__file__).resolve().parent / "c" / "posix_board.c"
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-O1"]

@@ -2,7 +2,6 @@
 by the foot in 3-D, and the physics targets of a variant consistent with its source's."""
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +19,6 @@ from train.trial import (
     noncausal_derivatives,
 )
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
 SUBJECT = default_subject()
 WEIGHT_N = SUBJECT.body.mass * -GRAVITY[1]
 PURE = {
@@ -34,16 +32,8 @@ EDGE = 10  # samples at each end where the non-causal derivatives use edge fits
 
 
 @pytest.fixture(scope="module")
-def legs():
-    paths = (
-        DATA / "subject01_walk1_ik.mot",
-        DATA / "subject01_walk1_grf.mot",
-        DATA / "subject01_walk1_grf.xml",
-    )
-    for path in paths:
-        if not path.exists():
-            pytest.skip(f"development data {path} is absent (see shared/data/README.md)")
-    return load_both_legs(*paths, SUBJECT)
+def legs(subject01_trial_files):
+    return load_both_legs(*subject01_trial_files, SUBJECT)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.paths import DEFAULT_SUBJECT_FILE as SUBJECT
+from helpers.paths import GAIT2392 as DATA
+from helpers.training import TINY
 
 from train.cli import evaluate as eval_cli
 from train.cli import fit as fit_cli
@@ -18,15 +21,7 @@ from train.data_checks import DataError, Overlap, check_duration, check_span, re
 from train.metrics import r_squared
 from train.opensim_io import StorageError, read_storage, write_storage
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
 SO = DATA / "so"
-SUBJECT = Path(__file__).resolve().parents[2] / "calib" / "data" / "default_subject.json"
-TINY = {"joint_dim": 8, "heads": 2, "integrated_dim": 16, "gru_hidden": 16, "head_dims": [16]}
-
-
-def needs_data():
-    if not DATA.is_dir():
-        pytest.skip(f"{DATA} is absent: the real-data checks need ../shared/data")
 
 
 def one_error_line(capsys) -> str:
@@ -60,7 +55,7 @@ def test_duration_and_span_refusals_name_the_value_and_the_limit():
         r"0\.500-2\.500 s; give --end between",
     ):
         check_span(0.5, 3.5, (0.5, 2.5), "the trial")
-    with pytest.raises(DataError, match="--start 0.2 s is outside"):
+    with pytest.raises(DataError, match=r"--start 0\.2 s is outside"):
         check_span(0.2, None, (0.5, 2.5), "the trial")
     with pytest.raises(DataError, match="not before"):
         check_span(2.0, 1.0, (0.5, 2.5), "the trial")
@@ -70,15 +65,15 @@ def test_duration_and_span_refusals_name_the_value_and_the_limit():
 def radians_labelled_degrees(tmp_path) -> Path:
     """The shared IK with its angles converted to radians but the header left at degrees."""
     ik = read_storage(DATA / "subject01_walk1_ik.mot")
-    rotational = [i for i, c in enumerate(ik.columns) if c.endswith(("_r", "_l", "tilt", "list",
-                                                                      "rotation", "bending"))]  # fmt: skip
+    angular = ("_r", "_l", "tilt", "list", "rotation", "bending")
+    rotational = [i for i, c in enumerate(ik.columns) if c.endswith(angular)]
     data = ik.data.copy()
     data[:, rotational] = np.deg2rad(data[:, rotational])
     return write_storage(tmp_path / "radians_ik.mot", ik.time, ik.columns, data, in_degrees=True)
 
 
+@pytest.mark.needs_data
 def test_units_that_contradict_the_header_are_refused(tmp_path):
-    needs_data()
     path = radians_labelled_degrees(tmp_path)
     columns = ["hip_flexion_r", "knee_angle_r", "ankle_angle_r"]
     with pytest.raises(DataError) as info:
@@ -91,7 +86,7 @@ def test_units_that_contradict_the_header_are_refused(tmp_path):
     # the knee spans more than half a turn
     ik = read_storage(DATA / "subject01_walk1_ik.mot")
     lying = write_storage(tmp_path / "lying.mot", ik.time, ik.columns, 0.07 * ik.data)
-    with pytest.raises(DataError, match="knee_angle_r spans 4.* these are degrees.*--angles-in"):
+    with pytest.raises(DataError, match=r"knee_angle_r spans 4.* these are degrees.*--angles-in"):
         read_ik(lying, columns)
     with pytest.raises(StorageError, match="--angles-in degrees"):
         read_ik(write_storage(tmp_path / "plain.mot", ik.time, ik.columns, ik.data), columns)
@@ -102,8 +97,8 @@ def trial_args(ik: Path, grf: Path = DATA / "subject01_walk1_grf.mot") -> list[s
     return ["--ik", str(ik), "--grf", str(grf), "--loads", str(DATA / "subject01_walk1_grf.xml")]
 
 
+@pytest.mark.needs_data
 def test_every_command_refuses_radians_under_a_degrees_header(tmp_path, capsys):
-    needs_data()
     path = radians_labelled_degrees(tmp_path)
     out = tmp_path / "run"
     fit_args = [*trial_args(path), "--subject", str(SUBJECT), "--out", str(out), "--no-progress"]
@@ -126,8 +121,8 @@ def test_every_command_refuses_radians_under_a_degrees_header(tmp_path, capsys):
                           "--angles-in", "radians"]) == 0  # fmt: skip
 
 
+@pytest.mark.needs_data
 def test_a_trial_too_short_for_a_window_is_refused_with_its_length(tmp_path, capsys):
-    needs_data()
     grf = read_storage(DATA / "subject01_walk1_grf.mot")
     keep = grf.time <= 0.68
     short = write_storage(tmp_path / "short_grf.mot", grf.time[keep], grf.columns, grf.data[keep])
@@ -173,10 +168,11 @@ def all_scores_finite_or_null(data) -> int:
     return 0
 
 
+@pytest.mark.slow
+@pytest.mark.needs_data
 def test_held_out_recipe_right_leg_trains_left_leg_and_another_trial_score(tmp_path, capsys):
     """The recipe in the README: train on the right legs of the shared trial, score the left
     leg (OpenSim's _l columns) and a second, time-warped trial; no score is NaN or infinite."""
-    needs_data()
     run = tmp_path / "run"
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps({"model": TINY}))
@@ -207,11 +203,11 @@ def test_held_out_recipe_right_leg_trains_left_leg_and_another_trial_score(tmp_p
     assert (tmp_path / "warped.png").is_file()
 
 
+@pytest.mark.needs_data
 def test_flat_reference_muscles_score_finite_on_the_shared_trial(tmp_path, capsys):
     """OpenSim's 92 activations against themselves plus 0.01: muscles that barely leave the
     0.01 bound have no R^2 (eq. 33 alone gives them hundreds below zero), every other score
     is finite, means say over how many muscles."""
-    needs_data()
     labels = read_storage(SO / "subject01_walk1_ik_StaticOptimization_activation.sto")
     muscles = [c for c in labels.columns if not c.endswith("reserve") and "FX" not in c
                and "FY" not in c and "FZ" not in c and "MX" not in c and "MY" not in c

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_fit import DATA, TINY, real_trial_args
+from helpers.training import TINY, real_trial_args
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from train import training_loop
@@ -137,6 +137,7 @@ def _windows(subject, walking_trial, labels=False):
     return windows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["pi", "supervised"])
 def test_an_epoch_runs_whole_on_the_meta_device(subject, walking_trial, mode):
     """The meta device has no data: an .item(), .numpy() or float() would raise, and so
@@ -157,6 +158,7 @@ def test_an_epoch_runs_whole_on_the_meta_device(subject, walking_trial, mode):
     assert all(p.grad is not None and p.grad.device == META for p in model.parameters())
 
 
+@pytest.mark.slow
 def test_fit_hands_the_epoch_everything_on_its_device(
     subject, walking_trial, tmp_path, monkeypatch
 ):
@@ -225,6 +227,7 @@ def _tiny_fit(subject, walking_trial, out, epochs=3, resume=False, **training):
         )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_bf16_and_fp16_train_on_the_cpu_like_fp32(subject, walking_trial, tmp_path):
     """Three epochs from one seed: every precision lowers the loss; bf16/fp16 end within
     10 % of fp32's training loss (the network's rounding, not the physics')."""
@@ -255,6 +258,7 @@ def saved_as_if_on_a_gpu(monkeypatch):
     torch.serialization.register_package(1, tag, lambda storage, location: None)
 
 
+@pytest.mark.slow
 @no_cuda
 def test_a_run_written_on_a_gpu_resumes_and_loads_on_the_cpu(
     subject, walking_trial, tmp_path, saved_as_if_on_a_gpu
@@ -268,13 +272,13 @@ def test_a_run_written_on_a_gpu_resumes_and_loads_on_the_cpu(
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+@pytest.mark.slow
+@pytest.mark.needs_data
 def test_two_processes_train_with_gloo_under_torchrun(tmp_path):
     """torchrun --nproc_per_node=2 on the CPU: gloo, an effective batch of 16, one RUN."""
     import subprocess
     import sys
 
-    if not DATA.is_dir():
-        pytest.skip(f"development data not found at {DATA}")
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps({"model": TINY}))
     command = [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,6 +165,7 @@ def test_free_fall_cancels_gravity_and_a_still_base_changes_nothing(chain):
     )
 
 
+@pytest.mark.slow
 def test_passive_swing_conserves_energy(chain):
     """RK4 of M qdd = -(C qd + G) for 2 s: total energy stays put."""
     q = torch.tensor([0.6, -0.9, 0.2], dtype=torch.float64)
@@ -278,17 +278,8 @@ def test_bad_shapes_say_what_was_expected(chain):
         LegChain([1.0, 0.0, 1.0], [1, 1, 1], np.zeros((3, 2)), np.zeros((3, 2)))
 
 
-def _opensim_swing_model():
+def _opensim_swing_model(path):
     osim = pytest.importorskip("opensim")
-    path = (
-        Path(__file__).resolve().parents[2].parent
-        / "shared"
-        / "data"
-        / "opensim-gait2392"
-        / "gait2392_thelen2003muscle.osim"
-    )
-    if not path.exists():
-        pytest.skip(f"development data not found at {path}")
     osim.Logger.setLevelString("error")
     model = osim.Model(str(path))
     forces = model.updForceSet()
@@ -297,11 +288,11 @@ def _opensim_swing_model():
     return osim, model, model.initSystem()
 
 
-def test_agrees_with_opensim_inverse_dynamics_of_gait2392_with_a_moving_pelvis():
+def test_agrees_with_opensim_inverse_dynamics_of_gait2392_with_a_moving_pelvis(generic_model):
     """OpenSim's 3-D gait2392 (knee translation, oblique ankle, three foot bodies) vs
     the planar chain of calib's generic subject: same signs, within 8 % of the largest torque
     (knee: up to 3 N m of 45 from the knee's translation the planar chain leaves out)."""
-    osim, model, state = _opensim_swing_model()
+    osim, model, state = _opensim_swing_model(generic_model)
     subject = generic_subject()
     coordinates = model.getCoordinateSet()
     joints = ["hip_flexion_r", "knee_angle_r", "ankle_angle_r"]

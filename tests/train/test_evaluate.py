@@ -2,10 +2,10 @@
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.paths import GAIT2392 as DATA
 
 from calib import default_subject
 from train.cli.evaluate import main
@@ -13,7 +13,6 @@ from train.model import ModelConfig, build_model
 from train.opensim_io import read_storage, write_storage
 from train.run import save_run
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
 SO = DATA / "so"
 MUSCLES = ("m_a", "m_b")
 
@@ -88,9 +87,7 @@ def untrained_run(tmp_path_factory):
     return directory
 
 
-def test_run_mode_on_real_data_against_opensim_so(untrained_run, tmp_path, capsys):
-    if not SO.is_dir():
-        pytest.skip(f"{SO} is absent: the real-data checks need ../shared/data")
+def test_run_mode_on_real_data_against_opensim_so(gait2392, untrained_run, tmp_path, capsys):
     out_json = tmp_path / "scores.json"
     rc = main(
         [
@@ -135,6 +132,7 @@ def test_a_plot_name_matplotlib_cannot_write_is_refused_before_anything_is_writt
     assert not out_json.exists()
 
 
+@pytest.mark.slow
 def test_many_muscles_plot_in_pages(tmp_path):
     """43 muscles, two quantities: 9 + 9 rows of five panels, four rows to a page."""
     t = np.linspace(0.5, 2.5, 121)

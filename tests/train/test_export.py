@@ -52,6 +52,7 @@ def run_dir(tmp_path_factory) -> Path:
     return save_run(directory, _small_model(), default_subject(), 60.0, {"epochs": 1}, metrics)
 
 
+@pytest.mark.slow
 def test_manifest_describes_the_network_and_hashes_every_file(tmp_path):
     model = _small_model()
     bundle = export_bundle(model, tmp_path / "b", metrics={"r2_mean": np.float64(0.7)})
@@ -77,6 +78,7 @@ def test_manifest_describes_the_network_and_hashes_every_file(tmp_path):
     assert bundle.manifest.lookahead_s == pytest.approx(0.01)
 
 
+@pytest.mark.slow
 def test_export_from_a_run_directory_takes_its_rate_metrics_and_subject(run_dir, tmp_path):
     bundle = export_bundle(run_dir, tmp_path / "b")
     assert bundle.manifest.sample_rate_hz == 60.0
@@ -84,6 +86,7 @@ def test_export_from_a_run_directory_takes_its_rate_metrics_and_subject(run_dir,
     assert bundle.subject.muscle_names == default_subject().muscle_names
 
 
+@pytest.mark.slow
 def test_parity_check_catches_a_different_network(tmp_path):
     bundle = export_bundle(_small_model(seed=1), tmp_path / "b")
     errors = check_bundle_parity(_small_model(seed=1), bundle)
@@ -92,6 +95,7 @@ def test_parity_check_catches_a_different_network(tmp_path):
         check_bundle_parity(_small_model(seed=2), bundle)
 
 
+@pytest.mark.slow
 def test_reexport_replaces_a_bundle_but_never_clobbers_other_directories(tmp_path):
     export_bundle(_small_model(seed=1), tmp_path / "b")
     first = load_bundle(tmp_path / "b").digest
@@ -113,12 +117,14 @@ def test_subject_must_match_the_network(tmp_path):
         export_bundle(_small_model(), tmp_path / "b", subject=fewer)
 
 
+@pytest.mark.slow
 def test_cli_exports_a_run(run_dir, tmp_path, capsys):
     assert main([str(run_dir), "-o", str(tmp_path / "b")]) == 0
     assert "agree with eager" in capsys.readouterr().out
     assert load_bundle(tmp_path / "b").manifest.window == 12
 
 
+@pytest.mark.slow
 def test_cli_bad_input_is_one_line_and_nonzero(tmp_path):
     result = subprocess.run(
         [

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers.training import TINY, real_trial_args
 
 from calib import default_subject
 from train import training_loop
@@ -23,9 +23,6 @@ from train.run import RunError, load_run
 from train.training_loop import converged
 from train.windows import WindowConfig, build_windows
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
-TINY = {"joint_dim": 8, "heads": 2, "integrated_dim": 16, "gru_hidden": 16, "head_dims": [16]}
-
 
 def _fit(subject, walking_trial, out, epochs=3, seed=0, resume=False, overwrite=False, **training):
     config = TrainingConfig(epochs=epochs, seed=seed, **training)
@@ -38,6 +35,7 @@ def _fit(subject, walking_trial, out, epochs=3, seed=0, resume=False, overwrite=
         )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_few_epochs_reduce_the_loss(subject, tmp_path, walking_trial):
     result = _fit(subject, walking_trial, tmp_path / "run", epochs=8, learning_rate=3e-3)
     history = json.loads((tmp_path / "run" / "history.json").read_text())
@@ -49,6 +47,7 @@ def test_a_few_epochs_reduce_the_loss(subject, tmp_path, walking_trial):
     assert (tmp_path / "run" / "losses.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_seeds_reproduce(subject, tmp_path, walking_trial):
     _fit(subject, walking_trial, tmp_path / "a", seed=1)
     _fit(subject, walking_trial, tmp_path / "b", seed=1)
@@ -76,6 +75,7 @@ def test_run_saves_and_loads(subject, tmp_path, walking_trial):
         load_run(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weighting", ["fixed", "augmented_lagrangian"])
 def test_resume_continues_to_the_same_weights(
     subject, tmp_path, monkeypatch, walking_trial, weighting
@@ -106,6 +106,7 @@ def test_resume_continues_to_the_same_weights(
         _fit(subject, walking_trial, tmp_path / "resumed", epochs=5, resume=True)
 
 
+@pytest.mark.slow
 def test_augmented_lagrangian_raises_multipliers_and_balances_more_than_fixed(
     subject, tmp_path, walking_trial
 ):
@@ -168,6 +169,7 @@ def test_input_noise_changes_inputs_only_and_is_seeded(subject, walking_trial):
         TrainingConfig(input_noise_deg=-1.0)
 
 
+@pytest.mark.slow
 def test_training_with_input_noise_is_seeded_and_differs(subject, tmp_path, walking_trial):
     plain = _fit(subject, walking_trial, tmp_path / "plain", epochs=2).metrics["train"]["losses"][
         "total"
@@ -207,22 +209,9 @@ def test_cli_refuses_bad_input_with_one_line(tmp_path, capsys):
     assert code == 2 and len(err) == 1 and err[0].startswith("train-fit: error:")
 
 
-def real_trial_args(out: Path, epochs: int = 2) -> list[str]:
-    """train-fit on the shared trial with the default subject and OpenSim's labels."""
-    return [
-        "--ik", str(DATA / "subject01_walk1_ik.mot"),
-        "--grf", str(DATA / "subject01_walk1_grf.mot"),
-        "--loads", str(DATA / "subject01_walk1_grf.xml"),
-        "--subject",
-        str(Path(__file__).resolve().parents[2] / "calib" / "data" / "default_subject.json"),
-        "--labels", str(DATA / "so" / "subject01_walk1_ik_StaticOptimization_activation.sto"),
-        "--out", str(out), "--epochs", str(epochs), "--no-progress",
-    ]  # fmt: skip
-
-
+@pytest.mark.slow
+@pytest.mark.needs_data
 def test_cli_on_the_real_trial(tmp_path):
-    if not DATA.is_dir():
-        pytest.skip(f"development data not found at {DATA}")
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps({"model": TINY, "training": {"checkpoint_every": 1}}))
     code = main([*real_trial_args(tmp_path / "run"), "--config", str(config)])
@@ -249,6 +238,7 @@ def test_an_existing_run_is_refused_without_resume_or_overwrite(subject, tmp_pat
     assert (tmp_path / "run" / "notes.txt").read_text() == "mine"  # not a run file: kept
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_epoch_writes_the_last_completed_epoch_and_resume_matches(
     subject, tmp_path, monkeypatch, walking_trial
 ):
@@ -319,9 +309,8 @@ def test_torque_balance_by_hand():
     assert torque_balance(0 * required, required, ("a", "b"))["all"]["balanced_share"] == 0.0
 
 
+@pytest.mark.needs_data
 def test_one_leg_trains_alone(subject, tmp_path):
-    if not DATA.is_dir():
-        pytest.skip(f"development data not found at {DATA}")
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps({"model": TINY}))
     code = main([*real_trial_args(tmp_path / "run"), "--config", str(config), "--legs", "right"])

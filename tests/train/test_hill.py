@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,7 +23,6 @@ from train.hill import (
     path_lengths,
 )
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
 C = THELEN_GAIT2392
 
 
@@ -189,14 +187,11 @@ def test_bad_activation_shape_names_the_muscle_count():
         muscle_torques(subject, np.zeros(len(subject.muscles)), np.zeros(3), np.zeros(3))
 
 
-def test_active_force_matches_opensim_thelen2003muscle():
+def test_active_force_matches_opensim_thelen2003muscle(generic_model):
     """OpenSim's own rigid-tendon active force (what its static optimisation uses), a = 1."""
     osim = pytest.importorskip("opensim")
-    model_path = DATA / "gait2392_thelen2003muscle.osim"
-    if not model_path.exists():
-        pytest.skip(f"development data not found at {model_path}")
     osim.Logger.setLevelString("error")
-    model = osim.Model(str(model_path))
+    model = osim.Model(str(generic_model))
     state = model.initSystem()
     muscles = [
         osim.Thelen2003Muscle.safeDownCast(model.getMuscles().get(name))

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.paths import GAIT2392 as DATA
 
 from calib.coordinates import COORDINATES, PAPER_MUSCLES
 from train.cli.id import main
 from train.opensim_io import read_storage
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
+pytestmark = pytest.mark.slow  # the module fixture imports subject01 from its OpenSim model
+
 TRIAL = {
     "ik": DATA / "subject01_walk1_ik.mot",
     "grf": DATA / "subject01_walk1_grf.mot",
@@ -24,10 +26,8 @@ TRIAL = {
 
 
 @pytest.fixture(scope="module")
-def opensim():
+def opensim(gait2392):
     osim = pytest.importorskip("opensim", reason="the opensim package (optional extra) is absent")
-    if not (DATA / "so").is_dir():
-        pytest.skip(f"{DATA} is absent: these checks need ../shared/data")
     osim.Logger.setLevelString("error")
     return osim
 

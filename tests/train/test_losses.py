@@ -171,6 +171,7 @@ def _minimise(moment_arms, gain, passive, required, weights, multipliers=None):
     return a.detach()
 
 
+@pytest.mark.slow
 def test_the_method_of_multipliers_reaches_the_constrained_optimum_whatever_w_d():
     """Static optimisation's min sum a^2 subject to the balance (here with eq. 22's penalty
     too, since the problem's optimum leaves the bounds): the fixed penalty leaves torque

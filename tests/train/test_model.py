@@ -123,6 +123,7 @@ def test_config_round_trips_through_a_dict():
         ModelConfig.from_dict({"n_muscle": 3})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_exports_with_torch_export_and_onnx(architecture, tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime")

@@ -1,17 +1,18 @@
 """The built-in gait as a leg's trial: the kinetics file, the filter it is replayed through,
 scaling to a body, the two legs half a cycle apart, and moments close to the recorded cycle."""
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from helpers.paths import GAIT2392 as DATA
+from helpers.paths import REPO, SUBJECT01_GRF, SUBJECT01_IK, SUBJECT01_LOADS
+from helpers.scripts import load_script
 
 from calib import default_subject
 from calib.coordinates import COORDINATES
@@ -35,29 +36,9 @@ from train.trial import (
     lowpass,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data" / "opensim-gait2392"
-FILES = (
-    DATA / "subject01_walk1_ik.mot",
-    DATA / "subject01_walk1_grf.mot",
-    DATA / "subject01_walk1_grf.xml",
-)
+FILES = (SUBJECT01_IK, SUBJECT01_GRF, SUBJECT01_LOADS)
 SUBJECT = default_subject()
 PERIOD_S = load_normative_gait().period_s
-
-
-def script(name: str):
-    """A recipe of scripts/ as a module."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def need_data():
-    for path in FILES:
-        if not path.exists():
-            pytest.skip(f"development data {path} is absent (see shared/data/README.md)")
 
 
 def body_of(subject, mass_kg: float, scale: float = 1.0):
@@ -187,11 +168,11 @@ def test_loads_scale_with_body_weight_and_the_pelvis_with_leg_length():
     np.testing.assert_allclose(tall.free_moment, 1.1 * base.free_moment)
 
 
+@pytest.mark.needs_data
 def test_its_moments_are_the_recorded_cycles(tmp_path):
     """Fitted with and built for the same subject, the built right leg needs the moments the
     recorded right leg needed over that cycle (RMS difference under 8 % of each peak)."""
-    need_data()
-    fit = script("fit_normative_kinetics")
+    fit = load_script("fit_normative_kinetics")
     legs = load_both_legs(*FILES, SUBJECT, fit.RATE_HZ)
     raw = load_trial(*FILES, SUBJECT, fit.RATE_HZ, "r", TrialConfig(kinematics_cutoff_hz=None))
     document, errors = fit.fit_kinetics(legs, raw, SUBJECT, SOURCE_HEEL_STRIKES_S, 20, 8)
@@ -199,12 +180,12 @@ def test_its_moments_are_the_recorded_cycles(tmp_path):
     path = tmp_path / "normative_kinetics.json"
     path.write_text(json.dumps(document))
     kinetics = load_normative_kinetics(path)
-    figures = script("normative_moments").compare(SUBJECT, DATA, kinetics)["r"]
+    figures = load_script("normative_moments").compare(SUBJECT, DATA, kinetics)["r"]
     share = figures["rms"] / figures["peak"]
     assert np.all(share < 0.08), dict(zip(COORDINATES, np.round(share, 3)))
     # a gait with another stance timing does not pass
     late = replace(kinetics, stance_fraction=kinetics.stance_fraction + 0.04)
-    figures = script("normative_moments").compare(SUBJECT, DATA, late)["r"]
+    figures = load_script("normative_moments").compare(SUBJECT, DATA, late)["r"]
     assert np.any(figures["rms"] / figures["peak"] > 0.08)
 
 

@@ -1,4 +1,5 @@
-"""OpenSim storage and ExternalLoads readers: both layouts, the real files, and errors that name the problem."""
+"""OpenSim storage and ExternalLoads readers: both layouts, the real files, and errors that
+name the problem."""
 
 from pathlib import Path
 
@@ -13,15 +14,6 @@ from train.opensim_io import (
     read_storage,
     write_storage,
 )
-
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
-
-
-def needs_data(name: str) -> Path:
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"development data {path} is absent (see shared/data/README.md)")
-    return path
 
 
 @pytest.fixture
@@ -113,24 +105,24 @@ def test_rotational_columns_are_told_from_others():
         assert not is_rotational_column(name), name
 
 
-def test_real_ik_and_grf_files():
-    ik = read_storage(needs_data("subject01_walk1_ik.mot"))
+def test_real_ik_and_grf_files(gait2392):
+    ik = read_storage(gait2392 / "subject01_walk1_ik.mot")
     assert ik.in_degrees and ik.data.shape == (211, 23)
     assert ik.rate_hz == pytest.approx(60.0, rel=1e-6)
     assert ik.time[0] == pytest.approx(0.5) and ik.time[-1] == pytest.approx(4.0)
     knee = ik.column_radians("knee_angle_r")
     assert knee[0] == pytest.approx(np.deg2rad(-19.85408256))
     assert np.deg2rad(-80) < knee.min() < np.deg2rad(-50)
-    with pytest.raises(StorageError, match="pelvis_tx.*not a rotational"):
+    with pytest.raises(StorageError, match=r"pelvis_tx.*not a rotational"):
         ik.column_radians("pelvis_tx")
 
-    grf = read_storage(needs_data("subject01_walk1_grf.mot"))
+    grf = read_storage(gait2392 / "subject01_walk1_grf.mot")
     assert grf.data.shape == (1501, 18) and grf.rate_hz == pytest.approx(600.0, rel=1e-6)
     assert grf.column("ground_force_vy").max() > 600.0
 
 
-def test_rra_file_that_says_radians_over_degrees():
-    path = needs_data("subject01_walk1_RRA_Kinematics_q.sto")
+def test_rra_file_that_says_radians_over_degrees(gait2392):
+    path = gait2392 / "subject01_walk1_RRA_Kinematics_q.sto"
     with pytest.raises(StorageError) as err:
         read_storage(path)
     message = str(err.value)
@@ -139,7 +131,7 @@ def test_rra_file_that_says_radians_over_degrees():
     storage = read_storage(path, angles_in_degrees=True)
     assert storage.in_degrees
     assert storage.column_radians("knee_angle_r")[0] == pytest.approx(np.deg2rad(-17.99348041))
-    ik = read_storage(needs_data("subject01_walk1_ik.mot"))
+    ik = read_storage(gait2392 / "subject01_walk1_ik.mot")
     # RRA adjusts IK only slightly: both agree within a few degrees at 0.5 s
     assert (
         abs(storage.column_radians("hip_flexion_r")[0] - ik.column_radians("hip_flexion_r")[0])
@@ -147,8 +139,8 @@ def test_rra_file_that_says_radians_over_degrees():
     )
 
 
-def test_static_optimisation_files_read_as_radians():
-    activation = read_storage(needs_data("so/subject01_walk1_ik_StaticOptimization_activation.sto"))
+def test_static_optimisation_files_read_as_radians(gait2392):
+    activation = read_storage(gait2392 / "so/subject01_walk1_ik_StaticOptimization_activation.sto")
     assert activation.data.shape[0] == 121 and not activation.in_degrees
     assert activation.header["description"].startswith("This file contains static optimization")
     assert 0.0 < activation.column("rect_fem_r").max() <= 1.0
@@ -197,7 +189,7 @@ def test_bad_files_say_what_is_wrong(tmp_path):
         read_storage(empty)
     with pytest.raises(StorageError, match="no data rows"):
         read_storage(_write_raw(tmp_path, []))
-    with pytest.raises(StorageError, match="line 7 has 2 values.*3 columns"):
+    with pytest.raises(StorageError, match=r"line 7 has 2 values.*3 columns"):
         read_storage(_write_raw(tmp_path, ["0\t1\t2", "0.1\t1"]))
     with pytest.raises(StorageError, match="line 6, column 'knee_angle_r': 'abc' is not a number"):
         read_storage(_write_raw(tmp_path, ["0\tabc\t2"]))
@@ -222,8 +214,8 @@ def test_write_refuses_mismatched_shapes_and_nan(tmp_path):
         write_storage(tmp_path / "x.sto", [0, 1], ["a", "b"], [[0, 0], [0, np.nan]])
 
 
-def test_external_loads_3x_layout_of_the_real_trial():
-    specs = read_external_loads(needs_data("subject01_walk1_grf.xml"))
+def test_external_loads_3x_layout_of_the_real_trial(gait2392):
+    specs = read_external_loads(gait2392 / "subject01_walk1_grf.xml")
     assert [s.applied_to_body for s in specs] == ["calcn_r", "calcn_l"]
     assert [s.side for s in specs] == ["r", "l"]
     right, left = specs
@@ -233,7 +225,7 @@ def test_external_loads_3x_layout_of_the_real_trial():
     assert left.force_identifier == "1_ground_force_v"
     assert right.force_expressed_in_body == "ground" and right.point_expressed_in_body == "ground"
     assert all(s.enabled for s in specs)
-    assert Path(right.datafile) == DATA / "subject01_walk1_grf.mot"
+    assert Path(right.datafile) == gait2392 / "subject01_walk1_grf.mot"
     grf = read_storage(right.datafile)
     for spec in specs:
         grf.columns_of(list(spec.force_columns + spec.point_columns + spec.torque_columns))

@@ -1,10 +1,9 @@
 """train-predict: windows exactly as the runtime builds them, lookahead, storages written."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from helpers.paths import GAIT2392 as DATA
 
 from calib import default_subject
 from calib.coordinates import SAGITTAL_INDEX
@@ -23,7 +22,6 @@ from train.predict import (
 )
 from train.run import save_run
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
 RATE_HZ = 100.0
 
 
@@ -124,15 +122,8 @@ def trained_run(tmp_path_factory):
     return directory
 
 
-def _real_ik():
-    ik = DATA / "subject01_walk1_ik.mot"
-    if not ik.is_file():
-        pytest.skip(f"{ik} is absent: the real-data checks need ../shared/data")
-    return ik
-
-
-def test_cli_on_a_run_and_the_real_ik(trained_run, tmp_path, capsys):
-    ik = _real_ik()
+def test_cli_on_a_run_and_the_real_ik(subject01_ik, trained_run, tmp_path, capsys):
+    ik = subject01_ik
     prefix = tmp_path / "pred"
     assert main([str(trained_run), "--ik", str(ik), "-o", str(prefix)]) == 0
     assert "wrote" in capsys.readouterr().out
@@ -146,8 +137,8 @@ def test_cli_on_a_run_and_the_real_ik(trained_run, tmp_path, capsys):
         assert read_storage(f"{prefix}_{suffix}.sto").data.shape == activation.data.shape
 
 
-def test_cli_with_grf_uses_the_trial_span(trained_run, tmp_path):
-    ik = _real_ik()
+def test_cli_with_grf_uses_the_trial_span(subject01_ik, trained_run, tmp_path):
+    ik = subject01_ik
     prefix = tmp_path / "pred"
     rc = main(
         [
@@ -162,6 +153,7 @@ def test_cli_with_grf_uses_the_trial_span(trained_run, tmp_path):
     assert activation.time[-1] <= 2.5 + 1e-9  # the GRF file ends at 2.5 s
 
 
+@pytest.mark.slow
 def test_bundle_predicts_what_the_run_predicts(trained_run, tmp_path):
     from train.export import export_bundle
 

@@ -3,34 +3,14 @@ summarises (mean ± sd as Table II, the paired test per muscle), the speed warps
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from helpers.paths import GAIT2392 as DATA
+from helpers.scripts import load_script
 
 from train.opensim_io import read_storage
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO.parent / "shared" / "data" / "opensim-gait2392"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("reproduce_paper", REPO / "scripts" /
-                                                  "reproduce_paper.py")  # fmt: skip
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["reproduce_paper"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-rp = load_script()
-
-
-def needs_data():
-    if not DATA.is_dir():
-        pytest.skip(f"{DATA} is absent: the real-data checks need ../shared/data")
+rp = load_script("reproduce_paper")
 
 
 def test_the_plan_covers_every_experiment_once_with_the_seeds_each_asks_for():
@@ -48,7 +28,8 @@ def test_the_plan_covers_every_experiment_once_with_the_seeds_each_asks_for():
     assert seeds(trial=trial.name, mode="supervised", speeds=()) == [0, 1, 2]
     for weights in rp.LOSS_ABLATION.values():
         assert seeds(trial=trial.name, mode="pi", weights=weights, architecture="mjca_bigru",
-                     muscles="all", balance="auto", speeds=(), loss_weighting="fixed") == [0, 1, 2]  # fmt: skip
+                     muscles="all", balance="auto", speeds=(),
+                     loss_weighting="fixed") == [0, 1, 2]  # fmt: skip
     assert seeds(trial=trial.name, loss_weighting="augmented_lagrangian") == [0, 1, 2]
     assert seeds(trial="slowed", loss_weighting="augmented_lagrangian") == [0, 1, 2]
     assert seeds(trial="slowed", loss_weighting="fixed") == [0, 1, 2]
@@ -66,8 +47,8 @@ def test_the_plan_covers_every_experiment_once_with_the_seeds_each_asks_for():
     assert (len(quick), len(full)) == (3 * 6 + 6 + 6, 2 * 3 * 12 + 6)
 
 
+@pytest.mark.needs_data
 def test_the_second_trial_is_the_shared_one_slowed_on_a_stretched_time_axis(tmp_path):
-    needs_data()
     trial = rp.shared_trial(DATA)
     slowed = rp.second_trial(trial, tmp_path, stretch=1.15)
     t0 = read_storage(trial.ik).time[0]  # every file stretches about the IK's start, 0.5 s
@@ -118,8 +99,8 @@ def test_the_paired_test_names_the_model_with_the_smaller_errors():
     assert swapped[0] == pytest.approx(p) and swapped[1] > swapped[2]
 
 
+@pytest.mark.needs_data
 def test_speed_warps_change_the_cadence_only(subject):
-    needs_data()
     from train.dataset import load_trials
     from train.fit_config import TrialFiles
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.paths import GAIT2392 as DATA
 from scipy.optimize import minimize
 
 from calib.subject import load_subject
@@ -16,7 +17,6 @@ from train.static_optimization import (
     solve_frame,
 )
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
 CONFIG = StaticOptimizationConfig()
 
 
@@ -99,9 +99,7 @@ def test_bad_config_is_refused():
 
 
 @pytest.fixture(scope="module")
-def default_subject_file(tmp_path_factory):
-    if not DATA.is_dir():
-        pytest.skip(f"{DATA} is absent: the real-data checks need ../shared/data")
+def default_subject_file(gait2392, tmp_path_factory):
     from calib import default_subject
 
     path = tmp_path_factory.mktemp("subject") / "subject.json"
@@ -186,10 +184,8 @@ TEN = (
 
 
 @pytest.fixture(scope="module")
-def subject01_trial():
+def subject01_trial(gait2392):
     """Generic gait2392 scaled to subject01 (1.916 m, 72.6 kg), all 43 muscles, and its trial."""
-    if not (DATA / "so").is_dir():
-        pytest.skip(f"{DATA / 'so'} is absent: the real-data checks need ../shared/data")
     from calib.scaling import generic_subject, scale_subject
     from train.trial import load_trial
 
@@ -205,7 +201,7 @@ def subject01_trial():
     return subject, trial
 
 
-def test_required_torques_follow_the_torques_of_opensims_muscles(subject01_trial):
+def test_required_torques_follow_the_torques_of_opensims_muscles(subject01_trial, so_force):
     """tau_req against sum r F of OpenSim's static-optimisation forces (its ID, in effect),
     for all five coordinates."""
     from train.metrics import r_squared
@@ -213,7 +209,7 @@ def test_required_torques_follow_the_torques_of_opensims_muscles(subject01_trial
     from train.trial import noncausal_derivatives
 
     subject, trial = subject01_trial
-    forces = read_storage(DATA / "so" / "subject01_walk1_ik_StaticOptimization_force.sto")
+    forces = read_storage(so_force)
     t = forces.time[(forces.time >= 0.55) & (forces.time <= 2.45)]
     q = np.column_stack([np.interp(t, trial.time, trial.q[:, j]) for j in range(5)])
     opensim = np.einsum(
@@ -234,13 +230,15 @@ def test_required_torques_follow_the_torques_of_opensims_muscles(subject01_trial
     assert scores[True][0] > scores[False][0] + 0.1  # the pelvis's motion matters at the hip
 
 
-def test_five_coordinate_so_tracks_opensim_and_the_sagittal_one_cannot(subject01_trial):
+def test_five_coordinate_so_tracks_opensim_and_the_sagittal_one_cannot(
+    subject01_trial, so_activation
+):
     from calib.coordinates import SAGITTAL_COORDINATES
     from train.metrics import align, score
     from train.static_optimization import StaticOptimizationConfig, static_optimization
 
     subject, trial = subject01_trial
-    labels = read_storage(DATA / "so" / "subject01_walk1_ik_StaticOptimization_activation.sto")
+    labels = read_storage(so_activation)
     mean_r2 = {}
     for name, balanced in (("five", subject.coordinates), ("sagittal", SAGITTAL_COORDINATES)):
         config = StaticOptimizationConfig(balanced=balanced)

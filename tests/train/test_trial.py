@@ -1,6 +1,5 @@
-"""A leg's trial from IK, GRF and ExternalLoads: the real gait2392 trial and synthetic files with known answers."""
-
-from pathlib import Path
+"""A leg's trial from IK, GRF and ExternalLoads: the real gait2392 trial and synthetic files
+with known answers."""
 
 import numpy as np
 import pytest
@@ -20,25 +19,12 @@ from train.trial import (
     noncausal_derivatives,
 )
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "opensim-gait2392"
 SUBJECT = default_subject()
 
 
-def real_files() -> tuple[Path, Path, Path]:
-    paths = (
-        DATA / "subject01_walk1_ik.mot",
-        DATA / "subject01_walk1_grf.mot",
-        DATA / "subject01_walk1_grf.xml",
-    )
-    for path in paths:
-        if not path.exists():
-            pytest.skip(f"development data {path} is absent (see shared/data/README.md)")
-    return paths
-
-
 @pytest.fixture(scope="module")
-def real_legs() -> list[LegTrial]:
-    return load_both_legs(*real_files(), SUBJECT)
+def real_legs(subject01_trial_files) -> list[LegTrial]:
+    return load_both_legs(*subject01_trial_files, SUBJECT)
 
 
 def test_real_trial_spans_the_common_time_at_the_model_rate(real_legs):
@@ -96,8 +82,8 @@ def test_real_trial_loads_centre_of_pressure_and_free_moment(real_legs):
     assert ahead[0] > 0.1 and ahead[-1] < -0.1
 
 
-def test_real_trial_angles_follow_the_ik_file(real_legs):
-    ik = read_storage(real_files()[0])
+def test_real_trial_angles_follow_the_ik_file(subject01_trial_files, real_legs):
+    ik = read_storage(subject01_trial_files[0])
     right, left = real_legs
     at = np.searchsorted(ik.time, 1.0 - 1e-9)
     row = np.searchsorted(right.time, 1.0 - 1e-9)
@@ -106,17 +92,19 @@ def test_real_trial_angles_follow_the_ik_file(real_legs):
         # 6 Hz low-pass as in OpenSim's static optimisation: within a degree mid-stance
         np.testing.assert_allclose(leg.q[row], expected, atol=np.deg2rad(1.0))
     assert np.rad2deg(right.q[:, 3].min()) < -60.0
-    unfiltered = load_trial(*real_files(), SUBJECT, config=TrialConfig(kinematics_cutoff_hz=None))
+    unfiltered = load_trial(
+        *subject01_trial_files, SUBJECT, config=TrialConfig(kinematics_cutoff_hz=None)
+    )
     expected = np.deg2rad(ik.columns_of([f"{c}_r" for c in COORDINATES])[at])
     np.testing.assert_allclose(unfiltered.q[row], expected, atol=1e-9)
 
 
-def test_the_left_leg_is_mirrored_into_the_right_legs_world(real_legs):
+def test_the_left_leg_is_mirrored_into_the_right_legs_world(subject01_trial_files, real_legs):
     right, left = real_legs
     # the same pelvis seen in the mirror z -> -z: list, rotation and tz change sign
     np.testing.assert_allclose(left.pelvis[:, [0, 3, 4]], right.pelvis[:, [0, 3, 4]])
     np.testing.assert_allclose(left.pelvis[:, [1, 2, 5]], -right.pelvis[:, [1, 2, 5]])
-    grf = read_storage(real_files()[1])
+    grf = read_storage(subject01_trial_files[1])
     t = 1.6  # the left foot alone is loaded
     k = np.searchsorted(left.time, t - 1e-9)
     raw = np.array([np.interp(t, grf.time, grf.column(f"1_ground_force_v{a}")) for a in "xyz"])
@@ -275,7 +263,7 @@ def test_unusable_inputs_raise_clear_errors(tmp_path):
         load_trial(*files, SUBJECT)
     files = synthetic_trial(tmp_path / "ok")
     with pytest.raises(
-        TrialError, match="no enabled external force on the left foot.*right on calcn_r"
+        TrialError, match=r"no enabled external force on the left foot.*right on calcn_r"
     ):
         load_trial(*files, SUBJECT, side="l")
     with pytest.raises(TrialError, match="side must be 'r' or 'l'"):
@@ -289,10 +277,10 @@ def test_unusable_inputs_raise_clear_errors(tmp_path):
 
 def test_missing_required_columns_are_named(tmp_path):
     files = synthetic_trial(tmp_path / "leg", drop=("knee_angle_r", "ankle_angle_r"))
-    with pytest.raises(StorageError, match="missing column.*'knee_angle_r'.*'ankle_angle_r'"):
+    with pytest.raises(StorageError, match=r"missing column.*'knee_angle_r'.*'ankle_angle_r'"):
         load_trial(*files, SUBJECT)
     files = synthetic_trial(tmp_path / "pelvis", drop=("pelvis_ty",))
-    with pytest.raises(StorageError, match="missing column.*'pelvis_ty'"):
+    with pytest.raises(StorageError, match=r"missing column.*'pelvis_ty'"):
         load_trial(*files, SUBJECT)
 
 
@@ -321,8 +309,8 @@ def test_noncausal_derivatives_of_known_signals():
         noncausal_derivatives(np.zeros((5, 3)), rate)
 
 
-def test_trial_at_another_rate():
-    trial = load_trial(*real_files(), SUBJECT, rate_hz=200.0, side="l")
+def test_trial_at_another_rate(subject01_trial_files):
+    trial = load_trial(*subject01_trial_files, SUBJECT, rate_hz=200.0, side="l")
     assert trial.n_samples == 401 and trial.side == "l"
     strikes, _ = gait_events(trial)
     np.testing.assert_allclose(strikes, [1.247, 2.460], atol=1 / 200)

@@ -186,6 +186,7 @@ class PtyDevice:
         self._done.set()
 
     def close(self) -> None:
-        self._done.wait(5.0)
+        if self._thread.ident is not None:  # started: let it finish its last estimate
+            self._done.wait(5.0)
         with contextlib.suppress(OSError):
             os.close(self._master)
