@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from calib.coordinates import COORDINATES, SAGITTAL_COORDINATES, opensim_coordinate
+
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "normative_gait.json"
-JOINT_NAMES = ("hip_flexion_r", "knee_angle_r", "ankle_angle_r")
-HIP_NAMES = ("hip_adduction_r", "hip_rotation_r")
-POSE_NAMES = ("hip_flexion_r", "hip_adduction_r", "hip_rotation_r", "knee_angle_r", "ankle_angle_r")
+JOINT_NAMES = tuple(opensim_coordinate(c) for c in SAGITTAL_COORDINATES)
+HIP_NAMES = tuple(opensim_coordinate(c) for c in COORDINATES if c not in SAGITTAL_COORDINATES)
+POSE_NAMES = tuple(opensim_coordinate(c) for c in COORDINATES)
 SOURCE_HEEL_STRIKES_S = (0.618, 1.853)
 """The two right heel strikes (s) of subject01_walk1 bounding the cycle the coefficients
 were fitted to (vertical GRF > 20 N)."""

@@ -53,7 +53,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.signal import butter, savgol_filter, sosfiltfilt
 
-from calib.coordinates import COORDINATES
+from calib.coordinates import COORDINATES, SAGITTAL_COORDINATES
 from train.dynamics3d import PELVIS_COORDINATES, LegModel, leg_kinematics
 from train.opensim_io import ExternalForceSpec, Storage, read_external_loads, read_storage
 
@@ -69,7 +69,6 @@ __all__ = [
 ]
 
 SIDES = ("r", "l")
-_REQUIRED_COORDINATES = ("hip_flexion", "knee_angle", "ankle_angle")
 _REQUIRED_PELVIS = ("pelvis_tilt", "pelvis_tx", "pelvis_ty")
 FREE_MOMENT = "free_moment"
 """The name ``LegTrial.measured`` gives the GRF file's torque columns."""
@@ -227,7 +226,7 @@ def load_trial(
     q, leg_measured = _coordinates(
         ik,
         [f"{c}_{side}" for c in COORDINATES],
-        [f"{c}_{side}" for c in _REQUIRED_COORDINATES],
+        [f"{c}_{side}" for c in SAGITTAL_COORDINATES],
         time,
         config,
     )
