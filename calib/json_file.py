@@ -136,6 +136,12 @@ class Fields:
                 f"{self.label(unknown[0])} is not a {kind} field; expected one of {list(allowed)}"
             )
 
+    def as_dict(self) -> dict[str, Any]:
+        """This JSON object as a plain dict (shallow copy); an array is an error."""
+        if not isinstance(self.data, Mapping):
+            raise self.fail(None, "a JSON object", self.data)
+        return dict(self.data)
+
     def value(self, key: str | int) -> Any:
         """The raw value at ``key``; a missing key is an error."""
         if isinstance(self.data, Mapping):
@@ -233,7 +239,7 @@ class Fields:
         not a ``kind`` field."""
         value = self.value(key)
         if not isinstance(value, Mapping):
-            raise self.fail(key, "an object", value)
+            raise self.fail(key, "a JSON object", value)
         fields = Fields(value, self.error, self.path_of(key), self.messages)
         if allowed is not None:
             fields.only(allowed, kind)

@@ -373,7 +373,7 @@ MUSCLE_FIELDS = (
 
 def _validate(data: Any) -> None:
     if not isinstance(data, Mapping):
-        raise Fields({}, SubjectError, "<subject>").fail(None, "an object", data)
+        raise Fields({}, SubjectError, "<subject>").fail(None, "a JSON object", data)
     subject = Fields(data, SubjectError)
     subject.only(SUBJECT_FIELDS, "subject")
     version = subject.value("schema_version")

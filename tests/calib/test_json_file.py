@@ -80,7 +80,7 @@ def test_the_default_message_names_path_expectation_and_value(doc):
             "a list of 2 finite numbers [lo, hi] (rad)",
             "[0.1, -0.2, 0.3]",
         ),
-        (lambda d: d.mapping("centre"), "'centre'", "an object", "[0.1"),
+        (lambda d: d.mapping("centre"), "'centre'", "a JSON object", "[0.1"),
         (lambda d: d.sequence("body", "a list of 3 rows"), "'body'", "a list of 3 rows", "{'side'"),
         (lambda d: d.sequence("names", "three names", length=3), "'names'", "three names", "['a'"),
         (lambda d: d.mapping("body").number("side"), "'body.side'", "a finite number", "'right'"),
