@@ -89,7 +89,8 @@ class NormativeGait:
         return self.cos.shape[1]
 
     def angles_at_phase(self, phase) -> np.ndarray:
-        """Sagittal angles (N, J) rad at phases (N,) in cycles (any real; the series is periodic)."""
+        """Sagittal angles (N, J) rad at phases (N,) in cycles (any real: the series is
+        periodic)."""
         return fourier_series(phase, self.mean, self.cos, self.sin)
 
     def pose_at_phase(self, phase) -> np.ndarray:

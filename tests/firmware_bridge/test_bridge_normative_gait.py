@@ -87,7 +87,7 @@ def test_a_file_without_the_hip_block_still_plays_its_sagittal_angles(tmp_path):
     np.testing.assert_array_equal(
         old.angles_at_phase([0.3]), load_normative_gait().angles_at_phase([0.3])
     )
-    with pytest.raises(ValueError, match="fit_normative_gait.py"):
+    with pytest.raises(ValueError, match=r"fit_normative_gait\.py"):
         old.pose_at_phase([0.3])
     document["hip_adduction_rotation"] = {
         "joint_names": ["hip_rotation_r"],

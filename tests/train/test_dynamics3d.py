@@ -72,7 +72,10 @@ def _rotation_torch(axis: np.ndarray, angle: torch.Tensor) -> torch.Tensor:
 
 def _bodies(model: LegModel, coordinates: torch.Tensor):
     """(orientations, coms, ankle) of thigh, shank, foot from the 11 coordinates."""
-    t = lambda a: torch.as_tensor(a, dtype=torch.float64)
+
+    def t(a):
+        return torch.as_tensor(a, dtype=torch.float64)
+
     pelvis = (
         _rotation_torch(np.array([0.0, 0.0, 1.0]), coordinates[0])
         @ _rotation_torch(np.array([1.0, 0.0, 0.0]), coordinates[1])
@@ -95,7 +98,9 @@ def _bodies(model: LegModel, coordinates: torch.Tensor):
 
 
 def _angular_velocity(model, coordinates, velocities, k):
-    orientation = lambda c: _bodies(model, c)[0][k]
+    def orientation(c):
+        return _bodies(model, c)[0][k]
+
     rotation, rotation_rate = jvp(orientation, (coordinates,), (velocities,))
     skew = rotation_rate @ rotation.T
     return torch.stack((skew[2, 1], skew[0, 2], skew[1, 0]))
@@ -105,7 +110,10 @@ def _lagrangian(model: LegModel, coordinates: torch.Tensor, velocities: torch.Te
     orientations, coms, _ = _bodies(model, coordinates)
     energy = torch.zeros((), dtype=torch.float64)
     for k in range(3):
-        com = lambda c, k=k: _bodies(model, c)[1][k]
+
+        def com(c, k=k):
+            return _bodies(model, c)[1][k]
+
         _, velocity = jvp(com, (coordinates,), (velocities,))
         omega = _angular_velocity(model, coordinates, velocities, k)
         inertia = orientations[k] @ torch.as_tensor(model.inertia[k]) @ orientations[k].T
@@ -129,7 +137,10 @@ def lagrange_generalized_forces(model, coordinates, velocities, accelerations, f
     # angular velocity's dependence on the generalised velocities.
     orientations, _, joints = _bodies(model, c)
     fixed = orientations[2].T @ (torch.as_tensor(cop) - joints[2])
-    point = lambda q: _bodies(model, q)[2][2] + _bodies(model, q)[0][2] @ fixed
+
+    def point(q):
+        return _bodies(model, q)[2][2] + _bodies(model, q)[0][2] @ fixed
+
     point_jacobian = jacrev(point)(c)
     omega_jacobian = jacrev(lambda w: _angular_velocity(model, c, w, 2))(v)
     external = point_jacobian.T @ torch.as_tensor(force) + omega_jacobian.T @ torch.as_tensor(
@@ -235,7 +246,10 @@ def test_planar_motion_reduces_to_the_planar_chain():
     )
     sagittal = rng.uniform(-0.8, 0.8, (n, 3))
     sagittal_qd, sagittal_qdd = rng.normal(0, 3, (n, 3)), rng.normal(0, 20, (n, 3))
-    five = lambda x: np.column_stack([x[:, 0], np.zeros((n, 2)), x[:, 1:]])
+
+    def five(x):
+        return np.column_stack([x[:, 0], np.zeros((n, 2)), x[:, 1:]])
+
     force = np.column_stack([rng.normal(0, 100, n), rng.uniform(100, 900, n), np.zeros(n)])
     kinematics = leg_kinematics(
         model,

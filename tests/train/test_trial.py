@@ -1,4 +1,5 @@
-"""A leg's trial from IK, GRF and ExternalLoads: the real gait2392 trial and synthetic files with known answers."""
+"""A leg's trial from IK, GRF and ExternalLoads: the real gait2392 trial and synthetic files
+with known answers."""
 
 from pathlib import Path
 
@@ -268,7 +269,7 @@ def test_unusable_inputs_raise_clear_errors(tmp_path):
         load_trial(*files, SUBJECT)
     files = synthetic_trial(tmp_path / "ok")
     with pytest.raises(
-        TrialError, match="no enabled external force on the left foot.*right on calcn_r"
+        TrialError, match=r"no enabled external force on the left foot.*right on calcn_r"
     ):
         load_trial(*files, SUBJECT, side="l")
     with pytest.raises(TrialError, match="side must be 'r' or 'l'"):
@@ -282,10 +283,10 @@ def test_unusable_inputs_raise_clear_errors(tmp_path):
 
 def test_missing_required_columns_are_named(tmp_path):
     files = synthetic_trial(tmp_path / "leg", drop=("knee_angle_r", "ankle_angle_r"))
-    with pytest.raises(StorageError, match="missing column.*'knee_angle_r'.*'ankle_angle_r'"):
+    with pytest.raises(StorageError, match=r"missing column.*'knee_angle_r'.*'ankle_angle_r'"):
         load_trial(*files, SUBJECT)
     files = synthetic_trial(tmp_path / "pelvis", drop=("pelvis_ty",))
-    with pytest.raises(StorageError, match="missing column.*'pelvis_ty'"):
+    with pytest.raises(StorageError, match=r"missing column.*'pelvis_ty'"):
         load_trial(*files, SUBJECT)
 
 
