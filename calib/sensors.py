@@ -21,7 +21,6 @@ still read.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from calib.coordinates import COORDINATES, SAGITTAL_COORDINATES
-from calib.json_file import dumps_readable, load_json_file
+from calib.json_file import Fields, dumps_readable, load_json_file
 
 SENSORS_SCHEMA_VERSION = 2
 CHANNEL_FIELDS = ("name", "coordinate", "sign", "zero_offset", "scale")
@@ -152,12 +151,6 @@ def load_sensors(path: str | Path) -> SensorMap:
     return load_json_file(path, SensorMap.from_dict, SensorError, "sensors")
 
 
-def _finite(value: Any, where: str, expected: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise SensorError(f"field '{where}': expected {expected}, got {value!r}")
-    return float(value)
-
-
 def _upgrade(data: Any) -> Any:
     """A schema-version-1 map (channels naming a sagittal ``joint``) in today's form;
     anything else unchanged (``_validate`` judges it)."""
@@ -187,52 +180,34 @@ def _validate(data: Any) -> None:
         raise SensorError(
             f"expected a JSON object with 'schema_version' and 'channels', got {data!r:.60}"
         )
+    sensors = Fields(data, SensorError)
     version = data.get("schema_version")
     if isinstance(version, bool) or version != SENSORS_SCHEMA_VERSION:
-        raise SensorError(
-            f"field 'schema_version': expected {SENSORS_SCHEMA_VERSION} (or 1, the sagittal "
-            f"form), got {version!r}"
+        raise sensors.fail(
+            "schema_version",
+            f"{SENSORS_SCHEMA_VERSION} (or 1, the sagittal form)",
+            version,
         )
-    channels = data.get("channels")
-    if not isinstance(channels, list) or not channels:
-        raise SensorError(f"field 'channels': expected a non-empty list, got {channels!r:.60}")
+    channels = sensors.sequence("channels", "a non-empty list", non_empty=True)
     names: set[str] = set()
     measured: list[str] = []
-    for i, c in enumerate(channels):
-        where = f"channels[{i}]"
-        if not isinstance(c, dict):
-            raise SensorError(f"field '{where}': expected an object, got {c!r:.60}")
-        unknown = sorted(set(c) - set(CHANNEL_FIELDS))
-        if unknown:
-            raise SensorError(
-                f"field '{where}.{unknown[0]}' is not a channel field; "
-                f"expected one of {list(CHANNEL_FIELDS)}"
-            )
-        name = c.get("name")
+    for i in range(len(channels)):
+        channel = channels.mapping(i, allowed=CHANNEL_FIELDS, kind="channel")
+        name = channel.get("name")
         if not isinstance(name, str) or not name or name in names:
-            raise SensorError(
-                f"field '{where}.name': expected a unique non-empty string, got {name!r}"
-            )
+            raise channel.fail("name", "a unique non-empty string", name)
         names.add(name)
-        coordinate = c.get("coordinate")
+        coordinate = channel.get("coordinate")
         if coordinate is not None and coordinate not in COORDINATES:
-            raise SensorError(
-                f"field '{where}.coordinate': expected one of {list(COORDINATES)} or null, "
-                f"got {coordinate!r}"
-            )
+            raise channel.fail("coordinate", f"one of {list(COORDINATES)} or null", coordinate)
         if coordinate is not None:
             measured.append(coordinate)
-        sign = _finite(c.get("sign", 1.0), f"{where}.sign", "+1 or -1")
-        if sign not in (1.0, -1.0):
-            raise SensorError(f"field '{where}.sign': expected +1 or -1, got {sign!r}")
-        _finite(c.get("zero_offset", 0.0), f"{where}.zero_offset", "a finite number (raw units)")
-        scale = _finite(
-            c.get("scale", 1.0), f"{where}.scale", "a positive number (rad per raw unit)"
-        )
-        if scale <= 0:
-            raise SensorError(
-                f"field '{where}.scale': expected a positive number (rad per raw unit), got {scale!r}"
-            )
+        if "sign" in channel and (sign := channel.number("sign", "+1 or -1")) not in (1.0, -1.0):
+            raise channel.fail("sign", "+1 or -1", sign)
+        if "zero_offset" in channel:
+            channel.number("zero_offset", unit="raw units")
+        if "scale" in channel:
+            channel.number("scale", unit="rad per raw unit", positive=True)
     repeated = sorted({c for c in measured if measured.count(c) > 1})
     missing = [c for c in SAGITTAL_COORDINATES if c not in measured]
     if repeated or missing:

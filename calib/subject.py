@@ -47,7 +47,7 @@ from calib.coordinates import (
     SEGMENT_NAMES,
     as_pose,
 )
-from calib.json_file import dumps_readable, load_json_file
+from calib.json_file import Fields, dumps_readable, load_json_file
 from calib.polynomial import monomial_gradients, monomials
 
 SCHEMA_VERSION = 2
@@ -357,203 +357,8 @@ def _subject_to_dict(s: Subject) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- validation
 
-
-def _fail(where: str, expected: str, got: Any) -> SubjectError:
-    shown = repr(got)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return SubjectError(f"field '{where}': expected {expected}, got {shown}")
-
-
-def _obj(data: Any, where: str, allowed: tuple[str, ...] | None = None) -> Mapping[str, Any]:
-    """``data`` as an object; with ``allowed``, an unknown key (a typo, say) is an error."""
-    if not isinstance(data, Mapping):
-        raise _fail(where, "an object", data)
-    if allowed is not None:
-        unknown = sorted(set(data) - set(allowed))
-        if unknown:
-            prefix = "" if where == "<subject>" else where + "."
-            raise SubjectError(
-                f"field '{prefix}{unknown[0]}' is not a subject field; expected one of {list(allowed)}"
-            )
-    return data
-
-
-def _get(data: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in data:
-        raise SubjectError(f"field '{where}{key}' is missing")
-    return data[key]
-
-
-def _number(value: Any, where: str, expected: str, lo: float | None, lo_open: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _fail(where, expected, value)
-    if not math.isfinite(value):
-        raise _fail(where, expected + " (finite)", value)
-    if lo is not None and (value <= lo if lo_open else value < lo):
-        raise _fail(where, expected, value)
-    return float(value)
-
-
-def _positive(data: Mapping[str, Any], key: str, where: str, unit: str) -> float:
-    return _number(_get(data, key, where), where + key, f"a positive number ({unit})", 0.0, True)
-
-
-def _list(value: Any, where: str, expected: str, length: int | None = None) -> Sequence[Any]:
-    if not isinstance(value, (list, tuple)) or (length is not None and len(value) != length):
-        raise _fail(where, expected, value)
-    return value
-
-
-def _finite_vector(value: Any, where: str, names: str, unit: str) -> np.ndarray:
-    """A list of finite numbers, one per name in ``names`` (e.g. "x, y, z")."""
-    n = len(names.split(","))
-    expected = f"a list of {n} finite numbers [{names}] ({unit})"
-    value = _list(value, where, expected, n)
-    return np.array(
-        [_number(v, f"{where}[{i}]", expected, None, False) for i, v in enumerate(value)]
-    )
-
-
-def _string(data: Mapping[str, Any], key: str, where: str) -> str:
-    value = _get(data, key, where)
-    if not isinstance(value, str) or not value:
-        raise _fail(where + key, "a non-empty string", value)
-    return value
-
-
-def _validate(data: Any) -> None:
-    data = _obj(
-        data,
-        "<subject>",
-        ("schema_version", "source", "body", "hip_centre", "segments", "joints", "muscles"),
-    )
-    version = _get(data, "schema_version", "")
-    if version == 1 and not isinstance(version, bool):
-        raise SubjectError(
-            "this is the planar three-coordinate subject format (schema_version 1), which "
-            f"this calib no longer reads; rebuild it with `{REBUILD_COMMANDS[0]}` "
-            f"or `{REBUILD_COMMANDS[1]}`"
-        )
-    if isinstance(version, bool) or version != SCHEMA_VERSION:
-        raise _fail(
-            "schema_version",
-            f"{SCHEMA_VERSION} (this calib reads subject.json schema {SCHEMA_VERSION}; "
-            "rebuild the file with calib-subject)",
-            version,
-        )
-    if "source" in data and not isinstance(data["source"], str):
-        raise _fail("source", "a string", data["source"])
-
-    body = _obj(_get(data, "body", ""), "body", ("mass", "height", "side"))
-    _positive(body, "mass", "body.", "kg")
-    _positive(body, "height", "body.", "m")
-    side = body.get("side", "right")
-    if side not in SIDES:
-        raise _fail("body.side", f"one of {list(SIDES)}", side)
-
-    _finite_vector(_get(data, "hip_centre", ""), "hip_centre", "x, y, z", "m")
-
-    segments = _obj(_get(data, "segments", ""), "segments")
-    for name in SEGMENT_NAMES:
-        seg = _obj(
-            _get(segments, name, "segments."),
-            f"segments.{name}",
-            ("mass", "inertia", "com", "distal_joint"),
-        )
-        where = f"segments.{name}."
-        _positive(seg, "mass", where, "kg")
-        _validate_inertia(_get(seg, "inertia", where), where + "inertia")
-        _finite_vector(_get(seg, "com", where), where + "com", "x, y, z", "m")
-        _finite_vector(_get(seg, "distal_joint", where), where + "distal_joint", "x, y, z", "m")
-    extra = sorted(set(segments) - set(SEGMENT_NAMES))
-    if extra:
-        raise _fail("segments", f"only {list(SEGMENT_NAMES)}", extra)
-
-    joints = _obj(_get(data, "joints", ""), "joints")
-    for name in JOINT_NAMES:
-        _validate_joint(
-            _obj(
-                _get(joints, name, "joints."), f"joints.{name}", ("coordinates", "axes", "ranges")
-            ),
-            name,
-        )
-    extra = sorted(set(joints) - set(JOINT_NAMES))
-    if extra:
-        raise _fail("joints", f"only {list(JOINT_NAMES)}", extra)
-
-    muscles = _get(data, "muscles", "")
-    if not isinstance(muscles, (list, tuple)) or not muscles:
-        raise _fail("muscles", "a non-empty list of muscles", muscles)
-    seen: set[str] = set()
-    for i, m in enumerate(muscles):
-        _validate_muscle(_obj(m, f"muscles[{i}]", MUSCLE_FIELDS), i, seen)
-
-
-def _validate_inertia(value: Any, where: str) -> None:
-    """A 3x3 tensor: finite, symmetric, positive definite, principal moments a triangle."""
-    expected = "a 3x3 list of finite numbers (kg*m^2)"
-    rows = _list(value, where, expected, 3)
-    tensor = np.array(
-        [_finite_vector(r, f"{where}[{i}]", "x, y, z", "kg*m^2") for i, r in enumerate(rows)]
-    )
-    tolerance = INERTIA_RELATIVE_TOLERANCE * float(np.abs(tensor).max(initial=0.0))
-    asymmetry = np.abs(tensor - tensor.T)
-    if asymmetry.max() > tolerance:
-        i, j = np.unravel_index(int(np.argmax(asymmetry)), asymmetry.shape)
-        raise _fail(
-            where,
-            f"a symmetric tensor ([{i}][{j}] = [{j}][{i}])",
-            [list(map(float, r)) for r in tensor],
-        )
-    moments = np.linalg.eigvalsh((tensor + tensor.T) / 2)
-    if moments[0] <= 0.0:
-        raise _fail(
-            where,
-            f"a positive-definite tensor (principal moments {moments.tolist()} must be > 0)",
-            [list(map(float, r)) for r in tensor],
-        )
-    if moments[2] > moments[0] + moments[1] + tolerance:
-        raise _fail(
-            where,
-            "principal moments satisfying the triangle inequality (the largest, "
-            f"{moments[2]:.6g}, at most the sum of the others, {moments[0] + moments[1]:.6g})",
-            [list(map(float, r)) for r in tensor],
-        )
-
-
-def _validate_joint(joint: Mapping[str, Any], name: str) -> None:
-    where = f"joints.{name}."
-    coordinates = list(JOINT_COORDINATES[name])
-    got = _get(joint, "coordinates", where)
-    if got != coordinates:
-        raise _fail(
-            where + "coordinates", f"{coordinates} (the {name}'s coordinates, in this order)", got
-        )
-    n = len(coordinates)
-    axes = _list(
-        _get(joint, "axes", where), where + "axes", f"a list of {n} unit vectors [x, y, z]", n
-    )
-    for k, axis in enumerate(axes):
-        vector = _finite_vector(axis, f"{where}axes[{k}]", "x, y, z", "a unit vector")
-        if abs(float(np.linalg.norm(vector)) - 1.0) > AXIS_NORM_TOLERANCE:
-            raise _fail(
-                f"{where}axes[{k}]",
-                f"a unit vector (norm 1 within {AXIS_NORM_TOLERANCE:g}; this one's norm is "
-                f"{np.linalg.norm(vector):.9g})",
-                axis,
-            )
-    ranges = _list(
-        _get(joint, "ranges", where), where + "ranges", f"a list of {n} ranges [lo, hi] (rad)", n
-    )
-    for k, r in enumerate(ranges):
-        lo, hi = _finite_vector(r, f"{where}ranges[{k}]", "lo, hi", "rad")
-        if not lo < hi:
-            raise _fail(
-                f"{where}ranges[{k}]", "[lo, hi] with lo < hi (rad)", [float(lo), float(hi)]
-            )
-
-
+SUBJECT_FIELDS = ("schema_version", "source", "body", "hip_centre", "segments", "joints", "muscles")
+XYZ = "x, y, z"
 MUSCLE_FIELDS = (
     "name",
     "max_isometric_force",
@@ -566,72 +371,171 @@ MUSCLE_FIELDS = (
 )
 
 
-def _validate_muscle(m: Mapping[str, Any], i: int, seen: set[str]) -> None:
-    name = _string(m, "name", f"muscles[{i}].")
+def _validate(data: Any) -> None:
+    if not isinstance(data, Mapping):
+        raise Fields({}, SubjectError, "<subject>").fail(None, "a JSON object", data)
+    subject = Fields(data, SubjectError)
+    subject.only(SUBJECT_FIELDS, "subject")
+    version = subject.value("schema_version")
+    if version == 1 and not isinstance(version, bool):
+        raise SubjectError(
+            "this is the planar three-coordinate subject format (schema_version 1), which "
+            f"this calib no longer reads; rebuild it with `{REBUILD_COMMANDS[0]}` "
+            f"or `{REBUILD_COMMANDS[1]}`"
+        )
+    if isinstance(version, bool) or version != SCHEMA_VERSION:
+        raise subject.fail(
+            "schema_version",
+            f"{SCHEMA_VERSION} (this calib reads subject.json schema {SCHEMA_VERSION}; "
+            "rebuild the file with calib-subject)",
+            version,
+        )
+    if "source" in subject and not isinstance(data["source"], str):
+        raise subject.fail("source", "a string", data["source"])
+
+    body = subject.mapping("body", allowed=("mass", "height", "side"), kind="subject")
+    body.number("mass", unit="kg", positive=True)
+    body.number("height", unit="m", positive=True)
+    if "side" in body:
+        body.string("side", choices=SIDES)
+
+    subject.vector("hip_centre", 3, components=XYZ, unit="m")
+
+    segments = subject.mapping("segments")
+    for name in SEGMENT_NAMES:
+        seg = segments.mapping(
+            name, allowed=("mass", "inertia", "com", "distal_joint"), kind="subject"
+        )
+        seg.number("mass", unit="kg", positive=True)
+        _validate_inertia(seg)
+        seg.vector("com", 3, components=XYZ, unit="m")
+        seg.vector("distal_joint", 3, components=XYZ, unit="m")
+    extra = sorted(set(data["segments"]) - set(SEGMENT_NAMES))
+    if extra:
+        raise subject.fail("segments", f"only {list(SEGMENT_NAMES)}", extra)
+
+    joints = subject.mapping("joints")
+    for name in JOINT_NAMES:
+        _validate_joint(
+            joints.mapping(name, allowed=("coordinates", "axes", "ranges"), kind="subject"), name
+        )
+    extra = sorted(set(data["joints"]) - set(JOINT_NAMES))
+    if extra:
+        raise subject.fail("joints", f"only {list(JOINT_NAMES)}", extra)
+
+    muscles = subject.sequence("muscles", "a non-empty list of muscles", non_empty=True)
+    seen: set[str] = set()
+    for i in range(len(muscles)):
+        _validate_muscle(muscles.mapping(i, allowed=MUSCLE_FIELDS, kind="subject"), seen)
+
+
+def _validate_inertia(segment: Fields) -> None:
+    """A 3x3 tensor: finite, symmetric, positive definite, principal moments a triangle."""
+    rows = segment.sequence("inertia", "a 3x3 list of finite numbers (kg*m^2)", length=3)
+    tensor = np.array([rows.vector(i, 3, components=XYZ, unit="kg*m^2") for i in range(3)])
+    shown = [list(map(float, r)) for r in tensor]
+    tolerance = INERTIA_RELATIVE_TOLERANCE * float(np.abs(tensor).max(initial=0.0))
+    asymmetry = np.abs(tensor - tensor.T)
+    if asymmetry.max() > tolerance:
+        i, j = np.unravel_index(int(np.argmax(asymmetry)), asymmetry.shape)
+        raise segment.fail("inertia", f"a symmetric tensor ([{i}][{j}] = [{j}][{i}])", shown)
+    moments = np.linalg.eigvalsh((tensor + tensor.T) / 2)
+    if moments[0] <= 0.0:
+        raise segment.fail(
+            "inertia",
+            f"a positive-definite tensor (principal moments {moments.tolist()} must be > 0)",
+            shown,
+        )
+    if moments[2] > moments[0] + moments[1] + tolerance:
+        raise segment.fail(
+            "inertia",
+            "principal moments satisfying the triangle inequality (the largest, "
+            f"{moments[2]:.6g}, at most the sum of the others, {moments[0] + moments[1]:.6g})",
+            shown,
+        )
+
+
+def _validate_joint(joint: Fields, name: str) -> None:
+    coordinates = list(JOINT_COORDINATES[name])
+    got = joint.value("coordinates")
+    if got != coordinates:
+        raise joint.fail(
+            "coordinates", f"{coordinates} (the {name}'s coordinates, in this order)", got
+        )
+    n = len(coordinates)
+    axes = joint.sequence("axes", f"a list of {n} unit vectors [x, y, z]", length=n)
+    for k in range(n):
+        norm = float(np.linalg.norm(axes.vector(k, 3, components=XYZ, unit="a unit vector")))
+        if abs(norm - 1.0) > AXIS_NORM_TOLERANCE:
+            raise axes.fail(
+                k,
+                f"a unit vector (norm 1 within {AXIS_NORM_TOLERANCE:g}; this one's norm is "
+                f"{norm:.9g})",
+                axes.value(k),
+            )
+    ranges = joint.sequence("ranges", f"a list of {n} ranges [lo, hi] (rad)", length=n)
+    for k in range(n):
+        lo, hi = ranges.vector(k, 2, components="lo, hi", unit="rad")
+        if not lo < hi:
+            raise ranges.fail(k, "[lo, hi] with lo < hi (rad)", [lo, hi])
+
+
+def _validate_muscle(muscle: Fields, seen: set[str]) -> None:
+    name = muscle.string("name")
     if name in seen:
-        raise _fail(f"muscles[{i}].name", "a name not used by another muscle", name)
+        raise muscle.fail("name", "a name not used by another muscle", name)
     seen.add(name)
-    where = f"muscles[{i}] ({name})."
-    _positive(m, "max_isometric_force", where, "N")
-    _positive(m, "optimal_fiber_length", where, "m")
-    _positive(m, "tendon_slack_length", where, "m")
-    _positive(m, "max_contraction_velocity", where, "optimal fibre lengths per second")
-    pennation = _number(
-        _get(m, "pennation_at_optimal", where),
-        where + "pennation_at_optimal",
-        "an angle in [0, pi/2) rad",
-        0.0,
-        False,
+    muscle = muscle.labelled(name)
+    muscle.number("max_isometric_force", unit="N", positive=True)
+    muscle.number("optimal_fiber_length", unit="m", positive=True)
+    muscle.number("tendon_slack_length", unit="m", positive=True)
+    muscle.number(
+        "max_contraction_velocity", unit="optimal fibre lengths per second", positive=True
     )
-    if pennation >= math.pi / 2:
-        raise _fail(where + "pennation_at_optimal", "an angle in [0, pi/2) rad", pennation)
-    if "strength_scale" in m:
-        _number(m["strength_scale"], where + "strength_scale", "a number >= 0", 0.0, False)
+    muscle.number(
+        "pennation_at_optimal", "an angle in [0, pi/2) rad", at_least=0.0, below=math.pi / 2
+    )
+    if "strength_scale" in muscle:
+        muscle.number("strength_scale", at_least=0.0)
     _validate_path(
-        _obj(_get(m, "path", where), where + "path", ("crosses", "exponents", "coefficients")),
-        where + "path.",
+        muscle.mapping("path", allowed=("crosses", "exponents", "coefficients"), kind="subject")
     )
 
 
-def _validate_path(path: Mapping[str, Any], where: str) -> None:
-    crosses = _get(path, "crosses", where)
+def _validate_path(path: Fields) -> None:
+    crosses = path.value("crosses")
     if (
         not isinstance(crosses, (list, tuple))
         or not crosses
         or any(c not in COORDINATES for c in crosses)
         or list(crosses) != sorted(set(crosses), key=COORDINATES.index)
     ):
-        raise _fail(
-            where + "crosses",
+        raise path.fail(
+            "crosses",
             f"a non-empty list of distinct coordinates from {list(COORDINATES)}, in that order",
             crosses,
         )
-    exponents = _get(path, "exponents", where)
-    coefficients = _get(path, "coefficients", where)
     row = f"[{', '.join('e_' + c for c in COORDINATES)}]"
-    if not isinstance(exponents, (list, tuple)) or not exponents:
-        raise _fail(where + "exponents", f"a non-empty list of {row}", exponents)
-    if not isinstance(coefficients, (list, tuple)) or len(coefficients) != len(exponents):
-        raise _fail(
-            where + "coefficients",
-            f"a list of {len(exponents)} numbers (one per exponent row)",
-            coefficients,
-        )
+    exponents = path.sequence("exponents", f"a non-empty list of {row}", non_empty=True)
+    n = len(exponents)
+    coefficients = path.sequence(
+        "coefficients", f"a list of {n} numbers (one per exponent row)", length=n
+    )
     terms = set()
-    for k, e in enumerate(exponents):
-        ewhere = f"{where}exponents[{k}]"
+    for k in range(n):
+        e = exponents.value(k)
         if (
             not isinstance(e, (list, tuple))
             or len(e) != len(COORDINATES)
             or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in e)
         ):
-            raise _fail(ewhere, f"five non-negative integers {row}", e)
+            raise exponents.fail(k, f"five non-negative integers {row}", e)
         for j, coordinate in enumerate(COORDINATES):
             if e[j] and coordinate not in crosses:
-                raise _fail(
-                    ewhere, f"exponent 0 for '{coordinate}', which the muscle does not cross", e
+                raise exponents.fail(
+                    k, f"exponent 0 for '{coordinate}', which the muscle does not cross", e
                 )
         if tuple(e) in terms:
-            raise _fail(ewhere, "an exponent row not repeated", e)
+            raise exponents.fail(k, "an exponent row not repeated", e)
         terms.add(tuple(e))
-        _number(coefficients[k], f"{where}coefficients[{k}]", "a finite number (m)", None, False)
+        coefficients.number(k, unit="m")

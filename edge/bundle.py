@@ -37,6 +37,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from calib import Subject, SubjectError, load_subject
+from calib.json_file import Fields, Messages
 from edge.derivatives import DERIVATIVE_TAPS, input_feature_names
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ PACKAGE_NAME = "mjca-edge"
 DEFAULT_BUNDLE_DIR = Path(__file__).resolve().parent / "default_bundle"
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MANIFEST_MESSAGES = Messages(label="manifest {path}", wrong="{label} must be {expected}, got {got}")
 
 
 class BundleError(ValueError):
@@ -179,27 +181,28 @@ class Manifest:
             raise BundleError(
                 f"the manifest lacks {', '.join(missing)}: the bundle is incomplete; re-export it"
             )
-        written_by = _string(data, "package_version")
+        manifest = Fields(data, BundleError, messages=MANIFEST_MESSAGES)
+        written_by = manifest.string("package_version")
         if _major(written_by) != _major(package_version()):
             raise BundleError(
                 f"the bundle was written by mjca-edge {written_by}, this is {package_version()}: "
                 f"major versions differ; re-export the bundle with this version"
             )
-        muscles = _names(data, "muscles")
-        joints = _names(data, "joints")
-        window = _integer(data, "window", lo=1)
-        lookahead = _integer(data, "lookahead", lo=0)
+        muscles = manifest.names("muscles")
+        joints = manifest.names("joints")
+        window = manifest.integer("window", at_least=1)
+        lookahead = manifest.integer("lookahead", at_least=0)
         if lookahead >= window:
             raise BundleError(f"manifest lookahead {lookahead} must be below the window {window}")
-        taps = _integer(data, "derivative_taps", lo=1)
+        taps = manifest.integer("derivative_taps", at_least=1)
         if taps != DERIVATIVE_TAPS:
             raise BundleError(
                 f"the bundle was trained on {taps}-sample derivative stencils, this runtime "
                 f"computes {DERIVATIVE_TAPS}: its inputs would differ from training; re-export "
                 f"with this version"
             )
-        inputs = _names(data, "input_coordinates")
-        balanced = _names(data, "balanced_coordinates")
+        inputs = manifest.names("input_coordinates")
+        balanced = manifest.names("balanced_coordinates")
         for key, names in (("input_coordinates", inputs), ("balanced_coordinates", balanced)):
             unknown = [name for name in names if name not in joints]
             if unknown:
@@ -207,22 +210,22 @@ class Manifest:
                     f"manifest {key} {unknown} are not among its joints {list(joints)}; "
                     "re-export the bundle"
                 )
-        features = _names(data, "input_features")
+        features = manifest.names("input_features")
         if features != input_feature_names(inputs):
             raise BundleError(
                 f"manifest input_features {list(features)} differ from what this runtime "
                 f"computes for {list(inputs)} ({list(input_feature_names(inputs))}): re-export "
                 "the bundle with this version"
             )
-        report = _names(data, "report_muscles")
+        report = manifest.names("report_muscles")
         unknown = [name for name in report if name not in muscles]
         if unknown or not report:
             raise BundleError(
                 f"manifest report_muscles {list(report)} must be a non-empty subset of its "
                 f"muscles ({unknown} are not): re-export the bundle"
             )
-        mean = _numbers(data, "input_mean", len(features))
-        std = _numbers(data, "input_std", len(features))
+        mean = manifest.vector("input_mean", len(features))
+        std = manifest.vector("input_std", len(features))
         if min(std) <= 0:
             raise BundleError("manifest input_std must be strictly positive")
         return cls(
@@ -231,25 +234,25 @@ class Manifest:
             muscles=muscles,
             joints=joints,
             window=window,
-            sample_rate_hz=_positive(data, "sample_rate_hz"),
+            sample_rate_hz=manifest.number("sample_rate_hz", positive=True),
             lookahead=lookahead,
             derivative_taps=taps,
             input_features=features,
             input_coordinates=inputs,
+            output_range=_ranges(manifest, len(muscles)),
             balanced_coordinates=balanced,
             report_muscles=report,
             input_mean=mean,
             input_std=std,
-            output_range=_ranges(data, len(muscles)),
-            architecture=_mapping(data, "architecture"),
-            metrics=_mapping(data, "metrics"),
-            files=_files(data),
-            created=_string(data, "created"),
-            tensorrt=_mapping(data, "tensorrt") if "tensorrt" in data else {},
-            exporter=_mapping(data, "exporter") if "exporter" in data else {},
+            architecture=manifest.mapping("architecture").as_dict(),
+            metrics=manifest.mapping("metrics").as_dict(),
+            files=_files(manifest),
+            created=manifest.string("created"),
+            tensorrt=manifest.mapping("tensorrt").as_dict() if "tensorrt" in manifest else {},
+            exporter=manifest.mapping("exporter").as_dict() if "exporter" in manifest else {},
             max_activation_age_ms=(
-                _positive(data, "max_activation_age_ms")
-                if "max_activation_age_ms" in data
+                manifest.number("max_activation_age_ms", positive=True)
+                if "max_activation_age_ms" in manifest
                 else None
             ),
         )
@@ -498,57 +501,15 @@ def _major(version: str) -> str:
     return version.split(".", 1)[0]
 
 
-def _string(data: Mapping[str, Any], key: str) -> str:
-    value = data[key]
-    if not isinstance(value, str) or not value:
-        raise BundleError(f"manifest {key} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _names(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    value = data[key]
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(v, str) and v for v in value)
-        or len(set(value)) != len(value)
-    ):
-        raise BundleError(
-            f"manifest {key} must be a non-empty list of distinct names, got {value!r}"
-        )
-    return tuple(value)
-
-
-def _integer(data: Mapping[str, Any], key: str, lo: int) -> int:
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise BundleError(f"manifest {key} must be an integer >= {lo}, got {value!r}")
-    return value
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _positive(data: Mapping[str, Any], key: str) -> float:
-    value = data[key]
-    if not _finite(value) or value <= 0:
-        raise BundleError(f"manifest {key} must be a positive number, got {value!r}")
-    return float(value)
-
-
-def _numbers(data: Mapping[str, Any], key: str, n: int) -> tuple[float, ...]:
-    value = data[key]
-    if not isinstance(value, list) or len(value) != n or not all(_finite(v) for v in value):
-        raise BundleError(f"manifest {key} must be a list of {n} finite numbers, got {value!r}")
-    return tuple(float(v) for v in value)
-
-
-def _ranges(data: Mapping[str, Any], n: int) -> tuple[tuple[float, float], ...]:
-    value = data["output_range"]
+def _ranges(manifest: Fields, n: int) -> tuple[tuple[float, float], ...]:
+    value = manifest.value("output_range")
     ok = isinstance(value, list) and len(value) == n
     ok = ok and all(
-        isinstance(r, list) and len(r) == 2 and all(_finite(v) for v in r) and r[0] <= r[1]
+        isinstance(r, list)
+        and len(r) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in r)
+        and all(math.isfinite(v) for v in r)
+        and r[0] <= r[1]
         for r in value
     )
     if not ok:
@@ -559,19 +520,13 @@ def _ranges(data: Mapping[str, Any], n: int) -> tuple[tuple[float, float], ...]:
     return tuple((float(lo), float(hi)) for lo, hi in value)
 
 
-def _mapping(data: Mapping[str, Any], key: str) -> dict[str, Any]:
-    value = data[key]
-    if not isinstance(value, Mapping):
-        raise BundleError(f"manifest {key} must be a JSON object, got {value!r}")
-    return dict(value)
-
-
-def _files(data: Mapping[str, Any]) -> dict[str, str]:
-    value = _mapping(data, "files")
-    for name, digest in value.items():
+def _files(manifest: Fields) -> dict[str, str]:
+    files = manifest.mapping("files")
+    digests = files.as_dict()
+    for name, digest in digests.items():
         if not isinstance(digest, str) or not _SHA256.match(digest):
-            raise BundleError(f"manifest files[{name!r}] must be a hex SHA-256, got {digest!r}")
-    return value
+            raise files.fail(name, "a hex SHA-256", digest)
+    return digests
 
 
 __all__ = [

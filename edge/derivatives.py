@@ -27,6 +27,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from calib.coordinates import SAGITTAL_COORDINATES
+
 DERIVATIVE_TAPS = 5
 """Samples of the uniform grid in one causal stencil (newest last)."""
 
@@ -34,8 +36,9 @@ DERIVATIVE_ORDER = 2
 """Degree of the local polynomial fitted to each stencil."""
 
 FEATURES_PER_JOINT = 3
-SAGITTAL_INPUTS = ("hip_flexion", "knee_angle", "ankle_angle")
-"""The network's default input coordinates: what an encoder exoskeleton measures."""
+SAGITTAL_INPUTS = SAGITTAL_COORDINATES
+"""The network's default input coordinates: the sagittal ones, what an encoder exoskeleton
+measures."""
 
 
 def input_feature_names(coordinates: tuple[str, ...] = SAGITTAL_INPUTS) -> tuple[str, ...]:

@@ -77,7 +77,7 @@ from edge.window import SampleMapper, WindowBuilder, WindowSpec
 from firmware_bridge import protocol as P
 from firmware_bridge.codec import Heartbeat, Hello, JointSample, Message
 from firmware_bridge.estimate_frames import EstimatePacker
-from firmware_bridge.timestamps import TimestampUnwrapper
+from firmware_bridge.timestamps import WRAP_US, TimestampUnwrapper
 
 FLAG_BITS = {f.name: 1 << f.bit for f in P.ESTIMATE_STATUS_FLAGS}
 MODEL_NOT_READY = FLAG_BITS["MODEL_NOT_READY"]
@@ -92,8 +92,9 @@ ZEROED = MODEL_NOT_READY | INPUT_INVALID
 
 DEVICE_RESET_S = 1.0
 """A device clock that runs backwards by more than this is a restarted device."""
-MAX_WIRE_SKIPPED = 0xFFFF
-MAX_WIRE_U32 = 0xFFFFFFFF
+MAX_WIRE_SKIPPED = (1 << 8 * P.WIRE_TYPES["u16"][1]) - 1
+MAX_WIRE_U32 = (1 << 8 * P.WIRE_TYPES["u32"][1]) - 1
+"""The largest values of the wire's u16 and u32 fields (firmware_bridge.protocol)."""
 DEVICE_SILENT_HEARTBEATS = 3
 """No JointSample for this many heartbeat periods: the device is gone (PROTOCOL.md)."""
 PER_SAMPLE_SKIP_AFTER_US = 1000
@@ -327,7 +328,7 @@ class EstimatePipeline:
         if (
             self.last_seq is not None
             and len(self.ring)
-            and (sample.seq - self.last_seq) % (1 << 32) != 1
+            and (sample.seq - self.last_seq) % (MAX_WIRE_U32 + 1) != 1
         ):
             self.suspect_until_s = t
         self.last_seq = sample.seq
@@ -545,7 +546,7 @@ class Runtime:
         )
 
     def _host_us(self) -> int:
-        return time.perf_counter_ns() // 1000 % (1 << 32)
+        return time.perf_counter_ns() // 1000 % WRAP_US
 
     # ---- the loop ----------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from edge.sinks import FrameWriter
 from firmware_bridge.codec import JointSample, Message, StreamDecoder, encode
 from firmware_bridge.link import DEFAULT_BAUD, serial_ports
 from firmware_bridge.motion_file import read_joint_angles
+from firmware_bridge.timestamps import WRAP_US
 
 LINK_ERRORS = (SerialException, OSError)
 """What pyserial raises for a port that is absent or vanished."""
@@ -336,7 +337,7 @@ class ReplaySource(_Lifecycle):
         self.output_events: Counter[str] = Counter()
         time_s, angles = read_joint_angles(self.path, coordinates)
         self.time_s = time_s - time_s[0]
-        stamps = np.round(self.time_s * 1e6).astype(np.int64) % (1 << 32)
+        stamps = np.round(self.time_s * 1e6).astype(np.int64) % WRAP_US
         mask = (1 << len(coordinates)) - 1
         q = angles.astype(np.float32)
         self.samples = [

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from calib.coordinates import COORDINATES, SAGITTAL_COORDINATES, opensim_coordinate
+
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "normative_gait.json"
-JOINT_NAMES = ("hip_flexion_r", "knee_angle_r", "ankle_angle_r")
-HIP_NAMES = ("hip_adduction_r", "hip_rotation_r")
-POSE_NAMES = ("hip_flexion_r", "hip_adduction_r", "hip_rotation_r", "knee_angle_r", "ankle_angle_r")
+JOINT_NAMES = tuple(opensim_coordinate(c) for c in SAGITTAL_COORDINATES)
+HIP_NAMES = tuple(opensim_coordinate(c) for c in COORDINATES if c not in SAGITTAL_COORDINATES)
+POSE_NAMES = tuple(opensim_coordinate(c) for c in COORDINATES)
 SOURCE_HEEL_STRIKES_S = (0.618, 1.853)
 """The two right heel strikes (s) of subject01_walk1 bounding the cycle the coefficients
 were fitted to (vertical GRF > 20 N)."""
@@ -87,7 +89,8 @@ class NormativeGait:
         return self.cos.shape[1]
 
     def angles_at_phase(self, phase) -> np.ndarray:
-        """Sagittal angles (N, J) rad at phases (N,) in cycles (any real; the series is periodic)."""
+        """Sagittal angles (N, J) rad at phases (N,) in cycles (any real: the series is
+        periodic)."""
         return fourier_series(phase, self.mean, self.cos, self.sin)
 
     def pose_at_phase(self, phase) -> np.ndarray:

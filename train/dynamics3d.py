@@ -41,11 +41,11 @@ from typing import Any
 
 import numpy as np
 
+from calib.coordinates import JOINT_NAMES, SEGMENT_NAMES
+
 GRAVITY = np.array([0.0, -9.80665, 0.0])
 """Gravitational acceleration in ground (m/s^2), standard gravity along -y."""
 
-SEGMENTS = ("thigh", "shank", "foot")
-JOINTS = ("hip", "knee", "ankle")
 PELVIS_COORDINATES = (
     "pelvis_tilt",
     "pelvis_list",
@@ -94,7 +94,7 @@ class LegModel:
         axes = tuple(np.atleast_2d(np.asarray(a, dtype=np.float64)) for a in self.axes)
         if len(axes) != 3 or any(a.shape[1] != 3 for a in axes):
             raise ValueError("LegModel.axes needs one (n, 3) array of unit axes per joint")
-        for joint, a in zip(JOINTS, axes):
+        for joint, a in zip(JOINT_NAMES, axes):
             if not np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-9):
                 raise ValueError(f"LegModel.axes of the {joint} must be unit vectors")
         object.__setattr__(self, "axes", axes)
@@ -106,14 +106,14 @@ class LegModel:
     @classmethod
     def from_subject(cls, subject: Any) -> LegModel:
         """The leg of a five-coordinate ``calib.Subject``."""
-        segments = [subject.segments[name] for name in SEGMENTS]
+        segments = [subject.segments[name] for name in SEGMENT_NAMES]
         return cls(
             hip_centre=np.asarray(subject.hip_centre, dtype=np.float64),
             mass=np.array([s.mass for s in segments]),
             inertia=np.array([s.inertia for s in segments], dtype=np.float64),
             com=np.array([s.com for s in segments], dtype=np.float64),
             distal=np.array([s.distal_joint for s in segments], dtype=np.float64),
-            axes=tuple(np.asarray(subject.joints[j].axes, dtype=np.float64) for j in JOINTS),
+            axes=tuple(np.asarray(subject.joints[j].axes, dtype=np.float64) for j in JOINT_NAMES),
         )
 
 

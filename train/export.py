@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from calib import Subject, default_subject
-from calib.coordinates import COORDINATES, PAPER_MUSCLES
+from calib.coordinates import ACTIVATION_MAX, ACTIVATION_MIN, COORDINATES, PAPER_MUSCLES
 from edge.bundle import (
     BUNDLE_FILES,
     MANIFEST_FILE,
@@ -55,7 +55,7 @@ from edge.gru_rewrite import last_step_gru
 from edge.tensorrt_cache import TensorRTSettings
 
 DEFAULT_SAMPLE_RATE_HZ = 100.0
-ACTIVATION_BOUNDS = (0.01, 1.0)
+ACTIVATION_BOUNDS = (ACTIVATION_MIN, ACTIVATION_MAX)
 """The activation bounds of the bound loss (eq. 22): the default output range."""
 PARITY_TOLERANCE = 1e-5
 """Largest absolute activation difference allowed between eager, ExportedProgram and ONNX."""

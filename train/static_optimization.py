@@ -64,7 +64,7 @@ import numpy as np
 from scipy.optimize import lsq_linear
 from tqdm import tqdm
 
-from calib.coordinates import COORDINATES
+from calib.coordinates import ACTIVATION_MAX, ACTIVATION_MIN, COORDINATES
 from calib.subject import Subject
 from train.opensim_io import write_storage
 from train.physics_targets import PhysicsOptions, trial_physics
@@ -86,8 +86,8 @@ class StaticOptimizationConfig:
     ``balanced`` and ``base_motion``: as ``train.physics_targets.PhysicsOptions``.
     """
 
-    min_activation: float = 0.01
-    max_activation: float = 1.0
+    min_activation: float = ACTIVATION_MIN
+    max_activation: float = ACTIVATION_MAX
     reserve_torque_nm: float = 1.0
     include_passive: bool = False
     base_motion: bool = True

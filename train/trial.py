@@ -1,4 +1,5 @@
-"""A walking trial per leg at the model's sample rate, from OpenSim's IK, GRF and ExternalLoads files.
+"""A walking trial per leg at the model's sample rate, from OpenSim's IK, GRF and
+ExternalLoads files.
 
 What a leg's trial holds (SI units, OpenSim's ground axes: x forward, y up,
 z to the right):
@@ -53,7 +54,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.signal import butter, savgol_filter, sosfiltfilt
 
-from calib.coordinates import COORDINATES
+from calib.coordinates import COORDINATES, SAGITTAL_COORDINATES
 from train.dynamics3d import PELVIS_COORDINATES, LegModel, leg_kinematics
 from train.opensim_io import ExternalForceSpec, Storage, read_external_loads, read_storage
 
@@ -69,7 +70,6 @@ __all__ = [
 ]
 
 SIDES = ("r", "l")
-_REQUIRED_COORDINATES = ("hip_flexion", "knee_angle", "ankle_angle")
 _REQUIRED_PELVIS = ("pelvis_tilt", "pelvis_tx", "pelvis_ty")
 FREE_MOMENT = "free_moment"
 """The name ``LegTrial.measured`` gives the GRF file's torque columns."""
@@ -86,7 +86,8 @@ _MIRROR_PSEUDOVECTOR = np.array([-1.0, -1.0, 1.0])
 
 
 class TrialError(ValueError):
-    """IK, GRF and loads files that do not make a trial; the message says which file and what to change."""
+    """IK, GRF and loads files that do not make a trial; the message says which file and what
+    to change."""
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ def load_trial(
     q, leg_measured = _coordinates(
         ik,
         [f"{c}_{side}" for c in COORDINATES],
-        [f"{c}_{side}" for c in _REQUIRED_COORDINATES],
+        [f"{c}_{side}" for c in SAGITTAL_COORDINATES],
         time,
         config,
     )
@@ -307,10 +308,11 @@ def check_cop_under_foot(
     if far.size:
         k = far[0]
         raise TrialError(
-            f"{what}: at {trial.time[loaded[k]]:.3f} s the {'left' if trial.side == 'l' else 'right'} "
-            f"foot's centre of pressure lies {distance[k]:.2f} m from the foot (more than "
-            f"{max_distance_m:g} m): the GRF does not belong to this foot or is in another frame; "
-            "check which plate the ExternalLoads assigns to which calcn and that the GRF is in ground"
+            f"{what}: at {trial.time[loaded[k]]:.3f} s the "
+            f"{'left' if trial.side == 'l' else 'right'} foot's centre of pressure lies "
+            f"{distance[k]:.2f} m from the foot (more than {max_distance_m:g} m): the GRF does "
+            "not belong to this foot or is in another frame; check which plate the "
+            "ExternalLoads assigns to which calcn and that the GRF is in ground"
         )
 
 
@@ -325,7 +327,8 @@ def noncausal_derivatives(q: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np
     window = _derivative_window(rate_hz)
     if q.shape[0] < window:
         raise TrialError(
-            f"noncausal_derivatives needs at least {window} samples at {rate_hz:g} Hz, got {q.shape[0]}"
+            f"noncausal_derivatives needs at least {window} samples at {rate_hz:g} Hz, "
+            f"got {q.shape[0]}"
         )
     dt = 1.0 / rate_hz
     qd = savgol_filter(q, window, _DERIVATIVE_POLYORDER, deriv=1, delta=dt, axis=0, mode="interp")
@@ -343,7 +346,8 @@ def gait_events(trial: LegTrial) -> tuple[np.ndarray, np.ndarray]:
 
 
 def lowpass(x: np.ndarray, rate_hz: float, cutoff_hz: float, order: int = 2) -> np.ndarray:
-    """Zero-phase Butterworth low-pass along axis 0 (``order`` per pass, run forwards and backwards)."""
+    """Zero-phase Butterworth low-pass along axis 0 (``order`` per pass, run forwards and
+    backwards)."""
     if not cutoff_hz < rate_hz / 2:
         raise TrialError(
             f"cut-off {cutoff_hz:g} Hz is not below the Nyquist frequency of data at {rate_hz:g} Hz"
@@ -375,7 +379,8 @@ def _foot_specs(specs: list[ExternalForceSpec], side: str, loads_path) -> list[E
             if frame.lower() != "ground":
                 raise TrialError(
                     f"{loads_path}: {spec.name}'s {what} is expressed in {frame!r}; only "
-                    "ground-frame GRFs are supported (export the force plate data in the lab/ground frame)"
+                    "ground-frame GRFs are supported (export the force plate data in the "
+                    "lab/ground frame)"
                 )
         if not all(spec.point_columns):
             raise TrialError(

@@ -44,10 +44,11 @@ def gait_samples(n: int, rate_hz: float) -> list[Any]:
     """``n`` JointSample messages of the built-in normative gait at ``rate_hz``."""
     from firmware_bridge.codec import JointSample
     from firmware_bridge.normative_gait import load_normative_gait
+    from firmware_bridge.timestamps import WRAP_US
 
     t = np.arange(n) / rate_hz
     q = load_normative_gait().angles_at_time(t, None).astype(np.float32)
-    stamps = np.round(t * 1e6).astype(np.int64) % (1 << 32)
+    stamps = np.round(t * 1e6).astype(np.int64) % WRAP_US
     return [JointSample(i, int(stamps[i]), tuple(q[i].tolist()), 0b111) for i in range(n)]
 
 

@@ -114,14 +114,7 @@ def test_the_left_leg_is_mirrored_into_the_right_legs_world(subject01_trial_file
 
 # ---- synthetic files with known answers -----------------------------------------------------
 
-PELVIS_COLUMNS = [
-    "pelvis_tilt",
-    "pelvis_list",
-    "pelvis_rotation",
-    "pelvis_tx",
-    "pelvis_ty",
-    "pelvis_tz",
-]
+PELVIS_COLUMNS = list(PELVIS_COORDINATES)
 LEG_COLUMNS = [f"{c}_{side}" for side in "rl" for c in COORDINATES]
 LOADS = """<OpenSimDocument Version="40000"><ExternalLoads name="loads"><objects>
 <ExternalForce name="right"><applied_to_body>calcn_r</applied_to_body>
