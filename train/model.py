@@ -199,6 +199,9 @@ def clamped_activation(z: torch.Tensor) -> torch.Tensor:
 class InputNormalization(nn.Module):
     """(x - mean) / std with the training set's statistics as buffers."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(
         self,
         mean: np.ndarray | torch.Tensor,
@@ -402,6 +405,7 @@ class MuscleActivationNet(nn.Module):
         self.config = config
         n_features = len(config.input_features)
         self.normalize = InputNormalization(input_mean, input_std, config.input_features)
+        self.front: nn.Module
         if config.architecture == "mjca_bigru":
             self.front = nn.Sequential(
                 JointEmbedding(config.n_joints, config.joint_dim),
