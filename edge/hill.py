@@ -246,19 +246,7 @@ class HillModel:
         return self.force, self.active_force, self.torque
 
     @property
-    def kernel_buffers(
-        self,
-    ) -> tuple[
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-    ]:
+    def kernel_buffers(self) -> tuple[np.ndarray, ...]:
         """The arguments of ``hill_kernel`` after ``coordinates``, ``a``, ``q`` and ``qd`` (for
         a compiled caller, with ``coordinate_index``); the results land in ``force``,
         ``active_force`` and ``torque``."""
