@@ -268,15 +268,15 @@ class SimulatedSource(SerialSource):
             drain_s=0.5,
             keep_records=0,
         )
-        process = SimulatorProcess(config)
+        self._process = process = SimulatorProcess(config)
         try:
             device_path = process.start()
         except (OSError, TimeoutError, EOFError):
             process.close()
+            self._process = None
             raise
         assert device_path is not None  # without a URL the simulator serves a pseudo-terminal
         self.port = self.name = device_path
-        self._process = process
         threading.Thread(
             target=self._watch, args=(process,), name="simulator-watch", daemon=True
         ).start()
