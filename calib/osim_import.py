@@ -17,7 +17,7 @@ none of them used in the fit.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,15 +178,15 @@ def import_osim(
     for i, n in enumerate(
         tqdm(names, desc="fitting muscle paths", unit="muscle", disable=not progress)
     ):
-        path, degree, _ = fit_path(
+        muscle_path, degree, _ = fit_path(
             PathSamples(train_q, train_l[:, i], train_r[:, i]),
             PathSamples(held_q, held_l[:, i], held_r[:, i]),
             crosses[n],
             settings,
         )
-        check = path_error(path, PathSamples(check_q, check_l[:, i], check_r[:, i]))
-        reports.append(MuscleFitReport(n, crosses[n], degree, len(path.exponents), check))
-        fitted.append(Muscle(name=n, path=path, **model.muscle_parameters(n)))
+        check = path_error(muscle_path, PathSamples(check_q, check_l[:, i], check_r[:, i]))
+        reports.append(MuscleFitReport(n, crosses[n], degree, len(muscle_path.exponents), check))
+        fitted.append(Muscle(name=n, path=muscle_path, **model.muscle_parameters(n)))
 
     subject = Subject(
         body=Body(mass=model.total_mass(), height=float(height), side="right"),
@@ -199,7 +199,7 @@ def import_osim(
     return ImportResult(subject, tuple(reports))
 
 
-def leg_length(segments: dict[str, Segment]) -> float:
+def leg_length(segments: Mapping[str, Segment]) -> float:
     """Thigh plus shank length (m): hip-to-knee plus knee-to-ankle distance."""
     return float(sum(np.linalg.norm(segments[s].distal_joint) for s in ("thigh", "shank")))
 

@@ -35,7 +35,7 @@ from calib.coordinates import (
     SEGMENT_NAMES,
     opensim_coordinate,
 )
-from calib.subject import Joint, Segment, SubjectError
+from calib.subject import Joint, Segment, SubjectError, Vector3, tensor3, vector3
 
 FD_STEP_RAD = 1e-6
 AXIS_PROBE_RAD = 1.0
@@ -253,9 +253,9 @@ class OsimModel:
             inertia = (inertia + inertia.T) / 2
             segments[name] = Segment(
                 mass=mass,
-                inertia=tuple(tuple(float(v) for v in row) for row in inertia),
-                com=tuple(float(v) for v in com - proximal),
-                distal_joint=tuple(float(v) for v in distal - proximal),
+                inertia=tensor3(inertia),
+                com=vector3(com - proximal),
+                distal_joint=vector3(distal - proximal),
             )
         return segments
 
@@ -267,16 +267,16 @@ class OsimModel:
         rot = _matrix(body.getTransformInGround(self.state).R())
         return rot @ tensor @ rot.T
 
-    def hip_centre(self) -> tuple[float, float, float]:
+    def hip_centre(self) -> Vector3:
         """The hip joint centre (x, y, z) m in the pelvis frame."""
         self.default_pose()
         hip = self._joints.get("hip_r").getChildFrame().getPositionInGround(self.state)
         in_pelvis = self.model.getGround().findStationLocationInAnotherFrame(
             self.state, hip, self._bodies.get("pelvis")
         )
-        return tuple(float(v) for v in _vector(in_pelvis))
+        return vector3(_vector(in_pelvis))
 
-    def coordinate_axis(self, coordinate: str) -> tuple[float, float, float]:
+    def coordinate_axis(self, coordinate: str) -> Vector3:
         """The unit rotation axis of one of ``COORDINATES`` in ground axes at the default pose."""
         joint = MODEL_JOINTS[next(j for j, cs in JOINT_COORDINATES.items() if coordinate in cs)]
         child = self._joints.get(joint).getChildFrame().findBaseFrame()
@@ -295,7 +295,7 @@ class OsimModel:
                 f"turns {joint} by {angle:.6g} rad; calib needs joints that rotate by their "
                 "coordinates' own angles about fixed axes"
             )
-        return tuple(float(v) for v in rotvec / angle)
+        return vector3(rotvec / angle)
 
     def joints(self, ranges: dict[str, tuple[float, float]]) -> dict[str, Joint]:
         """Hip, knee and ankle with their axes from the model and the given ranges (rad)."""

@@ -83,4 +83,5 @@ def capture_from_port(
             f"no valid joint samples from {port!r} in {seconds:g} s "
             f"({rejected} samples with invalid channels); is the device streaming?"
         )
+    assert names is not None  # a row is kept only once the channel names are known
     return Capture(tuple(names), np.array(rows))

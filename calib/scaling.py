@@ -24,7 +24,16 @@ import dataclasses
 from pathlib import Path
 
 from calib.coordinates import PAPER_MUSCLES
-from calib.subject import Body, Segment, Subject, SubjectError, load_subject
+from calib.subject import (
+    Body,
+    Segment,
+    Subject,
+    SubjectError,
+    Vector3,
+    load_subject,
+    tensor3,
+    vector3,
+)
 
 GENERIC_SUBJECT_PATH = Path(__file__).resolve().parent / "data" / "generic_gait2392.json"
 # gait2392 is documented as a person about 1.8 m tall; its bodies weigh 75.16 kg.
@@ -42,6 +51,7 @@ def select_muscles(subject: Subject, spec: str | None) -> Subject:
     paper's ten, or a comma-separated list."""
     if spec is None or spec.strip() == "all":
         return subject
+    names: tuple[str, ...]
     if spec.strip() == "paper":
         names = PAPER_MUSCLES
     else:
@@ -66,14 +76,14 @@ def scale_subject(generic: Subject, height: float, mass: float) -> Subject:
     k_m = mass / generic.body.mass
     k_f = k_m**FORCE_MASS_EXPONENT
 
-    def scale_length(p: tuple[float, ...]) -> tuple[float, ...]:
-        return tuple(v * k_h for v in p)
+    def scale_length(p: Vector3) -> Vector3:
+        return vector3(v * k_h for v in p)
 
     k_inertia = k_m * k_h**2
     segments = {
         name: Segment(
             mass=s.mass * k_m,
-            inertia=tuple(tuple(v * k_inertia for v in row) for row in s.inertia),
+            inertia=tensor3((v * k_inertia for v in row) for row in s.inertia),
             com=scale_length(s.com),
             distal_joint=scale_length(s.distal_joint),
         )

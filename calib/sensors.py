@@ -170,7 +170,8 @@ def _upgrade(data: Any) -> Any:
                     f"null (sensors.json schema version 1), got {joint!r}"
                 )
             fields = {k: v for k, v in c.items() if k != "joint"}
-            c = {**fields, "coordinate": VERSION_1_JOINTS.get(joint)}
+            coordinate = VERSION_1_JOINTS[joint] if joint is not None else None
+            c = {**fields, "coordinate": coordinate}
         channels.append(c)
     return {**data, "schema_version": SENSORS_SCHEMA_VERSION, "channels": channels}
 

@@ -32,7 +32,7 @@ Conventions (see docs/INTERFACES.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -232,21 +232,21 @@ class Subject:
         body = data["body"]
         return cls(
             body=Body(float(body["mass"]), float(body["height"]), body.get("side", "right")),
-            hip_centre=_floats(data["hip_centre"]),
+            hip_centre=vector3(data["hip_centre"]),
             segments={
                 name: Segment(
                     mass=float(s["mass"]),
-                    inertia=tuple(_floats(row) for row in s["inertia"]),
-                    com=_floats(s["com"]),
-                    distal_joint=_floats(s["distal_joint"]),
+                    inertia=tensor3(s["inertia"]),
+                    com=vector3(s["com"]),
+                    distal_joint=vector3(s["distal_joint"]),
                 )
                 for name, s in ((n, data["segments"][n]) for n in SEGMENT_NAMES)
             },
             joints={
                 name: Joint(
                     coordinates=tuple(j["coordinates"]),
-                    axes=tuple(_floats(a) for a in j["axes"]),
-                    ranges=tuple(_floats(r) for r in j["ranges"]),
+                    axes=tuple(vector3(a) for a in j["axes"]),
+                    ranges=tuple(_pair(r) for r in j["ranges"]),
                 )
                 for name, j in ((n, data["joints"][n]) for n in JOINT_NAMES)
             },
@@ -292,6 +292,23 @@ def _build_arrays(muscles: tuple[Muscle, ...]) -> MuscleArrays:
 
 def _floats(values: Sequence[Any]) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
+
+
+def vector3(values: Iterable[Any]) -> Vector3:
+    """Exactly three numbers as a ``Vector3`` of floats (ValueError for any other count)."""
+    x, y, z = (float(v) for v in values)
+    return (x, y, z)
+
+
+def tensor3(rows: Iterable[Iterable[Any]]) -> Tensor3:
+    """A 3x3 array (rows of three numbers) as a ``Tensor3`` of floats."""
+    first, second, third = (vector3(row) for row in rows)
+    return (first, second, third)
+
+
+def _pair(values: Iterable[Any]) -> tuple[float, float]:
+    lo, hi = (float(v) for v in values)
+    return (lo, hi)
 
 
 def _muscle_from_dict(m: Mapping[str, Any]) -> Muscle:

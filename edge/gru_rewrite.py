@@ -158,7 +158,9 @@ def last_step_gru(program: ExportedProgram) -> ExportedProgram:
         if selects is None:
             continue
         batch_first = node.args[8]
-        steps = node.args[0].meta["val"].shape[1 if batch_first else 0]
+        sequence = node.args[0]
+        assert isinstance(sequence, torch.fx.Node)  # aten.gru's input is a traced tensor
+        steps = sequence.meta["val"].shape[1 if batch_first else 0]
         for select in selects:
             step = select.args[2] % steps
             with module.graph.inserting_before(select):

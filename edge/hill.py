@@ -48,7 +48,8 @@ _PASSIVE_DENOMINATOR = math.expm1(PASSIVE_SHAPE)
 
 @njit(cache=True, fastmath=False)
 def _force_velocity(v: float) -> float:
-    """f_v of the normalised fibre velocity (lengthening positive), OpenSim's Thelen 2003 at a = 1."""
+    """f_v of the normalised fibre velocity (lengthening positive), OpenSim's Thelen 2003
+    at a = 1."""
     if v <= 0.0:
         if v <= -1.0:
             return 0.0
@@ -82,7 +83,8 @@ def hill_kernel(
 
     ``coordinates``: (0, 1, ..., J-1), a tuple, so that the compiler knows the number
     of coordinates as a constant and unrolls the short loops over them (2x faster
-    than a count read from an array's shape). ``a`` (M,) activations (clipped to [0, 1]); ``q`` (J,) rad; ``qd`` (J,) rad/s.
+    than a count read from an array's shape). ``a`` (M,) activations (clipped to
+    [0, 1]); ``q`` (J,) rad; ``qd`` (J,) rad/s.
     Paths: ``exponents`` (P, J) monomials and, per muscle m, the nonzero
     coefficients ``coefficient[row_start[m]:row_start[m+1]]`` of terms ``term[...]``.
     ``params`` (M, 6): F_max N, l_o m, l_ts m, fibre thickness m, floor of the
@@ -244,7 +246,7 @@ class HillModel:
         return self.force, self.active_force, self.torque
 
     @property
-    def kernel_buffers(self) -> tuple:
+    def kernel_buffers(self) -> tuple[np.ndarray, ...]:
         """The arguments of ``hill_kernel`` after ``coordinates``, ``a``, ``q`` and ``qd`` (for
         a compiled caller, with ``coordinate_index``); the results land in ``force``,
         ``active_force`` and ``torque``."""

@@ -73,10 +73,12 @@ def _serve(bundle_dir: str, backend_name: str, niceness: int, connection) -> Non
         except Exception as exc:
             connection.send_bytes(_ERROR + f"{type(exc).__name__}: {exc}".encode())
             return
+        latest = worker.latest
+        assert latest is not None  # the unthreaded worker publishes its output within submit
         connection.send_bytes(
             _OUTPUT
             + _RESULT.pack(window_end_s, generation, worker.degraded, worker.errors["backend"])
-            + worker.latest[0].activations.tobytes()
+            + latest[0].activations.tobytes()
         )
 
 

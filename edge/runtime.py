@@ -209,7 +209,7 @@ class EstimatePipeline:
         self.unwrapper = TimestampUnwrapper()
         m = manifest.n_muscles
         if inference.on_thread and inference.worker == "process":
-            self.worker = InferenceProcess(
+            self.worker: InferenceWorker | InferenceProcess = InferenceProcess(
                 bundle.directory, backend, inference.thread_niceness, log
             )
         else:

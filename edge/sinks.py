@@ -9,14 +9,14 @@ status line, is edge.status.StatusReporter.)
 The loop hands each estimate over as one float64 row (``EstimateLog.submit``, a
 non-blocking write into the pipe); the writer process formats and writes it.
 Nothing is lost unless the pipe is full, and every row lost that way is counted
-(``overflowed``) and reported in the run summary. Formats: OpenSim storage (``.sto``, readable by
-OpenSim 4 and train/'s reader) or CSV (any other suffix).
+(``overflowed``) and reported in the run summary. Formats: OpenSim storage
+(``.sto``, readable by OpenSim 4 and train/'s reader) or CSV (any other suffix).
 
 Columns: ``time`` (s, device clock, the predicted instant), ``sample_time``
 (s, device clock of the sample answered), ``seq``, ``status``, ``skipped``,
 ``latency_us``, ``activation_age_us`` (device time from the end of the window the
-network saw to the sample answered), then ``<muscle>_activation``, ``<muscle>_force`` (N) per muscle, and
-``<coordinate>_moment`` (N·m) per joint.
+network saw to the sample answered), then ``<muscle>_activation``, ``<muscle>_force``
+(N) per muscle, and ``<coordinate>_moment`` (N·m) per joint.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import time
 from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from serial import SerialBase, SerialTimeoutException
@@ -51,6 +52,14 @@ _FLUSH_PERIOD_S = 0.5
 _LOG_NICENESS = 5
 _MAX_PIPE_BYTES = 1 << 20
 """Linux lets any process raise a pipe's buffer to 1 MiB (/proc/sys/fs/pipe-max-size)."""
+
+
+class FrameOutput(Protocol):
+    """Where a source's estimates go: ``FrameWriter``, or a wrapper around one."""
+
+    def send(self, message: Message) -> bool: ...
+
+    def send_frame(self, frame: bytes | np.ndarray) -> bool: ...
 
 
 class FrameWriter:
@@ -93,7 +102,8 @@ class FrameWriter:
                 return False
             return True
         try:
-            written = os.write(self.fd, frame)
+            # ndarray is a buffer; numpy's stubs declare that only for Python >= 3.12
+            written = os.write(self.fd, frame)  # type: ignore[arg-type]
         except BlockingIOError:
             self.events["output_dropped"] += 1
             return False
@@ -237,7 +247,8 @@ class EstimateLog:
         """Hand one row to the writer without waiting; False (and counted) when it is
         ``queue_size`` rows behind."""
         try:
-            os.write(self._rows_out, row)
+            # ndarray is a buffer; numpy's stubs declare that only for Python >= 3.12
+            os.write(self._rows_out, row)  # type: ignore[arg-type]
         except BlockingIOError:
             self.overflowed += 1
             return False

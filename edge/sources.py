@@ -20,16 +20,19 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from serial import SerialBase, SerialException
 
-from edge.sinks import FrameWriter
+from edge.sinks import FrameOutput, FrameWriter
 from firmware_bridge.codec import JointSample, Message, StreamDecoder, encode
 from firmware_bridge.link import DEFAULT_BAUD, serial_ports
 from firmware_bridge.motion_file import read_joint_angles
 from firmware_bridge.timestamps import WRAP_US
+
+if TYPE_CHECKING:
+    from firmware_bridge.simulator import SimulatorProcess
 
 LINK_ERRORS = (SerialException, OSError)
 """What pyserial raises for a port that is absent or vanished."""
@@ -44,7 +47,9 @@ class LinkLost(Exception):
 
 class SampleSource(Protocol):
     name: str
-    output: FrameWriter | None
+
+    @property
+    def output(self) -> FrameOutput | None: ...
 
     def start(self) -> None: ...
 
@@ -193,6 +198,7 @@ class SerialSource(_Lifecycle):
         fd = self._in_fd
         if fd is None:
             link = self._link
+            assert link is not None  # read() returns before reading when no link is open
             waiting = link.in_waiting
             data = link.read(waiting if waiting else 1)
             if data and not waiting and link.in_waiting:
@@ -249,7 +255,7 @@ class SimulatedSource(SerialSource):
         self.rate_hz = rate_hz
         self.duration_s = duration_s
         self.device_report: dict = {}
-        self._process = None
+        self._process: SimulatorProcess | None = None
         self._ended = threading.Event()
 
     def start(self) -> None:
@@ -263,18 +269,22 @@ class SimulatedSource(SerialSource):
             drain_s=0.5,
             keep_records=0,
         )
-        self._process = SimulatorProcess(config)
+        self._process = process = SimulatorProcess(config)
         try:
-            self.port = self.name = self._process.start()
+            device_path = process.start()
         except (OSError, TimeoutError, EOFError):
-            self._process.close()
+            process.close()
             self._process = None
             raise
-        threading.Thread(target=self._watch, name="simulator-watch", daemon=True).start()
+        assert device_path is not None  # without a URL the simulator serves a pseudo-terminal
+        self.port = self.name = device_path
+        threading.Thread(
+            target=self._watch, args=(process,), name="simulator-watch", daemon=True
+        ).start()
 
-    def _watch(self) -> None:
+    def _watch(self, process: SimulatorProcess) -> None:
         try:
-            self._process.wait_streamed(None)
+            process.wait_streamed(None)
         except (RuntimeError, TimeoutError, EOFError, OSError) as exc:
             self.device_report = {"error": str(exc)}
         self._ended.set()
@@ -340,7 +350,7 @@ class ReplaySource(_Lifecycle):
         stamps = np.round(self.time_s * 1e6).astype(np.int64) % WRAP_US
         mask = (1 << len(coordinates)) - 1
         q = angles.astype(np.float32)
-        self.samples = [
+        self.samples: list[Message] = [
             JointSample(i, int(stamps[i]), tuple(q[i].tolist()), mask) for i in range(len(stamps))
         ]
         self._next = 0

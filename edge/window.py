@@ -176,7 +176,19 @@ class WindowBuilder:
         window_features(*self.kernel_inputs(ring))
         return self.input
 
-    def kernel_inputs(self, ring: SampleRing) -> tuple:
+    def kernel_inputs(
+        self, ring: SampleRing
+    ) -> tuple[
+        np.ndarray,
+        np.ndarray,
+        float,
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        np.ndarray,
+    ]:
         """The arguments of ``window_features`` for a window ending at the ring's newest
         sample (for a compiled caller that builds the window itself)."""
         return (

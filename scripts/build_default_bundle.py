@@ -1,4 +1,5 @@
-"""Rebuild edge/default_bundle/: a label-free PI-MJCA-BiGRU for the default subject on the built-in gait.
+"""Rebuild edge/default_bundle/: a label-free PI-MJCA-BiGRU for the default subject on the
+built-in gait.
 
 Recipe (deterministic for a seed):
 1. subject: ``calib.default_subject()`` (generic gait2392, its 43 right-leg muscles over
@@ -14,29 +15,21 @@ Recipe (deterministic for a seed):
    length, treadmill-like), the ground reaction force and free moment per body
    weight and the centre of pressure relative to the ankle in the foot's frame
    per leg length, vs stance phase, scaled to the default subject's weight and
-   leg length; the foot is free in swing. Built for subject01's body, the
-   gait's five required moments are within 1-6 % of their peak (RMS) of the
-   recorded trial's (scripts/normative_moments.py);
+   leg length; the foot is free in swing (scripts/normative_moments.py compares
+   the gait's required moments with the recorded trial's);
 4. variety: ``--augment`` label-free variants per leg from ``train.augment``
    (time-warped speeds 0.8-1.25x, joint amplitude 0.9-1.1x, +-2 degree offsets);
 5. training: ``train.fit.fit`` with the paper's loss and optimiser settings,
    ``--epochs`` epochs (default below, chosen to fit this project's CPU budget),
    the network's ``--output`` mapping (train.model) and ``--input-noise-deg``
    of Gaussian angle noise on the training inputs (train.fit). Why 0.15
-   degree: the bundle trained on clean angles alone lost its R^2 against its
-   own noiseless answers (below 0 for some muscles) at 0.3 degree of noise; a
-   14-bit encoder quantises to 0.022 degree (0.006 degree std) and sensor
-   noise of a few hundredths to a tenth of a degree is typical, so 0.15 degree
-   covers it with margin while its 14 rad/s^2 of acceleration noise (std, at
-   100 Hz) stays well under walking's joint accelerations. Measured on the
-   built-in gait (activations from noisy vs clean angles, worst muscle's
-   R^2): trained on clean angles 0.85 / 0.47 / -0.98 / -3.66 at 0.05 / 0.1 /
-   0.2 / 0.3 degree; with 0.15 degree of training noise (and the bounded
-   output) 1.000 / 0.999 / 0.996 / 0.989, with clean activations correlating
-   0.96-1.0 per muscle with the clean-trained bundle's (the medial
-   gastrocnemius, capped at 1 now, the least); the ankle's validation torque
-   RMSE rose from 6.7 to 12.5 N m, the torque the ten muscles cannot supply
-   within a <= 1;
+   degree: a bundle trained on clean angles alone answers noisy angles badly
+   (its R^2 against its own noiseless answers falls below 0 for some muscles
+   at a few tenths of a degree), while sensor noise of a few hundredths to a
+   tenth of a degree is typical (a 14-bit encoder quantises to 0.022 degree);
+   0.15 degree covers that with margin and keeps the acceleration noise it
+   causes well under walking's joint accelerations (figures:
+   docs/measurements.md);
 6. export: ``train.export.export_bundle`` into ``--out`` (default edge/default_bundle/),
    which checks eager / torch.export / ONNX Runtime parity before returning.
 
@@ -79,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         "--input-noise-deg",
         type=float,
         default=DEFAULT_INPUT_NOISE_DEG,
-        help=f"training angle noise std in degrees (default {DEFAULT_INPUT_NOISE_DEG}, see the doc)",
+        help=(
+            f"training angle noise std in degrees (default {DEFAULT_INPUT_NOISE_DEG}, see the doc)"
+        ),
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="bundle directory")
     parser.add_argument("--run", type=Path, help="keep the training RUN here (default: temporary)")

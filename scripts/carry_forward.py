@@ -21,9 +21,9 @@ absolute difference in activation):
   output as the excitation.
 
 An output can only be used once the network has computed it: ``--delays-ms`` are
-the times from a window's last sample to its output's use (0: inline; about one
-inference, 0.4-1 ms on a 2-core CPU, on the runtime's own thread). Prints one table
-row per stream, device rate, delay and method.
+the times from a window's last sample to its output's use (0: inline; otherwise
+about one inference on the runtime's own thread). Prints one table row per stream,
+device rate, delay and method.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ optimisation and OpenSim's. The cosine schedule depends on the cap only, so the 
 are the same run up to the rule's stop, and the cap run's history says where other
 settings of the rule (patience, relative improvement) would have stopped.
 
-Needs the ``opensim`` package (subject import). Takes about 5 + 15 minutes of training
-on one core of this project's 2-core CPU (run it under the heavy lock).
+Needs the ``opensim`` package (subject import). Trains for tens of minutes on one core
+(run it under the heavy lock; timing: docs/measurements.md).
 """
 
 from __future__ import annotations

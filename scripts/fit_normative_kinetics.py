@@ -27,10 +27,10 @@ docstring says what each series means):
   force over the cycle (steady treadmill walking).
 
 Everything comes from the one leg's cycle, so the built gait is that leg's
-walking with its own loads (its moments within a few per cent of the recorded
-ones); both feet's average with a left-right symmetric pelvis is a gait nobody
-walked, whose hip frontal and transverse moments differ from the recorded
-right leg's by 30 % of their peak (subject01 walks asymmetrically).
+walking with its own loads; both feet's average with a left-right symmetric
+pelvis would be a gait nobody walked, whose hip frontal and transverse moments
+differ markedly from the recorded right leg's (subject01 walks asymmetrically;
+figures: docs/measurements.md).
 
     python scripts/fit_normative_kinetics.py [--data ../shared/data/opensim-gait2392]
         [--subject subject01.json] [--harmonics 20] [--pelvis-harmonics 8]

@@ -1,4 +1,4 @@
-"""Accuracy against delay for the lookahead N (issue 6 item 3) on the subject01 walking trial.
+"""Accuracy against delay for the lookahead N on the subject01 walking trial.
 
 The BiGRU looks both ways inside its window, so the newest sample has the least
 future context. A model trained with ``--lookahead N`` predicts the sample N
@@ -12,19 +12,7 @@ static optimisation (``train-so``) and against OpenSim's.
     python scripts/lookahead_tradeoff.py [--data ../shared/data/opensim-gait2392]
         [--out lookahead/] [--epochs 1000] [--lookaheads 0,2,5]
 
-Measured (1000 epochs each, seed 0, on this project's shared 2-core CPU,
-with the softplus output that was the default then; bounded, today's
-default, scored 0.972 / 0.675 / 0.509 at N = 0, see train.model):
-
-     N  delay   vs train-so   vs OpenSim act.   vs OpenSim force
-     0     0 ms      0.961          0.669            0.508
-     2    20 ms      0.952          0.671            0.506
-     5    50 ms      0.955          0.675            0.508
-
-so on walking at 100 Hz the extra context buys nothing measurable: the default
-N = 0 answers without delay. (At 500 epochs the three runs scattered, 0.65-0.95
-against train-so, by how each shared the knee torque between rectus femoris
-and the vasti: optimisation noise, not an effect of N.)
+The figures it printed, and why the default is N = 0: docs/measurements.md.
 
 Runs that already finished in ``--out`` (e.g. ``paper_experiments.py``'s
 ``pi_all`` copied as ``lookahead_0``) are reused. Needs the ``opensim``

@@ -109,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             "right leg, its first recorded cycle (N m):"
             if side == "r"
-            else "left leg, its first recorded cycle (N m; the built gait is the right leg's cycle, "
-            "so this measures the source's left-right asymmetry):"
+            else "left leg, its first recorded cycle (N m; the built gait is the right leg's "
+            "cycle, so this measures the source's left-right asymmetry):"
         )
         print(f"  {'coordinate':14s} {'peak':>7s} {'RMS diff':>9s} {'% peak':>7s} {'max diff':>9s}")
         for k, name in enumerate(COORDINATES):

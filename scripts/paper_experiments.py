@@ -1,4 +1,4 @@
-"""Issue 3's targets for the label-free PI-MJCA-BiGRU on the shared subject01 walking trial.
+"""The accuracy targets of the label-free PI-MJCA-BiGRU on the shared subject01 walking trial.
 
 Recipe (each step a CLI of this package, run in-process):
 1. ``calib-subject --osim subject01_simbody_adjusted.osim`` twice: the paper's
@@ -22,16 +22,13 @@ muscles, PI and train-so against OpenSim) with the paper's other experiments and
 writes them to docs/results.md; this script remains the recipe that
 ``scripts/convergence.py`` and ``scripts/lookahead_tradeoff.py`` share.
 
-Epochs: a fixed 1000 by default (``--patience 0``: fixed epoch
-counts, not of train-fit's convergence rule), not the paper's 500. One 2 s trial makes 178 windows
-(both legs, stride 2): 23 steps of 8 per epoch, far fewer per epoch than the
-paper's six-subject datasets. At 500 epochs the knee extensors' share of the
-knee torque was not settled (rectus femoris vs the vasti, differently from run
-to run); at 1000 it was.
+Epochs: a fixed 1000 by default (``--patience 0``: a fixed epoch count, not
+train-fit's convergence rule), not the paper's 500: one short trial gives far fewer
+optimiser steps per epoch than the paper's six-subject datasets, and the knee
+extensors' share of the knee torque settles only with more epochs (figures and
+timing: docs/measurements.md).
 
-Needs the ``opensim`` package (subject import). Training dominates the time:
-about 0.6 s per epoch (43 muscles) on one core of this project's shared
-2-core CPU, i.e. about 10 minutes per case.
+Needs the ``opensim`` package (subject import). Training dominates the time.
 """
 
 from __future__ import annotations

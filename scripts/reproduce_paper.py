@@ -1,6 +1,7 @@
 """Reproduce the experiments of the paper's Section IV on the trials given, and write the report.
 
-    python scripts/reproduce_paper.py [--quick | --smoke] [--out DIR] [--report FILE] [TRIAL.json ...]
+    python scripts/reproduce_paper.py [--quick | --smoke] [--out DIR] [--report FILE]
+        [TRIAL.json ...]
 
 Every experiment trains with ``train.fit.fit`` (the function behind ``train-fit``) and scores
 with ``train.evaluate.evaluate`` (behind ``train-eval``) against OpenSim's static
@@ -354,8 +355,9 @@ def static_optimization_labels(legs, subject):
         result = static_optimization(subject, leg)
         names = [n[:-2] + "_l" if leg.side == "l" and n.endswith("_r") else n
                  for n in subject.muscle_names]  # fmt: skip
+        origin = f"static optimisation of {leg.variant} {leg.side}"
         storages.append(Storage(result.time, tuple(names), result.activation, False,
-                                path=f"static optimisation of {leg.variant} {leg.side}"))  # fmt: skip
+                                path=origin))  # fmt: skip
     return storages
 
 
@@ -600,11 +602,13 @@ def box_figure(pi: list[dict], supervised: list[dict], path: Path) -> None:
     labels = [paper_label(m) for m in muscles]
     fig, axes = plt.subplots(2, 2, figsize=(12, 7))
     panels = [("activation", "r2", "activation R²"), ("force", "r2", "force R²"),
-              ("activation", "nrmse", "activation NRMSE"), ("force", "nrmse", "force NRMSE")]  # fmt: skip
+              ("activation", "nrmse", "activation NRMSE"),
+              ("force", "nrmse", "force NRMSE")]  # fmt: skip
     x = np.arange(len(muscles))
     for axis, (quantity, metric, title) in zip(axes.flat, panels):
-        for offset, scores, colour, name in ((-0.18, pi, "tab:red", "PI-MJCA-BiGRU"),
-                                             (0.18, supervised, "tab:blue", "MJCA-BiGRU")):  # fmt: skip
+        models = ((-0.18, pi, "tab:red", "PI-MJCA-BiGRU"),
+                  (0.18, supervised, "tab:blue", "MJCA-BiGRU"))  # fmt: skip
+        for offset, scores, colour, name in models:
             values = muscle_values(scores, quantity, metric)
             columns = [v[np.isfinite(v)] for v in values.T]
             keep = [j for j, c in enumerate(columns) if c.size]
@@ -676,7 +680,8 @@ def report(space: Workspace, cases: list[Case], trials: list[Trial], second: Tri
     t = trial.name
     n_seeds = len(settings.seeds)
     full = {"trial": t, "mode": "pi", "muscles": "all", "architecture": "mjca_bigru",
-                "weights": FIXED_WEIGHTS, "loss_weighting": "fixed", "balance": "auto", "speeds": ()}  # fmt: skip
+            "weights": FIXED_WEIGHTS, "loss_weighting": "fixed", "balance": "auto",
+            "speeds": ()}  # fmt: skip
     epochs_run = [json.loads((space.run_dir(c) / "metrics.json").read_text())["epochs"]
                   for c in cases]  # fmt: skip
     out = [
@@ -903,13 +908,14 @@ def report(space: Workspace, cases: list[Case], trials: list[Trial], second: Tri
 
     # 5. muscle sets and balance
     rows = []
-    for label, muscles_set, balance in (("43 muscles, five coordinates", "all", "auto"),
-                                        ("ten muscles, five coordinates", "ten", "auto"),
-                                        ("43 muscles, sagittal (the paper's)", "all", "sagittal")):  # fmt: skip
+    variants = (("43 muscles, five coordinates", "all", "auto"),
+                ("ten muscles, five coordinates", "ten", "auto"),
+                ("43 muscles, sagittal (the paper's)", "all", "sagittal"))  # fmt: skip
+    for label, muscles_set, balance in variants:
         scores = scores_of(**{**full, "muscles": muscles_set, "balance": balance})
         scores = scores[: len(settings.other_seeds)]
-        so = static_optimization_scores(space, trial, muscles_set,
-                                        "sagittal" if balance == "sagittal" else "five")  # fmt: skip
+        so_balance = "sagittal" if balance == "sagittal" else "five"
+        so = static_optimization_scores(space, trial, muscles_set, so_balance)
         residual = max(so["residual_max_abs_nm"].values())
         rows.append([label, *summary_row(scores), *training_row(scores)[2:],
                      f"{so['activation']['mean']['r2']:.2f}", f"{so['force']['mean']['r2']:.2f}",
@@ -961,8 +967,9 @@ def report(space: Workspace, cases: list[Case], trials: list[Trial], second: Tri
         "## Full run",
         "",
         (
-            f"`python scripts/reproduce_paper.py` trains {len(plan(trials, second, SETTINGS['full']))} "
-            f"runs on {len(trials)} trial(s){SECOND_NOTE if second else ''}. At the {settings.name} setting's measured "
+            "`python scripts/reproduce_paper.py` trains "
+            f"{len(plan(trials, second, SETTINGS['full']))} runs on {len(trials)} trial(s)"
+            f"{SECOND_NOTE if second else ''}. At the {settings.name} setting's measured "
             f"{mean_seconds_per_epoch(space, cases):.2f} s per epoch (43 muscles, one thread) and "
             "about 400 epochs per run (where train-fit's rule stops on subject01), that is about "
             f"{estimate_full_hours(space, cases, trials, second):.1f} h on this CPU."

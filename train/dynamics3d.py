@@ -107,13 +107,16 @@ class LegModel:
     def from_subject(cls, subject: Any) -> LegModel:
         """The leg of a five-coordinate ``calib.Subject``."""
         segments = [subject.segments[name] for name in SEGMENT_NAMES]
+        hip_axes, knee_axes, ankle_axes = (
+            np.asarray(subject.joints[j].axes, dtype=np.float64) for j in JOINT_NAMES
+        )
         return cls(
             hip_centre=np.asarray(subject.hip_centre, dtype=np.float64),
             mass=np.array([s.mass for s in segments]),
             inertia=np.array([s.inertia for s in segments], dtype=np.float64),
             com=np.array([s.com for s in segments], dtype=np.float64),
             distal=np.array([s.distal_joint for s in segments], dtype=np.float64),
-            axes=tuple(np.asarray(subject.joints[j].axes, dtype=np.float64) for j in JOINT_NAMES),
+            axes=(hip_axes, knee_axes, ankle_axes),
         )
 
 
@@ -298,7 +301,8 @@ def joint_loads(
             np.asarray(ground.free_moment, dtype=np.float64), (*batch, 3)
         )
         child_point = np.broadcast_to(np.asarray(ground.cop, dtype=np.float64), (*batch, 3))
-    forces, moments = [None] * 3, [None] * 3
+    forces: list[np.ndarray] = []  # distal first
+    moments: list[np.ndarray] = []
     for k in (2, 1, 0):
         rotation = orientation[..., k, :, :]
         inertia = rotation @ model.inertia[k] @ np.swapaxes(rotation, -1, -2)
@@ -316,10 +320,11 @@ def joint_loads(
             + np.cross(child_point - com, child_force)
             + child_moment
         )
-        forces[k], moments[k] = force, moment
+        forces.append(force)
+        moments.append(moment)
         child_force, child_moment, child_point = force, moment, proximal
-    force = np.stack(forces, axis=-2)
-    moment = np.stack(moments, axis=-2)
+    force = np.stack(forces[::-1], axis=-2)
+    moment = np.stack(moments[::-1], axis=-2)
     joint_of = np.repeat(np.arange(3), [a.shape[0] for a in model.axes])
     generalized = np.einsum("...ci,...ci->...c", moment[..., joint_of, :], kinematics.partial_axes)
     return JointLoads(force=force, moment=moment, generalized_force=generalized)

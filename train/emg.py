@@ -376,6 +376,7 @@ def compare_emg(
         )
         reference_r = reference_lag = None
         if reference is not None:
+            assert reference_time is not None  # a reference comes with its time axis
             reference_r, reference_lag, _ = lagged_r(
                 recording.time, emg, reference_time, reference[muscle], (lo, hi), max_lag
             )

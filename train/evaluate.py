@@ -178,6 +178,7 @@ def format_table(comparisons: list[Comparison]) -> str:
         row("of muscles", cells(lambda s, key: str(int(np.isfinite(getattr(s, key)).sum()))))
     )
     first = comparisons[0].scores
+    assert first.span_s is not None  # a comparison scores one time series, which has a span
     lines.append(
         f"({first.samples} reference samples, {first.span_s[0]:.3f}-{first.span_s[1]:.3f} s)"
     )
@@ -268,8 +269,8 @@ def evaluate(args: argparse.Namespace) -> Evaluation:
         subject = subject or predictor.subject
         estimates = [Estimate("activation", "", prediction.time, prediction.activation)]
         if force_labels is not None:
-            force = prediction.active_force if args.force_kind == "active" else prediction.force
-            estimates.append(Estimate("force", "N", prediction.time, force))
+            forces = prediction.active_force if args.force_kind == "active" else prediction.force
+            estimates.append(Estimate("force", "N", prediction.time, forces))
         source = predictor.source
         data_span = (
             prediction.time[0] - (predictor.history - 1 - predictor.lookahead) / predictor.rate_hz,

@@ -188,7 +188,7 @@ def check_bundle_parity(
     for backend in (TorchProgramBackend(bundle), OnnxRuntimeBackend(bundle)):
         got = np.stack([backend.infer(w[None].astype(np.float32)) for w in windows])
         errors[backend.name] = float(np.max(np.abs(got - eager)))
-    worst = max(errors, key=errors.get)
+    worst = max(errors, key=errors.__getitem__)
     if errors[worst] > PARITY_TOLERANCE:
         raise ExportError(
             f"the {worst} form of the network differs from eager PyTorch by "

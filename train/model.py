@@ -66,7 +66,7 @@ Choices where the paper is ambiguous (each repeated next to its code):
   (64, 128, 128 channels, kernel 3, stride 1, padding 1), each GELU + dropout
   0.05 -> BiGRU. No joint embedding or integration layer either, so the
   ablation isolates what the per-joint embedding + attention add.
-- Lookahead N (issue 6 item 3, paper N = 0): eq. (13) takes the BiGRU output
+- Lookahead N (paper N = 0): eq. (13) takes the BiGRU output
   at step W-1-N instead of the last one, giving the backward GRU N samples of
   future context; the runtime then answers N model samples late.
 """
@@ -198,6 +198,9 @@ def clamped_activation(z: torch.Tensor) -> torch.Tensor:
 
 class InputNormalization(nn.Module):
     """(x - mean) / std with the training set's statistics as buffers."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(
         self,
@@ -402,6 +405,7 @@ class MuscleActivationNet(nn.Module):
         self.config = config
         n_features = len(config.input_features)
         self.normalize = InputNormalization(input_mean, input_std, config.input_features)
+        self.front: nn.Module
         if config.architecture == "mjca_bigru":
             self.front = nn.Sequential(
                 JointEmbedding(config.n_joints, config.joint_dim),

@@ -212,13 +212,15 @@ def normative_leg(
     config = config or TrialConfig()
     if gait.hip is None:
         gait.pose_at_phase(0.0)  # refuses a gait file without hip adduction and rotation
+    hip = gait.hip
+    assert hip is not None  # pose_at_phase raised above otherwise
     gain = lowpass_gains(gait.harmonics, gait.period_s, config, rate_hz)
-    hip_gain = lowpass_gains(gait.hip.cos.shape[1], gait.period_s, config, rate_hz)
+    hip_gain = lowpass_gains(hip.cos.shape[1], gait.period_s, config, rate_hz)
     gait = replace(
         gait,
         cos=gait.cos * gain,
         sin=gait.sin * gain,
-        hip=HipSeries(gait.hip.mean, gait.hip.cos * hip_gain, gait.hip.sin * hip_gain),
+        hip=HipSeries(hip.mean, hip.cos * hip_gain, hip.sin * hip_gain),
     )
     gain = lowpass_gains(kinetics.pelvis_cos.shape[1], gait.period_s, config, rate_hz)
     kinetics = replace(

@@ -121,7 +121,8 @@ class Storage:
         return name in self.columns
 
     def column(self, name: str) -> np.ndarray:
-        """The column ``name`` (N,) as stored; a missing name raises StorageError listing the available ones."""
+        """The column ``name`` (N,) as stored; a missing name raises StorageError listing
+        the available ones."""
         return self.data[:, self._index(name)]
 
     def columns_of(self, names: list[str] | tuple[str, ...]) -> np.ndarray:
@@ -245,7 +246,8 @@ def write_storage(
     if data.shape != (time.shape[0], len(columns)):
         raise StorageError(
             f"write_storage({path}): data has shape {data.shape}, expected "
-            f"({time.shape[0]}, {len(columns)}) for {time.shape[0]} times and {len(columns)} columns"
+            f"({time.shape[0]}, {len(columns)}) for {time.shape[0]} times and "
+            f"{len(columns)} columns"
         )
     bad = [c for c in columns if not c or any(ch.isspace() for ch in c)]
     if bad:
@@ -289,7 +291,8 @@ _OLD_HEADER_KEYS = ("name", "datacolumns", "datarows", "range")
 
 
 def _parse_header(lines: list[str]) -> dict[str, str]:
-    """Key/values of both layouts; the first free line is the name, other free text the description."""
+    """Key/values of both layouts; the first free line is the name, other free text the
+    description."""
     header: dict[str, str] = {}
     description: list[str] = []
     for raw in lines:
@@ -322,14 +325,16 @@ def _parse_rows(lines: list[str], start: int, labels: list[str], path: Path) -> 
             continue
         if len(tokens) != width:
             raise StorageError(
-                f"{path}: line {number + 1} has {len(tokens)} values, the labels name {width} columns"
+                f"{path}: line {number + 1} has {len(tokens)} values, "
+                f"the labels name {width} columns"
             )
         try:
             rows.append([float(t) for t in tokens])
         except ValueError:
             bad = next(i for i, t in enumerate(tokens) if not _is_float(t))
             raise StorageError(
-                f"{path}: line {number + 1}, column {labels[bad]!r}: {tokens[bad]!r} is not a number"
+                f"{path}: line {number + 1}, column {labels[bad]!r}: "
+                f"{tokens[bad]!r} is not a number"
             ) from None
     return np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
 
@@ -353,7 +358,8 @@ def _check_row_count(header: dict[str, str], n_rows: int, path: Path) -> None:
                 ) from None
             if declared != n_rows:
                 raise StorageError(
-                    f"{path}: the header says {key}={declared} but the file has {n_rows} data rows; "
+                    f"{path}: the header says {key}={declared} "
+                    f"but the file has {n_rows} data rows; "
                     "the file may be truncated or edited by hand (fix the header or the data)"
                 )
 
@@ -367,7 +373,8 @@ def _check_finite(time: np.ndarray, data: np.ndarray, labels, path: Path) -> Non
         row, col = (int(i) for i in np.argwhere(bad)[0])
         count = int(bad.sum())
         raise StorageError(
-            f"{path}: column {labels[col + 1]!r} is NaN/inf at data row {row} (t = {time[row]:.6g} s)"
+            f"{path}: column {labels[col + 1]!r} is NaN/inf at data row {row} "
+            f"(t = {time[row]:.6g} s)"
             f"; {count} value(s) in all. Fill or trim the gap before using the file"
         )
 
@@ -416,7 +423,8 @@ def _decide_units(
 
 @dataclass(frozen=True)
 class ExternalForceSpec:
-    """One external force of an ExternalLoads file: which GRF columns act on which body, in which frame.
+    """One external force of an ExternalLoads file: which GRF columns act on which body, in
+    which frame.
 
     ``force_columns``/``point_columns``/``torque_columns`` are the (x, y, z) column
     names in the data file (``force_identifier`` + x/y/z for ExternalForce);
@@ -562,8 +570,8 @@ def _prescribed_force(element: ET.Element, datafile: str, path: Path) -> Externa
         force_identifier=_common_prefix(force),
         point_identifier=_common_prefix(point),
         torque_identifier=_common_prefix(torque),
-        force_columns=force,  # type: ignore[arg-type]
-        point_columns=point if len(point) == 3 else ("", "", ""),  # type: ignore[arg-type]
+        force_columns=force,
+        point_columns=point if len(point) == 3 else ("", "", ""),
         torque_columns=torque if len(torque) == 3 else (),
         datafile=_resolve_datafile(datafile, path),
         enabled=not disabled if disabled is not None else True,

@@ -2,10 +2,9 @@
 
 ``auto`` means TensorRT where CUDA and torch-tensorrt are present, else the
 fastest measured CPU path, else the ExportedProgram in PyTorch. The CPU order
-follows scripts/bench_backends.py at batch 1, one thread, on this project's
-shared 2-core development CPU (mjca_bigru, window 20, medians): ONNX Runtime on
-the bundle's last-step graph ~0.38 ms (~0.47 ms on the whole network), the
-ExportedProgram in PyTorch ~2.2 ms, eager PyTorch ~2.2 ms. A backend that
+(``CPU_PREFERENCE``) is what scripts/bench_backends.py measures at batch 1, one
+thread: ONNX Runtime on the bundle's last-step graph first, several times faster
+than the ExportedProgram in PyTorch (figures: docs/measurements.md). A backend that
 cannot be created (library missing, engine failing its parity check) is passed
 over, and ``SelectedBackend.notes`` says why.
 """

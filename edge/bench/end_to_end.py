@@ -22,11 +22,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge.bench.timing import summarize, summarize_histogram
+
+if TYPE_CHECKING:
+    from firmware_bridge.codec import Message
 
 
 class _TimedWriter:
@@ -36,10 +39,10 @@ class _TimedWriter:
         self._writer = writer
         self._stamps = stamps
 
-    def send(self, message: Any) -> bool:
+    def send(self, message: Message) -> bool:
         return self._writer.send(message)
 
-    def send_frame(self, frame: Any) -> bool:
+    def send_frame(self, frame: bytes | np.ndarray) -> bool:
         sent = self._writer.send_frame(frame)
         self._stamps.append(time.perf_counter_ns())
         return sent
@@ -73,7 +76,7 @@ def period_figures(stamps_ns: list[int], rate_hz: float) -> dict[str, Any]:
     standard deviation of the intervals and the p99 / max of |interval - 1 / rate_hz|."""
     if len(stamps_ns) < 3:
         return {"period_us": None, "jitter_us": None}
-    intervals = np.diff(np.asarray(stamps_ns, dtype=np.int64)) / 1000.0
+    intervals = np.diff(np.asarray(stamps_ns, dtype=np.int64)).astype(np.float64) / 1000.0
     deviation = np.abs(intervals - 1e6 / rate_hz)
     return {
         "period_us": summarize(intervals),

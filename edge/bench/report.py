@@ -27,8 +27,10 @@ def speedups(
     for name in ("eager_torch", "static_optimization"):
         row = reference.get(f"{name}_us")
         for p in ("p50", "p99"):
-            ok = row is not None and end_to_end_us is not None and end_to_end_us[p] > 0
-            out[f"{name}_{p}"] = round(row[p] / end_to_end_us[p], 1) if ok else None
+            if row is not None and end_to_end_us is not None and end_to_end_us[p] > 0:
+                out[f"{name}_{p}"] = round(row[p] / end_to_end_us[p], 1)
+            else:
+                out[f"{name}_{p}"] = None
     return out
 
 

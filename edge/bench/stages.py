@@ -12,6 +12,7 @@ write (the frame written to a pseudo-terminal that a thread drains).
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -99,7 +100,9 @@ def bench_stages(
     for name, backend in backends.items():
         if progress:
             progress(f"inference: {name}")
-        results[f"inference.{name}"] = summarize(time_calls(lambda b=backend: b.infer(x), frames))
+        results[f"inference.{name}"] = summarize(
+            time_calls(functools.partial(backend.infer, x), frames)
+        )
     a = np.clip(np.asarray(first.infer(x), dtype=np.float64), 0.0, 1.0)
     carry = ActivationCarry(a.size, 0.02)
     pair = (NetworkOutput(0, 0.01, a), NetworkOutput(0, 0.0, a * 0.9))

@@ -52,6 +52,8 @@ def summarize_histogram(histogram: np.ndarray) -> dict[str, float] | None:
     if filled.size == 0:
         return None
     out: dict[str, float] = {"n": int(histogram.sum()), "min": float(filled[0])}
-    out.update(histogram_percentiles(histogram, tuple(PERCENTS.values())))  # type: ignore[arg-type]
+    percentiles = histogram_percentiles(histogram, tuple(PERCENTS.values()))
+    # a non-empty histogram has every percentile (None marks an empty one)
+    out.update({k: v for k, v in percentiles.items() if v is not None})
     out["max"] = float(filled[-1])
     return out
