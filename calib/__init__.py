@@ -1,4 +1,5 @@
-"""calib: the subject (segments, joints, muscles, paths) and the sensors as worn, in validated JSON."""
+"""calib: the subject (segments, joints, muscles, paths) and the sensors as worn, in validated
+JSON."""
 
 from calib.coordinates import (
     ACTIVATION_MAX,

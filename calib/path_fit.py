@@ -188,7 +188,8 @@ def path_error(path: PathPolynomial, samples: PathSamples) -> FitError:
 def fit_path(
     train: PathSamples, held_out: PathSamples, crosses: tuple[str, ...], settings: FitSettings
 ) -> tuple[PathPolynomial, int, FitError]:
-    """Fit every candidate degree on ``train``; keep the smoothest whose held-out score is near the best.
+    """Fit every candidate degree on ``train``; keep the smoothest whose held-out score is near
+    the best.
 
     Returns the polynomial, its degree and its held-out error. Degrees whose
     basis has more than ``settings.max_terms`` terms, or more terms than the

@@ -114,7 +114,8 @@ def apply_strength(subject: Subject, scales: dict[str, float]) -> Subject:
     unknown = [n for n in scales if n not in subject.muscle_names]
     if unknown:
         raise SubjectError(
-            f"--strength names unknown muscle(s) {unknown}; known: {', '.join(subject.muscle_names)}"
+            f"--strength names unknown muscle(s) {unknown}; "
+            f"known: {', '.join(subject.muscle_names)}"
         )
     return dataclasses.replace(
         subject,

@@ -99,7 +99,8 @@ def zero_sensors(
         by_count = {len(SAGITTAL_COORDINATES): SAGITTAL_COORDINATES, len(COORDINATES): COORDINATES}
         if len(capture.channels) not in by_count:
             raise SensorError(
-                f"the capture has {len(capture.channels)} channel columns {list(capture.channels)}; "
+                f"the capture has {len(capture.channels)} channel columns "
+                f"{list(capture.channels)}; "
                 f"without --sensors-in exactly 3 ({', '.join(SAGITTAL_COORDINATES)}) or 5 "
                 f"({', '.join(COORDINATES)}), in rad, are expected"
             )

@@ -159,7 +159,8 @@ def check_span(
 
 
 def leg_coordinates(coordinates: tuple[str, ...], sides: tuple[str, ...] = ("r", "l")) -> list[str]:
-    """The IK columns of ``coordinates`` (a subject's, right-leg names ending in _r) on ``sides``."""
+    """The IK columns of ``coordinates`` (a subject's right-leg names, ending in _r) on
+    ``sides``."""
     columns = []
     for side in sides:
         for name in coordinates:

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from firmware_bridge.command_line import PATH_ERRORS
 from train.metrics import pearson_r
 from train.opensim_io import StorageError, read_storage
 from train.plots import EMG_STYLE, PREDICTION_STYLE, REFERENCE_STYLE, Panel, gait_cycle_axis
@@ -88,7 +89,7 @@ class EmgError(ValueError):
     """EMG that cannot be read or matched; the message names the file, channel and fix."""
 
 
-EMG_ERRORS = (EmgError, StorageError, OSError)
+EMG_ERRORS: tuple[type[Exception], ...] = (EmgError, StorageError, *PATH_ERRORS)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ class EvaluationError(ValueError):
     """Estimates and references that cannot be compared; the message says why."""
 
 
-EVALUATION_ERRORS = (
+EVALUATION_ERRORS: tuple[type[Exception], ...] = (
     EvaluationError,
     MetricsError,
     DataError,

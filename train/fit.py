@@ -36,6 +36,7 @@ import torch.distributed as dist
 
 from calib.subject import Subject, SubjectError, load_subject
 from edge.derivatives import DERIVATIVE_TAPS
+from firmware_bridge.command_line import PATH_ERRORS
 from train.checkpoints import InterruptCheckpoint, TrainingInterrupted, load_checkpoint
 from train.cli import angles_in_degrees
 from train.data_checks import DataError, check_duration, check_trial_files
@@ -279,7 +280,7 @@ def run_cli(args: argparse.Namespace) -> FitResult:
         )
 
 
-FIT_ERRORS = (
+FIT_ERRORS: tuple[type[Exception], ...] = (
     FitError,
     DeviceError,
     RunError,
@@ -290,7 +291,7 @@ FIT_ERRORS = (
     StorageError,
     ExternalLoadsError,
     PhysicsError,
-    FileNotFoundError,
+    *PATH_ERRORS,
 )
 
 

@@ -80,14 +80,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from calib.coordinates import ACTIVATION_MAX, ACTIVATION_MIN
 from edge.derivatives import FEATURES_PER_JOINT, SAGITTAL_INPUTS, input_feature_names
 
 ARCHITECTURES = ("mjca_bigru", "bigru", "cnn_bigru")
 OUTPUTS = ("clamped", "bounded", "softplus", "linear")
-ACTIVATION_FLOOR = 0.01
-"""Lower activation bound of eq. (22), built into the ``"softplus"`` and ``"bounded"`` outputs."""
-ACTIVATION_CEILING = 1.0
-"""Upper activation bound of eq. (22), built into the ``"bounded"`` output."""
 
 
 @dataclass(frozen=True)
@@ -193,7 +190,7 @@ starts near ``INITIAL_ACTIVATION`` whatever the input."""
 
 def clamped_activation(z: torch.Tensor) -> torch.Tensor:
     """The "clamped" head's activations: z clamped into the bounds of eq. (22)."""
-    return z.clamp(ACTIVATION_FLOOR, ACTIVATION_CEILING)
+    return z.clamp(ACTIVATION_MIN, ACTIVATION_MAX)
 
 
 class InputNormalization(nn.Module):
@@ -390,10 +387,10 @@ class PredictionHead(nn.Module):
         if self.output == "clamped":
             return z if self.training else clamped_activation(z)
         if self.output == "softplus":
-            return ACTIVATION_FLOOR + nn.functional.softplus(z)
+            return ACTIVATION_MIN + nn.functional.softplus(z)
         if self.output == "bounded":
-            span = ACTIVATION_CEILING - ACTIVATION_FLOOR
-            return ACTIVATION_FLOOR + span * torch.sigmoid(z)
+            span = ACTIVATION_MAX - ACTIVATION_MIN
+            return ACTIVATION_MIN + span * torch.sigmoid(z)
         return z
 
 
@@ -444,8 +441,6 @@ def build_model(
 
 
 __all__ = [
-    "ACTIVATION_CEILING",
-    "ACTIVATION_FLOOR",
     "ARCHITECTURES",
     "OUTPUTS",
     "BiGRU",

@@ -1,11 +1,12 @@
 """Estimate activations and forces of a whole recording with a trained network (``train-predict``).
 
 A trained network is either a training run (``train.run.load_run``: the eager
-model, windows in batches of 256, on the CPU or a ``device`` such as "cuda") or a bundle (``edge.bundle.load_bundle``: its ONNX
-graph through ONNX Runtime, the runtime's fastest CPU backend, one window per call;
-``backend="torch"`` runs its exported program instead). One intra-op thread unless
-asked for more: two threads spinning on a core another process keeps busy made the
-exported program take 653 ms per window where one thread takes about 2 ms.
+model, windows in batches of 256, on the CPU or a ``device`` such as "cuda") or a
+bundle (``edge.bundle.load_bundle``: its ONNX graph through ONNX Runtime, the
+runtime's fastest CPU backend, one window per call; ``backend="torch"`` runs its
+exported program instead). One intra-op thread unless asked for more: two threads
+spinning on a core another process keeps busy made the exported program two orders
+of magnitude slower than one thread.
 
 Inputs exactly as the runtime builds them: the joint angles on the model's
 uniform grid, the causal velocity and acceleration of ``edge.derivatives``
@@ -50,6 +51,7 @@ from edge.derivatives import (
     network_inputs,
     resample_uniform,
 )
+from firmware_bridge.command_line import PATH_ERRORS
 from train.data_checks import (
     DataError,
     check_duration,
@@ -365,7 +367,7 @@ def predict_files(
     return predict(predictor, time_s, q)
 
 
-PREDICTION_ERRORS = (
+PREDICTION_ERRORS: tuple[type[Exception], ...] = (
     PredictionError,
     DeviceError,
     DataError,
@@ -375,7 +377,7 @@ PREDICTION_ERRORS = (
     StorageError,
     ExternalLoadsError,
     TrialError,
-    OSError,
+    *PATH_ERRORS,
 )
 
 
