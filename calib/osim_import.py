@@ -25,7 +25,7 @@ import numpy as np
 from scipy.stats import qmc
 from tqdm import tqdm
 
-from calib.coordinates import COORDINATES, PAPER_MUSCLES
+from calib.coordinates import COORDINATES, PAPER_MUSCLES, SEGMENT_NAMES
 from calib.osim_model import OsimModel
 from calib.path_fit import (
     CHECK_RANGE_DEG,
@@ -201,7 +201,7 @@ def import_osim(
 
 def leg_length(segments: Mapping[str, Segment]) -> float:
     """Thigh plus shank length (m): hip-to-knee plus knee-to-ankle distance."""
-    return float(sum(np.linalg.norm(segments[s].distal_joint) for s in ("thigh", "shank")))
+    return float(sum(np.linalg.norm(segments[s].distal_joint) for s in SEGMENT_NAMES[:2]))
 
 
 COLUMN_LABELS = {

@@ -22,11 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge.backend_names import BACKEND_NAMES as BACKENDS
 from firmware_bridge.command_line import UsageError, bad_input, command_parser, run_command
 from firmware_bridge.link import DEFAULT_BAUD, LinkError
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
-"""``edge.backends.selection.BACKEND_NAMES``: the --backend choices."""
 DEFAULT_SIMULATOR_RATE_HZ = 200.0
 SIMULATOR_SAFETY_S = 60.0
 """A simulated run stops this long after its duration should the simulator hang."""

@@ -18,8 +18,9 @@ arguments are parsed, so ``--help`` answers without importing heavy modules. Any
 exception is a failure of the program. ``KeyboardInterrupt`` passes through untouched: a
 script that answers Ctrl-C in its own way catches it itself.
 
-This module lives in firmware_bridge because firmware_bridge is the bottom of the import
-graph: calib, train and edge all import it, and it imports none of them.
+This module lives in firmware_bridge because every room imports firmware_bridge (calib for
+its port capture, edge for the wire, train through both), and this module imports nothing
+of the project: any console script can use it without crossing a room's boundary.
 """
 
 from __future__ import annotations

@@ -73,6 +73,8 @@ from pathlib import Path
 
 import numpy as np
 
+from train.options import PAPER_LOSS_WEIGHTS
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "opensim-gait2392"
 SECOND_TRIAL_STRETCH = 1.15
@@ -82,12 +84,13 @@ SPEEDS = (0.8, 1.25)
 """Cadence factors of the speed experiment: ``train.augment``'s default range's ends."""
 HELD_OUT_FRACTION = 0.2
 """train-fit's validation fraction: the last 20 % of each trial's windows never train."""
-FIXED_WEIGHTS = (3.0, 1000.0, 500.0)
+FIXED_WEIGHTS = PAPER_LOSS_WEIGHTS
+W_D, W_P, W_B = FIXED_WEIGHTS
 LOSS_ABLATION = {
     "all terms": FIXED_WEIGHTS,
-    "without L_b": (3.0, 1000.0, 0.0),
-    "without L_p": (3.0, 0.0, 500.0),
-    "without L_d": (0.0, 1000.0, 500.0),
+    "without L_b": (W_D, W_P, 0.0),
+    "without L_p": (W_D, 0.0, W_B),
+    "without L_d": (0.0, W_P, W_B),
 }
 PAPER_TABLE_II = {
     "all terms": ("0.84 ± 0.15", "0.08 ± 0.04", "0.82 ± 0.18", "0.09 ± 0.04"),

@@ -26,11 +26,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from train.options import ANGLE_UNITS as ANGLE_UNIT_NAMES
+
 TIME_TOLERANCE_S = 1e-5
 """OpenSim writes times such as 2.4999985 for 2.5: spans are compared to 10 microseconds."""
 MIN_JOINT_RANGE_DEG = 5.0
 """Below this range on every leg joint, 'degrees' over values within +-pi are radians."""
-ANGLE_UNITS = {"degrees": True, "radians": False}
+ANGLE_UNITS = dict(zip(ANGLE_UNIT_NAMES, (True, False)))
 """--angles-in choices and the ``angles_in_degrees`` each means."""
 
 

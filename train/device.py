@@ -7,7 +7,7 @@ GPU of its LOCAL_RANK.
 
 Precision (``PRECISIONS``): the network's forward pass runs under ``torch.autocast``
 in bf16 or fp16 where asked (``autocast``), and the physics-informed loss always runs in
-fp32 on the output cast back to fp32 (``train.fit.batch_losses``). Why: the required
+fp32 on the output cast back to fp32 (``train.training_loop.batch_losses``). Why: the required
 torques reach 100-200 N m and the loss balances them to a few N m (about 1.5-9 % of
 the torque is left to the effort trade-off, ``train.losses``); bf16 keeps 8 bits of
 mantissa (0.4 % relative), so tau_h = R^T F summed over 43 muscles would carry rounding
@@ -27,8 +27,9 @@ import re
 
 import torch
 
+from train.options import PRECISIONS
+
 DEVICE_CHOICES = "auto, cpu, cuda or cuda:N"
-PRECISIONS = ("fp32", "bf16", "fp16")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

@@ -52,11 +52,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from calib.coordinates import JOINT_NAMES, SEGMENT_NAMES
+
 GRAVITY = 9.80665
 """Standard gravity (m/s^2), acting along -y."""
 
-SEGMENTS = ("thigh", "shank", "foot")
-POINTS = ("hip", "knee", "ankle", "mtp")
+SEGMENTS = SEGMENT_NAMES
+POINTS = (*JOINT_NAMES, "mtp")
 """The chain's landmark points returned by ``joint_positions``: the three joint
 centres and the foot's distal joint (the metatarsophalangeal joint, "toe")."""
 

@@ -46,6 +46,7 @@ import numpy as np
 from firmware_bridge.command_line import PATH_ERRORS
 from train.metrics import pearson_r
 from train.opensim_io import StorageError, read_storage
+from train.options import EMG_BAND_HZ, EMG_ENVELOPE_HZ
 from train.plots import EMG_STYLE, PREDICTION_STYLE, REFERENCE_STYLE, Panel, gait_cycle_axis
 
 TIME_COLUMNS = ("time", "t", "timestamp")
@@ -97,9 +98,9 @@ class EmgSettings:
     """How EMG is read and scored (module doc for the defaults)."""
 
     raw: bool = False
-    band_hz: tuple[float, float] = (20.0, 450.0)
+    band_hz: tuple[float, float] = EMG_BAND_HZ
     band_order: int = 4
-    envelope_hz: float = 6.0
+    envelope_hz: float = EMG_ENVELOPE_HZ
     envelope_order: int = 2
     max_lag_ms: float = 0.0
     side: str = "r"

@@ -52,10 +52,11 @@ from train.emg import (
 )
 from train.metrics import R2_MIN_RANGE, AlignedSeries, MetricsError, Scores, align, score
 from train.opensim_io import Storage, read_storage
+from train.options import FORCE_KINDS
 from train.plots import figure_formats, plot_comparison
 from train.predict import PREDICTION_ERRORS, load_predictor, predict_files
 
-FORCE_FILES = {"active": "active_force", "total": "force"}
+FORCE_FILES = dict(zip(FORCE_KINDS, ("active_force", "force")))
 
 
 class EvaluationError(ValueError):

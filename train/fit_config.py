@@ -32,12 +32,20 @@ from typing import Any
 
 from calib.coordinates import COORDINATES
 from edge.derivatives import SAGITTAL_INPUTS
-from train.device import PRECISIONS
-from train.losses import LOSS_WEIGHTINGS, LossWeights
+from train.losses import LossWeights
 from train.model import ModelConfig
+from train.options import (
+    EPOCHS,
+    LEG_CHOICES,
+    LOSS_WEIGHTINGS,
+    MIN_IMPROVEMENT,
+    MODES,
+    PATIENCE,
+    PRECISIONS,
+    SIDES,
+)
 
-MODES = ("pi", "supervised")
-LEGS = {"both": ("r", "l"), "right": ("r",), "left": ("l",)}
+LEGS = dict(zip(LEG_CHOICES, (SIDES, SIDES[:1], SIDES[1:])))
 """--legs: which legs of each recorded trial train."""
 DEFAULT_LOSS_WEIGHTS = LossWeights()
 
@@ -51,7 +59,7 @@ class TrainingConfig:
     """How the network is trained (Section III-C2 defaults; module doc)."""
 
     mode: str = "pi"
-    epochs: int = 1000
+    epochs: int = EPOCHS
     batch_size: int = 8
     learning_rate: float = 5e-4
     weight_decay: float = 0.01
@@ -73,9 +81,9 @@ class TrainingConfig:
     """The coordinates the muscles balance: "auto" (hip flexion, adduction and rotation,
     knee and ankle where every trial holds them, else the sagittal three), "five" or
     "sagittal" (``train.physics_targets.choose_balance``)."""
-    patience: int = 150
+    patience: int = PATIENCE
     """Epochs over which the validation physics loss must improve (``converged``); 0 = off."""
-    min_improvement: float = 0.01
+    min_improvement: float = MIN_IMPROVEMENT
     """The relative improvement of the best validation physics loss ``converged`` asks for."""
     legs: str = "both"
     """Which legs of each recorded trial train: "both", "right" or "left"."""

@@ -64,8 +64,8 @@ import torch
 
 from calib.coordinates import ACTIVATION_MAX, ACTIVATION_MIN
 from train.hill import forces_from_gains, generalized_forces
+from train.options import PAPER_LOSS_WEIGHTS
 
-LOSS_WEIGHTINGS = ("fixed", "augmented_lagrangian")
 """How eq. (15)'s terms are weighted: the fixed w_d, w_p, w_b, or the dynamics term as
 a constraint with multipliers (module doc)."""
 
@@ -74,9 +74,9 @@ a constraint with multipliers (module doc)."""
 class LossWeights:
     """Weights of eq. (15), Section III-C2 defaults."""
 
-    dynamics: float = 3.0
-    effort: float = 1000.0
-    bounds: float = 500.0
+    dynamics: float = PAPER_LOSS_WEIGHTS[0]
+    effort: float = PAPER_LOSS_WEIGHTS[1]
+    bounds: float = PAPER_LOSS_WEIGHTS[2]
 
     def __post_init__(self) -> None:
         for name in ("dynamics", "effort", "bounds"):

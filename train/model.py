@@ -82,8 +82,8 @@ from torch import nn
 
 from calib.coordinates import ACTIVATION_MAX, ACTIVATION_MIN
 from edge.derivatives import FEATURES_PER_JOINT, SAGITTAL_INPUTS, input_feature_names
+from train.options import ARCHITECTURES
 
-ARCHITECTURES = ("mjca_bigru", "bigru", "cnn_bigru")
 OUTPUTS = ("clamped", "bounded", "softplus", "linear")
 
 

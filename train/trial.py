@@ -57,6 +57,7 @@ from scipy.signal import butter, savgol_filter, sosfiltfilt
 from calib.coordinates import COORDINATES, SAGITTAL_COORDINATES
 from train.dynamics3d import PELVIS_COORDINATES, LegModel, leg_kinematics
 from train.opensim_io import ExternalForceSpec, Storage, read_external_loads, read_storage
+from train.options import KINEMATICS_CUTOFF_HZ, SIDES
 
 __all__ = [
     "LegTrial",
@@ -69,7 +70,6 @@ __all__ = [
     "noncausal_derivatives",
 ]
 
-SIDES = ("r", "l")
 _REQUIRED_PELVIS = ("pelvis_tilt", "pelvis_tx", "pelvis_ty")
 FREE_MOMENT = "free_moment"
 """The name ``LegTrial.measured`` gives the GRF file's torque columns."""
@@ -94,7 +94,7 @@ class TrialError(ValueError):
 class TrialConfig:
     """How a trial is filtered, where a foot counts as loaded and how far the COP may stray."""
 
-    kinematics_cutoff_hz: float | None = 6.0
+    kinematics_cutoff_hz: float | None = KINEMATICS_CUTOFF_HZ
     grf_cutoff_hz: float = 15.0
     contact_threshold_n: float = 20.0
     filter_order: int = 2

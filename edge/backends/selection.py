@@ -15,12 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from edge.backend_names import BACKEND_NAMES, CPU_PREFERENCE
 from edge.backends.base import Backend, BackendError
 from edge.bundle import Bundle
-
-CPU_PREFERENCE = ("onnxruntime", "torch")
-"""CPU backends, fastest measured first."""
-BACKEND_NAMES = ("auto", "tensorrt", *CPU_PREFERENCE)
 
 
 def create_backend(

@@ -104,11 +104,22 @@ def test_bad_input_is_one_clear_line(capsys, tmp_path, bundle_dir, port):
     )
 
 
-def test_the_backend_choices_are_the_backends_that_exist():
-    from edge.backends.selection import BACKEND_NAMES
+def test_the_backend_choices_are_the_backends_that_exist(capsys):
+    from edge.backends import BackendError, create_backend
+    from edge.bundle import DEFAULT_BUNDLE_DIR, load_bundle
     from edge.cli import BACKENDS
 
-    assert BACKENDS == BACKEND_NAMES
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "{" + ",".join(BACKENDS) + "}" in capsys.readouterr().out
+    bundle = load_bundle(DEFAULT_BUNDLE_DIR)
+    for name in BACKENDS[1:]:  # every choice but "auto" names a backend create_backend builds
+        try:
+            create_backend(bundle, name)
+        except BackendError as exc:
+            assert "unknown backend" not in str(exc)
+    with pytest.raises(BackendError, match="unknown backend"):
+        create_backend(bundle, "no-such-backend")
 
 
 def test_a_log_that_cannot_be_opened_is_bad_input(capsys, tmp_path, bundle_dir, monkeypatch):

@@ -36,34 +36,37 @@ def test_help_answers_without_importing_heavy_modules(module):
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_repeated_defaults_equal_the_working_modules():
+def test_the_parsers_and_the_working_modules_share_one_definition():
+    """Each choice set is one object from train.options (or edge.backend_names): a second
+    literal in a parser or a working module, even an equal one, fails ``is``."""
     from edge.backends import CPU_PREFERENCE
+    from train import options
     from train.data_checks import ANGLE_UNITS
     from train.device import PRECISIONS
     from train.emg import EmgSettings
     from train.evaluate import FORCE_FILES
-    from train.fit_config import LEGS, MODES, TrainingConfig
-    from train.losses import LOSS_WEIGHTINGS
+    from train.fit_config import LEGS, LOSS_WEIGHTINGS, MODES, TrainingConfig
     from train.model import ARCHITECTURES
     from train.trial import SIDES, TrialConfig
 
-    assert TrialConfig().kinematics_cutoff_hz == cli.KINEMATICS_CUTOFF_HZ
-    assert cli.SIDES == SIDES
-    assert tuple(ANGLE_UNITS) == cli.ANGLE_UNITS
-    assert cli.CPU_BACKENDS == CPU_PREFERENCE
-    assert cli.PRECISIONS == PRECISIONS
-    assert fit_cli.MODES == MODES and fit_cli.ARCHITECTURES == ARCHITECTURES
-    assert tuple(LEGS) == fit_cli.LEGS
-    assert fit_cli.LOSS_WEIGHTINGS == LOSS_WEIGHTINGS
+    assert cli.SIDES is SIDES is options.SIDES
+    assert cli.CPU_BACKENDS is CPU_PREFERENCE
+    assert fit_cli.PRECISIONS is PRECISIONS is options.PRECISIONS
+    assert cli.ANGLE_UNITS is options.ANGLE_UNITS and tuple(ANGLE_UNITS) == options.ANGLE_UNITS
+    assert fit_cli.MODES is MODES is options.MODES
+    assert fit_cli.ARCHITECTURES is ARCHITECTURES is options.ARCHITECTURES
+    assert fit_cli.LOSS_WEIGHTINGS is LOSS_WEIGHTINGS is options.LOSS_WEIGHTINGS
+    assert fit_cli.LEGS is options.LEG_CHOICES and tuple(LEGS) == options.LEG_CHOICES
+    assert eval_cli.FORCE_KINDS is options.FORCE_KINDS and tuple(FORCE_FILES) == options.FORCE_KINDS
+    assert TrialConfig().kinematics_cutoff_hz == options.KINEMATICS_CUTOFF_HZ
     config = TrainingConfig()
-    assert (
-        config.epochs,
-        config.patience,
-        config.min_improvement,
-    ) == (fit_cli.EPOCHS, fit_cli.PATIENCE, fit_cli.MIN_IMPROVEMENT)
-    assert tuple(FORCE_FILES) == eval_cli.FORCE_KINDS
-    assert EmgSettings().band_hz == eval_cli.EMG_BAND_HZ
-    assert EmgSettings().envelope_hz == eval_cli.EMG_ENVELOPE_HZ
+    assert (config.epochs, config.patience, config.min_improvement) == (
+        options.EPOCHS,
+        options.PATIENCE,
+        options.MIN_IMPROVEMENT,
+    )
+    assert EmgSettings().band_hz == options.EMG_BAND_HZ
+    assert EmgSettings().envelope_hz == options.EMG_ENVELOPE_HZ
 
 
 def _trial(tmp_path, *out):

@@ -2,8 +2,8 @@
 
 torch, scipy and matplotlib take seconds to import, so a command's module here
 imports only argparse, parses, and then imports the module that does the work:
-``--help`` and argument errors answer at once. The defaults shown in ``--help`` that
-belong to those modules are repeated here and held equal to them by a test.
+``--help`` and argument errors answer at once. The choices and defaults the parsers
+show come from ``train.options`` and ``edge.backend_names``, which import nothing.
 """
 
 from __future__ import annotations
@@ -11,14 +11,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-KINEMATICS_CUTOFF_HZ = 6.0
-"""``train.trial.TrialConfig().kinematics_cutoff_hz``."""
-SIDES = ("r", "l")
-"""``train.trial.SIDES``: the --side choices (the right or the left leg's columns)."""
-ANGLE_UNITS = ("degrees", "radians")
-"""``train.data_checks.ANGLE_UNITS``: the --angles-in choices."""
-CPU_BACKENDS = ("onnxruntime", "torch")
-"""``edge.backends.CPU_PREFERENCE``: how a bundle can run on the CPU, fastest first."""
+from edge.backend_names import CPU_PREFERENCE as CPU_BACKENDS
+from train.options import ANGLE_UNITS, KINEMATICS_CUTOFF_HZ, SIDES
 
 
 def add_ik_argument(
@@ -122,10 +116,6 @@ def add_rate_argument(parser: argparse.ArgumentParser, what: str) -> None:
 def add_out_argument(parser: argparse.ArgumentParser, metavar: str, what: str) -> None:
     """-o/--out, the path every command writes its output to."""
     parser.add_argument("-o", "--out", required=True, type=Path, metavar=metavar, help=what)
-
-
-PRECISIONS = ("fp32", "bf16", "fp16")
-"""``train.device.PRECISIONS``."""
 
 
 def add_device_argument(parser: argparse.ArgumentParser, default: str, what: str) -> None:

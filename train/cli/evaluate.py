@@ -6,12 +6,8 @@ import argparse
 
 from firmware_bridge.command_line import bad_input, command_parser, run_command
 from train.cli import add_ik_argument, add_inference_arguments, add_leg_arguments
+from train.options import EMG_BAND_HZ, EMG_ENVELOPE_HZ, FORCE_KINDS
 
-# train.evaluate's and train.emg's values, repeated so that --help imports no torch or
-# scipy; tests/train/test_train_commands.py holds them equal.
-FORCE_KINDS = ("active", "total")  # train.evaluate.FORCE_FILES' keys
-EMG_BAND_HZ = (20.0, 450.0)  # train.emg.EmgSettings().band_hz
-EMG_ENVELOPE_HZ = 6.0  # train.emg.EmgSettings().envelope_hz
 EMG_LAG_MS = 100.0
 """The lag search's half-width when --emg-lag is given without a value."""
 

@@ -7,17 +7,18 @@ import sys
 from pathlib import Path
 
 from firmware_bridge.command_line import bad_input, command_parser, run_command
-from train.cli import PRECISIONS, add_device_argument, add_out_argument, add_trial_arguments
-
-# train.fit's, train.model's and train.losses' values, repeated so that --help imports no
-# torch; tests/train/test_train_commands.py holds them equal.
-MODES = ("pi", "supervised")  # train.fit.MODES
-ARCHITECTURES = ("mjca_bigru", "bigru", "cnn_bigru")  # train.model.ARCHITECTURES
-LEGS = ("both", "right", "left")  # train.fit.LEGS' keys
-LOSS_WEIGHTINGS = ("fixed", "augmented_lagrangian")  # train.losses.LOSS_WEIGHTINGS
-EPOCHS = 1000  # train.fit.TrainingConfig().epochs: the cap
-PATIENCE = 150  # train.fit.TrainingConfig().patience
-MIN_IMPROVEMENT = 0.01  # train.fit.TrainingConfig().min_improvement
+from train.cli import add_device_argument, add_out_argument, add_trial_arguments
+from train.options import (
+    ARCHITECTURES,
+    EPOCHS,
+    LOSS_WEIGHTINGS,
+    MIN_IMPROVEMENT,
+    MODES,
+    PAPER_LOSS_WEIGHTS,
+    PATIENCE,
+    PRECISIONS,
+)
+from train.options import LEG_CHOICES as LEGS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,8 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--loss-weighting",
         choices=LOSS_WEIGHTINGS,
-        help="fixed: the paper's weights w_d 3, w_p 1000, w_b 500 (default); "
-        "augmented_lagrangian: the torque balance as a constraint with per-window multipliers "
+        help="fixed: the paper's weights w_d {:g}, w_p {:g}, w_b {:g} (default); ".format(
+            *PAPER_LOSS_WEIGHTS
+        )
+        + "augmented_lagrangian: the torque balance as a constraint with per-window multipliers "
         "raised every epoch (the solution no longer depends on w_d; one extra forward pass "
         "per epoch)",
     )
