@@ -228,21 +228,7 @@ class HillModel:
                 f"expected activations ({self.n_muscles},), q ({self.n_coordinates},) rad and "
                 f"qd ({self.n_coordinates},) rad/s: {exc}"
             ) from exc
-        self._finite = hill_kernel(
-            self.coordinate_index,
-            a,
-            q,
-            qd,
-            self._exponents,
-            self._row_start,
-            self._term,
-            self._coefficient,
-            self._params,
-            self._powers,
-            self._basis,
-            self._gradient,
-            self._out,
-        )
+        self._finite = hill_kernel(self.coordinate_index, a, q, qd, *self.kernel_buffers)
         return self.force, self.active_force, self.torque
 
     @property

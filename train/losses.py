@@ -20,14 +20,14 @@ Torque normalisation of L_d (the paper does not state one): raw N m. Why:
 with w_d = 3 and w_p = 1000, minimising w_d ||G a - b||^2 + w_p ||a||^2 (G the
 3 x M torque-per-activation matrix, entries ~ moment arm 0.02-0.06 m x
 max force 500-5000 N = 10-300 N m) is a ridge regression with
-lambda = w_p / w_d = 333 (N m)^2. On the subject01 walking trial with the
-default ten muscles, G's squared singular values have medians of 22400, 9100
-and 3400 (N m)^2 (strongest to weakest direction), so lambda leaves about
-1.5 %, 3.5 % and 9 % of the required torque unbalanced in those directions:
-the network lands close to static optimisation (min sum a^2 with the torques
-balanced), which is what the paper reports. Any normalisation that shrinks
-torques (per body mass, or per m g leg length ~ 700 N m) divides those
-squared singular values by 5e3-5e5 and lets the effort term win:
+lambda = w_p / w_d = 333 (N m)^2. G's squared singular values are of order
+1e3-1e4 (N m)^2 for a walking adult (docs/training.md has them for a measured
+trial), so a direction with squared gain g^2 keeps a fraction lambda / (lambda + g^2)
+of its required torque unbalanced, a few per cent: the network lands close to
+static optimisation (min sum a^2 with the torques balanced), which is what the
+paper reports. Any normalisation that shrinks torques (per body mass, or per
+m g leg length ~ 700 N m) divides those squared singular values by 5e3-5e5 and
+lets the effort term win:
 activations collapse towards zero and the torques go unbalanced. Raw N m is
 also what the paper's subjects (68-73 kg) imply for its grid-searched
 weights. ``torque_rmse_nm`` reports the residual in N m.
@@ -45,7 +45,7 @@ with one multiplier vector lambda_b (C,) per training sample, raised after every
 epoch by lambda_b <- lambda_b + eta r_b (``updated_multipliers``; ``train.training_loop``
 says which step eta). With mu = 2 w_d
 and every lambda_b = 0 the loss is eq. (15) exactly; as the multipliers grow, the
-torque left to the effort trade-off (1.5-9 % above) goes to zero wherever the
+torque left to the effort trade-off (the few per cent above) goes to zero wherever the
 muscles can balance it, and the solution no longer depends on w_d. Why this and
 not uncertainty weighting (Kendall et al. 2018): eliminating its learned
 variances turns the loss into log L_d + log L_p, whose implied ratio
