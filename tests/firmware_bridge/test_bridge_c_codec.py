@@ -153,25 +153,21 @@ def vectors(seed: int = 5, n: int = 240) -> list:
                     activation_age_us=u32(),
                 )
             )
-        elif kind == 1:
+        elif kind in (1, 2):  # float32 radians, int32 counts
             c = rng.randrange(P.MAX_CHANNELS + 1)
+            encoding = P.ENCODING_RADIANS if kind == 1 else P.ENCODING_COUNTS
             out.append(
                 JointSample(
                     seq=u32(),
                     timestamp_us=u32(),
-                    values=tuple(_f32(rng) for _ in range(c)),
+                    values=tuple(
+                        _f32(rng)
+                        if encoding == P.ENCODING_RADIANS
+                        else rng.randrange(-(2**31), 2**31)
+                        for _ in range(c)
+                    ),
                     valid_mask=rng.getrandbits(16),
-                )
-            )
-        elif kind == 2:
-            c = rng.randrange(P.MAX_CHANNELS + 1)
-            out.append(
-                JointSample(
-                    seq=u32(),
-                    timestamp_us=u32(),
-                    values=tuple(rng.randrange(-(2**31), 2**31) for _ in range(c)),
-                    valid_mask=rng.getrandbits(16),
-                    encoding=P.ENCODING_COUNTS,
+                    encoding=encoding,
                 )
             )
         elif kind == 3:
