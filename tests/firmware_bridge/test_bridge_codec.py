@@ -245,6 +245,20 @@ def test_a_version_1_0_receiver_reads_a_three_torque_version_1_1_estimate_correc
     )
 
 
+def _zero_estimate(activations=(), forces=(), torques=(), **fields) -> Estimate:
+    """An Estimate of zero counters and times, no muscles or torques unless given."""
+    return Estimate(
+        seq=0,
+        timestamp_us=0,
+        sample_seq=0,
+        sample_timestamp_us=0,
+        activations=activations,
+        forces=forces,
+        torques=torques,
+        **fields,
+    )
+
+
 @pytest.mark.parametrize(
     "bad, match",
     [
@@ -256,42 +270,11 @@ def test_a_version_1_0_receiver_reads_a_three_torque_version_1_1_estimate_correc
             "does not fit",
         ),
         (
-            Estimate(
-                seq=0,
-                timestamp_us=0,
-                sample_seq=0,
-                sample_timestamp_us=0,
-                activations=(0.1, 0.2),
-                forces=(1.0,),
-                torques=(0.0, 0.0, 0.0),
-            ),
+            _zero_estimate(activations=(0.1, 0.2), forces=(1.0,), torques=(0.0, 0.0, 0.0)),
             "forces has 1",
         ),
-        (
-            Estimate(
-                seq=0,
-                timestamp_us=0,
-                sample_seq=0,
-                sample_timestamp_us=0,
-                activations=(),
-                forces=(),
-                torques=(0.0,) * 17,
-            ),
-            "at most 16",
-        ),
-        (
-            Estimate(
-                seq=0,
-                timestamp_us=0,
-                sample_seq=0,
-                sample_timestamp_us=0,
-                activations=(),
-                forces=(),
-                torques=(),
-                activation_age_us=-1,
-            ),
-            "does not fit",
-        ),
+        (_zero_estimate(torques=(0.0,) * 17), "at most 16"),
+        (_zero_estimate(activation_age_us=-1), "does not fit"),
         (
             Hello(seq=0, timestamp_us=0, role=0, sample_rate_hz=100.0, joint_names=("x" * 32,)),
             "at most 31",
