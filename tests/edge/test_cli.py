@@ -198,12 +198,8 @@ def test_a_missing_port_is_refused_naming_the_ports_here_unless_waited_for(capsy
     assert f"{missing} does not exist" in line and "--wait" in line
     assert f"serial ports here: {', '.join(serial_ports()) or 'none found'}" in line
     proc = _edge_run("--port", missing, "--wait", "--duration", "60")
-    lines = []
     try:
-        for line in proc.stderr:
-            lines.append(line)
-            if line.startswith("waiting"):
-                break
+        lines = _stderr_through(proc, "waiting")
     finally:
         proc.kill()
         proc.communicate()
@@ -250,6 +246,17 @@ def _edge_run(*args):
     )
 
 
+def _stderr_through(proc, prefix):
+    """edge-run's stderr lines up to and including the first that starts with ``prefix`` (all
+    of them where none does)."""
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if line.startswith(prefix):
+            break
+    return lines
+
+
 def _json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
@@ -275,12 +282,8 @@ def test_sigint_flushes_the_log_and_prints_the_summary(tmp_path, bundle_dir):
     proc = _edge_run(
         "--port", device.path, "--bundle", bundle_dir, "--log", str(log), "--json-status"
     )
-    startup = []
     try:
-        for line in proc.stderr:
-            startup.append(line)
-            if line.startswith("ready in"):
-                break
+        startup = _stderr_through(proc, "ready in")
         device.start()
         deadline = time.monotonic() + 60
         while len(device.estimates) < 300 and time.monotonic() < deadline:
