@@ -46,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=recipe.DEFAULT_DATA, help="opensim-gait2392")
     parser.add_argument("--out", type=Path, default=Path("convergence"), help="output folder")
     args = parser.parse_args(argv)
-    if not (args.data / "so").is_dir():
-        print(f"convergence: {args.data} has no so/ results of OpenSim", file=sys.stderr)
+    if recipe.missing_so_results("convergence", args.data):
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     subject = recipe.build_subject("all", "all", args.data, args.out)
@@ -59,14 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out / name, subject, args.data, default.epochs, ["--patience", str(patience)],
             validation_fraction=default.validation_fraction,
         )  # fmt: skip
-        own = recipe.score(
-            run, args.data, Path(f"{prefix}_activation.sto"), Path(f"{prefix}_active_force.sto"),
-            args.out / f"{name}_vs_own_so.json",
-        )  # fmt: skip
-        opensim = recipe.score(
-            run, args.data, recipe.opensim_labels(args.data), recipe.opensim_forces(args.data),
-            args.out / f"{name}_vs_opensim.json",
-        )  # fmt: skip
+        own, opensim = recipe.score_both(run, args.data, prefix, args.out / name, own_forces=True)
         metrics = json.loads((run / "metrics.json").read_text())
         rows[name] = {
             "epochs": metrics["epochs"],

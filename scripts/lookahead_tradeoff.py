@@ -41,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--lookaheads", default="0,2,5", help="values of N (default 0,2,5)")
     args = parser.parse_args(argv)
-    if not (args.data / "so").is_dir():
-        print(f"lookahead_tradeoff: {args.data} has no so/ results of OpenSim", file=sys.stderr)
+    if recipe.missing_so_results("lookahead_tradeoff", args.data):
         return 2
     try:
         lookaheads = [int(n) for n in args.lookaheads.split(",")]
@@ -59,14 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         run = recipe.train(
             args.out / name, subject, args.data, args.epochs, ["--lookahead", str(n)]
         )
-        own = recipe.score(
-            run, args.data, Path(f"{prefix}_activation.sto"), None,
-            args.out / f"lookahead_{n}_vs_own_so.json",
-        )  # fmt: skip
-        opensim = recipe.score(
-            run, args.data, recipe.opensim_labels(args.data), recipe.opensim_forces(args.data),
-            args.out / f"lookahead_{n}_vs_opensim.json",
-        )  # fmt: skip
+        own, opensim = recipe.score_both(
+            run, args.data, prefix, args.out / f"lookahead_{n}", own_forces=False
+        )
         rows.append(
             {
                 "lookahead": n,

@@ -130,6 +130,32 @@ def train(
     return run
 
 
+def missing_so_results(prog: str, data: Path) -> bool:
+    """True, after one line on stderr naming the folder, where ``data`` holds no so/ folder of
+    OpenSim's static-optimization results to score against."""
+    if (data / "so").is_dir():
+        return False
+    print(f"{prog}: {data} has no so/ results of OpenSim", file=sys.stderr)
+    return True
+
+
+def score_both(
+    run: Path, data: Path, so_prefix: Path, stem: Path, *, own_forces: bool
+) -> tuple[dict, dict]:
+    """``run`` scored against this recipe's own static optimization (files ``so_prefix``_*.sto;
+    its active forces too where ``own_forces``) and against OpenSim's: the reports of
+    train-eval, also written to ``<stem>_vs_own_so.json`` and ``<stem>_vs_opensim.json``."""
+    own = score(
+        run, data, Path(f"{so_prefix}_activation.sto"),
+        Path(f"{so_prefix}_active_force.sto") if own_forces else None,
+        Path(f"{stem}_vs_own_so.json"),
+    )  # fmt: skip
+    opensim = score(
+        run, data, opensim_labels(data), opensim_forces(data), Path(f"{stem}_vs_opensim.json")
+    )
+    return own, opensim
+
+
 def score(run: Path, data: Path, labels: Path, forces: Path | None, json_out: Path) -> dict:
     args = [
         str(run),
@@ -179,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the network's output mapping (default: train.model's default; see its doc)",
     )
     args = parser.parse_args(argv)
-    if not (args.data / "so").is_dir():
-        print(f"paper_experiments: {args.data} has no so/ results of OpenSim", file=sys.stderr)
+    if missing_so_results("paper_experiments", args.data):
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -199,21 +224,10 @@ def main(argv: list[str] | None = None) -> int:
             args.validation_fraction,
             args.output,
         )
+        own, opensim = score_both(run, args.data, prefix, args.out / f"pi_{name}", own_forces=True)
         results[name] = {
-            "vs_own_so": score(
-                run,
-                args.data,
-                Path(f"{prefix}_activation.sto"),
-                Path(f"{prefix}_active_force.sto"),
-                args.out / f"pi_{name}_vs_own_so.json",
-            ),
-            "vs_opensim": score(
-                run,
-                args.data,
-                opensim_labels(args.data),
-                opensim_forces(args.data),
-                args.out / f"pi_{name}_vs_opensim.json",
-            ),
+            "vs_own_so": own,
+            "vs_opensim": opensim,
             "training_seconds": json.loads((run / "metrics.json").read_text())["training_seconds"],
         }
     (args.out / "paper_experiments.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -24,14 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import paper_experiments as recipe  # the shared steps of the paper recipe
+
 from calib import cli as calib_cli
 from calib.coordinates import PAPER_MUSCLES
 from train.cli import evaluate
 from train.cli import so as static_optimization
 from train.opensim_io import read_storage
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "opensim-gait2392"
 TARGETS = {"ten": -2.4, "all": 0.71}
 TOLERANCE = 0.05
 
@@ -81,11 +82,12 @@ def run_case(name: str, muscles: str | None, data: Path, out: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="opensim-gait2392 folder")
+    parser.add_argument(
+        "--data", type=Path, default=recipe.DEFAULT_DATA, help="opensim-gait2392 folder"
+    )
     parser.add_argument("--out", type=Path, default=Path("so_targets"), help="output folder")
     args = parser.parse_args(argv)
-    if not (args.data / "so").is_dir():
-        print(f"so_targets: {args.data} has no so/ results of OpenSim", file=sys.stderr)
+    if recipe.missing_so_results("so_targets", args.data):
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
 

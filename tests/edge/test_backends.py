@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from helpers.paths import REPO
+from helpers.scripts import run_script
 
 from calib import default_subject
 from edge.backends import (
@@ -371,14 +368,6 @@ def test_check_script_says_skipped_where_tensorrt_cannot_run():
     usable, reason = tensorrt_available()
     if usable:
         pytest.skip("CUDA and torch-tensorrt are present: run scripts/check_tensorrt.py itself")
-    script = REPO / "scripts" / "check_tensorrt.py"
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    result = run_script("check_tensorrt", timeout=120)
     assert result.returncode == 0
     assert result.stdout.strip() == f"check_tensorrt: SKIPPED: {reason}"

@@ -198,12 +198,8 @@ def test_a_missing_port_is_refused_naming_the_ports_here_unless_waited_for(capsy
     assert f"{missing} does not exist" in line and "--wait" in line
     assert f"serial ports here: {', '.join(serial_ports()) or 'none found'}" in line
     proc = _edge_run("--port", missing, "--wait", "--duration", "60")
-    lines = []
     try:
-        for line in proc.stderr:
-            lines.append(line)
-            if line.startswith("waiting"):
-                break
+        lines = _stderr_through(proc, "waiting")
     finally:
         proc.kill()
         proc.communicate()
@@ -250,8 +246,31 @@ def _edge_run(*args):
     )
 
 
+def _stderr_through(proc, prefix):
+    """edge-run's stderr lines up to and including the first that starts with ``prefix`` (all
+    of them where none does)."""
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if line.startswith(prefix):
+            break
+    return lines
+
+
 def _json_lines(text):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _first_answer_times(proc, records):
+    """Reads edge-run's JSON status lines into ``records``; yields after each one the
+    time.monotonic() at which the first record counting an estimate arrived (None before)."""
+    answered_at = None
+    for line in proc.stdout:
+        record = json.loads(line)
+        records.append(record)
+        if answered_at is None and record.get("estimates_out", 0) > 0:
+            answered_at = time.monotonic()
+        yield answered_at
 
 
 @pytest.mark.slow
@@ -263,12 +282,8 @@ def test_sigint_flushes_the_log_and_prints_the_summary(tmp_path, bundle_dir):
     proc = _edge_run(
         "--port", device.path, "--bundle", bundle_dir, "--log", str(log), "--json-status"
     )
-    startup = []
     try:
-        for line in proc.stderr:
-            startup.append(line)
-            if line.startswith("ready in"):
-                break
+        startup = _stderr_through(proc, "ready in")
         device.start()
         deadline = time.monotonic() + 60
         while len(device.estimates) < 300 and time.monotonic() < deadline:
@@ -296,21 +311,17 @@ def test_sigint_flushes_the_log_and_prints_the_summary(tmp_path, bundle_dir):
 def test_simulate_answers_within_30_s(bundle_dir):
     start = time.monotonic()
     proc = _edge_run("--simulate", "--bundle", bundle_dir, "--duration", "4", "--json-status")
-    first_answer = None
     lines = []
     try:
-        for line in proc.stdout:
-            record = json.loads(line)
-            lines.append(record)
-            if first_answer is None and record.get("estimates_out", 0) > 0:
-                first_answer = time.monotonic() - start
+        answered = list(_first_answer_times(proc, lines))
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
     err = proc.stderr.read()
     assert proc.returncode == 0, err
-    assert first_answer is not None and first_answer < 30.0, (first_answer, err)
+    first_answer_s = answered[-1] - start if answered and answered[-1] is not None else None
+    assert first_answer_s is not None and first_answer_s < 30.0, (first_answer_s, err)
     summary = lines[-1]
     assert summary["type"] == "summary"
     assert summary["samples_in"] == summary["estimates_out"] + summary["skipped"] > 100
@@ -322,14 +333,9 @@ def test_simulate_answers_within_30_s(bundle_dir):
 def test_simulate_without_duration_runs_until_sigint_and_answers_every_sample(bundle_dir):
     """No preset end: after Ctrl-C the simulator ends its stream and every sample is answered."""
     proc = _edge_run("--simulate", "--bundle", bundle_dir, "--json-status")
-    answered_at = None
     lines = []
     try:
-        for line in proc.stdout:
-            record = json.loads(line)
-            lines.append(record)
-            if answered_at is None and record.get("estimates_out", 0) > 0:
-                answered_at = time.monotonic()
+        for answered_at in _first_answer_times(proc, lines):
             if answered_at is not None and time.monotonic() - answered_at > 2.0:
                 proc.send_signal(signal.SIGINT)
                 break

@@ -1,14 +1,9 @@
 """PROTOCOL.md and the C header carry exactly what the protocol table generates."""
 
-import subprocess
-import sys
-
-from helpers.paths import REPO
+from helpers.scripts import run_script
 
 from firmware_bridge import artefacts
 from firmware_bridge import protocol as P
-
-SCRIPT = REPO / "scripts" / "generate_protocol_artefacts.py"
 
 
 def test_generated_blocks_are_up_to_date():
@@ -33,7 +28,5 @@ def test_every_field_and_flag_appears_in_both_artefacts():
 
 
 def test_check_script_exits_zero_when_current():
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--check"], check=False, capture_output=True, text=True
-    )
+    result = run_script("generate_protocol_artefacts", "--check")
     assert result.returncode == 0, result.stderr

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers.bridge_version_1_0 import as_version_1_0
+from helpers.bridge_version_1_0 import as_version_1_0, three_torque_estimate
 from helpers.paths import REPO
 
 from firmware_bridge import protocol as P
@@ -153,25 +153,21 @@ def vectors(seed: int = 5, n: int = 240) -> list:
                     activation_age_us=u32(),
                 )
             )
-        elif kind == 1:
+        elif kind in (1, 2):  # float32 radians, int32 counts
             c = rng.randrange(P.MAX_CHANNELS + 1)
+            encoding = P.ENCODING_RADIANS if kind == 1 else P.ENCODING_COUNTS
             out.append(
                 JointSample(
                     seq=u32(),
                     timestamp_us=u32(),
-                    values=tuple(_f32(rng) for _ in range(c)),
+                    values=tuple(
+                        _f32(rng)
+                        if encoding == P.ENCODING_RADIANS
+                        else rng.randrange(-(2**31), 2**31)
+                        for _ in range(c)
+                    ),
                     valid_mask=rng.getrandbits(16),
-                )
-            )
-        elif kind == 2:
-            c = rng.randrange(P.MAX_CHANNELS + 1)
-            out.append(
-                JointSample(
-                    seq=u32(),
-                    timestamp_us=u32(),
-                    values=tuple(rng.randrange(-(2**31), 2**31) for _ in range(c)),
-                    valid_mask=rng.getrandbits(16),
-                    encoding=P.ENCODING_COUNTS,
+                    encoding=encoding,
                 )
             )
         elif kind == 3:
@@ -250,18 +246,7 @@ def test_c_and_python_drop_and_recover_the_same_frames(driver):
 
 def test_c_reads_version_1_0_estimates_with_their_1_0_meaning(driver):
     """A 1.0 host's Estimate: byte 17 reserved, three torques, no activation age."""
-    old = Estimate(
-        seq=5,
-        timestamp_us=6,
-        sample_seq=7,
-        sample_timestamp_us=8,
-        activations=(0.25, 0.5),
-        forces=(100.0, 200.0),
-        torques=(1.5, -2.0, 0.25),
-        status=8,
-        skipped=1,
-        latency_us=300,
-    )
+    old = three_torque_estimate(status=P.STATUS["INPUT_GAP"], skipped=1, latency_us=300)
     lines = run(driver, "decode", as_version_1_0(old).hex() + "\n")
     assert [line[4:] for line in lines if line.startswith("MSG ")] == [describe(old)]
     assert "n_torques=3" in describe(old) and "activation_age_us=0" in describe(old)

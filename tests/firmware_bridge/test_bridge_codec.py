@@ -8,7 +8,11 @@ import zlib
 import numpy as np
 import pytest
 from helpers.bridge_strategies import estimates, messages
-from helpers.bridge_version_1_0 import as_version_1_0, read_as_version_1_0
+from helpers.bridge_version_1_0 import (
+    as_version_1_0,
+    read_as_version_1_0,
+    three_torque_estimate,
+)
 from helpers.paths import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -222,18 +226,7 @@ def test_a_run_without_a_delimiter_counts_once_as_oversize_however_it_arrives(ch
 
 
 def test_a_version_1_1_receiver_reads_version_1_0_estimates():
-    old = Estimate(
-        seq=5,
-        timestamp_us=6,
-        sample_seq=7,
-        sample_timestamp_us=8,
-        activations=(0.25, 0.5),
-        forces=(100.0, 200.0),
-        torques=(1.5, -2.0, 0.25),
-        status=P.STATUS["INPUT_GAP"],
-        skipped=1,
-        latency_us=300,
-    )
+    old = three_torque_estimate(status=P.STATUS["INPUT_GAP"], skipped=1, latency_us=300)
     decoder = StreamDecoder()
     assert decoder.feed(as_version_1_0(old) * 2) == [old, old]  # 3 torques, age 0
     assert decoder.sender_minor == 0
@@ -242,22 +235,27 @@ def test_a_version_1_1_receiver_reads_version_1_0_estimates():
 
 
 def test_a_version_1_0_receiver_reads_a_three_torque_version_1_1_estimate_correctly():
-    new = Estimate(
-        seq=5,
-        timestamp_us=6,
-        sample_seq=7,
-        sample_timestamp_us=8,
-        activations=(0.25, 0.5),
-        forces=(100.0, 200.0),
-        torques=(1.5, -2.0, 0.25),
-        activation_age_us=4321,
-    )
+    new = three_torque_estimate(activation_age_us=4321)
     assert read_as_version_1_0(encode(new)) == (
         7,
         0,
         (0.25, 0.5),
         (100.0, 200.0),
         (1.5, -2.0, 0.25),
+    )
+
+
+def _zero_estimate(activations=(), forces=(), torques=(), **fields) -> Estimate:
+    """An Estimate of zero counters and times, no muscles or torques unless given."""
+    return Estimate(
+        seq=0,
+        timestamp_us=0,
+        sample_seq=0,
+        sample_timestamp_us=0,
+        activations=activations,
+        forces=forces,
+        torques=torques,
+        **fields,
     )
 
 
@@ -272,42 +270,11 @@ def test_a_version_1_0_receiver_reads_a_three_torque_version_1_1_estimate_correc
             "does not fit",
         ),
         (
-            Estimate(
-                seq=0,
-                timestamp_us=0,
-                sample_seq=0,
-                sample_timestamp_us=0,
-                activations=(0.1, 0.2),
-                forces=(1.0,),
-                torques=(0.0, 0.0, 0.0),
-            ),
+            _zero_estimate(activations=(0.1, 0.2), forces=(1.0,), torques=(0.0, 0.0, 0.0)),
             "forces has 1",
         ),
-        (
-            Estimate(
-                seq=0,
-                timestamp_us=0,
-                sample_seq=0,
-                sample_timestamp_us=0,
-                activations=(),
-                forces=(),
-                torques=(0.0,) * 17,
-            ),
-            "at most 16",
-        ),
-        (
-            Estimate(
-                seq=0,
-                timestamp_us=0,
-                sample_seq=0,
-                sample_timestamp_us=0,
-                activations=(),
-                forces=(),
-                torques=(),
-                activation_age_us=-1,
-            ),
-            "does not fit",
-        ),
+        (_zero_estimate(torques=(0.0,) * 17), "at most 16"),
+        (_zero_estimate(activation_age_us=-1), "does not fit"),
         (
             Hello(seq=0, timestamp_us=0, role=0, sample_rate_hz=100.0, joint_names=("x" * 32,)),
             "at most 31",

@@ -1,14 +1,11 @@
 """The shipped gait cycle: reproducible from the real trial, close to it, periodic, plausible."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from helpers.paths import REPO
 from helpers.paths import SUBJECT01_IK as IK
+from helpers.scripts import run_script
 
 from calib.coordinates import COORDINATES
 from firmware_bridge.motion_file import MotionFileError, read_joint_angles
@@ -19,9 +16,6 @@ from firmware_bridge.normative_gait import (
     POSE_NAMES,
     load_normative_gait,
 )
-
-# the scripts import this checkout's packages
-ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 def test_shipped_cycle_is_periodic_with_the_real_period():
@@ -96,13 +90,7 @@ def test_a_file_without_the_hip_block_still_plays_its_sagittal_angles(tmp_path):
 @pytest.mark.needs_data
 def test_fit_script_reproduces_the_shipped_coefficients(tmp_path):
     out = tmp_path / "gait.json"
-    result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "fit_normative_gait.py"), "--out", str(out)],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=ENV,
-    )
+    result = run_script("fit_normative_gait", "--out", str(out))
     assert result.returncode == 0, result.stderr
     fitted = json.loads(out.read_text())
     shipped = json.loads(DEFAULT_PATH.read_text())
@@ -118,20 +106,7 @@ def test_fit_script_reproduces_the_shipped_coefficients(tmp_path):
 def test_fit_script_bad_input_is_one_line(tmp_path):
     bad = tmp_path / "bad.mot"
     bad.write_text("no header here\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "fit_normative_gait.py"),
-            "--mot",
-            str(bad),
-            "--out",
-            str(tmp_path / "x.json"),
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=ENV,
-    )
+    result = run_script("fit_normative_gait", "--mot", str(bad), "--out", str(tmp_path / "x.json"))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "endheader" in result.stderr
 

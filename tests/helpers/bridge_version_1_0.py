@@ -14,6 +14,22 @@ from firmware_bridge import protocol as P
 from firmware_bridge.codec import Estimate, cobs_decode, cobs_encode
 
 
+def three_torque_estimate(**fields: int) -> Estimate:
+    """A two-muscle, three-torque Estimate (the layout both versions share), with the integer
+    header and status fields given in ``fields`` (status, skipped, latency_us,
+    activation_age_us)."""
+    return Estimate(
+        seq=5,
+        timestamp_us=6,
+        sample_seq=7,
+        sample_timestamp_us=8,
+        activations=(0.25, 0.5),
+        forces=(100.0, 200.0),
+        torques=(1.5, -2.0, 0.25),
+        **fields,
+    )
+
+
 def as_version_1_0(estimate: Estimate) -> bytes:
     """The wire frame a version 1.0 host sent for ``estimate`` (3 torques): payload byte 17
     reserved, no activation_age_us, minor 0 in the header."""

@@ -2,17 +2,14 @@
 scaling to a body, the two legs half a cycle apart, and moments close to the recorded cycle."""
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from helpers.paths import GAIT2392 as DATA
-from helpers.paths import REPO, SUBJECT01_GRF, SUBJECT01_IK, SUBJECT01_LOADS
-from helpers.scripts import load_script
+from helpers.paths import SUBJECT01_GRF, SUBJECT01_IK, SUBJECT01_LOADS
+from helpers.scripts import load_script, run_script
 
 from calib import default_subject
 from calib.coordinates import COORDINATES
@@ -190,19 +187,8 @@ def test_its_moments_are_the_recorded_cycles(tmp_path):
 
 
 def test_fit_script_without_data_says_so_in_one_line(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "fit_normative_kinetics.py"),
-            "--data",
-            str(tmp_path),
-            "--out",
-            str(tmp_path / "k.json"),
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+    result = run_script(
+        "fit_normative_kinetics", "--data", str(tmp_path), "--out", str(tmp_path / "k.json")
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "pass --data" in result.stderr
