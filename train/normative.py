@@ -43,7 +43,7 @@ from firmware_bridge.normative_gait import (
     load_normative_gait,
 )
 from train.dynamics3d import GRAVITY, PELVIS_COORDINATES, LegModel, leg_kinematics
-from train.trial import FREE_MOMENT, LegTrial, TrialConfig
+from train.trial import FREE_MOMENT, LegTrial, TrialConfig, only_in_contact
 
 __all__ = [
     "DEFAULT_PATH",
@@ -244,14 +244,11 @@ def normative_leg(
         "nij,nj->ni", foot.orientation[:, _FOOT], cop_in_foot
     )
     contact = (cycle_phase < kinetics.stance_fraction) & (force[:, 1] > 0)
-    free = ~contact[:, None]
     return LegTrial(
         time=time_s,
         q=q,
         pelvis=pelvis,
-        force=np.where(free, 0.0, force),
-        cop=np.where(free, 0.0, cop),
-        free_moment=np.where(free, 0.0, free_moment),
+        **only_in_contact(contact, force, cop, free_moment),
         contact=contact,
         side=side,
         rate_hz=float(rate_hz),

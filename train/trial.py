@@ -184,6 +184,16 @@ class LegTrial:
         return replace(self, **cut, variant=variant if variant is not None else self.variant)
 
 
+def only_in_contact(
+    contact: np.ndarray, force: np.ndarray, cop: np.ndarray, free_moment: np.ndarray
+) -> dict[str, np.ndarray]:
+    """A foot's ground loads (each (N, 3)) with the rows outside ``contact`` (N,) set to 0,
+    as ``LegTrial``'s ``force``, ``cop`` and ``free_moment``: the ground acts only in stance."""
+    swing = ~np.asarray(contact, dtype=bool)[:, None]
+    loads = {"force": force, "cop": cop, "free_moment": free_moment}
+    return {name: np.where(swing, 0.0, value) for name, value in loads.items()}
+
+
 def load_trial(
     ik_path: str | Path,
     grf_path: str | Path | None,

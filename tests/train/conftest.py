@@ -7,7 +7,7 @@ import pytest
 
 from calib import default_subject
 from train.dynamics3d import LegModel, leg_kinematics
-from train.trial import LegTrial
+from train.trial import LegTrial, only_in_contact
 
 RATE_HZ = 100.0
 
@@ -60,14 +60,11 @@ def walking_like_trial(subject, n: int = 120, side: str = "r", phase: float = 0.
     cop[:, 1] = 0.0
     force = np.column_stack([60 * np.cos(w * s), 650 + 100 * np.sin(2 * w * s), 20 * np.sin(w * s)])
     free = np.column_stack([np.zeros(n), 3 * np.sin(w * s), np.zeros(n)])
-    off = ~contact[:, None]
     return LegTrial(
         time=0.5 + t,
         q=q,
         pelvis=pelvis,
-        force=np.where(off, 0.0, force),
-        cop=np.where(off, 0.0, cop),
-        free_moment=np.where(off, 0.0, free),
+        **only_in_contact(contact, force, cop, free),
         contact=contact,
         side=side,
         rate_hz=RATE_HZ,

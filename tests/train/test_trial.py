@@ -17,6 +17,7 @@ from train.trial import (
     load_both_legs,
     load_trial,
     noncausal_derivatives,
+    only_in_contact,
 )
 
 SUBJECT = default_subject()
@@ -307,3 +308,13 @@ def test_trial_at_another_rate(subject01_trial_files):
     assert trial.n_samples == 401 and trial.side == "l"
     strikes, _ = gait_events(trial)
     np.testing.assert_allclose(strikes, [1.247, 2.460], atol=1 / 200)
+
+
+def test_only_in_contact_zeroes_every_load_in_swing_and_keeps_stance():
+    contact = np.array([True, False, True])
+    load = np.arange(9.0).reshape(3, 3) + 1
+    loads = only_in_contact(contact, load, 2 * load, 3 * load)
+    assert set(loads) == {"force", "cop", "free_moment"}
+    for scale, name in enumerate(("force", "cop", "free_moment"), start=1):
+        np.testing.assert_array_equal(loads[name][[0, 2]], scale * load[[0, 2]])
+        np.testing.assert_array_equal(loads[name][1], 0.0)
