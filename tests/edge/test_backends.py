@@ -364,6 +364,7 @@ def test_tensorrt_engine_matches_pytorch_and_is_cached(exported, tmp_path):
     assert again.from_cache
 
 
+@pytest.mark.slow
 def test_check_script_says_skipped_where_tensorrt_cannot_run():
     usable, reason = tensorrt_available()
     if usable:

@@ -82,6 +82,7 @@ def test_a_busy_worker_takes_the_newest_window_and_counts_the_replaced():
     np.testing.assert_allclose(newest.activations, [0.4, 0.4], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_model_rate_answers_are_the_network_at_its_runs_and_the_line_between(bundle):
     """Inline model-rate at a 1 kHz device: the network runs on the window of every sample
     that completes an inference period (half a model period by default), and its output

@@ -235,6 +235,7 @@ def test_every_sample_answered_or_skipped_and_equal_to_offline(bundle, tmp_path)
     assert np.isfinite(log.data).all()
 
 
+@pytest.mark.slow
 def test_the_simulators_end_of_stream_ends_the_run_after_its_last_sample(bundle, tmp_path):
     """The simulated device's orderly end: everything it sent is answered, then the loop
     stops by itself, with no device-silence report; the default model-rate inference."""
@@ -253,6 +254,7 @@ def test_the_simulators_end_of_stream_ends_the_run_after_its_last_sample(bundle,
     assert ages.max() > 0  # activations carried between network runs
 
 
+@pytest.mark.slow
 def test_raw_encoder_counts_through_sensors_json(bundle, tmp_path):
     """A device sending int32 counts, mapped by a sensors.json scale: same as offline."""
     counts_per_rev = 16384
@@ -281,6 +283,7 @@ def test_raw_encoder_counts_through_sensors_json(bundle, tmp_path):
     assert _assert_equal_to_offline(bundle, runtime, sent, estimates, sensors) > 100
 
 
+@pytest.mark.slow
 def test_unplugged_cable_is_reopened_without_losing_the_log(bundle, tmp_path):
     rate = 200.0
     ts, q = gait_angles(400, rate)
@@ -463,6 +466,7 @@ def test_a_fast_device_grows_the_ring(bundle):
     assert not pipeline.estimate(0) & MODEL_NOT_READY
 
 
+@pytest.mark.slow
 def test_a_silent_device_is_reported_and_the_host_heartbeat_says_not_estimating(bundle, tmp_path):
     """The device stops sending for 0.6 s with the link open: the host counts one device
     silence (not a link error), its heartbeats then carry MODEL_NOT_READY, and it warms up
@@ -510,6 +514,7 @@ def test_a_protocol_1_0_device_gets_estimates_it_reads_right(bundle, tmp_path, t
         assert not ready and all(not any(e.forces) for e in device.estimates)
 
 
+@pytest.mark.slow
 def test_an_out_of_range_angle_is_answered_with_its_values_and_flagged(bundle, tmp_path):
     """INPUT_OUT_OF_RANGE is advice: the estimate carries the values computed from the
     angle as measured (equal to offline inference on it), and the later windows that hold

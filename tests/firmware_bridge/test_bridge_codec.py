@@ -84,6 +84,7 @@ def vars_of(message):
             yield value
 
 
+@pytest.mark.slow
 @FAST
 @given(st.lists(messages, min_size=1, max_size=6), st.data())
 def test_stream_in_arbitrary_chunks_yields_every_message_in_order(batch, data):
@@ -325,6 +326,7 @@ def test_the_estimate_packer_refuses_what_the_protocol_cannot_carry():
         EstimatePacker(65, 3)
 
 
+@pytest.mark.slow
 @FAST
 @given(estimates())
 def test_largest_frames_fit_the_declared_maximum(message):

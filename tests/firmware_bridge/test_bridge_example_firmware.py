@@ -152,6 +152,7 @@ def test_the_example_firmware_against_a_minimal_host(firmware):
     assert figures["final_state"] == HOST_GONE
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clock_start_us", [0, (1 << 32) - 500_000])
 def test_the_example_firmware_against_edge_run(firmware, clock_start_us):
     """The example firmware and edge-run's loop, each written from PROTOCOL.md's side:

@@ -224,6 +224,7 @@ def test_simulator_in_a_separate_process_reports_back():
     assert len(report.received) == 50 and report.received[0].estimate.forces == (10, 20, 30)
 
 
+@pytest.mark.slow
 def test_plays_without_end_until_stopped_keeping_only_the_latest_records():
     config = SimulatorConfig(
         rate_hz=200, duration_s=None, keep_records=50, wait_for_host_s=5.0, drain_s=1.0

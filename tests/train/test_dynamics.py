@@ -55,6 +55,7 @@ def _energies(chain, q, qd):
     return kinetic, potential
 
 
+@pytest.mark.slow
 def test_mass_matrix_is_symmetric_positive_definite_and_the_hessian_of_kinetic_energy(chain):
     q, qd, _ = _poses(20, 0)
     m = mass_matrix(chain, q)

@@ -225,6 +225,7 @@ def test_cli_on_the_real_trial(tmp_path):
     assert run.training["mode"] == "pi" and run.training["window"]["stride"] == 2
 
 
+@pytest.mark.slow
 def test_an_existing_run_is_refused_without_resume_or_overwrite(subject, tmp_path, walking_trial):
     _fit(subject, walking_trial, tmp_path / "run", epochs=1)
     before = (tmp_path / "run" / "weights.pt").stat().st_mtime_ns
@@ -284,6 +285,7 @@ def test_the_convergence_rule_on_a_known_history():
     assert converged([{"train_total": v} for v in losses[:15]], config)
 
 
+@pytest.mark.slow
 def test_training_stops_by_the_rule_and_says_why(subject, tmp_path, capsys, walking_trial):
     result = _fit(
         subject, walking_trial, tmp_path / "run", epochs=50, patience=2, min_improvement=0.9
@@ -309,6 +311,7 @@ def test_torque_balance_by_hand():
     assert torque_balance(0 * required, required, ("a", "b"))["all"]["balanced_share"] == 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.needs_data
 def test_one_leg_trains_alone(subject, tmp_path):
     config = tmp_path / "tiny.json"

@@ -186,6 +186,7 @@ def test_its_moments_are_the_recorded_cycles(tmp_path):
     assert np.any(figures["rms"] / figures["peak"] > 0.08)
 
 
+@pytest.mark.slow
 def test_fit_script_without_data_says_so_in_one_line(tmp_path):
     result = run_script(
         "fit_normative_kinetics", "--data", str(tmp_path), "--out", str(tmp_path / "k.json")
