@@ -291,17 +291,13 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any]:
     from edge.bundle import BundleError, default_bundle_path, load_bundle
 
     path = args.bundle if args.bundle is not None else default_bundle_path()
-    try:
+    with bad_input(BundleError, prefix="bundle: "):
         bundle = load_bundle(path)
-    except BundleError as exc:
-        raise UsageError(f"bundle: {exc}") from None
     inputs = tuple(bundle.manifest.input_coordinates)
-    try:
+    with bad_input(SensorError, prefix="sensors: "):
         sensors = (
             load_sensors(args.sensors) if args.sensors else SensorMap.identity(len(inputs), inputs)
         )
-    except SensorError as exc:
-        raise UsageError(f"sensors: {exc}") from None
     return bundle, sensors
 
 
@@ -309,24 +305,20 @@ def _source(args: argparse.Namespace, bundle: Any) -> Any:
     """The sample source the arguments name (not started yet)."""
     from calib.coordinates import opensim_coordinate
     from edge.sources import ReplaySource, SerialSource, SimulatedSource
-    from firmware_bridge.link import LinkError, open_link
+    from firmware_bridge.link import open_link
     from firmware_bridge.motion_file import MotionFileError
 
     if args.replay:
-        try:
+        with bad_input(MotionFileError, prefix="--replay: "):
             side = bundle.subject.body.side
             columns = tuple(opensim_coordinate(c, side) for c in bundle.manifest.input_coordinates)
             return ReplaySource(args.replay, columns, fast=args.fast)
-        except MotionFileError as exc:
-            raise UsageError(f"--replay: {exc}") from None
     if args.simulate:
         rate = DEFAULT_SIMULATOR_RATE_HZ if args.rate is None else args.rate
         return SimulatedSource(rate, args.duration, open_link, args.baud)
     if "://" in args.port:  # a URL must open now (a device path may appear later)
-        try:
+        with bad_input(LinkError):
             open_link(args.port, args.baud, 0.01).close()
-        except LinkError as exc:
-            raise UsageError(str(exc)) from None
     return SerialSource(args.port, open_link, args.baud, out_port=args.out_port)
 
 
@@ -341,13 +333,11 @@ def run(args: argparse.Namespace) -> int:
     bundle, sensors = _load(args)
     source = _source(args, bundle)
     manifest = bundle.manifest
-    try:
+    with bad_input(RealtimeError):
         if args.cpu:
             print(pin_to_cpus(_parse_cpus(args.cpu)), file=log)
         if args.rt_priority is not None:
             print(set_realtime_priority(args.rt_priority), file=log)
-    except RealtimeError as exc:
-        raise UsageError(str(exc)) from None
 
     from edge.backends import BackendError, backend_loader
     from edge.hill import HillModel
@@ -355,10 +345,8 @@ def run(args: argparse.Namespace) -> int:
     from edge.runtime import EstimatePipeline, Runtime, RuntimeConfig
 
     load_backend, fallback = backend_loader(bundle, log)
-    try:
+    with bad_input(BackendError, ValueError, prefix="backend: "):
         backend = load_backend(args.backend)
-    except (BackendError, ValueError) as exc:
-        raise UsageError(f"backend: {exc}") from None
     hill = HillModel(bundle.subject)
     hill.warmup()
     age_ms = args.max_activation_age or manifest.max_activation_age_ms

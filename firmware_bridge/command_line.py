@@ -65,13 +65,13 @@ def one_line(exc: BaseException) -> str:
 
 
 @contextmanager
-def bad_input(*types: type[BaseException]) -> Iterator[None]:
+def bad_input(*types: type[BaseException], prefix: str = "") -> Iterator[None]:
     """Within the block, an exception of ``types`` is bad input (a ``UsageError`` with its
-    message on one line)."""
+    message on one line, after ``prefix``, e.g. "bundle: ", naming what was refused)."""
     try:
         yield
     except types as exc:
-        raise UsageError(one_line(exc)) from exc
+        raise UsageError(prefix + one_line(exc)) from exc
 
 
 def command_parser(prog: str, **options: Any) -> argparse.ArgumentParser:

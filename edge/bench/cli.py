@@ -26,7 +26,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from firmware_bridge.command_line import EXIT_FAILURE, UsageError, command_parser, run_command
+from firmware_bridge.command_line import (
+    EXIT_FAILURE,
+    UsageError,
+    bad_input,
+    command_parser,
+    run_command,
+)
 
 DEFAULT_RAMP_HZ = "1000,2000,3000,4000,5000"
 MAX_RATE_HZ = 10_000.0
@@ -251,14 +257,10 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, s
     if args.rt_priority is not None:
         from edge.realtime import RealtimeError, set_realtime_priority
 
-        try:
+        with bad_input(RealtimeError):
             print(set_realtime_priority(args.rt_priority), file=sys.stderr)
-        except RealtimeError as exc:
-            raise UsageError(str(exc)) from None
-    try:
+    with bad_input(BundleError, prefix="bundle: "):
         bundle = load_bundle(args.bundle or default_bundle_path())
-    except BundleError as exc:
-        raise UsageError(f"bundle: {exc}") from None
     backends, unavailable = load_backends(bundle, args.backends)
     return bundle, backends, unavailable, ramp
 
